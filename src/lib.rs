@@ -1,0 +1,16 @@
+//! # aiozmq: ZeroMQ in pure Rust
+//!
+//! A from-scratch implementation of ZeroMQ (ZMTP 3.1 with 3.0 downgrade) over tokio, with
+//! no C dependency, interoperable byte for byte with libzmq.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+mod message;
+pub mod zmtp;
+
+pub use error::{Error, ErrorKind, Result};
+pub use message::Message;
+pub use zmtp::SocketType;

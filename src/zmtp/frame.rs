@@ -1,0 +1,358 @@
+//! ZMTP frames: a flags byte, a 1- or 8-byte size, the body.
+//!
+//! [`FrameDecoder`] splits frames out of a read buffer without copying the bodies and checks
+//! the declared size against the limits *before* waiting for (and so buffering) the body.
+//! [`WriteBuf`] collects outgoing frames: headers and small bodies are copied into one
+//! contiguous buffer, large bodies are chained as their own [`Bytes`] for a vectored write.
+
+use super::ProtocolError;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+/// Flag bit: more frames of this message follow.
+pub const FLAG_MORE: u8 = 0x01;
+/// Flag bit: the size is 8 bytes.
+pub const FLAG_LONG: u8 = 0x02;
+/// Flag bit: a command frame.
+pub const FLAG_COMMAND: u8 = 0x04;
+/// Bits that must be zero.
+pub const RESERVED_FLAGS: u8 = 0xF8;
+
+/// Default upper bound for a command frame (commands carry metadata, topics, keys).
+pub const DEFAULT_MAX_COMMAND_SIZE: u64 = 1 << 20;
+
+/// One decoded frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The flags byte (MORE, COMMAND; LONG is cleared, it only describes the encoding).
+    pub flags: u8,
+    /// The body, sharing the read buffer's memory.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A message frame.
+    pub fn message(body: impl Into<Bytes>, more: bool) -> Frame {
+        Frame {
+            flags: if more { FLAG_MORE } else { 0 },
+            body: body.into(),
+        }
+    }
+
+    /// A command frame.
+    pub fn command(body: impl Into<Bytes>) -> Frame {
+        Frame {
+            flags: FLAG_COMMAND,
+            body: body.into(),
+        }
+    }
+
+    /// MORE flag.
+    pub fn more(&self) -> bool {
+        self.flags & FLAG_MORE != 0
+    }
+
+    /// COMMAND flag.
+    pub fn is_command(&self) -> bool {
+        self.flags & FLAG_COMMAND != 0
+    }
+
+    /// Encodes header and body into `dst` (copying the body).
+    pub fn encode(&self, dst: &mut BytesMut) {
+        encode_header(self.flags, self.body.len(), dst);
+        dst.extend_from_slice(&self.body);
+    }
+}
+
+/// Writes a frame header: flags (LONG added when needed) and size.
+#[inline]
+pub fn encode_header(flags: u8, len: usize, dst: &mut impl BufMut) {
+    if len <= 255 {
+        dst.put_u8(flags & !FLAG_LONG);
+        dst.put_u8(len as u8);
+    } else {
+        dst.put_u8(flags | FLAG_LONG);
+        dst.put_u64(len as u64);
+    }
+}
+
+/// Incremental frame decoder with size limits.
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    max_message_frame: u64,
+    max_command: u64,
+    /// Body size of the frame whose header was seen but whose body is incomplete.
+    pending: Option<(u8, usize, usize)>,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        FrameDecoder::new(None)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder; `max_frame` is MAXMSGSIZE (`None` = no limit), applied to every message
+    /// frame as libzmq applies it.
+    pub fn new(max_frame: Option<u64>) -> Self {
+        FrameDecoder {
+            max_message_frame: max_frame.unwrap_or(isize::MAX as u64),
+            max_command: DEFAULT_MAX_COMMAND_SIZE,
+            pending: None,
+        }
+    }
+
+    /// Changes the limit for command frames (default 1 MiB).
+    pub fn set_max_command(&mut self, max: u64) {
+        self.max_command = max;
+    }
+
+    /// How many more bytes the buffer must hold before the next frame completes (a hint for
+    /// the reader's buffer reservation; always ≥ 1).
+    pub fn bytes_needed(&self, buffered: usize) -> usize {
+        match self.pending {
+            Some((_, header, body)) => (header + body).saturating_sub(buffered).max(1),
+            None => 9usize.saturating_sub(buffered).max(1),
+        }
+    }
+
+    /// Takes the next complete frame off the front of `buf`. `Ok(None)` means more bytes are
+    /// needed; an error means the stream is broken and the connection must close.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        let (flags, header, body) = match self.pending {
+            Some(p) => p,
+            None => {
+                if buf.len() < 2 {
+                    return Ok(None);
+                }
+                let flags = buf[0];
+                if flags & RESERVED_FLAGS != 0 {
+                    return Err(ProtocolError::ReservedFlags(flags));
+                }
+                let command = flags & FLAG_COMMAND != 0;
+                if command && flags & FLAG_MORE != 0 {
+                    return Err(ProtocolError::CommandWithMore);
+                }
+                let (header, size) = if flags & FLAG_LONG != 0 {
+                    if buf.len() < 9 {
+                        return Ok(None);
+                    }
+                    let mut s = [0u8; 8];
+                    s.copy_from_slice(&buf[1..9]);
+                    (9, u64::from_be_bytes(s))
+                } else {
+                    (2, buf[1] as u64)
+                };
+                let max = if command {
+                    self.max_command
+                } else {
+                    self.max_message_frame
+                };
+                if size > max {
+                    return Err(ProtocolError::TooLarge { size, max });
+                }
+                let p = (flags & !FLAG_LONG, header, size as usize);
+                self.pending = Some(p);
+                p
+            }
+        };
+        if buf.len() < header + body {
+            return Ok(None);
+        }
+        self.pending = None;
+        buf.advance(header);
+        let body = buf.split_to(body).freeze();
+        Ok(Some(Frame { flags, body }))
+    }
+}
+
+/// Bodies at least this long are chained for a vectored write instead of copied.
+pub const CHAIN_THRESHOLD: usize = 8 * 1024;
+
+/// Outgoing bytes, batched: small pieces are copied into a contiguous tail buffer, large
+/// bodies are kept as their own chunks. [`io_slices`](WriteBuf::io_slices) lists what to
+/// write, [`advance`](WriteBuf::advance) drops what was written.
+#[derive(Debug, Default)]
+pub struct WriteBuf {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+impl WriteBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        WriteBuf::default()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` in.
+    pub fn put_slice(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        self.len += data.len();
+    }
+
+    /// Adds `data`, copying it when small, chaining it when large.
+    pub fn put_bytes(&mut self, data: &Bytes) {
+        if data.len() < CHAIN_THRESHOLD {
+            self.put_slice(data);
+        } else {
+            if !self.tail.is_empty() {
+                self.chunks.push_back(self.tail.split().freeze());
+            }
+            self.len += data.len();
+            self.chunks.push_back(data.clone());
+        }
+    }
+
+    /// Adds one frame (header and body).
+    #[inline]
+    pub fn put_frame(&mut self, flags: u8, body: &Bytes) {
+        let before = self.tail.len();
+        encode_header(flags, body.len(), &mut self.tail);
+        self.len += self.tail.len() - before;
+        self.put_bytes(body);
+    }
+
+    /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for c in self.chunks.iter() {
+            if n == dst.len() {
+                return n;
+            }
+            dst[n] = IoSlice::new(c);
+            n += 1;
+        }
+        if n < dst.len() && !self.tail.is_empty() {
+            dst[n] = IoSlice::new(&self.tail);
+            n += 1;
+        }
+        n
+    }
+
+    /// The first contiguous piece of pending bytes.
+    pub fn chunk(&self) -> &[u8] {
+        match self.chunks.front() {
+            Some(c) => c,
+            None => &self.tail,
+        }
+    }
+
+    /// Drops `n` written bytes from the front.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advance past the end of the write buffer");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(c) if c.len() <= n => {
+                    n -= c.len();
+                    self.chunks.pop_front();
+                }
+                Some(c) => {
+                    c.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+        if self.len == 0 && self.tail.capacity() > 4 << 20 {
+            // Do not keep a huge buffer around after a burst.
+            self.tail = BytesMut::new();
+        }
+    }
+
+    /// Everything pending, copied into one buffer (for tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            v.extend_from_slice(c);
+        }
+        v.extend_from_slice(&self.tail);
+        v
+    }
+
+    /// Drops everything pending.
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long() {
+        let mut b = BytesMut::new();
+        Frame::message(&b"abc"[..], true).encode(&mut b);
+        Frame::message(vec![7u8; 300], false).encode(&mut b);
+        assert_eq!(&b[..5], &[1, 3, b'a', b'b', b'c']);
+        assert_eq!(&b[5..14], &[2, 0, 0, 0, 0, 0, 0, 1, 44]);
+        let mut d = FrameDecoder::new(None);
+        let f1 = d.decode(&mut b).unwrap().unwrap();
+        assert!(f1.more());
+        let f2 = d.decode(&mut b).unwrap().unwrap();
+        assert_eq!(f2.body.len(), 300);
+        assert!(d.decode(&mut b).unwrap().is_none());
+    }
+
+    #[test]
+    fn long_frame_with_small_size_is_legal() {
+        let mut b = BytesMut::from(&[2u8, 0, 0, 0, 0, 0, 0, 0, 2, b'h', b'i'][..]);
+        let f = FrameDecoder::new(None).decode(&mut b).unwrap().unwrap();
+        assert_eq!(&f.body[..], b"hi");
+        assert_eq!(f.flags, 0);
+    }
+
+    #[test]
+    fn limits_checked_before_body() {
+        let mut b = BytesMut::from(&[2u8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF][..]);
+        let err = FrameDecoder::new(Some(1000)).decode(&mut b).unwrap_err();
+        assert!(matches!(err, ProtocolError::TooLarge { .. }));
+        let mut b = BytesMut::from(&[0x08u8, 0][..]);
+        assert_eq!(
+            FrameDecoder::new(None).decode(&mut b),
+            Err(ProtocolError::ReservedFlags(8))
+        );
+        let mut b = BytesMut::from(&[0x05u8, 0][..]);
+        assert_eq!(
+            FrameDecoder::new(None).decode(&mut b),
+            Err(ProtocolError::CommandWithMore)
+        );
+    }
+
+    #[test]
+    fn write_buf_chains_large_bodies() {
+        let mut w = WriteBuf::new();
+        w.put_frame(FLAG_MORE, &Bytes::from_static(b"id"));
+        let big = Bytes::from(vec![1u8; CHAIN_THRESHOLD]);
+        w.put_frame(0, &big);
+        w.put_frame(0, &Bytes::from_static(b"x"));
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = w.io_slices(&mut slices);
+        assert_eq!(n, 3);
+        let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+        assert_eq!(total, w.len());
+        let all = w.to_vec();
+        w.advance(5);
+        assert_eq!(w.to_vec(), all[5..].to_vec());
+        w.advance(w.len());
+        assert!(w.is_empty());
+    }
+}

@@ -1,0 +1,234 @@
+//! The sans-I/O ZMTP 3.x protocol core: no sockets, no runtime, no clock reads.
+//!
+//! Bytes go in, events and bytes come out, so every part of the protocol can be tested
+//! byte for byte and fuzzed.
+//!
+//! # Organization
+//! - [`greeting`]: the 64-byte greeting (RFC 23/37), encoded and decoded.
+//! - [`frame`]: frame headers, the incremental [`FrameDecoder`](frame::FrameDecoder) that splits
+//!   frames out of a read buffer without copying, and the [`WriteBuf`](frame::WriteBuf) that
+//!   batches outgoing frames for one (vectored) write.
+//! - [`command`]: READY, ERROR, PING, PONG, SUBSCRIBE, CANCEL and READY's metadata.
+//! - [`connection`]: the per-connection state machine: staged greeting, mechanism handshake
+//!   (NULL), socket-type check, then messages and commands.
+//!
+//! # Method kinds of [`Connection`](connection::Connection)
+//! Like quinn's protocol core, the connection has getters; `handle_*` methods for input from
+//! the network; mutators for application commands (`send_message`, `send_subscription`, ...);
+//! and `poll_*`/transmit accessors for output. After every input, drain
+//! [`poll_event`](connection::Connection::poll_event) and then write out
+//! [`transmit`](connection::Connection::transmit).
+
+pub mod command;
+pub mod connection;
+pub mod frame;
+pub mod greeting;
+
+use std::fmt;
+
+pub use command::{Command, Metadata};
+pub use connection::{Config, Connection, Event, PeerInfo};
+pub use frame::{Frame, FrameDecoder, WriteBuf};
+pub use greeting::{Greeting, Mechanism};
+
+/// The ZeroMQ socket types, with the names used in the READY command's `Socket-Type`
+/// property and libzmq's numeric constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocketType {
+    /// ZMQ_PAIR (0)
+    Pair,
+    /// ZMQ_PUB (1)
+    Pub,
+    /// ZMQ_SUB (2)
+    Sub,
+    /// ZMQ_REQ (3)
+    Req,
+    /// ZMQ_REP (4)
+    Rep,
+    /// ZMQ_DEALER (5)
+    Dealer,
+    /// ZMQ_ROUTER (6)
+    Router,
+    /// ZMQ_PULL (7)
+    Pull,
+    /// ZMQ_PUSH (8)
+    Push,
+    /// ZMQ_XPUB (9)
+    XPub,
+    /// ZMQ_XSUB (10)
+    XSub,
+}
+
+impl SocketType {
+    /// Every socket type.
+    pub const ALL: [SocketType; 11] = [
+        SocketType::Pair,
+        SocketType::Pub,
+        SocketType::Sub,
+        SocketType::Req,
+        SocketType::Rep,
+        SocketType::Dealer,
+        SocketType::Router,
+        SocketType::Pull,
+        SocketType::Push,
+        SocketType::XPub,
+        SocketType::XSub,
+    ];
+
+    /// The name sent in READY's `Socket-Type` property (`"DEALER"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketType::Pair => "PAIR",
+            SocketType::Pub => "PUB",
+            SocketType::Sub => "SUB",
+            SocketType::Req => "REQ",
+            SocketType::Rep => "REP",
+            SocketType::Dealer => "DEALER",
+            SocketType::Router => "ROUTER",
+            SocketType::Pull => "PULL",
+            SocketType::Push => "PUSH",
+            SocketType::XPub => "XPUB",
+            SocketType::XSub => "XSUB",
+        }
+    }
+
+    /// Parses a READY `Socket-Type` value (exact, upper case as the RFC spells it; lower case
+    /// is accepted too).
+    pub fn from_name(name: &[u8]) -> Option<SocketType> {
+        SocketType::ALL
+            .into_iter()
+            .find(|t| t.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// libzmq's numeric constant (`ZMQ_DEALER` = 5, ...).
+    pub fn to_raw(self) -> i32 {
+        match self {
+            SocketType::Pair => 0,
+            SocketType::Pub => 1,
+            SocketType::Sub => 2,
+            SocketType::Req => 3,
+            SocketType::Rep => 4,
+            SocketType::Dealer => 5,
+            SocketType::Router => 6,
+            SocketType::Pull => 7,
+            SocketType::Push => 8,
+            SocketType::XPub => 9,
+            SocketType::XSub => 10,
+        }
+    }
+
+    /// The socket type for libzmq's numeric constant.
+    pub fn from_raw(raw: i32) -> Option<SocketType> {
+        SocketType::ALL.into_iter().find(|t| t.to_raw() == raw)
+    }
+
+    /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table).
+    pub fn is_compatible(self, peer: SocketType) -> bool {
+        use SocketType::*;
+        matches!(
+            (self, peer),
+            (Req, Rep | Router)
+                | (Rep, Req | Dealer)
+                | (Dealer, Rep | Dealer | Router)
+                | (Router, Req | Dealer | Router)
+                | (Pub | XPub, Sub | XSub)
+                | (Sub | XSub, Pub | XPub)
+                | (Push, Pull)
+                | (Pull, Push)
+                | (Pair, Pair)
+        )
+    }
+}
+
+impl fmt::Display for SocketType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SocketType {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SocketType::from_name(s.as_bytes())
+            .ok_or_else(|| crate::Error::inval(format!("unknown socket type {s:?}")))
+    }
+}
+
+/// A violation of the ZMTP protocol by the peer (or a local limit it exceeded). The
+/// connection that produced it must be closed; nothing else is affected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The first 10 bytes are not a ZMTP 2.0+ signature (`FF .. 7F`).
+    #[error("bad greeting signature (not a ZMTP 3.x peer)")]
+    BadSignature,
+    /// The peer speaks a ZMTP major version below 3.
+    #[error("peer speaks ZMTP major version {0}; version 3 or later is required")]
+    UnsupportedVersion(u8),
+    /// The peer's mechanism differs from ours.
+    #[error("security mechanism mismatch: we use {ours}, peer uses {theirs}")]
+    MechanismMismatch {
+        /// Our mechanism name.
+        ours: String,
+        /// The peer's mechanism name.
+        theirs: String,
+    },
+    /// A frame's flags byte had reserved bits set.
+    #[error("reserved frame flag bits set: {0:#04x}")]
+    ReservedFlags(u8),
+    /// A command frame had the MORE flag.
+    #[error("command frame with MORE flag")]
+    CommandWithMore,
+    /// A frame larger than the configured maximum.
+    #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Declared size.
+        size: u64,
+        /// Limit in force.
+        max: u64,
+    },
+    /// A command body that does not parse.
+    #[error("malformed {0} command")]
+    MalformedCommand(&'static str),
+    /// READY (or another command) carried malformed metadata.
+    #[error("malformed metadata: {0}")]
+    MalformedMetadata(&'static str),
+    /// READY lacked the mandatory Socket-Type property, or named an unknown type.
+    #[error("missing or unknown Socket-Type in READY")]
+    BadSocketType,
+    /// The peer's socket type cannot talk to ours.
+    #[error("incompatible socket types: we are {ours}, peer is {theirs}")]
+    IncompatibleSocketType {
+        /// Our socket type.
+        ours: SocketType,
+        /// The peer's socket type.
+        theirs: SocketType,
+    },
+    /// A command that is not valid at this point of the exchange.
+    #[error("unexpected {0} command")]
+    UnexpectedCommand(String),
+    /// A message frame arrived before the handshake completed.
+    #[error("message frame before the handshake completed")]
+    MessageBeforeReady,
+    /// The peer sent an ERROR command.
+    #[error("peer sent ERROR: {0}")]
+    PeerError(String),
+    /// The handshake did not complete in time.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// The peer's security handshake failed (wrong keys or credentials).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+impl From<ProtocolError> for crate::Error {
+    fn from(e: ProtocolError) -> Self {
+        let kind = match e {
+            ProtocolError::TooLarge { .. } => crate::ErrorKind::MessageTooLarge,
+            ProtocolError::HandshakeTimeout => crate::ErrorKind::TimedOut,
+            ProtocolError::Auth(_) => crate::ErrorKind::AccessDenied,
+            _ => crate::ErrorKind::Protocol,
+        };
+        crate::Error::new(kind, e.to_string())
+    }
+}
