@@ -5,12 +5,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod engine;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod message;
+pub mod socket;
+pub mod transport;
 pub mod zmtp;
 
 pub use error::{Error, ErrorKind, Result};
 pub use message::Message;
+pub use socket::monitor::{EventKind, Monitor, MonitorEvent};
+pub use socket::{Socket, TrySendError};
+pub use transport::Endpoint;
 pub use zmtp::SocketType;

@@ -166,7 +166,10 @@ impl From<VecDeque<Bytes>> for Message {
 
 impl<const N: usize> From<[&'static str; N]> for Message {
     fn from(parts: [&'static str; N]) -> Self {
-        parts.iter().map(|p| Bytes::from_static(p.as_bytes())).collect()
+        parts
+            .iter()
+            .map(|p| Bytes::from_static(p.as_bytes()))
+            .collect()
     }
 }
 

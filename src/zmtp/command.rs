@@ -54,7 +54,10 @@ impl Metadata {
 
     /// Encoded length.
     pub fn encoded_len(&self) -> usize {
-        self.props.iter().map(|(n, v)| 1 + n.len() + 4 + v.len()).sum()
+        self.props
+            .iter()
+            .map(|(n, v)| 1 + n.len() + 4 + v.len())
+            .sum()
     }
 
     /// Appends the wire form: per property, name length (1), name, value length (4 BE), value.
@@ -170,7 +173,8 @@ impl Command {
             b"ERROR" => {
                 let rlen = *data
                     .first()
-                    .ok_or(ProtocolError::MalformedCommand("ERROR"))? as usize;
+                    .ok_or(ProtocolError::MalformedCommand("ERROR"))?
+                    as usize;
                 if data.len() < 1 + rlen {
                     return Err(ProtocolError::MalformedCommand("ERROR"));
                 }

@@ -118,6 +118,7 @@ pub struct Connection {
     events: VecDeque<Event>,
     partial: Message,
     peer: Option<PeerInfo>,
+    message_budget: usize,
 }
 
 impl Connection {
@@ -136,6 +137,7 @@ impl Connection {
             events: VecDeque::new(),
             partial: Message::new(),
             peer: None,
+            message_budget: usize::MAX,
         }
     }
 
@@ -169,6 +171,11 @@ impl Connection {
         &mut self.out
     }
 
+    /// Bytes waiting to be written, read-only.
+    pub fn transmit_ref(&self) -> &WriteBuf {
+        &self.out
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -187,6 +194,20 @@ impl Connection {
     /// Consumes bytes from the front of `buf` (a complete frame at a time; a partial frame
     /// stays in `buf` for the next call). On error the connection is dead.
     pub fn handle_input(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        self.handle_input_limited(buf, usize::MAX)
+    }
+
+    /// Like [`handle_input`](Self::handle_input), but stops once `max_messages` message
+    /// events were produced by this call, leaving the rest of `buf` for a later call. This
+    /// is how a receiver with a full queue (RCVHWM) stops decoding without buffering beyond
+    /// its limit. With `max_messages == 0` the handshake still completes (so a driver can
+    /// attach the peer before taking messages).
+    pub fn handle_input_limited(
+        &mut self,
+        buf: &mut BytesMut,
+        max_messages: usize,
+    ) -> Result<(), ProtocolError> {
+        self.message_budget = max_messages;
         let r = self.handle_input_inner(buf);
         if r.is_err() {
             self.state = State::Failed;
@@ -255,6 +276,9 @@ impl Connection {
                     self.state = State::Handshake;
                 }
                 State::Handshake | State::Ready => {
+                    if self.state == State::Ready && self.message_budget == 0 {
+                        return Ok(());
+                    }
                     let Some(frame) = self.decoder.decode(buf)? else {
                         return Ok(());
                     };
@@ -275,6 +299,7 @@ impl Connection {
                         if !more {
                             let msg = std::mem::take(&mut self.partial);
                             self.events.push_back(Event::Message(msg));
+                            self.message_budget -= 1;
                         }
                     }
                 }
@@ -285,7 +310,10 @@ impl Connection {
 
     fn send_ready(&mut self) {
         let mut md = Metadata::new();
-        md.push("Socket-Type", Bytes::from_static(self.cfg.socket_type.as_str().as_bytes()));
+        md.push(
+            "Socket-Type",
+            Bytes::from_static(self.cfg.socket_type.as_str().as_bytes()),
+        );
         if matches!(
             self.cfg.socket_type,
             SocketType::Req | SocketType::Dealer | SocketType::Router
@@ -309,9 +337,7 @@ impl Connection {
                     .and_then(|v| SocketType::from_name(v))
                     .ok_or(ProtocolError::BadSocketType)?;
                 if !self.cfg.socket_type.is_compatible(st) {
-                    self.send_command(&Command::Error(Bytes::from_static(
-                        b"Invalid socket type",
-                    )));
+                    self.send_command(&Command::Error(Bytes::from_static(b"Invalid socket type")));
                     return Err(ProtocolError::IncompatibleSocketType {
                         ours: self.cfg.socket_type,
                         theirs: st,
@@ -441,7 +467,10 @@ mod tests {
         a.send_message(&Message::from(["a", "b"]));
         a.send_ping(10, Bytes::from_static(b"xy"));
         pump(&mut a, &mut b);
-        assert_eq!(b.poll_event(), Some(Event::Message(Message::from(["a", "b"]))));
+        assert_eq!(
+            b.poll_event(),
+            Some(Event::Message(Message::from(["a", "b"])))
+        );
         assert_eq!(b.poll_event(), Some(Event::Ping { ttl: 10 }));
         assert!(matches!(a.poll_event(), Some(Event::Ready(_))));
         assert_eq!(a.poll_event(), Some(Event::Pong));

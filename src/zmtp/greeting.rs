@@ -132,13 +132,12 @@ impl Greeting {
         if major < 3 {
             return Err(ProtocolError::UnsupportedVersion(major));
         }
-        let mechanism = Mechanism::from_field(
-            &bytes[MECHANISM_OFFSET..MECHANISM_OFFSET + MECHANISM_LEN],
-        )
-        .map_err(|theirs| ProtocolError::MechanismMismatch {
-            ours: String::from("(known)"),
-            theirs,
-        })?;
+        let mechanism =
+            Mechanism::from_field(&bytes[MECHANISM_OFFSET..MECHANISM_OFFSET + MECHANISM_LEN])
+                .map_err(|theirs| ProtocolError::MechanismMismatch {
+                    ours: String::from("(known)"),
+                    theirs,
+                })?;
         Ok(Greeting {
             major,
             minor: bytes[11],
@@ -164,7 +163,10 @@ mod tests {
         want.extend_from_slice(b"NULL");
         want.resize(64, 0);
         assert_eq!(&g[..], &want[..]);
-        assert_eq!(Greeting::decode(&g).unwrap(), Greeting::new(Mechanism::Null, false));
+        assert_eq!(
+            Greeting::decode(&g).unwrap(),
+            Greeting::new(Mechanism::Null, false)
+        );
     }
 
     #[test]
@@ -174,7 +176,10 @@ mod tests {
         assert_eq!(Greeting::decode(&g), Err(ProtocolError::BadSignature));
         let mut g = Greeting::new(Mechanism::Null, true).encode();
         g[10] = 2;
-        assert_eq!(Greeting::decode(&g), Err(ProtocolError::UnsupportedVersion(2)));
+        assert_eq!(
+            Greeting::decode(&g),
+            Err(ProtocolError::UnsupportedVersion(2))
+        );
         let mut g = Greeting::new(Mechanism::Null, true).encode();
         g[12..16].copy_from_slice(b"XXXX");
         assert!(matches!(

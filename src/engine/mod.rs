@@ -1,0 +1,400 @@
+//! One task per connection: drives the sans-I/O [`Connection`](crate::zmtp::Connection)
+//! over a byte stream, moves messages between the wire and the socket's per-peer queues,
+//! and batches writes.
+//!
+//! # Loop
+//! Each turn: take a batch of queued outbound messages (one lock) and encode them into the
+//! write buffer (small frames copied together, large bodies chained); then wait for
+//! whichever comes first of: the stream taking bytes (one vectored write of everything
+//! pending), bytes arriving (decoded up to the room left under RCVHWM, delivered in one
+//! lock), new outbound messages, room in the inbound queue, a heartbeat deadline, or
+//! the socket closing. Every branch is cancel-safe: a read or write that did not complete
+//! moved no bytes.
+
+use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
+use crate::socket::state::{Peer, PeerId};
+use crate::socket::Shared;
+use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError, SocketType};
+use crate::Message;
+use bytes::{Bytes, BytesMut};
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stop pulling outbound messages once this many bytes wait to be written.
+const WRITE_HIGH: usize = 256 * 1024;
+/// Most messages pulled from the queue per lock.
+const PULL_BATCH: usize = 512;
+/// Most slices per vectored write.
+const MAX_IOV: usize = 64;
+
+/// Which peer entry the connection serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// A connect-side peer created by `connect`, whose queue outlives reconnects.
+    Existing(PeerId),
+    /// A new peer entry made at handshake (bind side; ROUTER on both sides).
+    New,
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The handshake never completed (the peer is not counted as connected).
+    HandshakeFailed,
+    /// The connection ran and then ended; `reconnect` is false when the socket is closing
+    /// or the peer was killed on purpose.
+    Ended,
+}
+
+pub(crate) struct EngineCtx {
+    pub shared: Arc<Shared>,
+    pub endpoint: String,
+    pub target: Target,
+    /// Cancelled to end this connection (disconnect/unbind of its endpoint).
+    pub parent: CancellationToken,
+    pub fd: u32,
+}
+
+fn protocol_code(e: &ProtocolError) -> u32 {
+    match e {
+        ProtocolError::UnexpectedCommand(_) | ProtocolError::MessageBeforeReady => {
+            protocol_error::ZMTP_UNEXPECTED_COMMAND
+        }
+        ProtocolError::MalformedCommand("ERROR") => protocol_error::ZMTP_MALFORMED_COMMAND_ERROR,
+        ProtocolError::MalformedCommand(_) => protocol_error::ZMTP_MALFORMED_COMMAND_UNSPECIFIED,
+        ProtocolError::MalformedMetadata(_)
+        | ProtocolError::BadSocketType
+        | ProtocolError::IncompatibleSocketType { .. } => protocol_error::ZMTP_INVALID_METADATA,
+        ProtocolError::MechanismMismatch { .. } => protocol_error::ZMTP_MECHANISM_MISMATCH,
+        _ => protocol_error::ZMTP_UNSPECIFIED,
+    }
+}
+
+async fn write_some<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    conn: &Connection,
+) -> std::io::Result<usize> {
+    let t = conn_transmit(conn);
+    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    let n = t.io_slices(&mut iov);
+    if n == 1 {
+        wr.write(&iov[0]).await
+    } else {
+        wr.write_vectored(&iov[..n]).await
+    }
+}
+
+fn conn_transmit(conn: &Connection) -> &zmtp::WriteBuf {
+    conn.transmit_ref()
+}
+
+/// Writes everything pending (used for the tiny handshake and for a final ERROR).
+async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, conn: &mut Connection) -> std::io::Result<()> {
+    while !conn.transmit().is_empty() {
+        let n = write_some(wr, conn).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        conn.transmit().advance(n);
+    }
+    wr.flush().await
+}
+
+fn reserve(rbuf: &mut BytesMut, needed: usize) {
+    // Grow with what actually arrives: never reserve what a peer merely declared.
+    let want = needed.min(rbuf.len().max(READ_CHUNK)).max(READ_CHUNK / 2);
+    if rbuf.capacity() - rbuf.len() < want {
+        rbuf.reserve(want);
+    }
+}
+
+/// Runs one connection to completion.
+pub(crate) async fn run<R, W>(mut rd: R, mut wr: W, ctx: EngineCtx) -> Outcome
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let shared = ctx.shared.clone();
+    let (cfg, opts) = {
+        let st = shared.state.lock().unwrap();
+        let mut cfg = zmtp::Config::new(st.socket_type);
+        cfg.routing_id = st.opts.routing_id.clone();
+        cfg.max_msg_size = st.opts.maxmsgsize;
+        (cfg, st.opts.clone())
+    };
+    let mut conn = Connection::new(cfg);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let emit = |kind: EventKind, value: u32, reason: Option<String>| {
+        shared.emit(MonitorEvent {
+            kind,
+            value,
+            endpoint: ctx.endpoint.clone(),
+            reason,
+        });
+    };
+
+    // ---- handshake ----------------------------------------------------------------
+    let deadline = Instant::now() + opts.handshake_ivl;
+    let info: PeerInfo = loop {
+        if let Some(Event::Ready(info)) = conn.poll_event() {
+            break info;
+        }
+        if flush(&mut wr, &mut conn).await.is_err() {
+            emit(
+                EventKind::HandshakeFailedNoDetail,
+                0,
+                Some("write failed".into()),
+            );
+            return Outcome::HandshakeFailed;
+        }
+        let needed = conn.bytes_needed(rbuf.len());
+        reserve(&mut rbuf, needed);
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        emit(EventKind::HandshakeFailedNoDetail, 104, Some("connection closed during handshake".into()));
+                        return Outcome::HandshakeFailed;
+                    }
+                    Ok(_) => {
+                        if let Err(e) = conn.handle_input_limited(&mut rbuf, 0) {
+                            tracing::debug!(endpoint = %ctx.endpoint, error = %e, "handshake failed");
+                            // Best effort: an ERROR command may be queued.
+                            let _ = tokio::time::timeout(Duration::from_millis(100), flush(&mut wr, &mut conn)).await;
+                            emit(EventKind::HandshakeFailedProtocol, protocol_code(&e), Some(e.to_string()));
+                            return Outcome::HandshakeFailed;
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                emit(EventKind::HandshakeFailedNoDetail, 110, Some("handshake timed out".into()));
+                return Outcome::HandshakeFailed;
+            }
+            _ = ctx.parent.cancelled() => return Outcome::HandshakeFailed,
+            _ = shared.terminate.cancelled() => return Outcome::HandshakeFailed,
+        }
+    };
+
+    // ---- attach -------------------------------------------------------------------
+    let attached = {
+        let mut st = shared.state.lock().unwrap();
+        match ctx.target {
+            Target::Existing(id) => match st.peers.get_mut(&id) {
+                Some(p) if !p.kill.is_cancelled() => {
+                    p.attached = true;
+                    Some((id, p.out_wake.clone(), p.in_space.clone(), p.kill.clone()))
+                }
+                _ => None,
+            },
+            Target::New => {
+                let rid = if st.socket_type == SocketType::Router {
+                    st.router_identify(info.identity.clone())
+                } else {
+                    Some(Bytes::new())
+                };
+                rid.map(|rid| {
+                    let kill = ctx.parent.child_token();
+                    let mut peer = Peer::new(rid.clone(), kill.clone());
+                    peer.attached = true;
+                    let (ow, is) = (peer.out_wake.clone(), peer.in_space.clone());
+                    let id = st.add_peer(peer);
+                    if st.socket_type == SocketType::Router {
+                        st.by_rid.insert(rid, id);
+                    }
+                    (id, ow, is, kill)
+                })
+            }
+        }
+    };
+    let Some((id, out_wake, in_space, kill)) = attached else {
+        tracing::debug!(endpoint = %ctx.endpoint, "connection refused at attach (duplicate routing id or peer gone)");
+        return Outcome::HandshakeFailed;
+    };
+    emit(EventKind::HandshakeSucceeded, 0, None);
+    shared.send_ready.notify_waiters();
+
+    let gone = !matches!(ctx.target, Target::Existing(_));
+    let end_reason = main_loop(
+        &mut rd, &mut wr, &mut conn, &mut rbuf, &shared, id, &out_wake, &in_space, &kill, &opts,
+    )
+    .await;
+    if let Some(reason) = end_reason {
+        emit(EventKind::Disconnected, ctx.fd, Some(reason));
+    }
+    {
+        let mut st = shared.state.lock().unwrap();
+        st.detach(id, gone);
+    }
+    shared.send_ready.notify_waiters();
+    shared.recv_ready.notify_waiters();
+    Outcome::Ended
+}
+
+/// Returns `Some(reason)` when the peer or the network ended the connection, `None` when
+/// we ended it (close, disconnect, handover).
+#[allow(clippy::too_many_arguments)]
+async fn main_loop<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    conn: &mut Connection,
+    rbuf: &mut BytesMut,
+    shared: &Arc<Shared>,
+    id: PeerId,
+    out_wake: &tokio::sync::Notify,
+    in_space: &tokio::sync::Notify,
+    kill: &CancellationToken,
+    opts: &crate::socket::options::Options,
+) -> Option<String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut inbox: Vec<Message> = Vec::new();
+    let mut outbox: Vec<Message> = Vec::with_capacity(PULL_BATCH);
+    let mut room = shared.state.lock().unwrap().in_room(id);
+    let mut closing = shared.closing.is_cancelled();
+    let mut last_recv = Instant::now();
+    let hb_ivl = opts.heartbeat_ivl;
+    let hb_timeout = if opts.heartbeat_timeout.is_zero() {
+        hb_ivl
+    } else {
+        opts.heartbeat_timeout
+    };
+    let hb_ttl_ds = (opts.heartbeat_ttl.as_millis() / 100).min(u16::MAX as u128) as u16;
+    let mut next_ping = if hb_ivl.is_zero() {
+        None
+    } else {
+        Some(Instant::now() + hb_ivl)
+    };
+    let mut ping_deadline: Option<Instant> = None;
+    let mut peer_ttl: Option<Duration> = None;
+
+    // Messages that arrived with the handshake.
+    if let Err(e) = conn.handle_input_limited(rbuf, room) {
+        return Some(e.to_string());
+    }
+
+    loop {
+        // Deliver decoded messages.
+        let mut ponged = false;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::Message(m) => inbox.push(m),
+                Event::Ping { ttl } => {
+                    if ttl > 0 {
+                        peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
+                    }
+                }
+                Event::Pong => ponged = true,
+                Event::Ready(_)
+                | Event::Subscribe(_)
+                | Event::Cancel(_)
+                | Event::UnknownCommand(_) => {}
+            }
+        }
+        let _ = ponged;
+        if !inbox.is_empty() {
+            room = shared.state.lock().unwrap().deliver(id, &mut inbox);
+            shared.recv_ready.notify_waiters();
+        }
+
+        // Pull outbound messages while the write buffer has room.
+        let mut out_idle = false;
+        while conn.transmit().len() < WRITE_HIGH {
+            let was_full = shared
+                .state
+                .lock()
+                .unwrap()
+                .pull_out(id, &mut outbox, PULL_BATCH);
+            if was_full {
+                shared.send_ready.notify_waiters();
+            }
+            if outbox.is_empty() {
+                out_idle = true;
+                break;
+            }
+            for m in outbox.drain(..) {
+                conn.send_message(&m);
+            }
+        }
+        let want_write = !conn.transmit().is_empty();
+        if closing && out_idle && !want_write {
+            return None;
+        }
+
+        let hb_deadline = [next_ping, ping_deadline, peer_ttl.map(|t| last_recv + t)]
+            .into_iter()
+            .flatten()
+            .min();
+
+        tokio::select! {
+            _ = kill.cancelled() => return None,
+            _ = shared.terminate.cancelled() => return None,
+            _ = shared.closing.cancelled(), if !closing => { closing = true; }
+            r = write_some(wr, conn), if want_write => {
+                match r {
+                    Ok(0) => return Some("write returned zero".into()),
+                    Ok(n) => conn.transmit().advance(n),
+                    Err(e) => return Some(e.to_string()),
+                }
+            }
+            r = async { let needed = conn.bytes_needed(rbuf.len()); reserve(rbuf, needed); rd.read_buf(rbuf).await }, if room > 0 => {
+                match r {
+                    Ok(0) => {
+                        // Deliver what is complete, then end.
+                        let _ = conn.handle_input(rbuf);
+                        while let Some(ev) = conn.poll_event() {
+                            if let Event::Message(m) = ev { inbox.push(m); }
+                        }
+                        if !inbox.is_empty() {
+                            shared.state.lock().unwrap().deliver(id, &mut inbox);
+                            shared.recv_ready.notify_waiters();
+                        }
+                        return Some("connection closed by peer".into());
+                    }
+                    Ok(_) => {
+                        last_recv = Instant::now();
+                        ping_deadline = None;
+                        if let Err(e) = conn.handle_input_limited(rbuf, room) {
+                            tracing::debug!(error = %e, "protocol error, closing connection");
+                            return Some(e.to_string());
+                        }
+                    }
+                    Err(e) => return Some(e.to_string()),
+                }
+            }
+            _ = out_wake.notified(), if out_idle => {}
+            _ = in_space.notified(), if room == 0 => {
+                room = shared.state.lock().unwrap().in_room(id);
+                if room > 0 {
+                    if let Err(e) = conn.handle_input_limited(rbuf, room) {
+                        return Some(e.to_string());
+                    }
+                }
+            }
+            _ = async { match hb_deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                let now = Instant::now();
+                if ping_deadline.is_some_and(|d| now >= d) {
+                    return Some("heartbeat timed out".into());
+                }
+                if peer_ttl.is_some_and(|t| now >= last_recv + t) {
+                    return Some("peer's heartbeat TTL expired".into());
+                }
+                if next_ping.is_some_and(|d| now >= d) {
+                    conn.send_ping(hb_ttl_ds, Bytes::new());
+                    next_ping = Some(now + hb_ivl);
+                    if ping_deadline.is_none() {
+                        ping_deadline = Some(now + hb_timeout);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,715 @@
+//! Sockets: the public [`Socket`] handle, its options, monitor events, and the routing
+//! state its connections share.
+//!
+//! # Organization
+//! - `state`: per-peer queues and the routing strategy of each socket type (table there).
+//! - [`options`]: libzmq's options with their defaults.
+//! - [`monitor`]: monitor events with libzmq's names and numbers.
+//!
+//! A socket owns no task of its own: each bound endpoint has an accept task, each connected
+//! endpoint a connect/reconnect task, and each live connection an engine task. Sending
+//! puts a message straight into the chosen peer's queue and wakes that peer's engine;
+//! engines put received messages straight into the socket's fair queue.
+
+pub mod monitor;
+pub mod options;
+pub(crate) mod state;
+
+use crate::engine::{self, EngineCtx, Outcome, Target};
+use crate::transport::{self, raw_fd, Endpoint, Listener};
+use crate::zmtp::SocketType;
+use crate::{Error, ErrorKind, Message, Result};
+use bytes::Bytes;
+use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
+use options::Options;
+use state::{Peer, SendBlock, State};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// State shared by the socket handle and its tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    /// Woken when messages were delivered (receivers re-check).
+    pub recv_ready: Notify,
+    /// Woken when a queue got room or a peer appeared (senders re-check).
+    pub send_ready: Notify,
+    /// Close was requested: engines flush and stop, listeners stop accepting.
+    pub closing: CancellationToken,
+    /// Linger is over: everything stops now.
+    pub terminate: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, ev: MonitorEvent) {
+        let st = self.state.lock().unwrap();
+        if !st.monitors.is_empty() {
+            st.emit(ev);
+        }
+    }
+
+    fn emit_kind(&self, kind: EventKind, value: u32, endpoint: &str, reason: Option<String>) {
+        self.emit(MonitorEvent {
+            kind,
+            value,
+            endpoint: endpoint.to_string(),
+            reason,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct EndpointRecord {
+    endpoint: String,
+    token: CancellationToken,
+    ipc_path: Option<String>,
+}
+
+/// The failure of [`Socket::try_send`]: the error and the message, given back.
+#[derive(Debug)]
+pub struct TrySendError {
+    /// Why it was not sent (`EAGAIN` when every eligible peer is at SNDHWM).
+    pub error: Error,
+    /// The message, unsent.
+    pub message: Message,
+}
+
+impl std::fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for TrySendError {}
+
+/// A ZeroMQ socket.
+///
+/// Methods take `&self`, so a socket can be shared between tasks with an `Arc` (for
+/// example one task receiving while another sends on a DEALER). Must be used inside a
+/// tokio runtime (`bind` and `connect` spawn tasks).
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> aiozmq::Result<()> {
+/// use aiozmq::{Socket, SocketType};
+/// let rep = Socket::new(SocketType::Rep);
+/// let endpoint = rep.bind("tcp://127.0.0.1:*").await?;
+/// let req = Socket::new(SocketType::Req);
+/// req.connect(&endpoint).await?;
+/// req.send("hello").await?;
+/// let request = rep.recv().await?;
+/// rep.send(request).await?;
+/// assert_eq!(&req.recv().await?[0][..], b"hello");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Socket {
+    shared: Arc<Shared>,
+    socket_type: SocketType,
+    binds: Mutex<Vec<EndpointRecord>>,
+    connects: Mutex<Vec<EndpointRecord>>,
+}
+
+macro_rules! option_accessors {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty, $setter:ident; )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(&self) -> $ty {
+                self.shared.state.lock().unwrap().opts.$field.clone()
+            }
+
+            #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+            pub fn $setter(&self, value: $ty) -> Result<()> {
+                self.shared.state.lock().unwrap().opts.$field = value;
+                self.shared.send_ready.notify_waiters();
+                Ok(())
+            }
+        )*
+    };
+}
+
+impl Socket {
+    /// A new, unconnected socket of `socket_type`.
+    pub fn new(socket_type: SocketType) -> Socket {
+        Socket {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::new(socket_type)),
+                recv_ready: Notify::new(),
+                send_ready: Notify::new(),
+                closing: CancellationToken::new(),
+                terminate: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+            socket_type,
+            binds: Mutex::new(Vec::new()),
+            connects: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// A copy of every option.
+    pub fn options(&self) -> Options {
+        self.shared.state.lock().unwrap().opts.clone()
+    }
+
+    option_accessors! {
+        /// ZMQ_SNDHWM: most messages queued per peer for sending (0 = unlimited; default 1000).
+        sndhwm: usize, set_sndhwm;
+        /// ZMQ_RCVHWM: most messages queued per peer after receiving (0 = unlimited; default 1000).
+        rcvhwm: usize, set_rcvhwm;
+        /// ZMQ_LINGER: how long `close` keeps flushing queued messages (default 30 s).
+        linger: Duration, set_linger;
+        /// ZMQ_RECONNECT_IVL (default 100 ms).
+        reconnect_ivl: Duration, set_reconnect_ivl;
+        /// ZMQ_RECONNECT_IVL_MAX: backoff ceiling (zero = no backoff, the default).
+        reconnect_ivl_max: Duration, set_reconnect_ivl_max;
+        /// ZMQ_MAXMSGSIZE: largest frame accepted from a peer (`None` = no limit).
+        maxmsgsize: Option<u64>, set_maxmsgsize;
+        /// ZMQ_ROUTER_MANDATORY (ROUTER): unroutable messages fail with `EHOSTUNREACH`.
+        router_mandatory: bool, set_router_mandatory;
+        /// ZMQ_ROUTER_HANDOVER (ROUTER): a new connection with a known routing id takes it over.
+        router_handover: bool, set_router_handover;
+        /// ZMQ_HANDSHAKE_IVL: time allowed for the handshake (default 30 s).
+        handshake_ivl: Duration, set_handshake_ivl;
+        /// ZMQ_HEARTBEAT_IVL: PING interval (zero = off).
+        heartbeat_ivl: Duration, set_heartbeat_ivl;
+        /// ZMQ_HEARTBEAT_TTL: TTL advertised in our PINGs.
+        heartbeat_ttl: Duration, set_heartbeat_ttl;
+        /// ZMQ_HEARTBEAT_TIMEOUT: silence after a PING that drops the connection (zero = IVL).
+        heartbeat_timeout: Duration, set_heartbeat_timeout;
+    }
+
+    /// ZMQ_ROUTING_ID: the identity sent to peers (at most 255 bytes, and not starting with
+    /// a zero byte, which libzmq reserves for generated ids).
+    pub fn routing_id(&self) -> Bytes {
+        self.shared.state.lock().unwrap().opts.routing_id.clone()
+    }
+
+    /// Sets [`routing_id`](Self::routing_id); applies to connections made afterwards.
+    pub fn set_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+        let id = id.into();
+        if id.len() > 255 {
+            return Err(Error::inval("routing id longer than 255 bytes"));
+        }
+        if id.first() == Some(&0) {
+            return Err(Error::inval(
+                "routing ids starting with a zero byte are reserved",
+            ));
+        }
+        self.shared.state.lock().unwrap().opts.routing_id = id;
+        Ok(())
+    }
+
+    /// A stream of this socket's monitor events (all kinds), keeping at most `backlog`
+    /// unread events (the oldest are dropped beyond it).
+    pub fn monitor(&self, backlog: usize) -> Monitor {
+        let q = EventQueue::new(backlog);
+        self.shared.state.lock().unwrap().monitors.push(q.clone());
+        Monitor { queue: q }
+    }
+
+    /// Stops every monitor of this socket (each gets a final MONITOR_STOPPED).
+    pub fn disable_monitor(&self) {
+        let mons = std::mem::take(&mut self.shared.state.lock().unwrap().monitors);
+        for m in mons {
+            m.close(String::new());
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shared.state.lock().unwrap().closed {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Binds to `endpoint` and starts accepting connections. Returns the resolved
+    /// endpoint (the actual port for `tcp://host:*`).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: if cancelled, nothing was bound (a listener created in the last step
+    /// is closed with the future).
+    pub async fn bind(&self, endpoint: &str) -> Result<String> {
+        self.check_open()?;
+        let ep = Endpoint::parse(endpoint)?;
+        let shared = self.shared.clone();
+        let token = shared.terminate.child_token();
+        match ep {
+            Endpoint::Tcp { host, port } => {
+                let (listener, resolved) = match transport::tcp::bind(&host, port).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        shared.emit_kind(
+                            EventKind::BindFailed,
+                            e.kind().errno() as u32,
+                            endpoint,
+                            Some(e.to_string()),
+                        );
+                        return Err(e);
+                    }
+                };
+                let fd = raw_fd(&listener);
+                shared.emit_kind(EventKind::Listening, fd, &resolved, None);
+                let rec = EndpointRecord {
+                    endpoint: resolved.clone(),
+                    token: token.clone(),
+                    ipc_path: None,
+                };
+                self.binds.lock().unwrap().push(rec);
+                let ep2 = resolved.clone();
+                shared.tracker.clone().spawn(accept_loop(
+                    shared.clone(),
+                    ep2,
+                    token,
+                    fd,
+                    Listener::Tcp(listener),
+                ));
+                Ok(resolved)
+            }
+            Endpoint::Ipc(path) => {
+                let listener = match transport::ipc::bind(&path).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        shared.emit_kind(
+                            EventKind::BindFailed,
+                            e.kind().errno() as u32,
+                            endpoint,
+                            Some(e.to_string()),
+                        );
+                        return Err(e);
+                    }
+                };
+                let resolved = format!("ipc://{path}");
+                let fd = raw_fd(&listener);
+                shared.emit_kind(EventKind::Listening, fd, &resolved, None);
+                self.binds.lock().unwrap().push(EndpointRecord {
+                    endpoint: resolved.clone(),
+                    token: token.clone(),
+                    ipc_path: (!path.starts_with('@')).then(|| path.clone()),
+                });
+                shared.tracker.clone().spawn(accept_loop(
+                    shared.clone(),
+                    resolved.clone(),
+                    token,
+                    fd,
+                    Listener::Ipc(listener),
+                ));
+                Ok(resolved)
+            }
+            Endpoint::Inproc(_) => Err(Error::new(
+                ErrorKind::ProtocolNotSupported,
+                "inproc transport is not available yet",
+            )),
+        }
+    }
+
+    /// Connects to `endpoint` in the background and returns at once, like libzmq: the
+    /// connection is retried every RECONNECT_IVL (with backoff up to RECONNECT_IVL_MAX)
+    /// until it succeeds, and re-established whenever it breaks. Messages sent meanwhile
+    /// queue for this peer (up to SNDHWM), except on ROUTER, which can route only to peers
+    /// whose routing id it knows.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe (it does not wait on the network).
+    pub async fn connect(&self, endpoint: &str) -> Result<()> {
+        self.check_open()?;
+        let ep = Endpoint::parse(endpoint)?;
+        match &ep {
+            Endpoint::Tcp { port: None, .. } => {
+                return Err(Error::inval(format!(
+                    "cannot connect to a wildcard port: {endpoint}"
+                )))
+            }
+            Endpoint::Tcp { host, .. } if host == "*" => {
+                return Err(Error::inval(format!(
+                    "cannot connect to host '*': {endpoint}"
+                )))
+            }
+            Endpoint::Inproc(_) => {
+                return Err(Error::new(
+                    ErrorKind::ProtocolNotSupported,
+                    "inproc transport is not available yet",
+                ))
+            }
+            _ => {}
+        }
+        let shared = self.shared.clone();
+        let token = shared.terminate.child_token();
+        let target = if self.socket_type == SocketType::Router {
+            Target::New
+        } else {
+            let mut st = shared.state.lock().unwrap();
+            let id = st.add_peer(Peer::new(Bytes::new(), token.child_token()));
+            drop(st);
+            shared.send_ready.notify_waiters();
+            Target::Existing(id)
+        };
+        self.connects.lock().unwrap().push(EndpointRecord {
+            endpoint: endpoint.to_string(),
+            token: token.clone(),
+            ipc_path: None,
+        });
+        shared.tracker.clone().spawn(connect_loop(
+            shared.clone(),
+            ep,
+            endpoint.to_string(),
+            token,
+            target,
+        ));
+        Ok(())
+    }
+
+    /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)) and closes the
+    /// connections accepted through it.
+    pub async fn unbind(&self, endpoint: &str) -> Result<()> {
+        let rec = {
+            let mut b = self.binds.lock().unwrap();
+            let pos = b
+                .iter()
+                .position(|r| r.endpoint == endpoint)
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, format!("not bound to {endpoint}"))
+                })?;
+            b.remove(pos)
+        };
+        rec.token.cancel();
+        if let Some(p) = rec.ipc_path {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    }
+
+    /// Stops connecting to `endpoint` and closes that connection; messages still queued
+    /// for it are dropped.
+    pub async fn disconnect(&self, endpoint: &str) -> Result<()> {
+        let rec = {
+            let mut c = self.connects.lock().unwrap();
+            let pos = c
+                .iter()
+                .position(|r| r.endpoint == endpoint)
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, format!("not connected to {endpoint}"))
+                })?;
+            c.remove(pos)
+        };
+        rec.token.cancel();
+        Ok(())
+    }
+
+    /// The endpoints this socket is bound to (resolved form).
+    pub fn bindings(&self) -> Vec<String> {
+        self.binds
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.endpoint.clone())
+            .collect()
+    }
+
+    /// The endpoints this socket connects to.
+    pub fn connections(&self) -> Vec<String> {
+        self.connects
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.endpoint.clone())
+            .collect()
+    }
+
+    /// Sends a message, waiting while no eligible peer has room (every peer at SNDHWM, or
+    /// no peer yet). A ROUTER drops unroutable messages (or fails with `EHOSTUNREACH` under
+    /// ROUTER_MANDATORY); REQ and REP enforce their send/receive alternation (`EFSM`).
+    ///
+    /// # Cancel safety
+    /// If the future is dropped before it completes, the message was not queued and is
+    /// lost with the future; the socket's state (REQ/REP alternation) is unchanged. Use
+    /// [`try_send`](Self::try_send) to keep the message on `EAGAIN`.
+    pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        let mut msg = msg.into();
+        loop {
+            let notified = self.shared.send_ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_send_inner(msg) {
+                Ok(()) => return Ok(()),
+                Err(SendBlock::Full(m)) => msg = m,
+                Err(SendBlock::Err(e, _)) => return Err(e),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.shared.closing.cancelled() => return Err(Error::closed()),
+            }
+        }
+    }
+
+    fn try_send_inner(&self, msg: Message) -> std::result::Result<(), SendBlock> {
+        let wake = self.shared.state.lock().unwrap().try_send(msg)?;
+        if let Some(w) = wake {
+            w.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sends without waiting: `EAGAIN` (with the message given back) when no eligible peer
+    /// has room.
+    pub fn try_send(&self, msg: impl Into<Message>) -> std::result::Result<(), TrySendError> {
+        match self.try_send_inner(msg.into()) {
+            Ok(()) => Ok(()),
+            Err(SendBlock::Full(message)) => Err(TrySendError {
+                error: Error::again("no peer can take the message now"),
+                message,
+            }),
+            Err(SendBlock::Err(error, message)) => Err(TrySendError { error, message }),
+        }
+    }
+
+    fn try_recv_inner(&self) -> Result<Option<Message>> {
+        let mut wakes = Vec::new();
+        let r = {
+            let mut st = self.shared.state.lock().unwrap();
+            if st.closed {
+                return Err(Error::closed());
+            }
+            st.try_recv(&mut wakes)
+        };
+        for w in wakes {
+            w.notify_one();
+        }
+        r
+    }
+
+    /// Receives the next message (fair-queued over peers), waiting until one arrives.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a message is taken from the queue only in the poll that returns it,
+    /// so dropping the future (in `select!` or `timeout`) loses nothing.
+    pub async fn recv(&self) -> Result<Message> {
+        loop {
+            let notified = self.shared.recv_ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(m) = self.try_recv_inner()? {
+                return Ok(m);
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.shared.closing.cancelled() => return Err(Error::closed()),
+            }
+        }
+    }
+
+    /// Receives a message if one is queued, else `EAGAIN`.
+    pub fn try_recv(&self) -> Result<Message> {
+        self.try_recv_inner()?
+            .ok_or_else(|| Error::again("no message available"))
+    }
+
+    /// Closes the socket: no more sends or receives; queued outbound messages are flushed
+    /// for up to LINGER, then every connection is closed and every task ended. Returns when
+    /// all of that is done, never later than LINGER plus a short grace.
+    ///
+    /// # Cancel safety
+    /// Dropping the future leaves the socket closed; the flush goes on in the background
+    /// and still ends at the linger deadline.
+    pub async fn close(&self) {
+        let linger = self.begin_close();
+        let tracker = &self.shared.tracker;
+        tracker.close();
+        let _ = tokio::time::timeout(linger, tracker.wait()).await;
+        self.shared.terminate.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
+        self.finish_close();
+    }
+
+    /// Marks the socket closed, wakes every waiter; returns the linger time.
+    fn begin_close(&self) -> Duration {
+        let linger = {
+            let mut st = self.shared.state.lock().unwrap();
+            st.closed = true;
+            st.opts.linger
+        };
+        self.shared.closing.cancel();
+        self.shared.recv_ready.notify_waiters();
+        self.shared.send_ready.notify_waiters();
+        for b in self.binds.lock().unwrap().iter() {
+            if let Some(p) = &b.ipc_path {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        linger
+    }
+
+    fn finish_close(&self) {
+        let mons = std::mem::take(&mut self.shared.state.lock().unwrap().monitors);
+        for m in mons {
+            m.close(String::new());
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.shared.terminate.is_cancelled() {
+            return;
+        }
+        let linger = self.begin_close();
+        self.shared.tracker.close();
+        let shared = self.shared.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                // Linger in the background; never block in drop.
+                h.spawn(async move {
+                    let _ = tokio::time::timeout(linger, shared.tracker.wait()).await;
+                    shared.terminate.cancel();
+                });
+            }
+            Err(_) => shared.terminate.cancel(),
+        }
+        self.finish_close();
+    }
+}
+
+/// Accepts connections until the binding is cancelled or the socket closes.
+async fn accept_loop(
+    shared: Arc<Shared>,
+    endpoint: String,
+    token: CancellationToken,
+    listener_fd: u32,
+    listener: Listener,
+) {
+    loop {
+        let r = tokio::select! {
+            r = listener.accept() => r,
+            _ = token.cancelled() => break,
+            _ = shared.closing.cancelled() => break,
+        };
+        match r {
+            Ok((rd, wr, fd)) => {
+                shared.emit_kind(EventKind::Accepted, fd, &endpoint, None);
+                let ctx = EngineCtx {
+                    shared: shared.clone(),
+                    endpoint: endpoint.clone(),
+                    target: Target::New,
+                    parent: token.child_token(),
+                    fd,
+                };
+                let sh = shared.clone();
+                let ep = endpoint.clone();
+                shared.tracker.spawn(async move {
+                    engine::run(rd, wr, ctx).await;
+                    sh.emit_kind(EventKind::Closed, fd, &ep, None);
+                });
+            }
+            Err(e) => {
+                let err = Error::from(e);
+                shared.emit_kind(
+                    EventKind::AcceptFailed,
+                    err.kind().errno() as u32,
+                    &endpoint,
+                    Some(err.to_string()),
+                );
+                // Out of file descriptors and similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    shared.emit_kind(EventKind::Closed, listener_fd, &endpoint, None);
+}
+
+/// Connects, runs the engine, and reconnects until cancelled.
+async fn connect_loop(
+    shared: Arc<Shared>,
+    ep: Endpoint,
+    endpoint: String,
+    token: CancellationToken,
+    target: Target,
+) {
+    let mut attempt: u32 = 0;
+    loop {
+        if shared.closing.is_cancelled() && !has_queued(&shared, target) {
+            break;
+        }
+        let connected = tokio::select! {
+            r = transport::dial(&ep) => r,
+            _ = token.cancelled() => break,
+            _ = shared.terminate.cancelled() => break,
+        };
+        match connected {
+            Ok((rd, wr, fd)) => {
+                shared.emit_kind(EventKind::Connected, fd, &endpoint, None);
+                let ctx = EngineCtx {
+                    shared: shared.clone(),
+                    endpoint: endpoint.clone(),
+                    target,
+                    parent: token.clone(),
+                    fd,
+                };
+                match engine::run(rd, wr, ctx).await {
+                    Outcome::Ended => attempt = 0,
+                    Outcome::HandshakeFailed => attempt = attempt.saturating_add(1),
+                }
+            }
+            Err(e) => {
+                let err = Error::from(e);
+                shared.emit_kind(
+                    EventKind::ConnectDelayed,
+                    err.kind().errno() as u32,
+                    &endpoint,
+                    Some(err.to_string()),
+                );
+                attempt = attempt.saturating_add(1);
+            }
+        }
+        if token.is_cancelled() || shared.terminate.is_cancelled() {
+            break;
+        }
+        if shared.closing.is_cancelled() && !has_queued(&shared, target) {
+            break;
+        }
+        let delay = shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .reconnect_delay(attempt.saturating_sub(1));
+        shared.emit_kind(
+            EventKind::ConnectRetried,
+            delay.as_millis() as u32,
+            &endpoint,
+            None,
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = token.cancelled() => break,
+            _ = shared.terminate.cancelled() => break,
+        }
+    }
+    if let Target::Existing(id) = target {
+        let mut st = shared.state.lock().unwrap();
+        st.detach(id, true);
+    }
+    shared.send_ready.notify_waiters();
+    shared.recv_ready.notify_waiters();
+}
+
+fn has_queued(shared: &Shared, target: Target) -> bool {
+    match target {
+        Target::Existing(id) => shared
+            .state
+            .lock()
+            .unwrap()
+            .peers
+            .get(&id)
+            .is_some_and(|p| !p.out.is_empty()),
+        Target::New => false,
+    }
+}

@@ -1,0 +1,300 @@
+//! Transports: endpoint parsing and the byte streams the engine runs over.
+//!
+//! # Organization
+//! - [`Endpoint`]: a parsed `tcp://`, `ipc://` or `inproc://` address.
+//! - `tcp`: TCP listeners and connectors (TCP_NODELAY on every connection).
+//! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
+
+pub(crate) mod ipc;
+pub(crate) mod tcp;
+
+use crate::{Error, ErrorKind, Result};
+use std::fmt;
+
+/// A parsed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `tcp://host:port`; `host` may be `*` (all interfaces) and `port` `None` for `*`
+    /// (an ephemeral port chosen at bind). IPv6 hosts are written in brackets.
+    Tcp {
+        /// Host name or address, without brackets.
+        host: String,
+        /// Port, or `None` for the wildcard `*`.
+        port: Option<u16>,
+    },
+    /// `ipc://path`; a path starting with `@` is a Linux abstract socket name.
+    Ipc(String),
+    /// `inproc://name`.
+    Inproc(String),
+}
+
+impl Endpoint {
+    /// Parses `transport://address`.
+    ///
+    /// ```
+    /// use aiozmq::Endpoint;
+    /// let ep: Endpoint = "tcp://127.0.0.1:*".parse().unwrap();
+    /// assert_eq!(ep, Endpoint::Tcp { host: "127.0.0.1".into(), port: None });
+    /// assert!("udp://x:1".parse::<Endpoint>().is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Endpoint> {
+        let (scheme, addr) = s.split_once("://").ok_or_else(|| {
+            Error::inval(format!(
+                "malformed endpoint {s:?}: expected transport://address"
+            ))
+        })?;
+        match scheme {
+            "tcp" => {
+                let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
+                    Error::inval(format!("malformed endpoint {s:?}: tcp needs host:port"))
+                })?;
+                let host = if let Some(h) = host.strip_prefix('[') {
+                    h.strip_suffix(']').ok_or_else(|| {
+                        Error::inval(format!("malformed endpoint {s:?}: unclosed '['"))
+                    })?
+                } else {
+                    host
+                };
+                if host.is_empty() {
+                    return Err(Error::inval(format!(
+                        "malformed endpoint {s:?}: empty host"
+                    )));
+                }
+                let port = if port == "*" || port == "0" {
+                    None
+                } else {
+                    Some(port.parse::<u16>().map_err(|_| {
+                        Error::inval(format!("malformed endpoint {s:?}: bad port {port:?}"))
+                    })?)
+                };
+                Ok(Endpoint::Tcp {
+                    host: host.to_string(),
+                    port,
+                })
+            }
+            "ipc" => {
+                if addr.is_empty() {
+                    return Err(Error::inval(format!(
+                        "malformed endpoint {s:?}: empty path"
+                    )));
+                }
+                Ok(Endpoint::Ipc(addr.to_string()))
+            }
+            "inproc" => {
+                if addr.is_empty() {
+                    return Err(Error::inval(format!(
+                        "malformed endpoint {s:?}: empty name"
+                    )));
+                }
+                Ok(Endpoint::Inproc(addr.to_string()))
+            }
+            other => Err(Error::new(
+                ErrorKind::ProtocolNotSupported,
+                format!("unknown transport {other:?} in endpoint {s:?}"),
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Endpoint::parse(s)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } => {
+                let h = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.clone()
+                };
+                match port {
+                    Some(p) => write!(f, "tcp://{h}:{p}"),
+                    None => write!(f, "tcp://{h}:*"),
+                }
+            }
+            Endpoint::Ipc(p) => write!(f, "ipc://{p}"),
+            Endpoint::Inproc(n) => write!(f, "inproc://{n}"),
+        }
+    }
+}
+
+/// The raw file descriptor, for monitor event values.
+pub(crate) fn raw_fd(x: &impl std::os::fd::AsRawFd) -> u32 {
+    x.as_raw_fd() as u32
+}
+
+/// A bound listener of any stream transport.
+#[derive(Debug)]
+pub(crate) enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Ipc(tokio::net::UnixListener),
+}
+
+impl Listener {
+    /// Accepts one connection (TCP_NODELAY set), split into halves, with its fd.
+    pub(crate) async fn accept(&self) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                let fd = raw_fd(&s);
+                let (r, w) = s.into_split();
+                Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))
+            }
+            Listener::Ipc(l) => {
+                let (s, _) = l.accept().await?;
+                let fd = raw_fd(&s);
+                let (r, w) = s.into_split();
+                Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd))
+            }
+        }
+    }
+}
+
+/// Connects to a stream endpoint.
+pub(crate) async fn dial(ep: &Endpoint) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+    match ep {
+        Endpoint::Tcp {
+            host,
+            port: Some(port),
+        } => {
+            let s = tcp::connect(host, *port).await?;
+            let fd = raw_fd(&s);
+            let (r, w) = s.into_split();
+            Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))
+        }
+        Endpoint::Ipc(path) => {
+            let s = ipc::connect(path).await?;
+            let fd = raw_fd(&s);
+            let (r, w) = s.into_split();
+            Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd))
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "transport not dialable",
+        )),
+    }
+}
+
+/// The read half of a connection (static dispatch per transport).
+#[derive(Debug)]
+pub(crate) enum StreamRead {
+    Tcp(tokio::net::tcp::OwnedReadHalf),
+    Ipc(tokio::net::unix::OwnedReadHalf),
+}
+
+/// The write half of a connection.
+#[derive(Debug)]
+pub(crate) enum StreamWrite {
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    Ipc(tokio::net::unix::OwnedWriteHalf),
+}
+
+impl tokio::io::AsyncRead for StreamRead {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            StreamRead::Tcp(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            StreamRead::Ipc(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for StreamWrite {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_flush(cx),
+            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:5555").unwrap(),
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: Some(5555)
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://*:5555").unwrap().to_string(),
+            "tcp://*:5555"
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:*").unwrap().to_string(),
+            "tcp://[::1]:*"
+        );
+        for bad in [
+            "tcp://",
+            "tcp://host",
+            "tcp://:5",
+            "tcp://h:99999",
+            "tcp://[::1:5",
+            "nothing",
+            "ipc://",
+        ] {
+            assert_eq!(
+                Endpoint::parse(bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Endpoint::parse("pgm://x").unwrap_err().kind(),
+            ErrorKind::ProtocolNotSupported
+        );
+    }
+}
