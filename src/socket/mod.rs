@@ -67,6 +67,8 @@ struct EndpointRecord {
     endpoint: String,
     token: CancellationToken,
     ipc_path: Option<String>,
+    /// The accept task (binds): awaited by `unbind` so the address is free on return.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The failure of [`Socket::try_send`]: the error and the message, given back.
@@ -242,74 +244,44 @@ impl Socket {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
         let shared = self.shared.clone();
-        let token = shared.terminate.child_token();
-        match ep {
-            Endpoint::Tcp { host, port } => {
-                let (listener, resolved) = match transport::tcp::bind(&host, port).await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        shared.emit_kind(
-                            EventKind::BindFailed,
-                            e.kind().errno() as u32,
-                            endpoint,
-                            Some(e.to_string()),
-                        );
-                        return Err(e);
-                    }
-                };
-                let fd = raw_fd(&listener);
-                shared.emit_kind(EventKind::Listening, fd, &resolved, None);
-                let rec = EndpointRecord {
-                    endpoint: resolved.clone(),
-                    token: token.clone(),
-                    ipc_path: None,
-                };
-                self.binds.lock().unwrap().push(rec);
-                let ep2 = resolved.clone();
-                shared.tracker.clone().spawn(accept_loop(
-                    shared.clone(),
-                    ep2,
-                    token,
-                    fd,
-                    Listener::Tcp(listener),
-                ));
-                Ok(resolved)
-            }
-            Endpoint::Ipc(path) => {
-                let listener = match transport::ipc::bind(&path).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        shared.emit_kind(
-                            EventKind::BindFailed,
-                            e.kind().errno() as u32,
-                            endpoint,
-                            Some(e.to_string()),
-                        );
-                        return Err(e);
-                    }
-                };
-                let resolved = format!("ipc://{path}");
-                let fd = raw_fd(&listener);
-                shared.emit_kind(EventKind::Listening, fd, &resolved, None);
-                self.binds.lock().unwrap().push(EndpointRecord {
-                    endpoint: resolved.clone(),
-                    token: token.clone(),
-                    ipc_path: (!path.starts_with('@')).then(|| path.clone()),
-                });
-                shared.tracker.clone().spawn(accept_loop(
-                    shared.clone(),
-                    resolved.clone(),
-                    token,
-                    fd,
-                    Listener::Ipc(listener),
-                ));
-                Ok(resolved)
-            }
+        let bound = match ep {
+            Endpoint::Tcp { host, port } => transport::tcp::bind(&host, port)
+                .await
+                .map(|(l, resolved)| (Listener::Tcp(l), resolved, None)),
+            Endpoint::Ipc(path) => transport::ipc::bind(&path).await.map(|l| {
+                let file = (!path.starts_with('@')).then(|| path.clone());
+                (Listener::Ipc(l), format!("ipc://{path}"), file)
+            }),
             Endpoint::Inproc(_) => Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
                 "inproc transport is not available yet",
             )),
-        }
+        };
+        let (listener, resolved, ipc_path) = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                let errno = e.kind().errno() as u32;
+                shared.emit_kind(EventKind::BindFailed, errno, endpoint, Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        let fd = listener.raw_fd();
+        shared.emit_kind(EventKind::Listening, fd, &resolved, None);
+        let token = shared.terminate.child_token();
+        let task = shared.tracker.clone().spawn(accept_loop(
+            shared.clone(),
+            resolved.clone(),
+            token.clone(),
+            fd,
+            listener,
+        ));
+        self.binds.lock().unwrap().push(EndpointRecord {
+            endpoint: resolved.clone(),
+            token,
+            ipc_path,
+            task: Some(task),
+        });
+        Ok(resolved)
     }
 
     /// Connects to `endpoint` in the background and returns at once, like libzmq: the
@@ -357,6 +329,7 @@ impl Socket {
             endpoint: endpoint.to_string(),
             token: token.clone(),
             ipc_path: None,
+            task: None,
         });
         shared.tracker.clone().spawn(connect_loop(
             shared.clone(),
@@ -369,7 +342,11 @@ impl Socket {
     }
 
     /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)) and closes the
-    /// connections accepted through it.
+    /// connections accepted through it. When it returns, the address is free to bind again.
+    ///
+    /// # Cancel safety
+    /// If cancelled, the endpoint is unbound all the same; only the wait for the listener
+    /// to be released is cut short.
     pub async fn unbind(&self, endpoint: &str) -> Result<()> {
         let rec = {
             let mut b = self.binds.lock().unwrap();
@@ -382,6 +359,9 @@ impl Socket {
             b.remove(pos)
         };
         rec.token.cancel();
+        if let Some(task) = rec.task {
+            let _ = task.await;
+        }
         if let Some(p) = rec.ipc_path {
             let _ = std::fs::remove_file(p);
         }

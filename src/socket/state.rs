@@ -471,3 +471,66 @@ fn initial_rid() -> u32 {
     h.write_u64(0x5a5a);
     h.finish() as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(st: &mut State, rid: &'static str) -> PeerId {
+        let mut p = Peer::new(Bytes::from_static(rid.as_bytes()), CancellationToken::new());
+        p.attached = true;
+        let id = st.add_peer(p);
+        st.by_rid.insert(Bytes::from_static(rid.as_bytes()), id);
+        id
+    }
+
+    #[test]
+    fn fair_queue_alternates_between_peers() {
+        let mut st = State::new(SocketType::Router);
+        let a = peer(&mut st, "a");
+        let b = peer(&mut st, "b");
+        let mut msgs: Vec<Message> = (0..3).map(|i| Message::from(format!("a{i}"))).collect();
+        st.deliver(a, &mut msgs);
+        let mut msgs: Vec<Message> = (0..3).map(|i| Message::from(format!("b{i}"))).collect();
+        st.deliver(b, &mut msgs);
+        let mut order = Vec::new();
+        let mut wakes = Vec::new();
+        while let Some(m) = st.try_recv(&mut wakes).unwrap() {
+            order.push(String::from_utf8(m[1].to_vec()).unwrap());
+        }
+        assert_eq!(order, ["a0", "b0", "a1", "b1", "a2", "b2"]);
+    }
+
+    #[test]
+    fn rcvhwm_pauses_and_resumes_engine() {
+        let mut st = State::new(SocketType::Dealer);
+        st.opts.rcvhwm = 2;
+        let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+        let mut msgs = vec![Message::from("1"), Message::from("2")];
+        assert_eq!(st.deliver(a, &mut msgs), 0);
+        assert!(st.peers[&a].in_paused);
+        let mut wakes = Vec::new();
+        st.try_recv(&mut wakes).unwrap().unwrap();
+        assert_eq!(wakes.len(), 1, "the paused engine is woken");
+        assert_eq!(st.in_room(a), 1);
+    }
+
+    #[test]
+    fn round_robin_skips_full_peers() {
+        let mut st = State::new(SocketType::Dealer);
+        st.opts.sndhwm = 1;
+        let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+        let b = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+        st.try_send(Message::from("1")).unwrap();
+        st.try_send(Message::from("2")).unwrap();
+        assert!(matches!(
+            st.try_send(Message::from("3")),
+            Err(SendBlock::Full(_))
+        ));
+        let mut out = Vec::new();
+        assert!(st.pull_out(b, &mut out, 10), "b was full");
+        st.try_send(Message::from("3")).unwrap();
+        assert_eq!(st.peers[&a].out.len(), 1);
+        assert_eq!(st.peers[&b].out.len(), 1);
+    }
+}

@@ -136,6 +136,14 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
+    /// The listening socket's fd.
+    pub(crate) fn raw_fd(&self) -> u32 {
+        match self {
+            Listener::Tcp(l) => raw_fd(l),
+            Listener::Ipc(l) => raw_fd(l),
+        }
+    }
+
     /// Accepts one connection (TCP_NODELAY set), split into halves, with its fd.
     pub(crate) async fn accept(&self) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
         match self {

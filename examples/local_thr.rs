@@ -1,0 +1,45 @@
+//! libzmq's `local_thr`: binds a PULL socket, receives `message-count` messages of
+//! `message-size` bytes, and prints the throughput measured from the first message to the
+//! last. Pair it with `remote_thr` (ours or libzmq's).
+//!
+//! Usage: `local_thr <bind-endpoint> <message-size> <message-count>`
+
+use aiozmq::{Socket, SocketType};
+use std::time::Instant;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> aiozmq::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: local_thr <bind-to> <message-size> <message-count>");
+        std::process::exit(1);
+    }
+    let size: usize = args[2].parse().expect("message-size");
+    let count: u64 = args[3].parse().expect("message-count");
+    let socket = Socket::new(SocketType::Pull);
+    socket.bind(&args[1]).await?;
+
+    let first = socket.recv().await?;
+    check(&first, size);
+    let start = Instant::now();
+    for _ in 1..count {
+        let msg = socket.recv().await?;
+        check(&msg, size);
+    }
+    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+    let throughput = count as f64 / elapsed;
+    let megabits = throughput * size as f64 * 8.0 / 1_000_000.0;
+    println!("message size: {size} [B]");
+    println!("message count: {count}");
+    println!("mean throughput: {} [msg/s]", throughput as u64);
+    println!("mean throughput: {megabits:.3} [Mb/s]");
+    socket.close().await;
+    Ok(())
+}
+
+fn check(msg: &aiozmq::Message, size: usize) {
+    if msg.len() != 1 || msg[0].len() != size {
+        eprintln!("message of incorrect size received");
+        std::process::exit(1);
+    }
+}
