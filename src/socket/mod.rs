@@ -16,7 +16,7 @@ pub mod options;
 pub(crate) mod state;
 
 use crate::engine::{self, EngineCtx, Outcome, Target};
-use crate::transport::{self, raw_fd, Endpoint, Listener};
+use crate::transport::{self, Endpoint, Listener};
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;

@@ -410,7 +410,7 @@ impl State {
                 while let Some((id, _, mut msg, wake)) = self.pop_fq() {
                     wakes.extend(wake);
                     // Only the reply from the peer we asked, with its delimiter, counts.
-                    if id != want || msg.first().map_or(true, |f| !f.is_empty()) {
+                    if id != want || msg.first().is_none_or(|f| !f.is_empty()) {
                         continue;
                     }
                     msg.pop_front();

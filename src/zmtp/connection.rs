@@ -1,7 +1,7 @@
 //! The per-connection ZMTP state machine, without I/O.
 //!
 //! # Lifecycle
-//! 1. [`Connection::new`] queues the 10-byte signature.
+//! 1. [`Connection::new`] queues the 10-byte signature (with libzmq's padding).
 //! 2. Once the peer's signature arrived, the major version byte is queued; once the peer's
 //!    major version arrived, the other 53 greeting bytes (libzmq's staging, so a peer that
 //!    waits for each stage and a peer that sends all 64 bytes at once both work).
@@ -19,7 +19,7 @@
 
 use super::command::{Command, Metadata};
 use super::frame::{FrameDecoder, WriteBuf, FLAG_MORE};
-use super::greeting::{Greeting, Mechanism, GREETING_LEN, SIGNATURE, SIGNATURE_LEN};
+use super::greeting::{self, Greeting, Mechanism, GREETING_LEN, SIGNATURE_LEN};
 use super::{ProtocolError, SocketType};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -125,7 +125,7 @@ impl Connection {
     /// A new connection; the signature is queued for transmission at once.
     pub fn new(cfg: Config) -> Self {
         let mut out = WriteBuf::new();
-        out.put_slice(&SIGNATURE);
+        out.put_slice(&greeting::signature(cfg.routing_id.len()));
         Connection {
             decoder: FrameDecoder::new(cfg.max_msg_size),
             cfg,

@@ -1,7 +1,8 @@
 //! The ZMTP 3.x greeting (RFC 23 and 37): 64 bytes exchanged before anything else.
 //!
 //! ```text
-//! signature  FF 00 00 00 00 00 00 00 01 7F   (10 bytes; libzmq puts 01 in byte 8)
+//! signature  FF 00 00 00 00 00 00 00 01 7F   (10 bytes; libzmq puts routing-id length + 1
+//!                                             in the padding, as a 64-bit BE number)
 //! version    03 01                           (major, minor)
 //! mechanism  "NULL" padded with zeros to 20 bytes
 //! as-server  00 or 01
@@ -20,8 +21,20 @@ use std::fmt;
 pub const SIGNATURE_LEN: usize = 10;
 /// Length of the whole greeting.
 pub const GREETING_LEN: usize = 64;
-/// The signature libzmq sends (its padding carries a ZMTP 1.0 length byte of 1).
+/// The signature libzmq sends with an empty routing id (its padding carries a ZMTP 1.0
+/// length: routing-id length + 1, as a 64-bit big-endian number).
 pub const SIGNATURE: [u8; SIGNATURE_LEN] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F];
+
+/// The signature as libzmq sends it for a socket whose routing id is `routing_id_len`
+/// bytes long: bytes 1..9 hold `routing_id_len + 1` big-endian (ZMTP 1.0's identity
+/// length, kept for backward compatibility and ignored by ZMTP 3 peers).
+pub fn signature(routing_id_len: usize) -> [u8; SIGNATURE_LEN] {
+    let mut s = [0u8; SIGNATURE_LEN];
+    s[0] = 0xFF;
+    s[1..9].copy_from_slice(&(routing_id_len as u64 + 1).to_be_bytes());
+    s[9] = 0x7F;
+    s
+}
 /// Offset of the mechanism name in the greeting.
 pub const MECHANISM_OFFSET: usize = 12;
 /// Length of the mechanism field.
