@@ -2,7 +2,10 @@
 //! `message-size` bytes, and prints the throughput measured from the first message to the
 //! last. Pair it with `remote_thr` (ours or libzmq's).
 //!
-//! Usage: `local_thr <bind-endpoint> <message-size> <message-count>`
+//! Usage: `local_thr <bind-endpoint> <message-size> <message-count> [pull|router]`
+//!
+//! The optional fourth argument picks the receiving socket: PULL (default, as libzmq's
+//! tool) or ROUTER (pair it with `remote_thr ... dealer`; the routing-id frame is dropped).
 
 use aiozmq::{Socket, SocketType};
 use std::time::Instant;
@@ -10,20 +13,38 @@ use std::time::Instant;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> aiozmq::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: local_thr <bind-to> <message-size> <message-count>");
+    if args.len() != 4 && args.len() != 5 {
+        eprintln!("usage: local_thr <bind-to> <message-size> <message-count> [pull|router]");
         std::process::exit(1);
     }
+    let router = match args.get(4).map(String::as_str) {
+        None | Some("pull") => false,
+        Some("router") => true,
+        Some(other) => {
+            eprintln!("unknown socket {other:?}: pull or router");
+            std::process::exit(1);
+        }
+    };
     let size: usize = args[2].parse().expect("message-size");
     let count: u64 = args[3].parse().expect("message-count");
-    let socket = Socket::new(SocketType::Pull);
+    let socket = Socket::new(if router {
+        SocketType::Router
+    } else {
+        SocketType::Pull
+    });
     socket.bind(&args[1]).await?;
 
-    let first = socket.recv().await?;
+    let mut first = socket.recv().await?;
+    if router {
+        first.pop_front();
+    }
     check(&first, size);
     let start = Instant::now();
     for _ in 1..count {
-        let msg = socket.recv().await?;
+        let mut msg = socket.recv().await?;
+        if router {
+            msg.pop_front();
+        }
         check(&msg, size);
     }
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
