@@ -106,7 +106,7 @@ pub fn command(data: &[u8]) {
         cmd.encode(&mut b);
         let mut dec = FrameDecoder::new(None);
         // The encoder does not apply the decoder's command limit; inputs here may exceed it.
-        dec.set_max_command(u64::MAX);
+        dec.set_max_command(b.len() as u64);
         let f = dec
             .decode(&mut b)
             .expect("our own frame decodes")
@@ -126,7 +126,11 @@ struct Outcome {
     result: Result<(), ProtocolError>,
 }
 
-fn run_connection(st: SocketType, input: &[u8], step: usize) -> Outcome {
+/// Feeds `input` to a fresh connection of type `st` in reads of `step` bytes. With
+/// `budget`, each read is decoded by repeated `handle_input_limited` calls taking at most
+/// that many messages each, as a receiver with a full queue does, until a call makes no
+/// progress.
+fn run_connection(st: SocketType, input: &[u8], step: usize, budget: Option<usize>) -> Outcome {
     let mut cfg = Config::new(st);
     cfg.max_msg_size = Some(FUZZ_MAX_MSG_SIZE);
     let mut conn = Connection::new(cfg);
@@ -138,13 +142,30 @@ fn run_connection(st: SocketType, input: &[u8], step: usize) -> Outcome {
     };
     for chunk in input.chunks(step.max(1)) {
         buf.extend_from_slice(chunk);
-        out.result = conn.handle_input(&mut buf);
-        while let Some(e) = conn.poll_event() {
-            out.events.push(e);
+        loop {
+            let (len_before, events_before) = (buf.len(), out.events.len());
+            out.result = match budget {
+                None => conn.handle_input(&mut buf),
+                Some(n) => conn.handle_input_limited(&mut buf, n),
+            };
+            let mut taken = 0;
+            while let Some(e) = conn.poll_event() {
+                if matches!(e, Event::Message(_)) {
+                    taken += 1;
+                }
+                out.events.push(e);
+            }
+            if let Some(n) = budget {
+                assert!(taken <= n, "{taken} messages from a call limited to {n}");
+            }
+            out.sent.extend_from_slice(&conn.transmit().to_vec());
+            let n = conn.transmit().len();
+            conn.transmit().advance(n);
+            let progress = buf.len() != len_before || out.events.len() != events_before;
+            if budget.is_none() || out.result.is_err() || !progress {
+                break;
+            }
         }
-        out.sent.extend_from_slice(&conn.transmit().to_vec());
-        let n = conn.transmit().len();
-        conn.transmit().advance(n);
         if out.result.is_err() {
             break;
         }
@@ -153,18 +174,22 @@ fn run_connection(st: SocketType, input: &[u8], step: usize) -> Outcome {
 }
 
 /// Drives a whole connection with peer bytes: the first byte picks our socket type and how
-/// the rest is split into reads. Feeding the same bytes all at once must produce the same
-/// events, the same output and the same error.
+/// the rest is split into reads. Feeding the same bytes all at once, or decoding them a
+/// message at a time with `handle_input_limited`, must produce the same events, the same
+/// output and the same error.
 pub fn connection(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
     let st = SocketType::ALL[(sel & 0x0F) as usize % SocketType::ALL.len()];
     let step = ((sel >> 4) as usize) + 1;
-    let chunked = run_connection(st, rest, step);
-    let whole = run_connection(st, rest, rest.len());
+    let chunked = run_connection(st, rest, step, None);
+    let whole = run_connection(st, rest, rest.len(), None);
     assert_eq!(
         chunked, whole,
         "connection depends on how the input was split"
     );
+    // Everything in one read: the budget, not the read size, decides what each call takes.
+    let limited = run_connection(st, rest, rest.len(), Some(1));
+    assert_eq!(limited, whole, "connection depends on the message budget");
 }

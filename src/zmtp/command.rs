@@ -24,7 +24,8 @@ impl Metadata {
         Metadata::default()
     }
 
-    /// Adds a property (names must follow the RFC's rules; see [`valid_name`]).
+    /// Adds a property. Names must follow the RFC's rules (see [`valid_name`]) and values
+    /// fit in 4 GiB; a property that does not is left out when encoding.
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
         self.props.push((name.into(), value.into()));
     }

@@ -96,8 +96,11 @@ impl FrameDecoder {
     /// A decoder; `max_frame` is MAXMSGSIZE (`None` = no limit), applied to every message
     /// frame as libzmq applies it.
     pub fn new(max_frame: Option<u64>) -> Self {
+        // A frame must fit in memory with its header; clamping also keeps a huge
+        // MAXMSGSIZE from letting a declared size overflow the arithmetic below.
+        let cap = (isize::MAX as u64).min(usize::MAX as u64) - 16;
         FrameDecoder {
-            max_message_frame: max_frame.unwrap_or(isize::MAX as u64),
+            max_message_frame: max_frame.unwrap_or(cap).min(cap),
             max_command: DEFAULT_MAX_COMMAND_SIZE,
             pending: None,
         }
@@ -105,11 +108,12 @@ impl FrameDecoder {
 
     /// Changes the limit for command frames (default 1 MiB).
     pub fn set_max_command(&mut self, max: u64) {
-        self.max_command = max;
+        self.max_command = max.min(self.max_message_frame.max(DEFAULT_MAX_COMMAND_SIZE));
     }
 
-    /// How many more bytes the buffer must hold before the next frame completes (a hint for
-    /// the reader's buffer reservation; always ≥ 1).
+    /// How many more bytes the buffer should hold before the next frame can complete: exact
+    /// once the header was seen, an upper bound (a long header) before. A hint for the
+    /// reader's buffer reservation; always ≥ 1.
     pub fn bytes_needed(&self, buffered: usize) -> usize {
         match self.pending {
             Some((_, header, body)) => (header + body).saturating_sub(buffered).max(1),
@@ -335,6 +339,15 @@ mod tests {
             FrameDecoder::new(None).decode(&mut b),
             Err(ProtocolError::CommandWithMore)
         );
+    }
+
+    #[test]
+    fn huge_limit_is_clamped() {
+        for max in [u64::MAX, u64::MAX - 9, isize::MAX as u64] {
+            let mut b = BytesMut::from(&[2u8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF][..]);
+            let err = FrameDecoder::new(Some(max)).decode(&mut b).unwrap_err();
+            assert!(matches!(err, ProtocolError::TooLarge { .. }));
+        }
     }
 
     #[test]
