@@ -141,6 +141,7 @@ where
 
     // ---- handshake ----------------------------------------------------------------
     let deadline = Instant::now() + opts.handshake_ivl;
+    let mut closing_seen = false;
     let info: PeerInfo = loop {
         if let Some(Event::Ready(info)) = conn.poll_event() {
             break info;
@@ -179,6 +180,14 @@ where
             }
             _ = ctx.parent.cancelled() => return Outcome::HandshakeFailed,
             _ = shared.terminate.cancelled() => return Outcome::HandshakeFailed,
+            // Closing: a connection still in its handshake lingers only if it has
+            // messages to deliver.
+            _ = shared.closing.cancelled(), if !closing_seen => {
+                closing_seen = true;
+                if !shared.has_queued(ctx.target) {
+                    return Outcome::HandshakeFailed;
+                }
+            }
         }
     };
 

@@ -45,6 +45,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether a connect-side peer still has messages to deliver (close lingers for them).
+    pub(crate) fn has_queued(&self, target: Target) -> bool {
+        match target {
+            Target::Existing(id) => self
+                .state
+                .lock()
+                .unwrap()
+                .peers
+                .get(&id)
+                .is_some_and(|p| !p.out.is_empty()),
+            Target::New => false,
+        }
+    }
+
     pub(crate) fn emit(&self, ev: MonitorEvent) {
         let st = self.state.lock().unwrap();
         if !st.monitors.is_empty() {
@@ -615,7 +629,7 @@ async fn connect_loop(
 ) {
     let mut attempt: u32 = 0;
     loop {
-        if shared.closing.is_cancelled() && !has_queued(&shared, target) {
+        if shared.closing.is_cancelled() && !shared.has_queued(target) {
             break;
         }
         let connected = tokio::select! {
@@ -652,7 +666,7 @@ async fn connect_loop(
         if token.is_cancelled() || shared.terminate.is_cancelled() {
             break;
         }
-        if shared.closing.is_cancelled() && !has_queued(&shared, target) {
+        if shared.closing.is_cancelled() && !shared.has_queued(target) {
             break;
         }
         let delay = shared
@@ -679,17 +693,4 @@ async fn connect_loop(
     }
     shared.send_ready.notify_waiters();
     shared.recv_ready.notify_waiters();
-}
-
-fn has_queued(shared: &Shared, target: Target) -> bool {
-    match target {
-        Target::Existing(id) => shared
-            .state
-            .lock()
-            .unwrap()
-            .peers
-            .get(&id)
-            .is_some_and(|p| !p.out.is_empty()),
-        Target::New => false,
-    }
 }
