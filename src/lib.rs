@@ -17,6 +17,6 @@ pub mod zmtp;
 pub use error::{Error, ErrorKind, Result};
 pub use message::Message;
 pub use socket::monitor::{EventKind, Monitor, MonitorEvent};
-pub use socket::{Socket, TrySendError};
+pub use socket::{Counters, PeerQueue, Socket, TrySendError};
 pub use transport::Endpoint;
 pub use zmtp::SocketType;

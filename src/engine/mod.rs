@@ -12,9 +12,9 @@
 //! moved no bytes.
 
 use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
-use crate::socket::state::{Peer, PeerId};
+use crate::socket::state::{Attached, Outbound, PeerId};
 use crate::socket::Shared;
-use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError, SocketType};
+use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
 use std::io::IoSlice;
@@ -192,38 +192,24 @@ where
     };
 
     // ---- attach -------------------------------------------------------------------
-    let attached = {
-        let mut st = shared.state.lock().unwrap();
-        match ctx.target {
-            Target::Existing(id) => match st.peers.get_mut(&id) {
-                Some(p) if !p.kill.is_cancelled() => {
-                    p.attached = true;
-                    Some((id, p.out_wake.clone(), p.in_space.clone(), p.kill.clone()))
-                }
-                _ => None,
-            },
-            Target::New => {
-                let rid = if st.socket_type == SocketType::Router {
-                    st.router_identify(info.identity.clone())
-                } else {
-                    Some(Bytes::new())
-                };
-                rid.map(|rid| {
-                    let kill = ctx.parent.child_token();
-                    let mut peer = Peer::new(rid.clone(), kill.clone());
-                    peer.attached = true;
-                    let (ow, is) = (peer.out_wake.clone(), peer.in_space.clone());
-                    let id = st.add_peer(peer);
-                    if st.socket_type == SocketType::Router {
-                        st.by_rid.insert(rid, id);
-                    }
-                    (id, ow, is, kill)
-                })
-            }
-        }
+    let existing = match ctx.target {
+        Target::Existing(id) => Some(id),
+        Target::New => None,
     };
-    let Some((id, out_wake, in_space, kill)) = attached else {
-        tracing::debug!(endpoint = %ctx.endpoint, "connection refused at attach (duplicate routing id or peer gone)");
+    let attached = shared.state.lock().unwrap().attach(
+        existing,
+        info.identity.clone(),
+        &ctx.parent,
+        &ctx.endpoint,
+    );
+    let Some(Attached {
+        id,
+        out_wake,
+        in_space,
+        kill,
+    }) = attached
+    else {
+        tracing::debug!(endpoint = %ctx.endpoint, "connection refused at attach (routing id in use, second PAIR peer, or peer gone)");
         return Outcome::HandshakeFailed;
     };
     emit(EventKind::HandshakeSucceeded, 0, None);
@@ -266,7 +252,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut inbox: Vec<Message> = Vec::new();
-    let mut outbox: Vec<Message> = Vec::with_capacity(PULL_BATCH);
+    let mut outbox: Vec<Outbound> = Vec::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
     let mut closing = shared.closing.is_cancelled();
     let mut last_recv = Instant::now();
@@ -292,7 +278,7 @@ where
 
     loop {
         // Deliver decoded messages.
-        let mut ponged = false;
+        let mut subs: Vec<(bool, Bytes)> = Vec::new();
         while let Some(ev) = conn.poll_event() {
             match ev {
                 Event::Message(m) => inbox.push(m),
@@ -301,16 +287,20 @@ where
                         peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
                     }
                 }
-                Event::Pong => ponged = true,
-                Event::Ready(_)
-                | Event::Subscribe(_)
-                | Event::Cancel(_)
-                | Event::UnknownCommand(_) => {}
+                Event::Subscribe(t) => subs.push((true, t)),
+                Event::Cancel(t) => subs.push((false, t)),
+                Event::Pong | Event::Ready(_) | Event::UnknownCommand(_) => {}
             }
         }
-        let _ = ponged;
-        if !inbox.is_empty() {
-            room = shared.state.lock().unwrap().deliver(id, &mut inbox);
+        if !inbox.is_empty() || !subs.is_empty() {
+            let mut st = shared.state.lock().unwrap();
+            for (subscribe, topic) in subs.drain(..) {
+                st.on_subscription(id, subscribe, &topic);
+            }
+            if !inbox.is_empty() {
+                room = st.deliver(id, &mut inbox);
+            }
+            drop(st);
             shared.recv_ready.notify_waiters();
         }
 
@@ -329,8 +319,12 @@ where
                 out_idle = true;
                 break;
             }
-            for m in outbox.drain(..) {
-                conn.send_message(&m);
+            for item in outbox.drain(..) {
+                match item {
+                    Outbound::Msg(m) => conn.send_message(&m),
+                    Outbound::Wire(b) => conn.send_encoded(&b),
+                    Outbound::Sub { subscribe, topic } => conn.send_subscription(subscribe, &topic),
+                }
             }
         }
         let want_write = !conn.transmit().is_empty();

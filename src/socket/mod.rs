@@ -14,6 +14,7 @@
 pub mod monitor;
 pub mod options;
 pub(crate) mod state;
+mod trie;
 
 use crate::engine::{self, EngineCtx, Outcome, Target};
 use crate::transport::{self, Endpoint, Listener};
@@ -22,6 +23,7 @@ use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;
 use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
 use options::Options;
+pub use state::{Counters, PeerQueue};
 use state::{Peer, SendBlock, State};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +47,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The TCP keepalive settings for new connections.
+    pub(crate) fn keepalive(&self) -> transport::tcp::Keepalive {
+        let st = self.state.lock().unwrap();
+        transport::tcp::Keepalive {
+            mode: st.opts.tcp_keepalive,
+            idle: st.opts.tcp_keepalive_idle,
+            count: st.opts.tcp_keepalive_cnt,
+            interval: st.opts.tcp_keepalive_intvl,
+        }
+    }
+
     /// Whether a connect-side peer still has messages to deliver (close lingers for them).
     pub(crate) fn has_queued(&self, target: Target) -> bool {
         match target {
@@ -201,6 +214,24 @@ impl Socket {
         heartbeat_ttl: Duration, set_heartbeat_ttl;
         /// ZMQ_HEARTBEAT_TIMEOUT: silence after a PING that drops the connection (zero = IVL).
         heartbeat_timeout: Duration, set_heartbeat_timeout;
+        /// ZMQ_IMMEDIATE: queue messages only to completed connections.
+        immediate: bool, set_immediate;
+        /// ZMQ_CONFLATE: keep only the newest message per peer queue.
+        conflate: bool, set_conflate;
+        /// ZMQ_REQ_RELAXED (REQ): allow a new request before the reply arrived.
+        req_relaxed: bool, set_req_relaxed;
+        /// ZMQ_REQ_CORRELATE (REQ): tag requests and accept only the matching reply.
+        req_correlate: bool, set_req_correlate;
+        /// ZMQ_XPUB_VERBOSE (XPUB): pass every subscribe message up, not only the first.
+        xpub_verbose: bool, set_xpub_verbose;
+        /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on (new connections).
+        tcp_keepalive: i32, set_tcp_keepalive;
+        /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1 system default).
+        tcp_keepalive_idle: i32, set_tcp_keepalive_idle;
+        /// ZMQ_TCP_KEEPALIVE_CNT (-1 system default).
+        tcp_keepalive_cnt: i32, set_tcp_keepalive_cnt;
+        /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1 system default).
+        tcp_keepalive_intvl: i32, set_tcp_keepalive_intvl;
     }
 
     /// ZMQ_ROUTING_ID: the identity sent to peers (at most 255 bytes, and not starting with
@@ -334,7 +365,9 @@ impl Socket {
             Target::New
         } else {
             let mut st = shared.state.lock().unwrap();
-            let id = st.add_peer(Peer::new(Bytes::new(), token.child_token()));
+            let mut peer = Peer::new(Bytes::new(), token.child_token());
+            peer.endpoint = endpoint.to_string();
+            let id = st.add_peer(peer);
             drop(st);
             shared.send_ready.notify_waiters();
             Target::Existing(id)
@@ -446,11 +479,58 @@ impl Socket {
     }
 
     fn try_send_inner(&self, msg: Message) -> std::result::Result<(), SendBlock> {
-        let wake = self.shared.state.lock().unwrap().try_send(msg)?;
-        if let Some(w) = wake {
+        let mut wakes = Vec::new();
+        let r = self.shared.state.lock().unwrap().try_send(msg, &mut wakes);
+        for w in wakes {
+            w.notify_one();
+        }
+        r
+    }
+
+    /// SUB: subscribes to messages whose first frame starts with `topic` (the empty topic
+    /// matches everything). Subscriptions are counted as libzmq counts them: subscribing
+    /// twice needs two [`unsubscribe`](Self::unsubscribe) calls. Every connected publisher
+    /// is told at once, and every publisher connected later (or reconnected) too.
+    /// Other socket types: `ENOTSUP` (XSUB subscribes by sending `\x01topic`).
+    pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<()> {
+        self.change_subscription(true, topic.into())
+    }
+
+    /// SUB: drops one reference to a subscription made with [`subscribe`](Self::subscribe);
+    /// publishers are told when the last reference goes. Unknown topics are ignored.
+    pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<()> {
+        self.change_subscription(false, topic.into())
+    }
+
+    fn change_subscription(&self, subscribe: bool, topic: Bytes) -> Result<()> {
+        if self.socket_type != SocketType::Sub {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} sockets do not take subscriptions", self.socket_type),
+            ));
+        }
+        let mut wakes = Vec::new();
+        {
+            let mut st = self.shared.state.lock().unwrap();
+            if st.closed {
+                return Err(Error::closed());
+            }
+            if subscribe {
+                st.subscribe(topic, &mut wakes);
+            } else {
+                st.unsubscribe(topic, &mut wakes);
+            }
+        }
+        for w in wakes {
             w.notify_one();
         }
         Ok(())
+    }
+
+    /// The socket's counters: messages and bytes in and out, drops, reconnects, live peers
+    /// and each peer's queue depths.
+    pub fn counters(&self) -> Counters {
+        self.shared.state.lock().unwrap().counters()
     }
 
     /// Sends without waiting: `EAGAIN` (with the message given back) when no eligible peer
@@ -581,8 +661,9 @@ async fn accept_loop(
     listener: Listener,
 ) {
     loop {
+        let ka = shared.keepalive();
         let r = tokio::select! {
-            r = listener.accept() => r,
+            r = listener.accept(&ka) => r,
             _ = token.cancelled() => break,
             _ = shared.closing.cancelled() => break,
         };
@@ -628,17 +709,22 @@ async fn connect_loop(
     target: Target,
 ) {
     let mut attempt: u32 = 0;
+    let mut ever_connected = false;
     loop {
         if shared.closing.is_cancelled() && !shared.has_queued(target) {
             break;
         }
+        let ka = shared.keepalive();
         let connected = tokio::select! {
-            r = transport::dial(&ep) => r,
+            r = transport::dial(&ep, &ka) => r,
             _ = token.cancelled() => break,
             _ = shared.terminate.cancelled() => break,
         };
         match connected {
             Ok((rd, wr, fd)) => {
+                if ever_connected {
+                    shared.state.lock().unwrap().counters.reconnects += 1;
+                }
                 shared.emit_kind(EventKind::Connected, fd, &endpoint, None);
                 let ctx = EngineCtx {
                     shared: shared.clone(),
@@ -648,7 +734,10 @@ async fn connect_loop(
                     fd,
                 };
                 match engine::run(rd, wr, ctx).await {
-                    Outcome::Ended => attempt = 0,
+                    Outcome::Ended => {
+                        attempt = 0;
+                        ever_connected = true;
+                    }
                     Outcome::HandshakeFailed => attempt = attempt.saturating_add(1),
                 }
             }

@@ -36,6 +36,26 @@ pub struct Options {
     /// ZMQ_HEARTBEAT_TIMEOUT: drop the connection if nothing arrives for this long after a
     /// PING (zero = use the heartbeat interval).
     pub heartbeat_timeout: Duration,
+    /// ZMQ_IMMEDIATE: queue messages only to completed connections (default false: a
+    /// connecting peer takes messages while it connects).
+    pub immediate: bool,
+    /// ZMQ_CONFLATE: keep only the newest message per peer queue (PUB, SUB, PUSH, PULL,
+    /// DEALER; single-frame messages as in libzmq).
+    pub conflate: bool,
+    /// ZMQ_REQ_RELAXED: a REQ may send a new request without waiting for the reply.
+    pub req_relaxed: bool,
+    /// ZMQ_REQ_CORRELATE: a REQ tags requests with an id and accepts only the matching reply.
+    pub req_correlate: bool,
+    /// ZMQ_XPUB_VERBOSE: an XPUB passes every subscribe message up, not only the first.
+    pub xpub_verbose: bool,
+    /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on.
+    pub tcp_keepalive: i32,
+    /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1: system default).
+    pub tcp_keepalive_idle: i32,
+    /// ZMQ_TCP_KEEPALIVE_CNT (-1: system default).
+    pub tcp_keepalive_cnt: i32,
+    /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1: system default).
+    pub tcp_keepalive_intvl: i32,
 }
 
 impl Default for Options {
@@ -54,6 +74,15 @@ impl Default for Options {
             heartbeat_ivl: Duration::ZERO,
             heartbeat_ttl: Duration::ZERO,
             heartbeat_timeout: Duration::ZERO,
+            immediate: false,
+            conflate: false,
+            req_relaxed: false,
+            req_correlate: false,
+            xpub_verbose: false,
+            tcp_keepalive: -1,
+            tcp_keepalive_idle: -1,
+            tcp_keepalive_cnt: -1,
+            tcp_keepalive_intvl: -1,
         }
     }
 }

@@ -3,15 +3,24 @@
 //! One mutex guards everything; it is never held across an `.await`, and engines take it
 //! once per batch of messages, not once per message.
 //!
-//! | type   | send                                  | recv                                 |
-//! |--------|---------------------------------------|--------------------------------------|
-//! | REQ    | round-robin, empty delimiter prepended | only from the peer asked, delimiter stripped |
-//! | REP    | to the peer of the last request, envelope restored | fair-queue, envelope kept  |
-//! | DEALER | round-robin over peers with room      | fair-queue                           |
-//! | ROUTER | by the first frame (routing id)       | fair-queue, routing id prepended     |
+//! | type   | send                                              | recv                                  |
+//! |--------|---------------------------------------------------|---------------------------------------|
+//! | REQ    | round-robin, empty delimiter prepended            | only from the peer asked, delimiter stripped |
+//! | REP    | to the peer of the last request, envelope restored | fair-queue, envelope kept            |
+//! | DEALER | round-robin over peers with room                  | fair-queue                            |
+//! | ROUTER | by the first frame (routing id)                   | fair-queue, routing id prepended      |
+//! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops | not allowed (`ENOTSUP`) |
+//! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic) |
+//! | SUB    | not allowed (`ENOTSUP`); `subscribe`/`unsubscribe`| fair-queue, filtered by subscriptions |
+//! | XSUB   | `01`/`00` + topic subscribes; other messages to all peers | as SUB                        |
+//! | PUSH   | round-robin over peers with room                  | not allowed                           |
+//! | PULL   | not allowed                                       | fair-queue                            |
+//! | PAIR   | to the one peer                                   | from the one peer                     |
 
 use super::monitor::{EventQueue, MonitorEvent};
 use super::options::Options;
+use super::trie::{LocalSubs, RemoteSubs};
+use crate::zmtp::frame::WriteBuf;
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;
@@ -22,11 +31,33 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) type PeerId = u64;
 
+/// Fan-out messages smaller than this are encoded once into one buffer shared by every
+/// subscriber's queue; larger ones are shared frame by frame (their bodies are chained
+/// into each write without copying anyway).
+const ENCODE_ONCE_LIMIT: usize = 16 * 1024;
+
+/// An item of a peer's outbound queue.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    /// A message, encoded by the engine.
+    Msg(Message),
+    /// A message already encoded as ZMTP frames (fan-out: encoded once, shared).
+    Wire(Bytes),
+    /// A subscription change, sent in the form the peer understands (3.1 command or 3.0
+    /// message). Not counted against SNDHWM.
+    Sub {
+        /// Subscribe (true) or cancel.
+        subscribe: bool,
+        /// The topic prefix.
+        topic: Bytes,
+    },
+}
+
 /// One peer: its queues in both directions and the wake-ups of its engine.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub routing_id: Bytes,
-    pub out: VecDeque<Message>,
+    pub out: VecDeque<Outbound>,
     pub inbound: VecDeque<Message>,
     /// The peer is listed in the fair-queue ring.
     pub in_fq: bool,
@@ -42,6 +73,8 @@ pub(crate) struct Peer {
     pub in_paused: bool,
     /// Ends this peer's engine (disconnect, handover).
     pub kill: CancellationToken,
+    /// The endpoint this peer was reached through.
+    pub endpoint: String,
 }
 
 impl Peer {
@@ -57,6 +90,7 @@ impl Peer {
             in_space: Arc::new(Notify::new()),
             in_paused: false,
             kill,
+            endpoint: String::new(),
         }
     }
 }
@@ -65,6 +99,8 @@ impl Peer {
 pub(crate) struct ReqState {
     /// A request was sent and its reply is awaited from this peer.
     pub awaiting: Option<PeerId>,
+    /// REQ_CORRELATE: the id of the request in flight.
+    pub request_id: u32,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +118,44 @@ pub(crate) enum SendBlock {
     Err(Error, Message),
 }
 
+/// Per-socket counters, from [`Socket::counters`](crate::Socket::counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages received from peers (before SUB filtering drops any).
+    pub messages_in: u64,
+    /// Payload bytes of `messages_in`.
+    pub bytes_in: u64,
+    /// Messages accepted by `send` (for fan-out: once per message).
+    pub messages_out: u64,
+    /// Payload bytes of `messages_out`.
+    pub bytes_out: u64,
+    /// Messages dropped because a peer's queue was at SNDHWM (PUB/XPUB fan-out, ROUTER
+    /// without ROUTER_MANDATORY, REP replies).
+    pub dropped_hwm: u64,
+    /// Messages dropped because no peer matched (ROUTER: unknown routing id; SUB: no
+    /// subscription matched).
+    pub dropped_unroutable: u64,
+    /// Connections re-established after a break (connect side).
+    pub reconnects: u64,
+    /// Peers with a live connection now.
+    pub peers: u64,
+    /// Each live peer's queue depths.
+    pub peer_queues: Vec<PeerQueue>,
+}
+
+/// The queue depths of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerQueue {
+    /// The endpoint the peer was reached through.
+    pub endpoint: String,
+    /// The peer's routing id (ROUTER; empty elsewhere).
+    pub routing_id: Bytes,
+    /// Messages waiting to be sent to it.
+    pub outbound: usize,
+    /// Messages received from it, waiting for `recv`.
+    pub inbound: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     pub socket_type: SocketType,
@@ -97,8 +171,40 @@ pub(crate) struct State {
     next_rid: u32,
     pub req: ReqState,
     pub rep: RepState,
+    /// SUB/XSUB: our own subscriptions.
+    local_subs: LocalSubs,
+    /// PUB/XPUB: the peers' subscriptions.
+    remote_subs: RemoteSubs,
+    scratch: Vec<PeerId>,
+    pub counters: Counters,
     pub closed: bool,
     pub monitors: Vec<Arc<EventQueue>>,
+    /// XPUB: subscription messages and upstream data waiting for `recv`.
+    xpub_pending: VecDeque<Message>,
+}
+
+/// What an engine gets when its peer is attached.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    pub id: PeerId,
+    pub out_wake: Arc<Notify>,
+    pub in_space: Arc<Notify>,
+    pub kill: CancellationToken,
+}
+
+fn is_sub(t: SocketType) -> bool {
+    matches!(t, SocketType::Sub | SocketType::XSub)
+}
+
+fn is_pub(t: SocketType) -> bool {
+    matches!(t, SocketType::Pub | SocketType::XPub)
+}
+
+/// Encodes a message as ZMTP frames into one buffer.
+fn encode_wire(msg: &Message) -> Bytes {
+    let mut w = WriteBuf::new();
+    crate::zmtp::connection::encode_message(msg, &mut w);
+    Bytes::from(w.to_vec())
 }
 
 impl State {
@@ -113,10 +219,18 @@ impl State {
             fq: VecDeque::new(),
             by_rid: HashMap::new(),
             next_rid: initial_rid(),
-            req: ReqState::default(),
+            req: ReqState {
+                awaiting: None,
+                request_id: initial_rid(),
+            },
             rep: RepState::default(),
+            local_subs: LocalSubs::default(),
+            remote_subs: RemoteSubs::default(),
+            scratch: Vec::new(),
+            counters: Counters::default(),
             closed: false,
             monitors: Vec::new(),
+            xpub_pending: VecDeque::new(),
         }
     }
 
@@ -134,6 +248,70 @@ impl State {
         self.peers.insert(id, peer);
         self.rr.push(id);
         id
+    }
+
+    /// A connection finished its handshake: attach it to its peer entry (`existing`, made
+    /// by `connect`) or to a new one. `None`: refused (a ROUTER routing id in use without
+    /// handover, a second PAIR peer, or the peer was disconnected meanwhile).
+    pub(crate) fn attach(
+        &mut self,
+        existing: Option<PeerId>,
+        identity: Bytes,
+        parent: &CancellationToken,
+        endpoint: &str,
+    ) -> Option<Attached> {
+        if self.socket_type == SocketType::Pair
+            && self
+                .peers
+                .iter()
+                .any(|(id, p)| p.alive && p.attached && Some(*id) != existing)
+        {
+            return None;
+        }
+        let id = match existing {
+            Some(id) => {
+                let p = self.peers.get_mut(&id)?;
+                if p.kill.is_cancelled() || !p.alive {
+                    return None;
+                }
+                p.attached = true;
+                id
+            }
+            None => {
+                let rid = if self.socket_type == SocketType::Router {
+                    self.router_identify(identity)?
+                } else {
+                    Bytes::new()
+                };
+                let mut peer = Peer::new(rid.clone(), parent.child_token());
+                peer.attached = true;
+                peer.endpoint = endpoint.to_string();
+                let id = self.add_peer(peer);
+                if self.socket_type == SocketType::Router {
+                    self.by_rid.insert(rid, id);
+                }
+                id
+            }
+        };
+        if is_sub(self.socket_type) {
+            // Send every subscription to the (re)connected peer, first.
+            let topics = self.local_subs.topics();
+            let p = self.peers.get_mut(&id)?;
+            p.out.retain(|o| !matches!(o, Outbound::Sub { .. }));
+            for t in topics.into_iter().rev() {
+                p.out.push_front(Outbound::Sub {
+                    subscribe: true,
+                    topic: Bytes::from(t),
+                });
+            }
+        }
+        let p = self.peers.get(&id)?;
+        Some(Attached {
+            id,
+            out_wake: p.out_wake.clone(),
+            in_space: p.in_space.clone(),
+            kill: p.kill.clone(),
+        })
     }
 
     /// A ROUTER peer finished its handshake with `identity`: give it a routing id.
@@ -172,6 +350,21 @@ impl State {
             return;
         };
         p.attached = false;
+        if is_pub(self.socket_type) {
+            // Its subscriptions go with the connection; a reconnecting subscriber sends
+            // them again.
+            let xpub = self.socket_type == SocketType::XPub;
+            let pending = &mut self.xpub_pending;
+            self.remote_subs.remove_peer(id, |topic| {
+                if xpub {
+                    let mut m = Vec::with_capacity(topic.len() + 1);
+                    m.push(0);
+                    m.extend_from_slice(topic);
+                    pending.push_back(Message::from(m));
+                }
+            });
+            p.out.clear();
+        }
         if !gone {
             return;
         }
@@ -181,12 +374,7 @@ impl State {
             self.by_rid.remove(&p.routing_id);
         }
         self.rr.retain(|&x| x != id);
-        if self.req.awaiting == Some(id) && self.socket_type == SocketType::Req {
-            // The reply can never come; libzmq's REQ would wait forever. Keep waiting
-            // (libzmq semantics) but nothing more is routed there.
-        }
-        let empty = p.inbound.is_empty();
-        if empty {
+        if p.inbound.is_empty() {
             self.peers.remove(&id);
         }
     }
@@ -194,20 +382,26 @@ impl State {
     // ---- send side ------------------------------------------------------------------
 
     fn has_room(&self, id: PeerId) -> bool {
-        self.peers
-            .get(&id)
-            .is_some_and(|p| p.alive && p.out.len() < self.opts.sndhwm_limit())
+        self.peers.get(&id).is_some_and(|p| {
+            p.alive
+                && (p.attached || !self.opts.immediate)
+                && (self.opts.conflate || p.out.len() < self.opts.sndhwm_limit())
+        })
     }
 
-    /// Queues `msg` to `id`; returns the engine's wake-up when the queue was empty.
-    fn push_out(&mut self, id: PeerId, msg: Message) -> Option<Arc<Notify>> {
-        let p = self.peers.get_mut(&id)?;
+    /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
+    fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Vec<Arc<Notify>>) {
+        let conflate = self.opts.conflate;
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if conflate && !matches!(item, Outbound::Sub { .. }) {
+            p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
+        }
         let was_empty = p.out.is_empty();
-        p.out.push_back(msg);
+        p.out.push_back(item);
         if was_empty {
-            Some(p.out_wake.clone())
-        } else {
-            None
+            wakes.push(p.out_wake.clone());
         }
     }
 
@@ -225,9 +419,18 @@ impl State {
         None
     }
 
-    /// Tries to queue `msg` according to the socket type. On success returns the engine
-    /// wake-up to signal (outside the lock).
-    pub(crate) fn try_send(&mut self, mut msg: Message) -> Result<Option<Arc<Notify>>, SendBlock> {
+    fn count_out(&mut self, msg: &Message) {
+        self.counters.messages_out += 1;
+        self.counters.bytes_out += msg.byte_len() as u64;
+    }
+
+    /// Tries to queue `msg` according to the socket type; engine wake-ups to signal
+    /// (outside the lock) are added to `wakes`.
+    pub(crate) fn try_send(
+        &mut self,
+        mut msg: Message,
+        wakes: &mut Vec<Arc<Notify>>,
+    ) -> Result<(), SendBlock> {
         if self.closed {
             return Err(SendBlock::Err(Error::closed(), msg));
         }
@@ -239,11 +442,15 @@ impl State {
         }
         match self.socket_type {
             SocketType::Dealer | SocketType::Push | SocketType::Pair => match self.next_rr() {
-                Some(id) => Ok(self.push_out(id, msg)),
+                Some(id) => {
+                    self.count_out(&msg);
+                    self.push_out(id, Outbound::Msg(msg), wakes);
+                    Ok(())
+                }
                 None => Err(SendBlock::Full(msg)),
             },
             SocketType::Req => {
-                if self.req.awaiting.is_some() {
+                if self.req.awaiting.is_some() && !self.opts.req_relaxed {
                     return Err(SendBlock::Err(
                         Error::new(
                             ErrorKind::Fsm,
@@ -254,10 +461,17 @@ impl State {
                 }
                 match self.next_rr() {
                     Some(id) => {
+                        self.count_out(&msg);
                         msg.push_front(Bytes::new());
+                        if self.opts.req_correlate {
+                            self.req.request_id = self.req.request_id.wrapping_add(1);
+                            msg.push_front(Bytes::copy_from_slice(
+                                &self.req.request_id.to_ne_bytes(),
+                            ));
+                        }
                         self.req.awaiting = Some(id);
-                        // Drop stale replies from an earlier exchange.
-                        Ok(self.push_out(id, msg))
+                        self.push_out(id, Outbound::Msg(msg), wakes);
+                        Ok(())
                     }
                     None => Err(SendBlock::Full(msg)),
                 }
@@ -269,45 +483,75 @@ impl State {
                         msg,
                     ));
                 };
+                self.count_out(&msg);
                 env.append(&mut msg);
                 // A reply to a gone or full peer is dropped, as libzmq does.
                 if self.has_room(id) {
-                    Ok(self.push_out(id, env))
+                    self.push_out(id, Outbound::Msg(env), wakes);
                 } else {
-                    Ok(None)
+                    self.counters.dropped_hwm += 1;
                 }
+                Ok(())
             }
             SocketType::Router => {
                 let rid = msg.first().cloned().unwrap_or_default();
-                let target = self.by_rid.get(&rid).copied();
-                match target {
-                    None => {
-                        if self.opts.router_mandatory {
-                            Err(SendBlock::Err(
-                                Error::new(
-                                    ErrorKind::HostUnreachable,
-                                    format!("no peer with routing id {:?}", rid),
-                                ),
-                                msg,
-                            ))
-                        } else {
-                            Ok(None)
-                        }
+                let Some(id) = self.by_rid.get(&rid).copied() else {
+                    if self.opts.router_mandatory {
+                        return Err(SendBlock::Err(
+                            Error::new(
+                                ErrorKind::HostUnreachable,
+                                format!("no peer with routing id {:?}", rid),
+                            ),
+                            msg,
+                        ));
                     }
-                    Some(id) => {
-                        if !self.has_room(id) {
-                            return if self.opts.router_mandatory {
-                                Err(SendBlock::Full(msg))
+                    self.counters.dropped_unroutable += 1;
+                    return Ok(());
+                };
+                if !self.has_room(id) {
+                    if self.opts.router_mandatory {
+                        return Err(SendBlock::Full(msg));
+                    }
+                    self.counters.dropped_hwm += 1;
+                    return Ok(());
+                }
+                msg.pop_front();
+                if msg.is_empty() {
+                    // Only a routing id: nothing to send (libzmq sends nothing).
+                    return Ok(());
+                }
+                self.count_out(&msg);
+                self.push_out(id, Outbound::Msg(msg), wakes);
+                Ok(())
+            }
+            SocketType::Pub | SocketType::XPub => {
+                self.count_out(&msg);
+                self.fan_out(msg, wakes);
+                Ok(())
+            }
+            SocketType::XSub => {
+                let first = msg.first().cloned().unwrap_or_default();
+                match first.first() {
+                    Some(&1) if msg.len() == 1 => {
+                        self.subscribe(first.slice(1..), wakes);
+                        Ok(())
+                    }
+                    Some(&0) if msg.len() == 1 => {
+                        self.unsubscribe(first.slice(1..), wakes);
+                        Ok(())
+                    }
+                    _ => {
+                        // Other messages go upstream to every publisher with room.
+                        self.count_out(&msg);
+                        let ids: Vec<PeerId> = self.rr.clone();
+                        for id in ids {
+                            if self.has_room(id) {
+                                self.push_out(id, Outbound::Msg(msg.clone()), wakes);
                             } else {
-                                Ok(None)
-                            };
+                                self.counters.dropped_hwm += 1;
+                            }
                         }
-                        msg.pop_front();
-                        if msg.is_empty() {
-                            // Only a routing id: nothing to send (libzmq sends nothing).
-                            return Ok(None);
-                        }
-                        Ok(self.push_out(id, msg))
+                        Ok(())
                     }
                 }
             }
@@ -321,9 +565,66 @@ impl State {
         }
     }
 
-    /// Takes up to `max` outbound messages of `id` for its engine. Returns whether the
-    /// queue was full before (senders waiting must be woken).
-    pub(crate) fn pull_out(&mut self, id: PeerId, dst: &mut Vec<Message>, max: usize) -> bool {
+    /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
+    fn fan_out(&mut self, msg: Message, wakes: &mut Vec<Arc<Notify>>) {
+        let topic = msg.first().cloned().unwrap_or_default();
+        let mut targets = std::mem::take(&mut self.scratch);
+        self.remote_subs.matching(&topic, &mut targets);
+        if targets.is_empty() {
+            self.scratch = targets;
+            return;
+        }
+        let item = if targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT {
+            Outbound::Wire(encode_wire(&msg))
+        } else {
+            Outbound::Msg(msg)
+        };
+        for &id in &targets {
+            if self.has_room(id) {
+                self.push_out(id, item.clone(), wakes);
+            } else {
+                self.counters.dropped_hwm += 1;
+            }
+        }
+        self.scratch = targets;
+    }
+
+    /// SUB/XSUB: adds a subscription and tells every peer.
+    pub(crate) fn subscribe(&mut self, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+        self.local_subs.add(&topic);
+        // libzmq sends every subscribe upstream (XPUB filters duplicates).
+        self.broadcast_sub(true, topic, wakes);
+    }
+
+    /// SUB/XSUB: drops a subscription reference; the peers hear of it when the last goes.
+    pub(crate) fn unsubscribe(&mut self, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+        if self.local_subs.remove(&topic) {
+            self.broadcast_sub(false, topic, wakes);
+        }
+    }
+
+    fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.alive)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.push_out(
+                id,
+                Outbound::Sub {
+                    subscribe,
+                    topic: topic.clone(),
+                },
+                wakes,
+            );
+        }
+    }
+
+    /// Takes up to `max` outbound items of `id` for its engine. Returns whether the queue
+    /// was full before (senders waiting must be woken).
+    pub(crate) fn pull_out(&mut self, id: PeerId, dst: &mut Vec<Outbound>, max: usize) -> bool {
         let hwm = self.opts.sndhwm_limit();
         let Some(p) = self.peers.get_mut(&id) else {
             return false;
@@ -339,22 +640,86 @@ impl State {
     /// Room left in `id`'s inbound queue.
     pub(crate) fn in_room(&self, id: PeerId) -> usize {
         match self.peers.get(&id) {
+            Some(_) if self.opts.conflate => usize::MAX,
             Some(p) => self.opts.rcvhwm_limit().saturating_sub(p.inbound.len()),
             None => 0,
+        }
+    }
+
+    /// A subscription change from peer `id` (3.1 command or 3.0 message form).
+    pub(crate) fn on_subscription(&mut self, id: PeerId, subscribe: bool, topic: &Bytes) {
+        if !is_pub(self.socket_type) {
+            return;
+        }
+        let xpub = self.socket_type == SocketType::XPub;
+        let notify = if subscribe {
+            let (_, first) = self.remote_subs.add(topic, id);
+            // libzmq: the first subscriber of a topic is reported; with XPUB_VERBOSE every
+            // subscribe message is, repeated ones included.
+            xpub && (first || self.opts.xpub_verbose)
+        } else {
+            let (removed, last) = self.remote_subs.remove(topic, id);
+            xpub && removed && last
+        };
+        if notify {
+            let mut m = Vec::with_capacity(topic.len() + 1);
+            m.push(subscribe as u8);
+            m.extend_from_slice(topic);
+            self.xpub_pending.push_back(Message::from(m));
         }
     }
 
     /// An engine delivers messages from `id`. Returns the room left (0: stop reading).
     pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut Vec<Message>) -> usize {
         let hwm = self.opts.rcvhwm_limit();
-        let Some(p) = self.peers.get_mut(&id) else {
+        if !self.peers.contains_key(&id) {
             msgs.clear();
             return 0;
-        };
-        p.inbound.extend(msgs.drain(..));
+        }
+        for m in msgs.iter() {
+            self.counters.messages_in += 1;
+            self.counters.bytes_in += m.byte_len() as u64;
+        }
+        let st = self.socket_type;
+        if is_pub(st) {
+            // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
+            for m in msgs.drain(..) {
+                let first = m.first().cloned().unwrap_or_default();
+                match first.first() {
+                    Some(&b) if (b == 0 || b == 1) && m.len() == 1 => {
+                        self.on_subscription(id, b == 1, &first.slice(1..))
+                    }
+                    _ if st == SocketType::XPub => self.xpub_pending.push_back(m),
+                    _ => {}
+                }
+            }
+            return usize::MAX;
+        }
+        let filter = is_sub(st);
+        let conflate = self.opts.conflate;
+        let mut dropped = 0;
+        let p = self.peers.get_mut(&id).expect("checked above");
+        for m in msgs.drain(..) {
+            if filter
+                && !self
+                    .local_subs
+                    .matches(m.first().map_or(&[][..], |f| &f[..]))
+            {
+                dropped += 1;
+                continue;
+            }
+            if conflate {
+                p.inbound.clear();
+            }
+            p.inbound.push_back(m);
+        }
+        self.counters.dropped_unroutable += dropped;
         if !p.in_fq && !p.inbound.is_empty() {
             p.in_fq = true;
             self.fq.push_back(id);
+        }
+        if conflate {
+            return usize::MAX;
         }
         let room = hwm.saturating_sub(p.inbound.len());
         if room == 0 {
@@ -363,8 +728,8 @@ impl State {
         room
     }
 
-    /// Pops the next inbound message, fair-queued over peers. Returns the peer and message,
-    /// plus the engine wake-up to signal if that peer was paused at RCVHWM.
+    /// Pops the next inbound message, fair-queued over peers: the peer, its routing id, the
+    /// message, and the engine wake-up to signal if that peer was paused at RCVHWM.
     #[allow(clippy::type_complexity)]
     fn pop_fq(&mut self) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
         let hwm = self.opts.rcvhwm_limit();
@@ -409,8 +774,21 @@ impl State {
                 };
                 while let Some((id, _, mut msg, wake)) = self.pop_fq() {
                     wakes.extend(wake);
-                    // Only the reply from the peer we asked, with its delimiter, counts.
-                    if id != want || msg.first().is_none_or(|f| !f.is_empty()) {
+                    // Only the reply from the peer we asked, with its delimiter (and with
+                    // REQ_CORRELATE the request id), counts; anything else is dropped.
+                    if id != want {
+                        continue;
+                    }
+                    if self.opts.req_correlate {
+                        let ok = msg
+                            .first()
+                            .is_some_and(|f| f[..] == self.req.request_id.to_ne_bytes());
+                        if !ok {
+                            continue;
+                        }
+                        msg.pop_front();
+                    }
+                    if msg.first().is_none_or(|f| !f.is_empty()) {
                         continue;
                     }
                     msg.pop_front();
@@ -445,12 +823,17 @@ impl State {
                 }
                 None => Ok(None),
             },
+            SocketType::XPub => {
+                if let Some(m) = self.xpub_pending.pop_front() {
+                    return Ok(Some(m));
+                }
+                Ok(None)
+            }
             SocketType::Dealer
             | SocketType::Pull
             | SocketType::Pair
             | SocketType::Sub
-            | SocketType::XSub
-            | SocketType::XPub => match self.pop_fq() {
+            | SocketType::XSub => match self.pop_fq() {
                 Some((_, _, msg, wake)) => {
                     wakes.extend(wake);
                     Ok(Some(msg))
@@ -462,6 +845,28 @@ impl State {
                 format!("{other} sockets cannot receive"),
             )),
         }
+    }
+
+    /// A snapshot of the counters with the current peers and queue depths.
+    pub(crate) fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        let mut live: Vec<(&PeerId, &Peer)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.alive && p.attached)
+            .collect();
+        live.sort_by_key(|(id, _)| **id);
+        c.peers = live.len() as u64;
+        c.peer_queues = live
+            .into_iter()
+            .map(|(_, p)| PeerQueue {
+                endpoint: p.endpoint.clone(),
+                routing_id: p.routing_id.clone(),
+                outbound: p.out.len(),
+                inbound: p.inbound.len(),
+            })
+            .collect();
+        c
     }
 }
 
@@ -521,15 +926,15 @@ mod tests {
         st.opts.sndhwm = 1;
         let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
         let b = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
-        st.try_send(Message::from("1")).unwrap();
-        st.try_send(Message::from("2")).unwrap();
+        st.try_send(Message::from("1"), &mut Vec::new()).unwrap();
+        st.try_send(Message::from("2"), &mut Vec::new()).unwrap();
         assert!(matches!(
-            st.try_send(Message::from("3")),
+            st.try_send(Message::from("3"), &mut Vec::new()),
             Err(SendBlock::Full(_))
         ));
         let mut out = Vec::new();
         assert!(st.pull_out(b, &mut out, 10), "b was full");
-        st.try_send(Message::from("3")).unwrap();
+        st.try_send(Message::from("3"), &mut Vec::new()).unwrap();
         assert_eq!(st.peers[&a].out.len(), 1);
         assert_eq!(st.peers[&b].out.len(), 1);
     }

@@ -145,11 +145,14 @@ impl Listener {
     }
 
     /// Accepts one connection (TCP_NODELAY set), split into halves, with its fd.
-    pub(crate) async fn accept(&self) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+    pub(crate) async fn accept(
+        &self,
+        ka: &tcp::Keepalive,
+    ) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept().await?;
-                s.set_nodelay(true)?;
+                tcp::tune(&s, ka)?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))
@@ -165,13 +168,16 @@ impl Listener {
 }
 
 /// Connects to a stream endpoint.
-pub(crate) async fn dial(ep: &Endpoint) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+pub(crate) async fn dial(
+    ep: &Endpoint,
+    ka: &tcp::Keepalive,
+) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
     match ep {
         Endpoint::Tcp {
             host,
             port: Some(port),
         } => {
-            let s = tcp::connect(host, *port).await?;
+            let s = tcp::connect(host, *port, ka).await?;
             let fd = raw_fd(&s);
             let (r, w) = s.into_split();
             Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))

@@ -29,9 +29,42 @@ pub(crate) async fn bind(host: &str, port: Option<u16>) -> Result<(TcpListener, 
     Ok((listener, ep))
 }
 
-/// Connects to `host:port` with TCP_NODELAY.
-pub(crate) async fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect((host, port)).await?;
+/// TCP keepalive options, with libzmq's meaning (-1: leave the system default).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keepalive {
+    pub mode: i32,
+    pub idle: i32,
+    pub count: i32,
+    pub interval: i32,
+}
+
+/// Sets TCP_NODELAY and the keepalive options on a new connection.
+pub(crate) fn tune(s: &TcpStream, ka: &Keepalive) -> std::io::Result<()> {
     s.set_nodelay(true)?;
+    let sock = socket2::SockRef::from(s);
+    match ka.mode {
+        0 => sock.set_keepalive(false)?,
+        1 => {
+            let mut k = socket2::TcpKeepalive::new();
+            if ka.idle > 0 {
+                k = k.with_time(std::time::Duration::from_secs(ka.idle as u64));
+            }
+            if ka.interval > 0 {
+                k = k.with_interval(std::time::Duration::from_secs(ka.interval as u64));
+            }
+            if ka.count > 0 {
+                k = k.with_retries(ka.count as u32);
+            }
+            sock.set_tcp_keepalive(&k)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Connects to `host:port` with TCP_NODELAY and the keepalive options.
+pub(crate) async fn connect(host: &str, port: u16, ka: &Keepalive) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect((host, port)).await?;
+    tune(&s, ka)?;
     Ok(s)
 }

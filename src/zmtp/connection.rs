@@ -399,6 +399,12 @@ impl Connection {
         encode_message(msg, &mut self.out);
     }
 
+    /// Queues bytes that are already encoded frames (a fan-out message encoded once).
+    #[inline]
+    pub fn send_encoded(&mut self, wire: &Bytes) {
+        self.out.put_bytes(wire);
+    }
+
     /// Queues a subscription change in the form the peer understands: a SUBSCRIBE/CANCEL
     /// command for ZMTP 3.1, a message prefixed with `01`/`00` for ZMTP 3.0.
     pub fn send_subscription(&mut self, subscribe: bool, topic: &Bytes) {
