@@ -14,6 +14,8 @@
 use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
 use crate::socket::state::{Attached, Outbound, PeerId};
 use crate::socket::Shared;
+
+pub(crate) mod inproc;
 use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -201,6 +203,7 @@ where
         info.identity.clone(),
         &ctx.parent,
         &ctx.endpoint,
+        false,
     );
     let Some(Attached {
         id,

@@ -94,6 +94,8 @@ struct EndpointRecord {
     endpoint: String,
     token: CancellationToken,
     ipc_path: Option<String>,
+    /// The name of a bound inproc endpoint.
+    inproc_name: Option<String>,
     /// The accept task (binds): awaited by `unbind` so the address is free on return.
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -289,6 +291,33 @@ impl Socket {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
         let shared = self.shared.clone();
+        if let Endpoint::Inproc(name) = &ep {
+            let token = shared.terminate.child_token();
+            let binding = transport::inproc::Binding {
+                shared: Arc::downgrade(&shared),
+                token: token.clone(),
+            };
+            if !transport::inproc::bind(name, binding) {
+                let e = Error::new(ErrorKind::AddrInUse, format!("{endpoint} is already bound"));
+                shared.emit_kind(
+                    EventKind::BindFailed,
+                    e.kind().errno() as u32,
+                    endpoint,
+                    Some(e.to_string()),
+                );
+                return Err(e);
+            }
+            let resolved = format!("inproc://{name}");
+            shared.emit_kind(EventKind::Listening, 0, &resolved, None);
+            self.binds.lock().unwrap().push(EndpointRecord {
+                endpoint: resolved.clone(),
+                token,
+                ipc_path: None,
+                inproc_name: Some(name.clone()),
+                task: None,
+            });
+            return Ok(resolved);
+        }
         let bound = match ep {
             Endpoint::Tcp { host, port } => transport::tcp::bind(&host, port)
                 .await
@@ -297,10 +326,7 @@ impl Socket {
                 let file = (!path.starts_with('@')).then(|| path.clone());
                 (Listener::Ipc(l), format!("ipc://{path}"), file)
             }),
-            Endpoint::Inproc(_) => Err(Error::new(
-                ErrorKind::ProtocolNotSupported,
-                "inproc transport is not available yet",
-            )),
+            Endpoint::Inproc(_) => unreachable!("handled above"),
         };
         let (listener, resolved, ipc_path) = match bound {
             Ok(b) => b,
@@ -324,6 +350,7 @@ impl Socket {
             endpoint: resolved.clone(),
             token,
             ipc_path,
+            inproc_name: None,
             task: Some(task),
         });
         Ok(resolved)
@@ -351,12 +378,6 @@ impl Socket {
                     "cannot connect to host '*': {endpoint}"
                 )))
             }
-            Endpoint::Inproc(_) => {
-                return Err(Error::new(
-                    ErrorKind::ProtocolNotSupported,
-                    "inproc transport is not available yet",
-                ))
-            }
             _ => {}
         }
         let shared = self.shared.clone();
@@ -376,8 +397,19 @@ impl Socket {
             endpoint: endpoint.to_string(),
             token: token.clone(),
             ipc_path: None,
+            inproc_name: None,
             task: None,
         });
+        if let Endpoint::Inproc(name) = ep {
+            shared.tracker.clone().spawn(engine::inproc::connect_loop(
+                shared.clone(),
+                name,
+                endpoint.to_string(),
+                token,
+                target,
+            ));
+            return Ok(());
+        }
         shared.tracker.clone().spawn(connect_loop(
             shared.clone(),
             ep,
@@ -406,6 +438,9 @@ impl Socket {
             b.remove(pos)
         };
         rec.token.cancel();
+        if let Some(name) = &rec.inproc_name {
+            transport::inproc::unbind(name, &rec.token);
+        }
         if let Some(task) = rec.task {
             let _ = task.await;
         }
@@ -617,6 +652,9 @@ impl Socket {
         for b in self.binds.lock().unwrap().iter() {
             if let Some(p) = &b.ipc_path {
                 let _ = std::fs::remove_file(p);
+            }
+            if let Some(name) = &b.inproc_name {
+                transport::inproc::unbind(name, &b.token);
             }
         }
         linger

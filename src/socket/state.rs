@@ -75,6 +75,8 @@ pub(crate) struct Peer {
     pub kill: CancellationToken,
     /// The endpoint this peer was reached through.
     pub endpoint: String,
+    /// Served by an in-process pipe (messages pass as they are, never encoded).
+    pub inproc: bool,
 }
 
 impl Peer {
@@ -91,6 +93,7 @@ impl Peer {
             in_paused: false,
             kill,
             endpoint: String::new(),
+            inproc: false,
         }
     }
 }
@@ -259,6 +262,7 @@ impl State {
         identity: Bytes,
         parent: &CancellationToken,
         endpoint: &str,
+        inproc: bool,
     ) -> Option<Attached> {
         if self.socket_type == SocketType::Pair
             && self
@@ -275,6 +279,7 @@ impl State {
                     return None;
                 }
                 p.attached = true;
+                p.inproc = inproc;
                 id
             }
             None => {
@@ -285,6 +290,7 @@ impl State {
                 };
                 let mut peer = Peer::new(rid.clone(), parent.child_token());
                 peer.attached = true;
+                peer.inproc = inproc;
                 peer.endpoint = endpoint.to_string();
                 let id = self.add_peer(peer);
                 if self.socket_type == SocketType::Router {
@@ -574,17 +580,22 @@ impl State {
             self.scratch = targets;
             return;
         }
-        let item = if targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT {
-            Outbound::Wire(encode_wire(&msg))
-        } else {
-            Outbound::Msg(msg)
-        };
+        // Encoded at most once, and only when more than one network peer shares it;
+        // in-process peers take the message itself.
+        let encode = targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT;
+        let mut wire: Option<Bytes> = None;
         for &id in &targets {
-            if self.has_room(id) {
-                self.push_out(id, item.clone(), wakes);
-            } else {
+            if !self.has_room(id) {
                 self.counters.dropped_hwm += 1;
+                continue;
             }
+            let inproc = self.peers.get(&id).is_some_and(|p| p.inproc);
+            let item = if encode && !inproc {
+                Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg)).clone())
+            } else {
+                Outbound::Msg(msg.clone())
+            };
+            self.push_out(id, item, wakes);
         }
         self.scratch = targets;
     }

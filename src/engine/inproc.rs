@@ -1,0 +1,260 @@
+//! In-process pipes: no codec, messages move between two sockets' per-peer queues as they
+//! are (`Bytes` shared, never copied).
+//!
+//! One task per connection pumps both directions: it takes a batch of outbound items from
+//! one side's peer queue (as much as the other side's RCVHWM leaves room for) and delivers
+//! them into the other side's peer queue, so the socket semantics, HWM and counters are
+//! exactly those of the network transports; the effective queue between the two sockets
+//! is SNDHWM + RCVHWM, as with libzmq's inproc.
+
+use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
+use crate::socket::state::{Attached, Outbound};
+use crate::socket::Shared;
+use crate::transport::inproc as registry;
+use crate::Message;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+use super::Target;
+
+const BATCH: usize = 512;
+
+struct Side {
+    shared: Arc<Shared>,
+    att: Attached,
+}
+
+fn emit(shared: &Shared, kind: EventKind, value: u32, endpoint: &str, reason: Option<String>) {
+    shared.emit(MonitorEvent {
+        kind,
+        value,
+        endpoint: endpoint.to_string(),
+        reason,
+    });
+}
+
+/// The connect side of an inproc endpoint: waits for the bind, pipes until either side
+/// goes, and waits for the next bind, until disconnected or closed.
+pub(crate) async fn connect_loop(
+    shared: Arc<Shared>,
+    name: String,
+    endpoint: String,
+    token: CancellationToken,
+    target: Target,
+) {
+    let stop = {
+        let t = token.child_token();
+        let s = shared.clone();
+        let t2 = t.clone();
+        // Closing (or termination) of the connecting socket also stops the wait.
+        shared.tracker.spawn(async move {
+            tokio::select! {
+                _ = s.closing.cancelled() => {}
+                _ = s.terminate.cancelled() => {}
+                _ = t2.cancelled() => {}
+            }
+            t2.cancel();
+        });
+        t
+    };
+    while let Some((binder, bind_token)) = registry::wait_bound(&name, &stop).await {
+        if Arc::ptr_eq(&binder, &shared) {
+            // A socket connected to itself: not a valid pair; wait for a rebind.
+            tokio::select! {
+                _ = bind_token.cancelled() => continue,
+                _ = stop.cancelled() => break,
+            }
+        }
+        run_pipe(&shared, target, &token, &binder, &bind_token, &endpoint).await;
+        if stop.is_cancelled() {
+            break;
+        }
+        // Wait until this binding is gone before looking for the next one.
+        tokio::select! {
+            _ = bind_token.cancelled() => {}
+            _ = binder.closing.cancelled() => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    stop.cancel();
+    if let Target::Existing(id) = target {
+        shared.state.lock().unwrap().detach(id, true);
+    }
+    shared.send_ready.notify_waiters();
+    shared.recv_ready.notify_waiters();
+}
+
+async fn run_pipe(
+    conn: &Arc<Shared>,
+    target: Target,
+    conn_token: &CancellationToken,
+    binder: &Arc<Shared>,
+    bind_token: &CancellationToken,
+    endpoint: &str,
+) {
+    let (ct, cid) = {
+        let st = conn.state.lock().unwrap();
+        (st.socket_type, st.opts.routing_id.clone())
+    };
+    let (bt, bid) = {
+        let st = binder.state.lock().unwrap();
+        (st.socket_type, st.opts.routing_id.clone())
+    };
+    if !ct.is_compatible(bt) {
+        let reason = format!("incompatible socket types: {ct} connecting to {bt}");
+        emit(
+            conn,
+            EventKind::HandshakeFailedProtocol,
+            protocol_error::ZMTP_INVALID_METADATA,
+            endpoint,
+            Some(reason.clone()),
+        );
+        emit(
+            binder,
+            EventKind::HandshakeFailedProtocol,
+            protocol_error::ZMTP_INVALID_METADATA,
+            endpoint,
+            Some(reason),
+        );
+        return;
+    }
+    emit(conn, EventKind::Connected, 0, endpoint, None);
+    emit(binder, EventKind::Accepted, 0, endpoint, None);
+    let existing = match target {
+        Target::Existing(id) => Some(id),
+        Target::New => None,
+    };
+    let a = conn
+        .state
+        .lock()
+        .unwrap()
+        .attach(existing, bid, conn_token, endpoint, true);
+    let Some(a) = a else {
+        return;
+    };
+    let b = binder
+        .state
+        .lock()
+        .unwrap()
+        .attach(None, cid, bind_token, endpoint, true);
+    let Some(b) = b else {
+        conn.state.lock().unwrap().detach(a.id, existing.is_none());
+        emit(binder, EventKind::Closed, 0, endpoint, None);
+        return;
+    };
+    emit(conn, EventKind::HandshakeSucceeded, 0, endpoint, None);
+    emit(binder, EventKind::HandshakeSucceeded, 0, endpoint, None);
+    conn.send_ready.notify_waiters();
+    binder.send_ready.notify_waiters();
+
+    let a = Side {
+        shared: conn.clone(),
+        att: a,
+    };
+    let b = Side {
+        shared: binder.clone(),
+        att: b,
+    };
+    let peer_gone = pump(&a, &b).await;
+
+    conn.state
+        .lock()
+        .unwrap()
+        .detach(a.att.id, existing.is_none());
+    binder.state.lock().unwrap().detach(b.att.id, true);
+    for s in [conn, binder] {
+        s.send_ready.notify_waiters();
+        s.recv_ready.notify_waiters();
+    }
+    if peer_gone {
+        emit(
+            conn,
+            EventKind::Disconnected,
+            0,
+            endpoint,
+            Some("inproc peer closed".into()),
+        );
+    }
+    emit(binder, EventKind::Closed, 0, endpoint, None);
+}
+
+/// Moves up to one batch from `from` to `to`. Returns whether anything moved.
+fn transfer(from: &Side, to: &Side, items: &mut Vec<Outbound>, msgs: &mut Vec<Message>) -> bool {
+    let room = to.shared.state.lock().unwrap().in_room(to.att.id);
+    if room == 0 {
+        return false;
+    }
+    let was_full = from
+        .shared
+        .state
+        .lock()
+        .unwrap()
+        .pull_out(from.att.id, items, room.min(BATCH));
+    if was_full {
+        from.shared.send_ready.notify_waiters();
+    }
+    if items.is_empty() {
+        return false;
+    }
+    let mut st = to.shared.state.lock().unwrap();
+    for item in items.drain(..) {
+        match item {
+            Outbound::Msg(m) => msgs.push(m),
+            Outbound::Sub { subscribe, topic } => {
+                st.on_subscription(to.att.id, subscribe, &topic);
+            }
+            // Fan-out never encodes for in-process peers.
+            Outbound::Wire(_) => debug_assert!(false, "encoded frames queued to an inproc peer"),
+        }
+    }
+    if !msgs.is_empty() {
+        st.deliver(to.att.id, msgs);
+    }
+    drop(st);
+    to.shared.recv_ready.notify_waiters();
+    true
+}
+
+fn flushed(side: &Side) -> bool {
+    side.shared.closing.is_cancelled()
+        && side
+            .shared
+            .state
+            .lock()
+            .unwrap()
+            .peers
+            .get(&side.att.id)
+            .is_none_or(|p| p.out.is_empty())
+}
+
+/// Pumps both directions until one side goes. Returns true when the binding side ended it.
+async fn pump(a: &Side, b: &Side) -> bool {
+    let mut items = Vec::with_capacity(BATCH);
+    let mut msgs = Vec::with_capacity(BATCH);
+    loop {
+        let mut progress = transfer(a, b, &mut items, &mut msgs);
+        progress |= transfer(b, a, &mut items, &mut msgs);
+        if flushed(a) {
+            return false;
+        }
+        if flushed(b) {
+            return true;
+        }
+        if progress {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = a.att.out_wake.notified() => {}
+            _ = b.att.out_wake.notified() => {}
+            _ = a.att.in_space.notified() => {}
+            _ = b.att.in_space.notified() => {}
+            _ = a.att.kill.cancelled() => return false,
+            _ = b.att.kill.cancelled() => return true,
+            _ = a.shared.terminate.cancelled() => return false,
+            _ = b.shared.terminate.cancelled() => return true,
+            _ = a.shared.closing.cancelled(), if !a.shared.closing.is_cancelled() => {}
+            _ = b.shared.closing.cancelled(), if !b.shared.closing.is_cancelled() => {}
+        }
+    }
+}
