@@ -496,3 +496,81 @@ async fn maxmsgsize_drops_only_that_peer() {
     let m = within(router.recv()).await.unwrap();
     assert_eq!(m, Message::from(["good", "fine"]));
 }
+
+#[tokio::test]
+async fn close_cancelled_still_closes_within_linger() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let dealer = Socket::new(SocketType::Dealer);
+    dealer.set_linger(Duration::from_millis(300)).unwrap();
+    let mut mon = dealer.monitor(256);
+    dealer
+        .connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    dealer.send("stuck").await.unwrap();
+    // Cancel close() right away: the socket is closed all the same...
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), dealer.close())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        dealer.send("x").await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    // ...and dropping it never blocks: the monitor reports MONITOR_STOPPED.
+    drop(dealer);
+    within(async {
+        while let Some(ev) = mon.recv().await {
+            if ev.kind == aiozmq::EventKind::MonitorStopped {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bind_connect_unbind_cancelled_leave_consistent_state() {
+    let s = Socket::new(SocketType::Router);
+    // A bind future dropped before completion binds nothing.
+    {
+        let fut = s.bind("tcp://127.0.0.1:*");
+        drop(fut);
+    }
+    assert!(s.bindings().is_empty());
+    let ep = s.bind("tcp://127.0.0.1:*").await.unwrap();
+    // connect never waits on the network: a cancelled connect future either did nothing
+    // or registered the endpoint fully.
+    let other = Socket::new(SocketType::Dealer);
+    let r = tokio::time::timeout(Duration::from_millis(100), other.connect(&ep)).await;
+    assert!(r.is_ok(), "connect returns at once");
+    assert_eq!(other.connections(), vec![ep.clone()]);
+    // unbind cancelled after it started: the endpoint is gone and the port free.
+    {
+        let fut = s.unbind(&ep);
+        tokio::pin!(fut);
+        let _ = futures_poll_once(fut.as_mut()).await;
+    }
+    assert!(s.bindings().is_empty());
+    let again = Socket::new(SocketType::Router);
+    within(async {
+        while again.bind(&ep).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Polls a future once and drops it (a cancellation right after it started).
+async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
