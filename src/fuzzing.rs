@@ -37,7 +37,7 @@ pub fn greeting(data: &[u8]) {
                 matches!(e, ProtocolError::MechanismMismatch { .. }),
                 "connection rejected a valid greeting {g:?}: {e:?}"
             );
-            assert_ne!(g.mechanism, conn.config().mechanism);
+            assert_ne!(g.mechanism, conn.config().security.mechanism());
         }
         (Err(e), Ok(())) => panic!("connection accepted a greeting that fails to decode: {e:?}"),
         (Err(a), Err(b)) => assert_eq!(discriminant(&a), discriminant(&b), "{a:?} vs {b:?}"),

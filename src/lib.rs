@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod curve;
 mod engine;
 mod error;
 #[doc(hidden)]
@@ -12,8 +13,10 @@ pub mod fuzzing;
 mod message;
 pub mod socket;
 pub mod transport;
+pub mod zap;
 pub mod zmtp;
 
+pub use curve::{curve_keypair, curve_public};
 pub use error::{Error, ErrorKind, Result};
 pub use message::Message;
 pub use socket::monitor::{EventKind, Monitor, MonitorEvent};

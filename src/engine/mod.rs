@@ -61,6 +61,8 @@ pub(crate) struct EngineCtx {
     /// Cancelled to end this connection (disconnect/unbind of its endpoint).
     pub parent: CancellationToken,
     pub fd: u32,
+    /// The peer's address (IP for TCP), for ZAP.
+    pub peer_address: String,
 }
 
 fn protocol_code(e: &ProtocolError) -> u32 {
@@ -123,12 +125,37 @@ where
     W: AsyncWrite + Unpin,
 {
     let shared = ctx.shared.clone();
-    let (cfg, opts) = {
+    let (cfg, opts, zap_handler) = {
         let st = shared.state.lock().unwrap();
         let mut cfg = zmtp::Config::new(st.socket_type);
         cfg.routing_id = st.opts.routing_id.clone();
         cfg.max_msg_size = st.opts.maxmsgsize;
-        (cfg, st.opts.clone())
+        cfg.peer_address = ctx.peer_address.clone();
+        match st.opts.security() {
+            Ok(sec) => cfg.security = sec,
+            Err(why) => {
+                drop(st);
+                tracing::warn!(endpoint = %ctx.endpoint, "{why}");
+                shared.emit(MonitorEvent {
+                    kind: EventKind::HandshakeFailedNoDetail,
+                    value: 22,
+                    endpoint: ctx.endpoint.clone(),
+                    reason: Some(why),
+                });
+                return Outcome::HandshakeFailed;
+            }
+        }
+        // ZAP runs when a handler is installed: always for the PLAIN/CURVE server role,
+        // and for NULL only with a ZAP domain (libzmq's rule).
+        let zap_applies = st.zap_handler.is_some()
+            && match cfg.security {
+                zmtp::Security::Null => !st.opts.zap_domain.is_empty(),
+                ref s => s.as_server(),
+            };
+        if zap_applies {
+            cfg.zap_domain = Some(st.opts.zap_domain.clone());
+        }
+        (cfg, st.opts.clone(), st.zap_handler.clone())
     };
     let mut conn = Connection::new(cfg);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -144,8 +171,36 @@ where
     // ---- handshake ----------------------------------------------------------------
     let deadline = Instant::now() + opts.handshake_ivl;
     let mut closing_seen = false;
+    let mut ready: Option<PeerInfo> = None;
     let info: PeerInfo = loop {
-        if let Some(Event::Ready(info)) = conn.poll_event() {
+        while ready.is_none() {
+            match conn.poll_event() {
+                Some(Event::Ready(info)) => ready = Some(info),
+                Some(Event::Zap(req)) => {
+                    let reply = match &zap_handler {
+                        Some(h) => h.authenticate(&req),
+                        None => zmtp::ZapReply::allow(""),
+                    };
+                    let status = reply.status_code;
+                    if let Err(e) = conn.handle_zap_reply(reply) {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(100),
+                            flush(&mut wr, &mut conn),
+                        )
+                        .await;
+                        emit(
+                            EventKind::HandshakeFailedAuth,
+                            status as u32,
+                            Some(e.to_string()),
+                        );
+                        return Outcome::HandshakeFailed;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if let Some(info) = ready.take() {
             break info;
         }
         if flush(&mut wr, &mut conn).await.is_err() {
@@ -170,7 +225,14 @@ where
                             tracing::debug!(endpoint = %ctx.endpoint, error = %e, "handshake failed");
                             // Best effort: an ERROR command may be queued.
                             let _ = tokio::time::timeout(Duration::from_millis(100), flush(&mut wr, &mut conn)).await;
-                            emit(EventKind::HandshakeFailedProtocol, protocol_code(&e), Some(e.to_string()));
+                            if let ProtocolError::Auth(reason) = &e {
+                                // A refused or failed authentication: the ZAP status when
+                                // the peer sent one, else 400.
+                                let status = reason.get(..3).and_then(|c| c.parse::<u32>().ok()).unwrap_or(400);
+                                emit(EventKind::HandshakeFailedAuth, status, Some(e.to_string()));
+                            } else {
+                                emit(EventKind::HandshakeFailedProtocol, protocol_code(&e), Some(e.to_string()));
+                            }
                             return Outcome::HandshakeFailed;
                         }
                     }
@@ -203,7 +265,7 @@ where
         info.identity.clone(),
         &ctx.parent,
         &ctx.endpoint,
-        false,
+        conn.is_encrypted(),
     );
     let Some(Attached {
         id,
@@ -292,7 +354,7 @@ where
                 }
                 Event::Subscribe(t) => subs.push((true, t)),
                 Event::Cancel(t) => subs.push((false, t)),
-                Event::Pong | Event::Ready(_) | Event::UnknownCommand(_) => {}
+                Event::Pong | Event::Ready(_) | Event::UnknownCommand(_) | Event::Zap(_) => {}
             }
         }
         if !inbox.is_empty() || !subs.is_empty() {

@@ -18,7 +18,7 @@ mod trie;
 
 use crate::engine::{self, EngineCtx, Outcome, Target};
 use crate::transport::{self, Endpoint, Listener};
-use crate::zmtp::SocketType;
+use crate::zmtp::{Mechanism, SocketType};
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;
 use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
@@ -255,6 +255,118 @@ impl Socket {
         }
         self.shared.state.lock().unwrap().opts.routing_id = id;
         Ok(())
+    }
+
+    /// ZMQ_PLAIN_SERVER: act as the PLAIN server (credentials checked by the ZAP handler;
+    /// without one every client is accepted). `false` returns to NULL.
+    pub fn set_plain_server(&self, on: bool) -> Result<()> {
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = if on {
+            Mechanism::Plain
+        } else {
+            Mechanism::Null
+        };
+        st.opts.as_server = on;
+        Ok(())
+    }
+
+    /// ZMQ_PLAIN_USERNAME: act as a PLAIN client with this user name (empty: back to NULL).
+    pub fn set_plain_username(&self, user: impl Into<Bytes>) -> Result<()> {
+        let user = user.into();
+        if user.len() > 255 {
+            return Err(Error::inval("PLAIN user name longer than 255 bytes"));
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = if user.is_empty() {
+            Mechanism::Null
+        } else {
+            Mechanism::Plain
+        };
+        st.opts.as_server = false;
+        st.opts.plain_username = user;
+        Ok(())
+    }
+
+    /// ZMQ_PLAIN_PASSWORD: the PLAIN client's password.
+    pub fn set_plain_password(&self, password: impl Into<Bytes>) -> Result<()> {
+        let password = password.into();
+        if password.len() > 255 {
+            return Err(Error::inval("PLAIN password longer than 255 bytes"));
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = Mechanism::Plain;
+        st.opts.as_server = false;
+        st.opts.plain_password = password;
+        Ok(())
+    }
+
+    /// ZMQ_CURVE_SERVER: act as the CURVE server (needs [`set_curve_secretkey`](Self::set_curve_secretkey)).
+    pub fn set_curve_server(&self, on: bool) -> Result<()> {
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = if on {
+            Mechanism::Curve
+        } else {
+            Mechanism::Null
+        };
+        st.opts.as_server = on;
+        Ok(())
+    }
+
+    /// ZMQ_CURVE_SERVERKEY: act as a CURVE client of the server with this public key
+    /// (32 bytes or 40 Z85 characters; also set our own key pair).
+    pub fn set_curve_serverkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = crate::curve::parse_key(key.as_ref())?;
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = Mechanism::Curve;
+        st.opts.as_server = false;
+        st.opts.curve_serverkey = Some(key);
+        Ok(())
+    }
+
+    /// ZMQ_CURVE_PUBLICKEY: our long-term public key (32 bytes or 40 Z85 characters).
+    pub fn set_curve_publickey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = crate::curve::parse_key(key.as_ref())?;
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = Mechanism::Curve;
+        st.opts.curve_publickey = Some(key);
+        Ok(())
+    }
+
+    /// ZMQ_CURVE_SECRETKEY: our long-term secret key (32 bytes or 40 Z85 characters).
+    pub fn set_curve_secretkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = crate::curve::parse_key(key.as_ref())?;
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.mechanism = Mechanism::Curve;
+        st.opts.curve_secretkey = Some(key);
+        Ok(())
+    }
+
+    /// ZMQ_MECHANISM: the security mechanism the options set so far select.
+    pub fn mechanism(&self) -> Mechanism {
+        self.shared.state.lock().unwrap().opts.mechanism
+    }
+
+    /// ZMQ_ZAP_DOMAIN: the domain passed to the ZAP handler (with NULL, ZAP runs only when
+    /// a domain is set, as in libzmq).
+    pub fn set_zap_domain(&self, domain: impl Into<String>) -> Result<()> {
+        self.shared.state.lock().unwrap().opts.zap_domain = domain.into();
+        Ok(())
+    }
+
+    /// The ZAP domain.
+    pub fn zap_domain(&self) -> String {
+        self.shared.state.lock().unwrap().opts.zap_domain.clone()
+    }
+
+    /// Installs the handler that authenticates incoming connections (see [`crate::zap`]);
+    /// applies to connections made afterwards.
+    pub fn set_zap_handler(&self, handler: impl crate::zap::ZapHandler) {
+        self.shared.state.lock().unwrap().zap_handler = Some(Arc::new(handler));
+    }
+
+    /// Removes the ZAP handler: every peer is accepted again.
+    pub fn clear_zap_handler(&self) {
+        self.shared.state.lock().unwrap().zap_handler = None;
     }
 
     /// A stream of this socket's monitor events (all kinds), keeping at most `backlog`
@@ -706,7 +818,7 @@ async fn accept_loop(
             _ = shared.closing.cancelled() => break,
         };
         match r {
-            Ok((rd, wr, fd)) => {
+            Ok((rd, wr, fd, peer_address)) => {
                 shared.emit_kind(EventKind::Accepted, fd, &endpoint, None);
                 let ctx = EngineCtx {
                     shared: shared.clone(),
@@ -714,6 +826,7 @@ async fn accept_loop(
                     target: Target::New,
                     parent: token.child_token(),
                     fd,
+                    peer_address,
                 };
                 let sh = shared.clone();
                 let ep = endpoint.clone();
@@ -759,7 +872,7 @@ async fn connect_loop(
             _ = shared.terminate.cancelled() => break,
         };
         match connected {
-            Ok((rd, wr, fd)) => {
+            Ok((rd, wr, fd, peer_address)) => {
                 if ever_connected {
                     shared.state.lock().unwrap().counters.reconnects += 1;
                 }
@@ -770,6 +883,7 @@ async fn connect_loop(
                     target,
                     parent: token.clone(),
                     fd,
+                    peer_address,
                 };
                 match engine::run(rd, wr, ctx).await {
                     Outcome::Ended => {

@@ -56,6 +56,23 @@ pub struct Options {
     pub tcp_keepalive_cnt: i32,
     /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1: system default).
     pub tcp_keepalive_intvl: i32,
+    /// ZMQ_MECHANISM: set by the security options below, as libzmq does (the last one
+    /// set decides).
+    pub mechanism: crate::zmtp::Mechanism,
+    /// The server role for PLAIN or CURVE (ZMQ_PLAIN_SERVER / ZMQ_CURVE_SERVER).
+    pub as_server: bool,
+    /// ZMQ_PLAIN_USERNAME.
+    pub plain_username: bytes::Bytes,
+    /// ZMQ_PLAIN_PASSWORD.
+    pub plain_password: bytes::Bytes,
+    /// ZMQ_CURVE_PUBLICKEY (ours).
+    pub curve_publickey: Option<[u8; 32]>,
+    /// ZMQ_CURVE_SECRETKEY (ours).
+    pub curve_secretkey: Option<[u8; 32]>,
+    /// ZMQ_CURVE_SERVERKEY (the server's public key, for a client).
+    pub curve_serverkey: Option<[u8; 32]>,
+    /// ZMQ_ZAP_DOMAIN.
+    pub zap_domain: String,
 }
 
 impl Default for Options {
@@ -83,11 +100,54 @@ impl Default for Options {
             tcp_keepalive_idle: -1,
             tcp_keepalive_cnt: -1,
             tcp_keepalive_intvl: -1,
+            mechanism: crate::zmtp::Mechanism::Null,
+            as_server: false,
+            plain_username: bytes::Bytes::new(),
+            plain_password: bytes::Bytes::new(),
+            curve_publickey: None,
+            curve_secretkey: None,
+            curve_serverkey: None,
+            zap_domain: String::new(),
         }
     }
 }
 
 impl Options {
+    /// The security role these options describe, or why they are incomplete.
+    pub(crate) fn security(&self) -> Result<crate::zmtp::Security, String> {
+        use crate::zmtp::{Mechanism, Security};
+        Ok(match (self.mechanism, self.as_server) {
+            (Mechanism::Null, _) => Security::Null,
+            (Mechanism::Plain, true) => Security::PlainServer,
+            (Mechanism::Plain, false) => Security::PlainClient {
+                username: self.plain_username.clone(),
+                password: self.plain_password.clone(),
+            },
+            (Mechanism::Curve, true) => {
+                let secret_key = self
+                    .curve_secretkey
+                    .ok_or("CURVE server needs CURVE_SECRETKEY")?;
+                Security::CurveServer {
+                    public_key: self.curve_publickey.unwrap_or_else(|| {
+                        crate::zmtp::mechanism::curve::public_from_secret(&secret_key)
+                    }),
+                    secret_key,
+                }
+            }
+            (Mechanism::Curve, false) => Security::CurveClient {
+                server_key: self
+                    .curve_serverkey
+                    .ok_or("CURVE client needs CURVE_SERVERKEY")?,
+                public_key: self
+                    .curve_publickey
+                    .ok_or("CURVE client needs CURVE_PUBLICKEY")?,
+                secret_key: self
+                    .curve_secretkey
+                    .ok_or("CURVE client needs CURVE_SECRETKEY")?,
+            },
+        })
+    }
+
     pub(crate) fn sndhwm_limit(&self) -> usize {
         if self.sndhwm == 0 {
             usize::MAX

@@ -75,8 +75,9 @@ pub(crate) struct Peer {
     pub kill: CancellationToken,
     /// The endpoint this peer was reached through.
     pub endpoint: String,
-    /// Served by an in-process pipe (messages pass as they are, never encoded).
-    pub inproc: bool,
+    /// Takes messages as they are, never pre-encoded frames (an in-process pipe, or an
+    /// encrypted connection).
+    pub raw: bool,
 }
 
 impl Peer {
@@ -93,7 +94,7 @@ impl Peer {
             in_paused: false,
             kill,
             endpoint: String::new(),
-            inproc: false,
+            raw: false,
         }
     }
 }
@@ -184,6 +185,14 @@ pub(crate) struct State {
     pub monitors: Vec<Arc<EventQueue>>,
     /// XPUB: subscription messages and upstream data waiting for `recv`.
     xpub_pending: VecDeque<Message>,
+    /// ZAP: authenticates incoming handshakes when set.
+    pub zap_handler: Option<Arc<dyn crate::zap::ZapHandler>>,
+}
+
+impl std::fmt::Debug for dyn crate::zap::ZapHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZapHandler")
+    }
 }
 
 /// What an engine gets when its peer is attached.
@@ -234,6 +243,7 @@ impl State {
             closed: false,
             monitors: Vec::new(),
             xpub_pending: VecDeque::new(),
+            zap_handler: None,
         }
     }
 
@@ -262,7 +272,7 @@ impl State {
         identity: Bytes,
         parent: &CancellationToken,
         endpoint: &str,
-        inproc: bool,
+        raw: bool,
     ) -> Option<Attached> {
         if self.socket_type == SocketType::Pair
             && self
@@ -279,7 +289,7 @@ impl State {
                     return None;
                 }
                 p.attached = true;
-                p.inproc = inproc;
+                p.raw = raw;
                 id
             }
             None => {
@@ -290,7 +300,7 @@ impl State {
                 };
                 let mut peer = Peer::new(rid.clone(), parent.child_token());
                 peer.attached = true;
-                peer.inproc = inproc;
+                peer.raw = raw;
                 peer.endpoint = endpoint.to_string();
                 let id = self.add_peer(peer);
                 if self.socket_type == SocketType::Router {
@@ -589,8 +599,8 @@ impl State {
                 self.counters.dropped_hwm += 1;
                 continue;
             }
-            let inproc = self.peers.get(&id).is_some_and(|p| p.inproc);
-            let item = if encode && !inproc {
+            let raw = self.peers.get(&id).is_some_and(|p| p.raw);
+            let item = if encode && !raw {
                 Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg)).clone())
             } else {
                 Outbound::Msg(msg.clone())

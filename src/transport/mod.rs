@@ -129,6 +129,9 @@ pub(crate) fn raw_fd(x: &impl std::os::fd::AsRawFd) -> u32 {
     x.as_raw_fd() as u32
 }
 
+/// A new connection: its halves, its fd, and the peer's address (IP for TCP).
+pub(crate) type Accepted = (StreamRead, StreamWrite, u32, String);
+
 /// A bound listener of any stream transport.
 #[derive(Debug)]
 pub(crate) enum Listener {
@@ -146,33 +149,32 @@ impl Listener {
     }
 
     /// Accepts one connection (TCP_NODELAY set), split into halves, with its fd.
-    pub(crate) async fn accept(
-        &self,
-        ka: &tcp::Keepalive,
-    ) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+    pub(crate) async fn accept(&self, ka: &tcp::Keepalive) -> std::io::Result<Accepted> {
         match self {
             Listener::Tcp(l) => {
-                let (s, _) = l.accept().await?;
+                let (s, addr) = l.accept().await?;
                 tcp::tune(&s, ka)?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
-                Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))
+                Ok((
+                    StreamRead::Tcp(r),
+                    StreamWrite::Tcp(w),
+                    fd,
+                    addr.ip().to_string(),
+                ))
             }
             Listener::Ipc(l) => {
                 let (s, _) = l.accept().await?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
-                Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd))
+                Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
             }
         }
     }
 }
 
 /// Connects to a stream endpoint.
-pub(crate) async fn dial(
-    ep: &Endpoint,
-    ka: &tcp::Keepalive,
-) -> std::io::Result<(StreamRead, StreamWrite, u32)> {
+pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<Accepted> {
     match ep {
         Endpoint::Tcp {
             host,
@@ -180,14 +182,18 @@ pub(crate) async fn dial(
         } => {
             let s = tcp::connect(host, *port, ka).await?;
             let fd = raw_fd(&s);
+            let peer = s
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
             let (r, w) = s.into_split();
-            Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd))
+            Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd, peer))
         }
         Endpoint::Ipc(path) => {
             let s = ipc::connect(path).await?;
             let fd = raw_fd(&s);
             let (r, w) = s.into_split();
-            Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd))
+            Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
         }
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,

@@ -18,8 +18,11 @@
 //! `transmit` holds if you can (it may carry an ERROR command), then close.
 
 use super::command::{Command, Metadata};
-use super::frame::{FrameDecoder, WriteBuf, FLAG_MORE};
+use super::frame::{encode_header, FrameDecoder, WriteBuf, FLAG_COMMAND, FLAG_MORE};
 use super::greeting::{self, Greeting, Mechanism, GREETING_LEN, SIGNATURE_LEN};
+use super::mechanism::curve::{Cipher, Curve};
+use super::mechanism::plain::{error_body, Plain};
+use super::mechanism::{os_random, RandomSource, Security, Step, ZapReply, ZapRequest};
 use super::{ProtocolError, SocketType};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -30,20 +33,38 @@ use std::collections::VecDeque;
 pub const MAX_FRAMES_PER_MESSAGE: usize = 65_536;
 
 /// What this side of the connection is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Our socket type, sent in READY and checked against the peer's.
     pub socket_type: SocketType,
     /// Our routing id (ROUTING_ID), sent as `Identity` for REQ, DEALER and ROUTER as libzmq does.
     pub routing_id: Bytes,
-    /// Security mechanism (only NULL is handled by this module).
-    pub mechanism: Mechanism,
-    /// The greeting's as-server flag.
-    pub as_server: bool,
+    /// Security mechanism and role (NULL, PLAIN or CURVE; client or server).
+    pub security: Security,
+    /// ZAP: when set, the handshake asks for authentication ([`Event::Zap`]) with this
+    /// domain before it completes (the server side of PLAIN and CURVE; either side of
+    /// NULL). `None`: every peer is accepted, as libzmq does without a ZAP handler.
+    pub zap_domain: Option<String>,
+    /// The peer's address, for ZAP requests.
+    pub peer_address: String,
+    /// Randomness for CURVE keys and nonces (`None`: the operating system's generator).
+    pub rng: Option<RandomSource>,
     /// MAXMSGSIZE: the largest message frame accepted (`None`: no limit).
     pub max_msg_size: Option<u64>,
     /// Extra READY properties (application metadata, e.g. `X-Name`).
     pub metadata: Metadata,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("socket_type", &self.socket_type)
+            .field("routing_id", &self.routing_id)
+            .field("security", &self.security)
+            .field("zap_domain", &self.zap_domain)
+            .field("max_msg_size", &self.max_msg_size)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -52,8 +73,10 @@ impl Config {
         Config {
             socket_type,
             routing_id: Bytes::new(),
-            mechanism: Mechanism::Null,
-            as_server: false,
+            security: Security::Null,
+            zap_domain: None,
+            peer_address: String::new(),
+            rng: None,
             max_msg_size: None,
             metadata: Metadata::new(),
         }
@@ -71,6 +94,12 @@ pub struct PeerInfo {
     pub metadata: Metadata,
     /// The peer's greeting minor version (0 for ZMTP 3.0).
     pub minor: u8,
+    /// The security mechanism of the connection.
+    pub mechanism: Mechanism,
+    /// The user id the ZAP handler gave the peer (libzmq's `User-Id` property).
+    pub user_id: Option<String>,
+    /// The CURVE client's long-term public key, when we are the CURVE server.
+    pub curve_public_key: Option<[u8; 32]>,
 }
 
 /// Output of the connection for the driver.
@@ -93,6 +122,22 @@ pub enum Event {
     Pong,
     /// An unknown command, ignored; its name is reported for diagnostics.
     UnknownCommand(Bytes),
+    /// The handshake needs the ZAP handler's verdict: answer with
+    /// [`Connection::handle_zap_reply`].
+    Zap(ZapRequest),
+}
+
+/// The running mechanism handshake.
+#[derive(Debug)]
+enum Mech {
+    Null {
+        /// Our READY went out (it waits for ZAP when ZAP is on).
+        ready_sent: bool,
+        /// The peer's READY, when it came first.
+        peer: Option<Metadata>,
+    },
+    Plain(Plain),
+    Curve(Box<Curve>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +164,10 @@ pub struct Connection {
     partial: Message,
     peer: Option<PeerInfo>,
     message_budget: usize,
+    mech: Option<Mech>,
+    cipher: Option<Cipher>,
+    zap_user: Option<ZapReply>,
+    curve_client_key: Option<[u8; 32]>,
 }
 
 impl Connection {
@@ -138,6 +187,10 @@ impl Connection {
             partial: Message::new(),
             peer: None,
             message_budget: usize::MAX,
+            mech: None,
+            cipher: None,
+            zap_user: None,
+            curve_client_key: None,
         }
     }
 
@@ -242,7 +295,9 @@ impl Connection {
                     if major < 3 {
                         return Err(ProtocolError::UnsupportedVersion(major));
                     }
-                    let ours = Greeting::new(self.cfg.mechanism, self.cfg.as_server).encode();
+                    let ours =
+                        Greeting::new(self.cfg.security.mechanism(), self.cfg.security.as_server())
+                            .encode();
                     self.out.put_slice(&ours[SIGNATURE_LEN + 1..]);
                     self.state = State::Rest;
                 }
@@ -250,39 +305,45 @@ impl Connection {
                     if !self.take_greeting_bytes(buf, GREETING_LEN) {
                         return Ok(());
                     }
+                    let ours = self.cfg.security.mechanism();
                     let g = Greeting::decode(&self.greeting).map_err(|e| match e {
                         ProtocolError::MechanismMismatch { theirs, .. } => {
                             ProtocolError::MechanismMismatch {
-                                ours: self.cfg.mechanism.to_string(),
+                                ours: ours.to_string(),
                                 theirs,
                             }
                         }
                         e => e,
                     })?;
-                    if g.mechanism != self.cfg.mechanism {
+                    if g.mechanism != ours {
                         return Err(ProtocolError::MechanismMismatch {
-                            ours: self.cfg.mechanism.to_string(),
+                            ours: ours.to_string(),
                             theirs: g.mechanism.to_string(),
                         });
                     }
-                    if self.cfg.mechanism != Mechanism::Null {
-                        return Err(ProtocolError::Auth(format!(
-                            "mechanism {} is not available on this connection",
-                            self.cfg.mechanism
-                        )));
-                    }
+                    // The peer's as-server flag is not checked: libzmq always sends 0
+                    // there. Two clients or two servers fail in the mechanism instead.
                     self.peer_greeting = Some(g);
-                    self.send_ready();
                     self.state = State::Handshake;
+                    self.start_mechanism()?;
                 }
                 State::Handshake | State::Ready => {
                     if self.state == State::Ready && self.message_budget == 0 {
                         return Ok(());
                     }
-                    let Some(frame) = self.decoder.decode(buf)? else {
+                    let Some(mut frame) = self.decoder.decode(buf)? else {
                         return Ok(());
                     };
-                    if frame.is_command() {
+                    if let (Some(c), State::Ready) = (self.cipher.as_mut(), self.state) {
+                        // Every frame after a CURVE handshake is a MESSAGE box.
+                        let (more, command, body) = c.decrypt_frame(&frame.body)?;
+                        frame.flags = if command { FLAG_COMMAND } else { 0 }
+                            | if more && !command { FLAG_MORE } else { 0 };
+                        frame.body = body;
+                    }
+                    if frame.is_command() && self.state == State::Handshake {
+                        self.handle_handshake_command(frame.body)?;
+                    } else if frame.is_command() {
                         let cmd = Command::decode(frame.body)?;
                         self.handle_command(cmd)?;
                     } else if self.state != State::Ready {
@@ -308,7 +369,8 @@ impl Connection {
         }
     }
 
-    fn send_ready(&mut self) {
+    /// Our READY properties (also carried by PLAIN's INITIATE/READY and CURVE's boxes).
+    fn our_metadata(&self) -> Metadata {
         let mut md = Metadata::new();
         md.push(
             "Socket-Type",
@@ -323,7 +385,232 @@ impl Connection {
         for (n, v) in self.cfg.metadata.iter() {
             md.push(n, v.clone());
         }
-        self.send_command(&Command::Ready(md));
+        md
+    }
+
+    fn zap_request(&self) -> Option<ZapRequest> {
+        self.cfg.zap_domain.as_ref().map(|domain| ZapRequest {
+            domain: domain.clone(),
+            address: self.cfg.peer_address.clone(),
+            routing_id: self.cfg.routing_id.clone(),
+            mechanism: self.cfg.security.mechanism(),
+            credentials: Vec::new(),
+        })
+    }
+
+    fn rng(&self) -> RandomSource {
+        self.cfg
+            .rng
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(os_random))
+    }
+
+    /// Starts the mechanism once the greetings are exchanged.
+    fn start_mechanism(&mut self) -> Result<(), ProtocolError> {
+        let md = self.our_metadata();
+        let mut out = Vec::new();
+        let mech = match self.cfg.security.clone() {
+            Security::Null => {
+                if let Some(req) = self.zap_request() {
+                    self.events.push_back(Event::Zap(req));
+                    Mech::Null {
+                        ready_sent: false,
+                        peer: None,
+                    }
+                } else {
+                    self.send_command(&Command::Ready(md));
+                    Mech::Null {
+                        ready_sent: true,
+                        peer: None,
+                    }
+                }
+            }
+            Security::PlainClient { username, password } => {
+                let mut p = Plain::client(username, password, md);
+                p.start(&mut out);
+                Mech::Plain(p)
+            }
+            Security::PlainServer => Mech::Plain(Plain::server(md)),
+            Security::CurveClient {
+                server_key,
+                public_key,
+                secret_key,
+            } => {
+                let mut c = Curve::client(server_key, public_key, secret_key, md, self.rng());
+                c.start(&mut out);
+                Mech::Curve(Box::new(c))
+            }
+            Security::CurveServer {
+                public_key,
+                secret_key,
+            } => Mech::Curve(Box::new(Curve::server(
+                public_key,
+                secret_key,
+                md,
+                self.rng(),
+            ))),
+        };
+        self.mech = Some(mech);
+        self.write_commands(out);
+        Ok(())
+    }
+
+    fn write_commands(&mut self, cmds: Vec<Bytes>) {
+        for body in cmds {
+            let mut h = BytesMut::with_capacity(9);
+            encode_header(FLAG_COMMAND, body.len(), &mut h);
+            self.out.put_slice(&h);
+            self.out.put_bytes(&body);
+        }
+    }
+
+    fn handle_handshake_command(&mut self, body: Bytes) -> Result<(), ProtocolError> {
+        let zap = self.zap_request();
+        let mut out = Vec::new();
+        let step = match self.mech.as_mut() {
+            Some(Mech::Plain(p)) => p.on_command(body, zap, &mut out),
+            Some(Mech::Curve(c)) => {
+                let r = c.on_command(body, zap, &mut out);
+                if let Ok(Step::Zap(req)) = &r {
+                    self.curve_client_key = req
+                        .credentials
+                        .first()
+                        .and_then(|k| <[u8; 32]>::try_from(&k[..]).ok());
+                }
+                if let Ok(Step::Done(_)) = &r {
+                    self.cipher = Some(c.cipher());
+                }
+                r
+            }
+            Some(Mech::Null { ready_sent, peer }) => match Command::decode(body)? {
+                Command::Ready(md) => {
+                    if *ready_sent {
+                        Ok(Step::Done(md))
+                    } else {
+                        *peer = Some(md);
+                        Ok(Step::Continue)
+                    }
+                }
+                Command::Error(reason) => Err(ProtocolError::PeerError(
+                    String::from_utf8_lossy(&reason).into_owned(),
+                )),
+                other => Err(ProtocolError::UnexpectedCommand(
+                    String::from_utf8_lossy(other.name()).into_owned(),
+                )),
+            },
+            None => Err(ProtocolError::UnexpectedCommand(
+                "command before greeting".into(),
+            )),
+        };
+        self.write_commands(out);
+        self.apply_step(step?)
+    }
+
+    fn apply_step(&mut self, step: Step) -> Result<(), ProtocolError> {
+        match step {
+            Step::Continue => Ok(()),
+            Step::Zap(req) => {
+                self.events.push_back(Event::Zap(req));
+                Ok(())
+            }
+            Step::Done(md) => self.finish_handshake(md),
+        }
+    }
+
+    /// The ZAP handler's verdict for the pending [`Event::Zap`]. A status other than 200
+    /// queues an ERROR command carrying it and fails the connection.
+    pub fn handle_zap_reply(&mut self, reply: ZapReply) -> Result<(), ProtocolError> {
+        let r = self.handle_zap_reply_inner(reply);
+        if r.is_err() {
+            self.state = State::Failed;
+        }
+        r
+    }
+
+    fn handle_zap_reply_inner(&mut self, reply: ZapReply) -> Result<(), ProtocolError> {
+        let mut out = Vec::new();
+        let ok = reply.status_code == 200;
+        if ok {
+            self.zap_user = Some(reply.clone());
+        }
+        let step = match self.mech.as_mut() {
+            Some(Mech::Plain(p)) => p.zap_reply(&reply, &mut out),
+            Some(Mech::Curve(c)) => {
+                let r = c.zap_reply(&reply, &mut out);
+                if let Ok(Step::Done(_)) = &r {
+                    self.cipher = Some(c.cipher());
+                }
+                r
+            }
+            Some(Mech::Null { ready_sent, peer }) => {
+                if *ready_sent {
+                    Err(ProtocolError::UnexpectedCommand("ZAP reply".into()))
+                } else if !ok {
+                    out.push(error_body(reply.status_code));
+                    Err(ProtocolError::Auth(format!(
+                        "{} {}",
+                        reply.status_code, reply.status_text
+                    )))
+                } else {
+                    *ready_sent = true;
+                    let waiting = peer.take();
+                    let md = self.our_metadata();
+                    self.send_command(&Command::Ready(md));
+                    Ok(match waiting {
+                        Some(md) => Step::Done(md),
+                        None => Step::Continue,
+                    })
+                }
+            }
+            None => Err(ProtocolError::UnexpectedCommand("ZAP reply".into())),
+        };
+        self.write_commands(out);
+        self.apply_step(step?)
+    }
+
+    /// Checks the peer's socket type and completes the handshake.
+    fn finish_handshake(&mut self, md: Metadata) -> Result<(), ProtocolError> {
+        let st = md
+            .get("Socket-Type")
+            .and_then(|v| SocketType::from_name(v))
+            .ok_or(ProtocolError::BadSocketType)?;
+        if !self.cfg.socket_type.is_compatible(st) {
+            self.send_command(&Command::Error(Bytes::from_static(b"Invalid socket type")));
+            return Err(ProtocolError::IncompatibleSocketType {
+                ours: self.cfg.socket_type,
+                theirs: st,
+            });
+        }
+        let identity = md.get("Identity").cloned().unwrap_or_default();
+        if identity.len() > 255 {
+            return Err(ProtocolError::MalformedMetadata("Identity longer than 255"));
+        }
+        let mut metadata = md;
+        let user_id = self.zap_user.take().map(|z| {
+            for (n, v) in z.metadata.iter() {
+                metadata.push(n, v.clone());
+            }
+            z.user_id
+        });
+        let info = PeerInfo {
+            socket_type: st,
+            identity,
+            metadata,
+            minor: self.peer_greeting.map_or(1, |g| g.minor),
+            mechanism: self.cfg.security.mechanism(),
+            user_id,
+            curve_public_key: self.curve_client_key,
+        };
+        self.peer = Some(info.clone());
+        self.mech = None;
+        self.state = State::Ready;
+        self.events.push_back(Event::Ready(info));
+        Ok(())
+    }
+
+    /// True when frames are encrypted (CURVE): fan-out cannot share pre-encoded bytes.
+    pub fn is_encrypted(&self) -> bool {
+        self.cipher.is_some()
     }
 
     fn handle_command(&mut self, cmd: Command) -> Result<(), ProtocolError> {
@@ -331,33 +618,6 @@ impl Connection {
             (_, Command::Error(reason)) => Err(ProtocolError::PeerError(
                 String::from_utf8_lossy(&reason).into_owned(),
             )),
-            (State::Handshake, Command::Ready(md)) => {
-                let st = md
-                    .get("Socket-Type")
-                    .and_then(|v| SocketType::from_name(v))
-                    .ok_or(ProtocolError::BadSocketType)?;
-                if !self.cfg.socket_type.is_compatible(st) {
-                    self.send_command(&Command::Error(Bytes::from_static(b"Invalid socket type")));
-                    return Err(ProtocolError::IncompatibleSocketType {
-                        ours: self.cfg.socket_type,
-                        theirs: st,
-                    });
-                }
-                let identity = md.get("Identity").cloned().unwrap_or_default();
-                if identity.len() > 255 {
-                    return Err(ProtocolError::MalformedMetadata("Identity longer than 255"));
-                }
-                let info = PeerInfo {
-                    socket_type: st,
-                    identity,
-                    metadata: md,
-                    minor: self.peer_greeting.map_or(1, |g| g.minor),
-                };
-                self.peer = Some(info.clone());
-                self.state = State::Ready;
-                self.events.push_back(Event::Ready(info));
-                Ok(())
-            }
             (State::Handshake, other) => Err(ProtocolError::UnexpectedCommand(
                 String::from_utf8_lossy(other.name()).into_owned(),
             )),
@@ -386,22 +646,43 @@ impl Connection {
         }
     }
 
-    /// Queues a command frame.
+    /// Queues a command frame (encrypted after a CURVE handshake).
     pub fn send_command(&mut self, cmd: &Command) {
         let mut b = BytesMut::new();
         cmd.encode(&mut b);
+        if let (Some(c), State::Ready) = (self.cipher.as_mut(), self.state) {
+            // Re-frame: the cipher wraps the command body with the COMMAND flag inside.
+            let mut dec = FrameDecoder::new(None);
+            if let Ok(Some(f)) = dec.decode(&mut b) {
+                c.encrypt_frame(false, true, &f.body, &mut self.out);
+            }
+            return;
+        }
         self.out.put_slice(&b);
     }
 
     /// Queues a multipart message (call only once [`is_ready`](Self::is_ready)).
     #[inline]
     pub fn send_message(&mut self, msg: &Message) {
-        encode_message(msg, &mut self.out);
+        match self.cipher.as_mut() {
+            None => encode_message(msg, &mut self.out),
+            Some(c) => {
+                let last = msg.len().saturating_sub(1);
+                for (i, f) in msg.iter().enumerate() {
+                    c.encrypt_frame(i < last, false, f, &mut self.out);
+                }
+            }
+        }
     }
 
     /// Queues bytes that are already encoded frames (a fan-out message encoded once).
+    /// Only for unencrypted connections ([`is_encrypted`](Self::is_encrypted) false).
     #[inline]
     pub fn send_encoded(&mut self, wire: &Bytes) {
+        debug_assert!(
+            self.cipher.is_none(),
+            "pre-encoded frames on a CURVE connection"
+        );
         self.out.put_bytes(wire);
     }
 
@@ -412,7 +693,7 @@ impl Connection {
             let mut body = BytesMut::with_capacity(topic.len() + 1);
             body.extend_from_slice(&[subscribe as u8]);
             body.extend_from_slice(topic);
-            self.out.put_frame(0, &body.freeze());
+            self.send_message(&Message::from(body.freeze()));
         } else if subscribe {
             self.send_command(&Command::Subscribe(topic.clone()));
         } else {

@@ -228,6 +228,14 @@ impl WriteBuf {
         self.put_bytes(body);
     }
 
+    /// Appends `len` bytes written in place by `fill` (no intermediate copy).
+    pub fn put_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        let start = self.tail.len();
+        self.tail.resize(start + len, 0);
+        fill(&mut self.tail[start..]);
+        self.len += len;
+    }
+
     /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;

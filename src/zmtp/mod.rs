@@ -23,6 +23,8 @@ pub mod command;
 pub mod connection;
 pub mod frame;
 pub mod greeting;
+pub mod mechanism;
+pub mod z85;
 
 use std::fmt;
 
@@ -30,6 +32,7 @@ pub use command::{Command, Metadata};
 pub use connection::{Config, Connection, Event, PeerInfo};
 pub use frame::{Frame, FrameDecoder, WriteBuf};
 pub use greeting::{Greeting, Mechanism};
+pub use mechanism::{Security, ZapReply, ZapRequest};
 
 /// The ZeroMQ socket types, with the names used in the READY command's `Socket-Type`
 /// property and libzmq's numeric constants.
