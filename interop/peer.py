@@ -4,7 +4,8 @@
 Usage:
     peer.py TYPE [options] ACTION...
 
-TYPE is a socket type name (REQ, REP, DEALER, ROUTER, PUB, SUB, PUSH, PULL, PAIR, ...).
+TYPE is a socket type name (REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB, XSUB, PUSH, PULL,
+PAIR, ...).
 
 Options:
     --bind EP / --connect EP   (repeatable) e.g. --bind tcp://127.0.0.1:* or :0
@@ -12,12 +13,31 @@ Options:
     --identity ID              routing id; "{k}" in it is replaced by the socket index
     --sndhwm N --rcvhwm N --maxmsgsize N --linger MS (default 10000) --router-mandatory
     --timeout S                every send/receive gives up after S seconds (default 10)
+    --subscribe PREFIX         (repeatable) SUB: ZMQ_SUBSCRIBE; XSUB: sends the message
+                               \x01PREFIX once bound/connected. PREFIX is text, or hex:HEX
+    --xpub-verbose             XPUB: ZMQ_XPUB_VERBOSE (every subscribe is passed up)
+    --heartbeat-ivl MS --heartbeat-timeout MS --heartbeat-ttl MS   ZMQ_HEARTBEAT_*
+    --interval MS              pause MS between the messages of a send action (paced
+                               publishing: a PUB keeps sending while subscribers join)
+    --monitor                  count the sockets' monitor events (see the events action)
 
 Actions, run in order:
     send N SPEC...   send N messages whose frames are SPECs, from every socket
     recv N           receive N messages on every socket, printing each as a JSON line
     echo N           receive N messages on every socket, print each, send it back unchanged
     req N SPEC...    N times on every socket: send SPECs, receive the reply, print it
+    subs N           XPUB: receive N subscription messages on every socket; print each as
+                     SUBSCRIBED HEX (a single frame \x01TOPIC; HEX is TOPIC) or
+                     UNSUBSCRIBED HEX (\x00TOPIC); any other message as a JSON line
+    sync TEXT        receive until a message whose first frame is TEXT arrives (others are
+                     an error), print SYNCED; later recv actions skip such messages (the
+                     other side repeats TEXT until it sees SYNCED: no slow-joiner race)
+    subscribe PREFIX / unsubscribe PREFIX   SUB: set/unset the option; XSUB: send
+                     \x01PREFIX / \x00PREFIX on every socket
+    wait MS          pause (e.g. let heartbeats run), printing nothing
+    pid              print PID N (this process, e.g. for SIGSTOP)
+    events           print EVENTS NAME=COUNT... (sorted; needs --monitor): the monitor
+                     events of all sockets so far
 
 A frame SPEC is text:STRING ("{i}" = message index, "{k}" = socket index), hex:HEX,
 size:N (N bytes with byte j = j % 251) or empty:.
@@ -25,15 +45,19 @@ size:N (N bytes with byte j = j % 251) or empty:.
 Output on stdout, one line each:
     READY ENDPOINT...                       once every socket is bound/connected
     {"socket": K, "frames": ["hex", ...]}   each received message
+    SUBSCRIBED HEX / UNSUBSCRIBED HEX       (subs) each subscription message
+    SYNCED / PID N / EVENTS ...             (sync, pid, events)
     DONE                                    after the last action
 Exit status 0 on success; 2 with a message on stderr on timeout; 1 on any other error.
 """
 
 import json
+import os
 import sys
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 
 class Timeout(Exception):
@@ -55,6 +79,12 @@ def frame_from_spec(spec, i, k):
     raise SystemExit(f"peer.py: bad frame spec {spec!r}")
 
 
+def prefix_from_arg(arg):
+    if arg.startswith("hex:"):
+        return bytes.fromhex(arg[4:])
+    return arg.encode()
+
+
 def parse_args(argv):
     if not argv or argv[0].startswith("-"):
         raise SystemExit(__doc__)
@@ -70,6 +100,13 @@ def parse_args(argv):
         "linger": 10000,
         "router_mandatory": False,
         "timeout": 10.0,
+        "subscribe": [],
+        "xpub_verbose": False,
+        "heartbeat_ivl": None,
+        "heartbeat_timeout": None,
+        "heartbeat_ttl": None,
+        "interval": 0,
+        "monitor": False,
     }
     actions = []
     args = argv[1:]
@@ -88,8 +125,24 @@ def parse_args(argv):
             opts[a[2:]].append(take())
         elif a == "--identity":
             opts["identity"] = take()
-        elif a in ("--sockets", "--sndhwm", "--rcvhwm", "--maxmsgsize", "--linger"):
-            opts[a[2:]] = int(take())
+        elif a in (
+            "--sockets",
+            "--sndhwm",
+            "--rcvhwm",
+            "--maxmsgsize",
+            "--linger",
+            "--heartbeat-ivl",
+            "--heartbeat-timeout",
+            "--heartbeat-ttl",
+            "--interval",
+        ):
+            opts[a[2:].replace("-", "_")] = int(take())
+        elif a == "--subscribe":
+            opts["subscribe"].append(prefix_from_arg(take()))
+        elif a == "--xpub-verbose":
+            opts["xpub_verbose"] = True
+        elif a == "--monitor":
+            opts["monitor"] = True
         elif a == "--timeout":
             opts["timeout"] = float(take())
         elif a == "--router-mandatory":
@@ -102,6 +155,12 @@ def parse_args(argv):
             if a in ("send", "req") and not specs:
                 raise SystemExit(f"peer.py: {a} needs at least one frame spec")
             actions.append((a, n, specs))
+        elif a in ("subs", "wait"):
+            actions.append((a, int(take()), []))
+        elif a in ("sync", "subscribe", "unsubscribe"):
+            actions.append((a, 0, [take()]))
+        elif a in ("pid", "events"):
+            actions.append((a, 0, []))
         else:
             raise SystemExit(f"peer.py: unknown argument {a!r}\n{__doc__}")
     if not actions:
@@ -132,7 +191,7 @@ def send(sock, frames, deadline, what):
             time.sleep(0.01)
 
 
-def receive_all(socks, n, timeout, on_message, what):
+def receive_all(socks, n, timeout, on_message, what, skip=None):
     remaining = {k: n for k in range(len(socks))}
     poller = zmq.Poller()
     for s in socks:
@@ -146,10 +205,37 @@ def receive_all(socks, n, timeout, on_message, what):
         for s in ready:
             k = index[s]
             frames = s.recv_multipart(zmq.NOBLOCK)
+            if skip is not None and frames and frames[0] == skip:
+                continue
             if remaining[k] == 0:
                 raise SystemExit(f"peer.py: {what}: socket {k} got an extra message {frames!r}")
             remaining[k] -= 1
             on_message(k, s, frames)
+
+
+def change_subscription(sock, stype, prefix, on):
+    if stype == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, prefix)
+    elif stype == zmq.XSUB:
+        sock.send((b"\x01" if on else b"\x00") + prefix)
+    else:
+        raise SystemExit("peer.py: subscriptions are for SUB and XSUB sockets")
+
+
+def print_subscription(k, s, frames):
+    if len(frames) == 1 and frames[0][:1] == b"\x01":
+        emit(("SUBSCRIBED " + frames[0][1:].hex()).rstrip())
+    elif len(frames) == 1 and frames[0][:1] == b"\x00":
+        emit(("UNSUBSCRIBED " + frames[0][1:].hex()).rstrip())
+    else:
+        print_message(k, frames)
+
+
+EVENT_NAMES = {
+    getattr(zmq, n): n[len("EVENT_") :]
+    for n in dir(zmq)
+    if n.startswith("EVENT_") and n not in ("EVENT_ALL", "EVENT_ALL_V1", "EVENT_ALL_V2")
+}
 
 
 def main(argv):
@@ -158,6 +244,9 @@ def main(argv):
         raise SystemExit("peer.py: a REQ socket cannot echo (it must send first); use req")
     ctx = zmq.Context()
     socks = []
+    monitors = []
+    event_counts = {}
+    skip = None
     endpoints = []
     timeout = opts["timeout"]
     stype = getattr(zmq, opts["type"])
@@ -173,6 +262,18 @@ def main(argv):
                 s.setsockopt(getattr(zmq, name.upper()), opts[name])
         if opts["router_mandatory"]:
             s.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if opts["xpub_verbose"]:
+            s.setsockopt(zmq.XPUB_VERBOSE, 1)
+        for name in ("heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl"):
+            if opts[name] is not None:
+                s.setsockopt(getattr(zmq, name.upper()), opts[name])
+        if stype == zmq.SUB:
+            for prefix in opts["subscribe"]:
+                s.setsockopt(zmq.SUBSCRIBE, prefix)
+        elif opts["subscribe"] and stype != zmq.XSUB:
+            raise SystemExit("peer.py: --subscribe is for SUB and XSUB sockets")
+        if opts["monitor"]:
+            monitors.append(s.get_monitor_socket())
         for ep in opts["bind"]:
             s.bind(ep)
             endpoints.append(s.getsockopt_string(zmq.LAST_ENDPOINT))
@@ -180,6 +281,9 @@ def main(argv):
             s.connect(ep)
             if k == 0:
                 endpoints.append(ep)
+        if stype == zmq.XSUB:
+            for prefix in opts["subscribe"]:
+                s.send(b"\x01" + prefix)
         socks.append(s)
     emit("READY " + " ".join(endpoints))
 
@@ -189,10 +293,44 @@ def main(argv):
             if action == "send":
                 for k, s in enumerate(socks):
                     for i in range(n):
+                        if i > 0 and opts["interval"]:
+                            time.sleep(opts["interval"] / 1000)
                         frames = [frame_from_spec(sp, i, k) for sp in specs]
                         send(s, frames, time.monotonic() + timeout, what)
             elif action == "recv":
-                receive_all(socks, n, timeout, lambda k, s, f: print_message(k, f), what)
+                receive_all(
+                    socks, n, timeout, lambda k, s, f: print_message(k, f), what, skip
+                )
+            elif action == "subs":
+                receive_all(socks, n, timeout, print_subscription, what)
+            elif action == "sync":
+                marker = specs[0].encode()
+
+                def synced(k, s, frames):
+                    if not frames or frames[0] != marker:
+                        raise SystemExit(f"peer.py: {what}: unexpected message {frames!r}")
+
+                receive_all(socks, 1, timeout, synced, what)
+                skip = marker
+                emit("SYNCED")
+            elif action in ("subscribe", "unsubscribe"):
+                prefix = prefix_from_arg(specs[0])
+                for s in socks:
+                    change_subscription(s, stype, prefix, action == "subscribe")
+            elif action == "wait":
+                time.sleep(n / 1000)
+            elif action == "pid":
+                emit(f"PID {os.getpid()}")
+            elif action == "events":
+                if not opts["monitor"]:
+                    raise SystemExit("peer.py: the events action needs --monitor")
+                for m in monitors:
+                    while m.poll(0):
+                        ev = recv_monitor_message(m)
+                        name = EVENT_NAMES.get(ev["event"], str(ev["event"]))
+                        event_counts[name] = event_counts.get(name, 0) + 1
+                counts = " ".join(f"{n}={c}" for n, c in sorted(event_counts.items()))
+                emit(("EVENTS " + counts).rstrip())
             elif action == "echo":
 
                 def echo(k, s, frames):
@@ -218,7 +356,11 @@ def main(argv):
         raise
     emit("DONE")
     for s in socks:
+        if opts["monitor"]:
+            s.disable_monitor()
         s.close()
+    for m in monitors:
+        m.close()
     ctx.term()
     return 0
 

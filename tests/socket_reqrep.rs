@@ -574,3 +574,18 @@ async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
     })
     .await
 }
+
+#[tokio::test]
+async fn close_does_not_wait_for_the_reconnect_interval() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let s = Socket::new(SocketType::Dealer);
+    s.set_reconnect_ivl(Duration::from_secs(30)).unwrap();
+    let mut mon = s.monitor(100);
+    s.connect(&format!("tcp://{addr}")).await.unwrap();
+    within(async { while mon.recv().await.unwrap().kind != aiozmq::EventKind::ConnectRetried {} })
+        .await;
+    // Nothing queued: close returns at once, not after the 30 s back-off.
+    within(s.close()).await;
+}

@@ -922,10 +922,17 @@ async fn connect_loop(
             &endpoint,
             None,
         );
+        let closing = shared.closing.is_cancelled();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = token.cancelled() => break,
             _ = shared.terminate.cancelled() => break,
+            // Closing with nothing to deliver: stop waiting to reconnect.
+            _ = shared.closing.cancelled(), if !closing => {
+                if !shared.has_queued(target) {
+                    break;
+                }
+            }
         }
     }
     if let Target::Existing(id) = target {
