@@ -3,9 +3,25 @@
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// Frames kept inline before a message moves them to the heap.
+const INLINE: usize = 3;
+
+#[derive(Clone)]
+enum Repr {
+    /// Up to three frames without any allocation (most messages: a body, a routing id and
+    /// a body, or an envelope of three).
+    Inline {
+        len: u8,
+        frames: [Bytes; INLINE],
+    },
+    Heap(VecDeque<Bytes>),
+}
 
 /// A multipart ZeroMQ message: an ordered list of frames, each a reference-counted
-/// [`Bytes`] buffer. Cloning a message never copies frame bytes.
+/// [`Bytes`] buffer. Cloning a message never copies frame bytes, and messages of up to
+/// three frames are stored without a heap allocation of their own.
 ///
 /// ```
 /// use aiozmq::Message;
@@ -14,116 +30,297 @@ use std::fmt;
 /// assert_eq!(msg.len(), 2);
 /// assert_eq!(&msg[1][..], b"world");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Message {
-    frames: VecDeque<Bytes>,
+    repr: Repr,
+}
+
+fn empty_frames() -> [Bytes; INLINE] {
+    [Bytes::new(), Bytes::new(), Bytes::new()]
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message::new()
+    }
 }
 
 impl Message {
     /// An empty message (no frames). Sending it is an error; push frames first.
     pub fn new() -> Self {
         Message {
-            frames: VecDeque::new(),
+            repr: Repr::Inline {
+                len: 0,
+                frames: empty_frames(),
+            },
         }
     }
 
     /// An empty message with room for `n` frames.
     pub fn with_capacity(n: usize) -> Self {
-        Message {
-            frames: VecDeque::with_capacity(n),
+        if n <= INLINE {
+            Message::new()
+        } else {
+            Message {
+                repr: Repr::Heap(VecDeque::with_capacity(n)),
+            }
         }
     }
 
     /// Number of frames.
     pub fn len(&self) -> usize {
-        self.frames.len()
+        match &self.repr {
+            Repr::Inline { len, .. } => *len as usize,
+            Repr::Heap(v) => v.len(),
+        }
     }
 
     /// True when the message has no frames.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.len() == 0
     }
 
     /// Total payload bytes over all frames.
     pub fn byte_len(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.iter().map(Bytes::len).sum()
+    }
+
+    fn spill(&mut self, extra: usize) -> &mut VecDeque<Bytes> {
+        if let Repr::Inline { len, frames } = &mut self.repr {
+            let mut v = VecDeque::with_capacity(*len as usize + extra.max(4));
+            for f in frames.iter_mut().take(*len as usize) {
+                v.push_back(std::mem::take(f));
+            }
+            self.repr = Repr::Heap(v);
+        }
+        match &mut self.repr {
+            Repr::Heap(v) => v,
+            Repr::Inline { .. } => unreachable!("spilled above"),
+        }
     }
 
     /// Appends a frame.
     pub fn push_back(&mut self, frame: impl Into<Bytes>) {
-        self.frames.push_back(frame.into());
+        let frame = frame.into();
+        match &mut self.repr {
+            Repr::Inline { len, frames } if (*len as usize) < INLINE => {
+                frames[*len as usize] = frame;
+                *len += 1;
+            }
+            _ => self.spill(1).push_back(frame),
+        }
     }
 
     /// Prepends a frame (an envelope part, e.g. a routing id).
     pub fn push_front(&mut self, frame: impl Into<Bytes>) {
-        self.frames.push_front(frame.into());
+        let frame = frame.into();
+        match &mut self.repr {
+            Repr::Inline { len, frames } if (*len as usize) < INLINE => {
+                let n = *len as usize;
+                frames[..=n].rotate_right(1);
+                frames[0] = frame;
+                *len += 1;
+            }
+            _ => self.spill(1).push_front(frame),
+        }
     }
 
     /// Removes and returns the first frame.
     pub fn pop_front(&mut self) -> Option<Bytes> {
-        self.frames.pop_front()
+        match &mut self.repr {
+            Repr::Inline { len, frames } => {
+                if *len == 0 {
+                    return None;
+                }
+                let n = *len as usize;
+                let f = std::mem::take(&mut frames[0]);
+                frames[..n].rotate_left(1);
+                *len -= 1;
+                Some(f)
+            }
+            Repr::Heap(v) => v.pop_front(),
+        }
     }
 
     /// Removes and returns the last frame.
     pub fn pop_back(&mut self) -> Option<Bytes> {
-        self.frames.pop_back()
+        match &mut self.repr {
+            Repr::Inline { len, frames } => {
+                if *len == 0 {
+                    return None;
+                }
+                *len -= 1;
+                Some(std::mem::take(&mut frames[*len as usize]))
+            }
+            Repr::Heap(v) => v.pop_back(),
+        }
     }
 
     /// The frame at `i`.
     pub fn get(&self, i: usize) -> Option<&Bytes> {
-        self.frames.get(i)
+        match &self.repr {
+            Repr::Inline { len, frames } => frames[..*len as usize].get(i),
+            Repr::Heap(v) => v.get(i),
+        }
     }
 
     /// The first frame.
     pub fn first(&self) -> Option<&Bytes> {
-        self.frames.front()
+        self.get(0)
     }
 
     /// The last frame.
     pub fn last(&self) -> Option<&Bytes> {
-        self.frames.back()
+        self.len().checked_sub(1).and_then(|i| self.get(i))
     }
 
     /// Iterates over the frames.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Bytes> + DoubleEndedIterator {
-        self.frames.iter()
-    }
-
-    /// Splits off the frames from `at` on, leaving `0..at` in `self`.
-    pub fn split_off(&mut self, at: usize) -> Message {
-        Message {
-            frames: self.frames.split_off(at),
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Inline { len, frames } => Iter::Inline(frames[..*len as usize].iter()),
+            Repr::Heap(v) => Iter::Heap(v.iter()),
         }
     }
 
-    /// Appends every frame of `other`.
+    /// Splits off the frames from `at` on, leaving `0..at` in `self`.
+    ///
+    /// # Panics
+    /// If `at > self.len()`, like `Vec::split_off`.
+    pub fn split_off(&mut self, at: usize) -> Message {
+        assert!(at <= self.len(), "split_off index out of bounds");
+        let mut tail = Message::with_capacity(self.len() - at);
+        while self.len() > at {
+            let f = self.pop_back().expect("len > at");
+            tail.push_front(f);
+        }
+        tail
+    }
+
+    /// Appends every frame of `other`, leaving it empty.
     pub fn append(&mut self, other: &mut Message) {
-        self.frames.append(&mut other.frames);
+        while let Some(f) = other.pop_front() {
+            self.push_back(f);
+        }
     }
 
     /// The frames as a `Vec`.
     pub fn into_vec(self) -> Vec<Bytes> {
-        self.frames.into()
+        self.into_iter().collect()
+    }
+}
+
+/// Iterator over a message's frames.
+#[derive(Debug, Clone)]
+pub enum Iter<'a> {
+    #[doc(hidden)]
+    Inline(std::slice::Iter<'a, Bytes>),
+    #[doc(hidden)]
+    Heap(std::collections::vec_deque::Iter<'a, Bytes>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Bytes;
+    fn next(&mut self) -> Option<&'a Bytes> {
+        match self {
+            Iter::Inline(i) => i.next(),
+            Iter::Heap(i) => i.next(),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Inline(i) => i.size_hint(),
+            Iter::Heap(i) => i.size_hint(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Inline(i) => i.next_back(),
+            Iter::Heap(i) => i.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// Owning iterator over a message's frames.
+#[derive(Debug)]
+pub enum IntoIter {
+    #[doc(hidden)]
+    Inline(std::iter::Take<std::array::IntoIter<Bytes, INLINE>>),
+    #[doc(hidden)]
+    Heap(std::collections::vec_deque::IntoIter<Bytes>),
+}
+
+impl Iterator for IntoIter {
+    type Item = Bytes;
+    fn next(&mut self) -> Option<Bytes> {
+        match self {
+            IntoIter::Inline(i) => i.next(),
+            IntoIter::Heap(i) => i.next(),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            IntoIter::Inline(i) => i.size_hint(),
+            IntoIter::Heap(i) => i.size_hint(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for IntoIter {
+    fn next_back(&mut self) -> Option<Bytes> {
+        match self {
+            IntoIter::Inline(i) => i.next_back(),
+            IntoIter::Heap(i) => i.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Message {}
+
+impl Hash for Message {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.len().hash(state);
+        for f in self.iter() {
+            f.hash(state);
+        }
     }
 }
 
 impl std::ops::Index<usize> for Message {
     type Output = Bytes;
     fn index(&self, i: usize) -> &Bytes {
-        &self.frames[i]
+        match self.get(i) {
+            Some(f) => f,
+            None => panic!(
+                "frame index {i} out of range for a message of {} frames",
+                self.len()
+            ),
+        }
     }
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.frames.iter()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl From<Bytes> for Message {
     fn from(b: Bytes) -> Self {
-        let mut m = Message::with_capacity(1);
-        m.frames.push_back(b);
+        let mut m = Message::new();
+        m.push_back(b);
         m
     }
 }
@@ -154,13 +351,19 @@ impl From<String> for Message {
 
 impl From<Vec<Bytes>> for Message {
     fn from(v: Vec<Bytes>) -> Self {
-        Message { frames: v.into() }
+        v.into_iter().collect()
     }
 }
 
 impl From<VecDeque<Bytes>> for Message {
     fn from(frames: VecDeque<Bytes>) -> Self {
-        Message { frames }
+        if frames.len() <= INLINE {
+            frames.into_iter().collect()
+        } else {
+            Message {
+                repr: Repr::Heap(frames),
+            }
+        }
     }
 }
 
@@ -181,24 +384,88 @@ impl<const N: usize> From<[Bytes; N]> for Message {
 
 impl<T: Into<Bytes>> FromIterator<T> for Message {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Message {
-            frames: iter.into_iter().map(Into::into).collect(),
+        let iter = iter.into_iter();
+        let mut m = Message::with_capacity(iter.size_hint().0);
+        for f in iter {
+            m.push_back(f);
         }
+        m
     }
 }
 
 impl IntoIterator for Message {
     type Item = Bytes;
-    type IntoIter = std::collections::vec_deque::IntoIter<Bytes>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.frames.into_iter()
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        match self.repr {
+            Repr::Inline { len, frames } => IntoIter::Inline(frames.into_iter().take(len as usize)),
+            Repr::Heap(v) => IntoIter::Heap(v.into_iter()),
+        }
     }
 }
 
 impl<'a> IntoIterator for &'a Message {
     type Item = &'a Bytes;
-    type IntoIter = std::collections::vec_deque::Iter<'a, Bytes>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.frames.iter()
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(m: &Message) -> Vec<&[u8]> {
+        m.iter().map(|f| &f[..]).collect()
+    }
+
+    #[test]
+    fn inline_and_spilled_behave_alike() {
+        for n in 0..8usize {
+            let mut m = Message::new();
+            let mut model: VecDeque<Bytes> = VecDeque::new();
+            for i in 0..n {
+                let f = Bytes::from(vec![i as u8]);
+                if i % 2 == 0 {
+                    m.push_back(f.clone());
+                    model.push_back(f);
+                } else {
+                    m.push_front(f.clone());
+                    model.push_front(f);
+                }
+            }
+            assert_eq!(m.len(), model.len());
+            assert!(m.iter().eq(model.iter()));
+            assert!(m.iter().rev().eq(model.iter().rev()));
+            assert_eq!(m.first(), model.front());
+            assert_eq!(m.last(), model.back());
+            let mut c = m.clone();
+            let at = n / 2;
+            let tail = c.split_off(at);
+            assert_eq!(c.len() + tail.len(), n);
+            let mut joined = c.clone();
+            let mut t2 = tail.clone();
+            joined.append(&mut t2);
+            assert!(t2.is_empty());
+            assert_eq!(joined, m);
+            assert_eq!(m.clone().into_vec(), Vec::from(model.clone()));
+            assert_eq!(m.clone().into_iter().rev().count(), n);
+            let mut p = m.clone();
+            while let Some(f) = p.pop_front() {
+                assert_eq!(Some(f), model.pop_front());
+            }
+            assert!(model.is_empty());
+        }
+    }
+
+    #[test]
+    fn equality_ignores_representation() {
+        let a = Message::from(["a", "b"]);
+        let mut b = Message::with_capacity(10);
+        b.push_back("a");
+        b.push_back("b");
+        assert_eq!(a, b);
+        assert_eq!(frames(&a), vec![&b"a"[..], &b"b"[..]]);
     }
 }

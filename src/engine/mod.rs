@@ -26,8 +26,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
+/// First read size of a connection (libzmq reads 8 KiB at a time); grows while reads
+/// fill the buffer, up to `READ_MAX`, and shrinks back when traffic thins out, so idle
+/// connections stay small and busy ones make few system calls.
+const READ_CHUNK: usize = 8 * 1024;
+const READ_MAX: usize = 1024 * 1024;
 /// Stop pulling outbound messages once this many bytes wait to be written.
 const WRITE_HIGH: usize = 256 * 1024;
 /// Most messages pulled from the queue per lock.
@@ -110,11 +113,22 @@ async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, conn: &mut Connection) -> std:
     wr.flush().await
 }
 
-fn reserve(rbuf: &mut BytesMut, needed: usize) {
-    // Grow with what actually arrives: never reserve what a peer merely declared.
-    let want = needed.min(rbuf.len().max(READ_CHUNK)).max(READ_CHUNK / 2);
+/// Makes room for the next read: `hint` bytes, or more for a large frame in progress —
+/// but never more than what already arrived (doubling), so a declared size alone never
+/// makes us allocate.
+fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
+    let want = hint.max(needed.min(rbuf.len().max(hint)));
     if rbuf.capacity() - rbuf.len() < want {
         rbuf.reserve(want);
+    }
+}
+
+/// Adapts the read size to the last read: a full buffer doubles it, a small read halves it.
+fn adapt(hint: &mut usize, spare: usize, got: usize) {
+    if got >= spare {
+        *hint = (*hint * 2).min(READ_MAX);
+    } else if got < *hint / 4 {
+        *hint = (*hint / 2).max(READ_CHUNK);
     }
 }
 
@@ -212,7 +226,7 @@ where
             return Outcome::HandshakeFailed;
         }
         let needed = conn.bytes_needed(rbuf.len());
-        reserve(&mut rbuf, needed);
+        reserve(&mut rbuf, needed, READ_CHUNK);
         tokio::select! {
             r = rd.read_buf(&mut rbuf) => {
                 match r {
@@ -317,6 +331,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut inbox: Vec<Message> = Vec::new();
+    let mut read_hint = READ_CHUNK;
     let mut outbox: Vec<Outbound> = Vec::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
     let mut closing = shared.closing.is_cancelled();
@@ -413,9 +428,14 @@ where
                     Err(e) => return Some(e.to_string()),
                 }
             }
-            r = async { let needed = conn.bytes_needed(rbuf.len()); reserve(rbuf, needed); rd.read_buf(rbuf).await }, if room > 0 => {
+            r = async {
+                let needed = conn.bytes_needed(rbuf.len());
+                reserve(rbuf, needed, read_hint);
+                let spare = rbuf.capacity() - rbuf.len();
+                rd.read_buf(rbuf).await.map(|n| (n, spare))
+            }, if room > 0 => {
                 match r {
-                    Ok(0) => {
+                    Ok((0, _)) => {
                         // Deliver what is complete, then end.
                         let _ = conn.handle_input(rbuf);
                         while let Some(ev) = conn.poll_event() {
@@ -427,7 +447,8 @@ where
                         }
                         return Some("connection closed by peer".into());
                     }
-                    Ok(_) => {
+                    Ok((n, spare)) => {
+                        adapt(&mut read_hint, spare, n);
                         last_recv = Instant::now();
                         ping_deadline = None;
                         if let Err(e) = conn.handle_input_limited(rbuf, room) {

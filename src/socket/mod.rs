@@ -24,7 +24,7 @@ use bytes::Bytes;
 use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
 use options::Options;
 pub use state::{Counters, PeerQueue};
-use state::{Peer, SendBlock, State};
+use state::{Peer, SendBlock, State, Wakes};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -608,7 +608,12 @@ impl Socket {
     /// lost with the future; the socket's state (REQ/REP alternation) is unchanged. Use
     /// [`try_send`](Self::try_send) to keep the message on `EAGAIN`.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
-        let mut msg = msg.into();
+        // Fast path: no waiter registration when a peer has room.
+        let mut msg = match self.try_send_inner(msg.into()) {
+            Ok(()) => return Ok(()),
+            Err(SendBlock::Full(m)) => m,
+            Err(SendBlock::Err(e, _)) => return Err(e),
+        };
         loop {
             let notified = self.shared.send_ready.notified();
             tokio::pin!(notified);
@@ -626,11 +631,9 @@ impl Socket {
     }
 
     fn try_send_inner(&self, msg: Message) -> std::result::Result<(), SendBlock> {
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::default();
         let r = self.shared.state.lock().unwrap().try_send(msg, &mut wakes);
-        for w in wakes {
-            w.notify_one();
-        }
+        wakes.notify();
         r
     }
 
@@ -656,7 +659,7 @@ impl Socket {
                 format!("{} sockets do not take subscriptions", self.socket_type),
             ));
         }
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::default();
         {
             let mut st = self.shared.state.lock().unwrap();
             if st.closed {
@@ -668,9 +671,7 @@ impl Socket {
                 st.unsubscribe(topic, &mut wakes);
             }
         }
-        for w in wakes {
-            w.notify_one();
-        }
+        wakes.notify();
         Ok(())
     }
 
@@ -694,7 +695,7 @@ impl Socket {
     }
 
     fn try_recv_inner(&self) -> Result<Option<Message>> {
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::default();
         let r = {
             let mut st = self.shared.state.lock().unwrap();
             if st.closed {
@@ -702,9 +703,7 @@ impl Socket {
             }
             st.try_recv(&mut wakes)
         };
-        for w in wakes {
-            w.notify_one();
-        }
+        wakes.notify();
         r
     }
 
@@ -714,6 +713,10 @@ impl Socket {
     /// Cancel-safe: a message is taken from the queue only in the poll that returns it,
     /// so dropping the future (in `select!` or `timeout`) loses nothing.
     pub async fn recv(&self) -> Result<Message> {
+        // Fast path: no waiter registration when a message is queued.
+        if let Some(m) = self.try_recv_inner()? {
+            return Ok(m);
+        }
         loop {
             let notified = self.shared.recv_ready.notified();
             tokio::pin!(notified);

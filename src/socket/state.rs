@@ -31,6 +31,30 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) type PeerId = u64;
 
+/// Hashes our own sequential peer ids (never peer-controlled) with one multiplication
+/// instead of SipHash: the id maps are on the per-message path.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by peer id.
+pub(crate) type IdMap<V> = HashMap<PeerId, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Fan-out messages smaller than this are encoded once into one buffer shared by every
 /// subscriber's queue; larger ones are shared frame by frame (their bodies are chained
 /// into each write without copying anyway).
@@ -164,7 +188,7 @@ pub struct PeerQueue {
 pub(crate) struct State {
     pub socket_type: SocketType,
     pub opts: Options,
-    pub peers: HashMap<PeerId, Peer>,
+    pub peers: IdMap<Peer>,
     next_peer: PeerId,
     /// Peers that take outbound messages, in round-robin order.
     pub rr: Vec<PeerId>,
@@ -192,6 +216,45 @@ pub(crate) struct State {
 impl std::fmt::Debug for dyn crate::zap::ZapHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ZapHandler")
+    }
+}
+
+/// Engine wake-ups collected under the lock and signalled after it is released. Holds one
+/// without allocating (the common case); fan-out may collect more.
+#[derive(Debug, Default)]
+pub(crate) struct Wakes {
+    first: Option<Arc<Notify>>,
+    more: Vec<Arc<Notify>>,
+}
+
+impl Wakes {
+    pub(crate) fn push(&mut self, n: Arc<Notify>) {
+        if self.first.is_none() {
+            self.first = Some(n);
+        } else {
+            self.more.push(n);
+        }
+    }
+
+    pub(crate) fn extend(&mut self, n: Option<Arc<Notify>>) {
+        if let Some(n) = n {
+            self.push(n);
+        }
+    }
+
+    /// Signals every collected wake-up (call after releasing the lock).
+    pub(crate) fn notify(self) {
+        if let Some(n) = self.first {
+            n.notify_one();
+        }
+        for n in self.more {
+            n.notify_one();
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.first.is_some() as usize + self.more.len()
     }
 }
 
@@ -224,7 +287,7 @@ impl State {
         State {
             socket_type,
             opts: Options::default(),
-            peers: HashMap::new(),
+            peers: IdMap::default(),
             next_peer: 1,
             rr: Vec::new(),
             rr_next: 0,
@@ -406,7 +469,7 @@ impl State {
     }
 
     /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
-    fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Vec<Arc<Notify>>) {
+    fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {
         let conflate = self.opts.conflate;
         let Some(p) = self.peers.get_mut(&id) else {
             return;
@@ -445,7 +508,7 @@ impl State {
     pub(crate) fn try_send(
         &mut self,
         mut msg: Message,
-        wakes: &mut Vec<Arc<Notify>>,
+        wakes: &mut Wakes,
     ) -> Result<(), SendBlock> {
         if self.closed {
             return Err(SendBlock::Err(Error::closed(), msg));
@@ -582,7 +645,7 @@ impl State {
     }
 
     /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
-    fn fan_out(&mut self, msg: Message, wakes: &mut Vec<Arc<Notify>>) {
+    fn fan_out(&mut self, msg: Message, wakes: &mut Wakes) {
         let topic = msg.first().cloned().unwrap_or_default();
         let mut targets = std::mem::take(&mut self.scratch);
         self.remote_subs.matching(&topic, &mut targets);
@@ -611,20 +674,20 @@ impl State {
     }
 
     /// SUB/XSUB: adds a subscription and tells every peer.
-    pub(crate) fn subscribe(&mut self, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+    pub(crate) fn subscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
         self.local_subs.add(&topic);
         // libzmq sends every subscribe upstream (XPUB filters duplicates).
         self.broadcast_sub(true, topic, wakes);
     }
 
     /// SUB/XSUB: drops a subscription reference; the peers hear of it when the last goes.
-    pub(crate) fn unsubscribe(&mut self, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+    pub(crate) fn unsubscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
         if self.local_subs.remove(&topic) {
             self.broadcast_sub(false, topic, wakes);
         }
     }
 
-    fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Vec<Arc<Notify>>) {
+    fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Wakes) {
         let ids: Vec<PeerId> = self
             .peers
             .iter()
@@ -784,7 +847,7 @@ impl State {
     }
 
     /// Tries to receive according to the socket type. `Ok(None)`: nothing yet.
-    pub(crate) fn try_recv(&mut self, wakes: &mut Vec<Arc<Notify>>) -> Result<Option<Message>> {
+    pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<Option<Message>> {
         match self.socket_type {
             SocketType::Req => {
                 let Some(want) = self.req.awaiting else {
@@ -920,7 +983,7 @@ mod tests {
         let mut msgs: Vec<Message> = (0..3).map(|i| Message::from(format!("b{i}"))).collect();
         st.deliver(b, &mut msgs);
         let mut order = Vec::new();
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::default();
         while let Some(m) = st.try_recv(&mut wakes).unwrap() {
             order.push(String::from_utf8(m[1].to_vec()).unwrap());
         }
@@ -935,7 +998,7 @@ mod tests {
         let mut msgs = vec![Message::from("1"), Message::from("2")];
         assert_eq!(st.deliver(a, &mut msgs), 0);
         assert!(st.peers[&a].in_paused);
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::default();
         st.try_recv(&mut wakes).unwrap().unwrap();
         assert_eq!(wakes.len(), 1, "the paused engine is woken");
         assert_eq!(st.in_room(a), 1);
@@ -947,15 +1010,18 @@ mod tests {
         st.opts.sndhwm = 1;
         let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
         let b = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
-        st.try_send(Message::from("1"), &mut Vec::new()).unwrap();
-        st.try_send(Message::from("2"), &mut Vec::new()).unwrap();
+        st.try_send(Message::from("1"), &mut Wakes::default())
+            .unwrap();
+        st.try_send(Message::from("2"), &mut Wakes::default())
+            .unwrap();
         assert!(matches!(
-            st.try_send(Message::from("3"), &mut Vec::new()),
+            st.try_send(Message::from("3"), &mut Wakes::default()),
             Err(SendBlock::Full(_))
         ));
         let mut out = Vec::new();
         assert!(st.pull_out(b, &mut out, 10), "b was full");
-        st.try_send(Message::from("3"), &mut Vec::new()).unwrap();
+        st.try_send(Message::from("3"), &mut Wakes::default())
+            .unwrap();
         assert_eq!(st.peers[&a].out.len(), 1);
         assert_eq!(st.peers[&b].out.len(), 1);
     }
