@@ -18,7 +18,7 @@ pub mod zmtp;
 
 pub use curve::{curve_keypair, curve_public};
 pub use error::{Error, ErrorKind, Result};
-pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message};
+pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Properties};
 pub use socket::monitor::{EventKind, Monitor, MonitorEvent};
 pub use socket::{Counters, PeerQueue, Socket, TrySendError};
 pub use transport::Endpoint;

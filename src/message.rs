@@ -4,6 +4,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// Frames kept inline before a message moves them to the heap.
 const INLINE: usize = 3;
@@ -33,6 +34,40 @@ enum Repr {
 #[derive(Clone)]
 pub struct Message {
     repr: Repr,
+    /// Properties of the connection the message came from (secured connections).
+    props: Option<Arc<Properties>>,
+}
+
+/// Properties of the connection a message arrived on, as libzmq exposes them through
+/// `zmq_msg_gets`: `User-Id` (from the ZAP handler), `Peer-Address`, the mechanism, the
+/// CURVE client key, and the peer's READY and ZAP metadata. Attached to messages received
+/// on PLAIN and CURVE connections and on connections a ZAP handler accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Properties {
+    /// The user id the ZAP handler gave the peer.
+    pub user_id: Option<String>,
+    /// The peer's address (IP for TCP).
+    pub peer_address: String,
+    /// The security mechanism of the connection.
+    pub mechanism: crate::zmtp::Mechanism,
+    /// The CURVE client's long-term public key (on the server side).
+    pub curve_public_key: Option<[u8; 32]>,
+    /// The peer's READY properties plus the ZAP handler's metadata.
+    pub metadata: crate::zmtp::Metadata,
+}
+
+impl Properties {
+    /// A property by libzmq's name: `User-Id`, `Peer-Address`, or any metadata name
+    /// (`Socket-Type`, `Identity`, `X-...`); names are case-insensitive.
+    pub fn get(&self, name: &str) -> Option<Bytes> {
+        if name.eq_ignore_ascii_case("User-Id") {
+            return self.user_id.clone().map(Bytes::from);
+        }
+        if name.eq_ignore_ascii_case("Peer-Address") {
+            return Some(Bytes::from(self.peer_address.clone()));
+        }
+        self.metadata.get(name).cloned()
+    }
 }
 
 fn empty_frames() -> [Bytes; INLINE] {
@@ -53,7 +88,24 @@ impl Message {
                 len: 0,
                 frames: empty_frames(),
             },
+            props: None,
         }
+    }
+
+    /// The properties of the connection this message arrived on, if it carries any (see
+    /// [`Properties`]).
+    pub fn properties(&self) -> Option<&Properties> {
+        self.props.as_deref()
+    }
+
+    /// One connection property by libzmq's name (`User-Id`, `Peer-Address`, `Socket-Type`,
+    /// ...), like `zmq_msg_gets`.
+    pub fn property(&self, name: &str) -> Option<Bytes> {
+        self.props.as_ref().and_then(|p| p.get(name))
+    }
+
+    pub(crate) fn set_properties(&mut self, props: Arc<Properties>) {
+        self.props = Some(props);
     }
 
     /// An empty message with room for `n` frames.
@@ -63,6 +115,7 @@ impl Message {
         } else {
             Message {
                 repr: Repr::Heap(VecDeque::with_capacity(n)),
+                props: None,
             }
         }
     }
@@ -362,6 +415,7 @@ impl From<VecDeque<Bytes>> for Message {
         } else {
             Message {
                 repr: Repr::Heap(frames),
+                props: None,
             }
         }
     }

@@ -206,3 +206,29 @@ fn keys_and_z85() {
     sock.set_curve_serverkey(&raw).unwrap();
     assert_eq!(sock.mechanism(), aiozmq::zmtp::Mechanism::Curve);
 }
+
+#[tokio::test]
+async fn zap_user_id_is_visible_on_messages() {
+    let server = Socket::new(SocketType::Pull);
+    server.set_plain_server(true).unwrap();
+    server.set_zap_handler(|req: &aiozmq::zap::ZapRequest| {
+        let mut reply = aiozmq::zap::ZapReply::allow(String::from_utf8_lossy(&req.credentials[0]));
+        reply.metadata.push("X-Role", &b"admin"[..]);
+        reply
+    });
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::new(SocketType::Push);
+    client.set_plain_username("alice").unwrap();
+    client.set_plain_password("pw").unwrap();
+    client.connect(&ep).await.unwrap();
+    client.send("hi").await.unwrap();
+    let m = within(server.recv()).await.unwrap();
+    assert_eq!(m.property("User-Id").unwrap(), "alice");
+    assert_eq!(m.property("Peer-Address").unwrap(), "127.0.0.1");
+    assert_eq!(m.property("Socket-Type").unwrap(), "PUSH");
+    assert_eq!(m.property("X-Role").unwrap(), "admin");
+    assert_eq!(
+        m.properties().unwrap().mechanism,
+        aiozmq::zmtp::Mechanism::Plain
+    );
+}

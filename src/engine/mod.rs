@@ -16,6 +16,7 @@ use crate::socket::state::{Attached, Outbound, PeerId};
 use crate::socket::Shared;
 
 pub(crate) mod inproc;
+use crate::message::Properties;
 use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -295,8 +296,19 @@ where
     shared.send_ready.notify_waiters();
 
     let gone = !matches!(ctx.target, Target::Existing(_));
+    // Secured or ZAP-checked connections label their messages (libzmq's zmq_msg_gets).
+    let props = (info.mechanism != zmtp::Mechanism::Null || info.user_id.is_some()).then(|| {
+        Arc::new(Properties {
+            user_id: info.user_id.clone(),
+            peer_address: ctx.peer_address.clone(),
+            mechanism: info.mechanism,
+            curve_public_key: info.curve_public_key,
+            metadata: info.metadata.clone(),
+        })
+    });
     let end_reason = main_loop(
         &mut rd, &mut wr, &mut conn, &mut rbuf, &shared, id, &out_wake, &in_space, &kill, &opts,
+        props,
     )
     .await;
     if let Some(reason) = end_reason {
@@ -325,6 +337,7 @@ async fn main_loop<R, W>(
     in_space: &tokio::sync::Notify,
     kill: &CancellationToken,
     opts: &crate::socket::options::Options,
+    props: Option<Arc<Properties>>,
 ) -> Option<String>
 where
     R: AsyncRead + Unpin,
@@ -361,7 +374,12 @@ where
         let mut subs: Vec<(bool, Bytes)> = Vec::new();
         while let Some(ev) = conn.poll_event() {
             match ev {
-                Event::Message(m) => inbox.push(m),
+                Event::Message(mut m) => {
+                    if let Some(p) = &props {
+                        m.set_properties(p.clone());
+                    }
+                    inbox.push(m)
+                }
                 Event::Ping { ttl } => {
                     if ttl > 0 {
                         peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
@@ -439,7 +457,12 @@ where
                         // Deliver what is complete, then end.
                         let _ = conn.handle_input(rbuf);
                         while let Some(ev) = conn.poll_event() {
-                            if let Event::Message(m) = ev { inbox.push(m); }
+                            if let Event::Message(mut m) = ev {
+                                if let Some(p) = &props {
+                                    m.set_properties(p.clone());
+                                }
+                                inbox.push(m);
+                            }
                         }
                         if !inbox.is_empty() {
                             shared.state.lock().unwrap().deliver(id, &mut inbox);
