@@ -630,6 +630,7 @@ impl Socket {
         }
     }
 
+    #[allow(clippy::result_large_err)] // the error hands the message back
     fn try_send_inner(&self, msg: Message) -> std::result::Result<(), SendBlock> {
         let mut wakes = Wakes::default();
         let r = self.shared.state.lock().unwrap().try_send(msg, &mut wakes);
@@ -683,6 +684,7 @@ impl Socket {
 
     /// Sends without waiting: `EAGAIN` (with the message given back) when no eligible peer
     /// has room.
+    #[allow(clippy::result_large_err)] // the error hands the message back
     pub fn try_send(&self, msg: impl Into<Message>) -> std::result::Result<(), TrySendError> {
         match self.try_send_inner(msg.into()) {
             Ok(()) => Ok(()),

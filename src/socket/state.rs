@@ -505,6 +505,9 @@ impl State {
 
     /// Tries to queue `msg` according to the socket type; engine wake-ups to signal
     /// (outside the lock) are added to `wakes`.
+    // The error gives the message back (like tokio's `TrySendError`), so it is as large
+    // as a message.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_send(
         &mut self,
         mut msg: Message,
