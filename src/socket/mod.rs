@@ -11,6 +11,8 @@
 //! puts a message straight into the chosen peer's queue and wakes that peer's engine;
 //! engines put received messages straight into the socket's fair queue.
 
+#[doc(hidden)]
+pub mod fuzz_ops;
 pub mod monitor;
 pub mod options;
 pub(crate) mod state;

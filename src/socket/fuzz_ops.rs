@@ -1,0 +1,209 @@
+//! Fuzz entry points for the socket layer's routing state (no I/O): subscription tries
+//! against a model, and arbitrary sequences of peer events and application calls on every
+//! socket type. Used by the fuzz targets `subscriptions` and `socket_paths` and by the
+//! corpus replay in `cargo test`.
+
+use super::state::{Peer, State, Wakes};
+use super::trie::{LocalSubs, RemoteSubs};
+use crate::zmtp::SocketType;
+use crate::Message;
+use bytes::Bytes;
+use std::collections::HashMap;
+use tokio_util::sync::CancellationToken;
+
+/// Random subscribe/unsubscribe/match operations on both tries, checked against a plain
+/// map model (prefix matching by brute force).
+pub fn subscriptions(data: &[u8]) {
+    let mut local = LocalSubs::default();
+    let mut remote = RemoteSubs::default();
+    let mut model_local: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut model_remote: HashMap<Vec<u8>, Vec<u64>> = HashMap::new();
+    let mut i = 0;
+    while i + 2 <= data.len() {
+        let op = data[i];
+        let len = (data[i + 1] % 5) as usize;
+        i += 2;
+        let topic = data
+            .get(i..(i + len).min(data.len()))
+            .unwrap_or(&[])
+            .to_vec();
+        i += topic.len();
+        let peer = (op >> 4) as u64 % 4;
+        match op % 5 {
+            0 => {
+                let new = local.add(&topic);
+                let c = model_local.entry(topic).or_insert(0);
+                *c += 1;
+                assert_eq!(new, *c == 1);
+            }
+            1 => {
+                let gone = local.remove(&topic);
+                let model_gone = match model_local.get_mut(&topic) {
+                    Some(c) if *c > 0 => {
+                        *c -= 1;
+                        *c == 0
+                    }
+                    _ => false,
+                };
+                assert_eq!(gone, model_gone);
+            }
+            2 => {
+                let set = model_remote.entry(topic.clone()).or_default();
+                let (added, first) = remote.add(&topic, peer);
+                assert_eq!(added, !set.contains(&peer));
+                assert_eq!(first, set.is_empty());
+                if added {
+                    set.push(peer);
+                }
+            }
+            3 => {
+                let set = model_remote.entry(topic.clone()).or_default();
+                let (removed, last) = remote.remove(&topic, peer);
+                assert_eq!(removed, set.contains(&peer));
+                if removed {
+                    set.retain(|p| *p != peer);
+                    assert_eq!(last, set.is_empty());
+                }
+            }
+            _ => {
+                if op & 0x80 != 0 {
+                    let mut gone = Vec::new();
+                    remote.remove_peer(peer, |t| gone.push(t.to_vec()));
+                    for (t, set) in model_remote.iter_mut() {
+                        if set.contains(&peer) {
+                            set.retain(|p| *p != peer);
+                            assert_eq!(set.is_empty(), gone.contains(t));
+                        }
+                    }
+                }
+                // Matching agrees with brute force.
+                let want_local = model_local
+                    .iter()
+                    .any(|(t, c)| *c > 0 && topic.starts_with(t));
+                assert_eq!(local.matches(&topic), want_local);
+                let mut got = Vec::new();
+                remote.matching(&topic, &mut got);
+                let mut want: Vec<u64> = model_remote
+                    .iter()
+                    .filter(|(t, _)| topic.starts_with(t))
+                    .flat_map(|(_, s)| s.iter().copied())
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                assert_eq!(got, want);
+            }
+        }
+    }
+}
+
+/// Arbitrary peer events and application calls on one socket's routing state: the first
+/// byte picks the socket type, each following byte one operation. Must never panic, and
+/// the HWM bounds must hold.
+pub fn socket_paths(data: &[u8]) {
+    let Some((&sel, ops)) = data.split_first() else {
+        return;
+    };
+    let st_type = SocketType::ALL[sel as usize % SocketType::ALL.len()];
+    let mut st = State::new(st_type);
+    st.opts.sndhwm = 4;
+    st.opts.rcvhwm = 4;
+    st.opts.router_mandatory = sel & 0x10 != 0;
+    st.opts.conflate = sel & 0x20 != 0;
+    st.opts.req_relaxed = sel & 0x40 != 0;
+    st.opts.req_correlate = sel & 0x80 != 0;
+    let parent = CancellationToken::new();
+    let mut ids: Vec<u64> = Vec::new();
+    for (k, &op) in ops.iter().enumerate() {
+        let arg = (op >> 3) as usize;
+        let frame = Bytes::from(vec![op; (op % 3) as usize]);
+        let mut wakes = Wakes::default();
+        match op % 8 {
+            0 => {
+                let rid = if op & 0x80 != 0 {
+                    Bytes::from(vec![b'r', op])
+                } else {
+                    Bytes::new()
+                };
+                if let Some(a) = st.attach(None, rid, &parent, "fuzz", op & 0x40 != 0) {
+                    ids.push(a.id);
+                }
+            }
+            1 => {
+                let id = st.add_peer(Peer::new(Bytes::new(), parent.child_token()));
+                ids.push(id);
+            }
+            2 => {
+                if let Some(&id) = ids.get(arg % ids.len().max(1)) {
+                    st.detach(id, op & 0x40 != 0);
+                }
+            }
+            3 => {
+                if let Some(&id) = ids.get(arg % ids.len().max(1)) {
+                    let mut msgs: Vec<Message> = (0..(op % 5))
+                        .map(|i| {
+                            let mut m = Message::from(frame.clone());
+                            if i % 2 == 0 {
+                                m.push_front(Bytes::new());
+                            }
+                            m
+                        })
+                        .collect();
+                    st.deliver(id, &mut msgs);
+                }
+            }
+            4 => {
+                if let Some(&id) = ids.get(arg % ids.len().max(1)) {
+                    st.on_subscription(id, op & 0x40 != 0, &frame);
+                }
+            }
+            5 => {
+                let mut m = Message::from(frame.clone());
+                if op & 0x40 != 0 {
+                    m.push_front(Bytes::from(vec![b'r', op]));
+                }
+                if op & 0x20 != 0 {
+                    m = Message::new();
+                }
+                let _ = st.try_send(m, &mut wakes);
+            }
+            6 => {
+                let _ = st.try_recv(&mut wakes);
+            }
+            _ => {
+                if let Some(&id) = ids.get(arg % ids.len().max(1)) {
+                    let mut out = Vec::new();
+                    st.pull_out(id, &mut out, 1 + k % 3);
+                }
+                if op & 0x40 != 0 {
+                    st.subscribe(frame.clone(), &mut wakes);
+                } else {
+                    st.unsubscribe(frame.clone(), &mut wakes);
+                }
+            }
+        }
+        // HWM bounds: queues never exceed their limits (subscription commands aside).
+        for p in st.peers.values() {
+            let msgs = p
+                .out
+                .iter()
+                .filter(|o| !matches!(o, super::state::Outbound::Sub { .. }))
+                .count();
+            assert!(msgs <= 4, "outbound queue over SNDHWM");
+        }
+        let _ = st.counters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn smoke() {
+        for seed in 0u8..=255 {
+            let data: Vec<u8> = (0..200u32)
+                .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
+                .collect();
+            super::subscriptions(&data);
+            super::socket_paths(&data);
+        }
+    }
+}
