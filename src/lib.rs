@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod core;
 pub mod curve;
 mod engine;
 mod error;
@@ -12,14 +13,21 @@ mod error;
 pub mod fuzzing;
 mod message;
 pub mod socket;
+pub mod stream;
 pub mod transport;
+mod version;
 pub mod zap;
 pub mod zmtp;
 
+pub use crate::core::{
+    create_zmq_connection, ConnectionOptions, SocketEvent, ZmqProtocol, ZmqTransport,
+};
 pub use curve::{curve_keypair, curve_public};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Properties};
 pub use socket::monitor::{EventKind, Monitor, MonitorEvent};
 pub use socket::{Counters, PeerQueue, Socket, TrySendError};
+pub use stream::{create_zmq_stream, StreamOptions, ZmqStream, ZmqStreamClosed};
 pub use transport::Endpoint;
+pub use version::{version_info, ReleaseLevel, VersionInfo, VERSION};
 pub use zmtp::SocketType;

@@ -24,22 +24,25 @@ async fn push_queue_survives_pull_restart() {
     push.connect(&ep).await.unwrap();
     // Lockstep phase: nothing is in flight when the peer goes.
     for i in 0..100u32 {
-        push.send(Message::from(i.to_be_bytes().to_vec())).await.unwrap();
+        push.send(Message::from(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
         let m = within(pull.recv()).await.unwrap();
         assert_eq!(&m[0][..], &i.to_be_bytes());
     }
     pull.set_linger(Duration::ZERO).unwrap();
     pull.close().await;
     drop(pull);
-    within(async {
-        while mon.recv().await.unwrap().kind != EventKind::Disconnected {}
-    })
-    .await;
+    within(async { while mon.recv().await.unwrap().kind != EventKind::Disconnected {} }).await;
     // Peer down: up to SNDHWM messages queue.
     for i in 100..150u32 {
-        push.try_send(Message::from(i.to_be_bytes().to_vec())).unwrap();
+        push.try_send(Message::from(i.to_be_bytes().to_vec()))
+            .unwrap();
     }
-    assert!(push.try_send("over hwm").is_err(), "SNDHWM bounds the queue");
+    assert!(
+        push.try_send("over hwm").is_err(),
+        "SNDHWM bounds the queue"
+    );
     // The peer comes back on the same endpoint: everything queued arrives, in order.
     let pull = Socket::new(SocketType::Pull);
     within(async {

@@ -1,0 +1,174 @@
+//! Runs every example of aiozmq's core and streams chapters and checks what it prints.
+//!
+//! The examples are built with `cargo build --example ...` (a no-op when `cargo test`
+//! already built them) in the test's own profile and target directory, then run with a
+//! time limit.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const EXAMPLES: [&str; 4] = [
+    "core_dealer_router",
+    "stream_dealer_router",
+    "stream_monitor",
+    "socket_event_monitor",
+];
+
+/// How long an example may run.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `target/<profile>/examples`, derived from this test binary's own path
+/// (`target/<profile>/deps/examples_run-<hash>`).
+fn examples_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("examples")
+}
+
+fn build_examples() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = examples_dir();
+        let profile_dir = dir.parent().expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("target");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+            None => panic!("no profile directory in {}", dir.display()),
+        }
+        for e in EXAMPLES {
+            cmd.args(["--example", e]);
+        }
+        let status = cmd.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build of the examples failed");
+    });
+}
+
+/// Runs an example and returns its standard output; fails on a non-zero exit or after
+/// [`LIMIT`].
+fn run(name: &str) -> String {
+    build_examples();
+    let path = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let mut child = Command::new(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait_with_output");
+            panic!(
+                "{name} did not finish within {LIMIT:?}; stdout:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("wait_with_output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({}); stdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn answers(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("[b\"data\""))
+        .collect()
+}
+
+fn expected_answers() -> Vec<String> {
+    (0..10)
+        .map(|i| format!("[b\"data\", b\"ask\", b\"{i}\"]"))
+        .collect()
+}
+
+#[test]
+fn core_dealer_router() {
+    let out = run("core_dealer_router");
+    assert_eq!(answers(&out), expected_answers(), "{out}");
+    assert!(out.contains("DEALER connection_lost(None)"), "{out}");
+    assert!(out.contains("ROUTER connection_lost(None)"), "{out}");
+    assert_eq!(out.lines().last(), Some("DONE"), "{out}");
+}
+
+#[test]
+fn stream_dealer_router() {
+    let out = run("stream_dealer_router");
+    assert!(out.starts_with("ROUTER bound to tcp://127.0.0.1:"), "{out}");
+    assert_eq!(answers(&out), expected_answers(), "{out}");
+    assert_eq!(out.lines().last(), Some("DONE"), "{out}");
+}
+
+#[test]
+fn stream_monitor() {
+    let out = run("stream_monitor");
+    assert_eq!(answers(&out), expected_answers(), "{out}");
+    let events: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("SocketEvent("))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|l| l.starts_with("SocketEvent(event=1,") && l.ends_with("# CONNECTED")),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|l| l.starts_with("SocketEvent(event=4096,")
+                && l.ends_with("# HANDSHAKE_SUCCEEDED")),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("DONE"), "{out}");
+}
+
+#[test]
+fn socket_event_monitor() {
+    let out = run("socket_event_monitor");
+    let events: Vec<&str> = out.lines().filter(|l| l.starts_with("event:")).collect();
+    // Four reconnections after the disconnects, each reported by the monitor.
+    let connected = events
+        .iter()
+        .filter(|l| l.starts_with("event:1,") && l.ends_with("description:connected"))
+        .count();
+    assert!(connected >= 4, "{out}");
+    let handshakes = events
+        .iter()
+        .filter(|l| l.ends_with("description:handshake succeeded"))
+        .count();
+    assert!(handshakes >= 4, "{out}");
+    assert!(
+        events
+            .iter()
+            .all(|l| l.contains("endpoint:tcp://127.0.0.1:")),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("DONE"), "{out}");
+}
