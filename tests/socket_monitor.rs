@@ -575,3 +575,37 @@ async fn full_backlog_does_not_block_the_socket() {
     }
     router.close().await;
 }
+
+#[tokio::test]
+async fn dropped_monitor_is_forgotten_and_others_keep_working() {
+    let s = Socket::new(SocketType::Rep);
+    let kept = s.monitor(16);
+    let dropped = s.monitor(16);
+    drop(dropped);
+    let mut kept = kept;
+    let ep = s.bind("tcp://127.0.0.1:*").await.unwrap();
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(5), kept.recv())
+        .await
+        .expect("event")
+        .expect("open");
+    assert_eq!(ev.kind, EventKind::Listening);
+    assert_eq!(ev.endpoint, ep);
+    assert!(!s.is_closed());
+    s.close().await;
+    assert!(s.is_closed());
+}
+
+#[tokio::test]
+async fn handshake_ivl_zero_means_no_limit() {
+    let s = Socket::new(SocketType::Dealer);
+    s.set_handshake_ivl(std::time::Duration::ZERO).unwrap();
+    let ep = s.bind("tcp://127.0.0.1:*").await.unwrap();
+    let peer = Socket::new(SocketType::Dealer);
+    peer.connect(&ep).await.unwrap();
+    peer.send("ok").await.unwrap();
+    let m = tokio::time::timeout(std::time::Duration::from_secs(5), s.recv())
+        .await
+        .expect("message")
+        .unwrap();
+    assert_eq!(&m[0][..], b"ok");
+}

@@ -184,7 +184,10 @@ where
     };
 
     // ---- handshake ----------------------------------------------------------------
-    let deadline = Instant::now() + opts.handshake_ivl;
+    // HANDSHAKE_IVL zero means no limit, as in libzmq.
+    let deadline = (!opts.handshake_ivl.is_zero())
+        .then(|| Instant::now().checked_add(opts.handshake_ivl))
+        .flatten();
     let mut closing_seen = false;
     let mut ready: Option<PeerInfo> = None;
     let info: PeerInfo = loop {
@@ -253,7 +256,7 @@ where
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 emit(EventKind::HandshakeFailedNoDetail, 110, Some("handshake timed out".into()));
                 return Outcome::HandshakeFailed;
             }

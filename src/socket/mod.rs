@@ -75,7 +75,7 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, ev: MonitorEvent) {
-        let st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap();
         if !st.monitors.is_empty() {
             st.emit(ev);
         }
@@ -186,6 +186,11 @@ impl Socket {
     /// The socket's type.
     pub fn socket_type(&self) -> SocketType {
         self.socket_type
+    }
+
+    /// True once [`close`](Self::close) was called (or the socket was dropped).
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.lock().unwrap().closed
     }
 
     /// A copy of every option.

@@ -137,6 +137,8 @@ pub(crate) struct EventQueue {
     inner: Mutex<QueueInner>,
     notify: Notify,
     backlog: usize,
+    /// The `Monitor` was dropped: nobody reads this queue any more.
+    detached: std::sync::atomic::AtomicBool,
 }
 
 impl EventQueue {
@@ -149,7 +151,12 @@ impl EventQueue {
             }),
             notify: Notify::new(),
             backlog: backlog.max(1),
+            detached: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn push(&self, ev: MonitorEvent) {
@@ -196,6 +203,15 @@ impl EventQueue {
 #[derive(Debug)]
 pub struct Monitor {
     pub(crate) queue: Arc<EventQueue>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        // The socket stops filling this queue at its next event.
+        self.queue
+            .detached
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Monitor {

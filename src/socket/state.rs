@@ -310,7 +310,9 @@ impl State {
         }
     }
 
-    pub(crate) fn emit(&self, ev: MonitorEvent) {
+    pub(crate) fn emit(&mut self, ev: MonitorEvent) {
+        // Monitors dropped by their owner are forgotten here.
+        self.monitors.retain(|m| !m.is_detached());
         for m in &self.monitors {
             m.push(ev.clone());
         }
