@@ -2,10 +2,12 @@
 //! `message-size` bytes, and prints the throughput measured from the first message to the
 //! last. Pair it with `remote_thr` (ours or libzmq's).
 //!
-//! Usage: `local_thr <bind-endpoint> <message-size> <message-count> [pull|router]`
+//! Usage: `local_thr <bind-endpoint> <message-size> <message-count> [pull|router] [curve]`
 //!
 //! The optional fourth argument picks the receiving socket: PULL (default, as libzmq's
 //! tool) or ROUTER (pair it with `remote_thr ... dealer`; the routing-id frame is dropped).
+//! A fifth argument `curve` secures the connection with CURVE (fixed demo keys; pair it
+//! with `remote_thr ... curve`).
 
 use aiozmq::{Socket, SocketType};
 use std::time::Instant;
@@ -13,8 +15,10 @@ use std::time::Instant;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> aiozmq::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 && args.len() != 5 {
-        eprintln!("usage: local_thr <bind-to> <message-size> <message-count> [pull|router]");
+    if !(4..=6).contains(&args.len()) {
+        eprintln!(
+            "usage: local_thr <bind-to> <message-size> <message-count> [pull|router] [curve]"
+        );
         std::process::exit(1);
     }
     let router = match args.get(4).map(String::as_str) {
@@ -32,6 +36,11 @@ async fn main() -> aiozmq::Result<()> {
     } else {
         SocketType::Pull
     });
+    if args.get(5).map(String::as_str) == Some("curve") {
+        // Demo keys: the server's secret key is 32 bytes of 1.
+        socket.set_curve_server(true)?;
+        socket.set_curve_secretkey([1u8; 32])?;
+    }
     socket.bind(&args[1]).await?;
 
     let mut first = socket.recv().await?;

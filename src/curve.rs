@@ -27,6 +27,11 @@ pub fn curve_public(secret_z85: &str) -> Result<String> {
     Ok(z85::encode(&public_from_secret(&secret)).expect("32 bytes"))
 }
 
+/// The 32-byte public key of a 32-byte secret key.
+pub fn public_key_of(secret: &[u8; 32]) -> [u8; 32] {
+    public_from_secret(secret)
+}
+
 /// Accepts a key as libzmq does: 32 raw bytes, or 40 characters of Z85.
 pub fn parse_key(key: &[u8]) -> Result<[u8; 32]> {
     match key.len() {
