@@ -12,6 +12,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod message;
+pub mod proxy;
 pub mod socket;
 pub mod stream;
 pub mod transport;
@@ -25,6 +26,7 @@ pub use crate::core::{
 pub use curve::{curve_keypair, curve_public};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Properties};
+pub use proxy::{proxy, proxy_steerable, ProxyStatistics};
 pub use socket::monitor::{EventKind, Monitor, MonitorEvent};
 pub use socket::{Counters, PeerQueue, Socket, TrySendError};
 pub use stream::{create_zmq_stream, StreamOptions, ZmqStream, ZmqStreamClosed};

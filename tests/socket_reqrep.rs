@@ -589,3 +589,36 @@ async fn close_does_not_wait_for_the_reconnect_interval() {
     // Nothing queued: close returns at once, not after the 30 s back-off.
     within(s.close()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_receiver_drains_everything_already_read() {
+    // A PULL at RCVHWM stops decoding with complete frames in its read buffer; once the
+    // application makes room they must be decoded even though no new bytes arrive.
+    let pull = Socket::new(SocketType::Pull);
+    pull.set_rcvhwm(4).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
+    let push = Socket::new(SocketType::Push);
+    push.set_sndhwm(4).unwrap();
+    push.connect(&ep).await.unwrap();
+    let body = Bytes::from(vec![7u8; 64 * 1024]);
+    let mut sent = 0u32;
+    loop {
+        let mut m = Message::from(sent.to_be_bytes().to_vec());
+        m.push_back(body.clone());
+        match tokio::time::timeout(Duration::from_millis(300), push.send(m)).await {
+            Ok(r) => {
+                r.unwrap();
+                sent += 1;
+            }
+            Err(_) => break,
+        }
+        assert!(sent < 100_000, "never blocked");
+    }
+    for i in 0..sent {
+        let m = tokio::time::timeout(T, pull.recv())
+            .await
+            .unwrap_or_else(|_| panic!("stalled after {i} of {sent}"))
+            .unwrap();
+        assert_eq!(&m[0][..], &i.to_be_bytes());
+    }
+}

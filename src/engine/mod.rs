@@ -405,6 +405,19 @@ where
             shared.recv_ready.notify_waiters();
         }
 
+        // Complete frames may still sit in the read buffer (decoding stops at the room
+        // RCVHWM left, and the application may have made room since): decode them before
+        // waiting for more bytes, or a finished sender would leave them stranded.
+        if room > 0 && !rbuf.is_empty() {
+            let before = rbuf.len();
+            if let Err(e) = conn.handle_input_limited(rbuf, room) {
+                return Some(e.to_string());
+            }
+            if rbuf.len() != before {
+                continue;
+            }
+        }
+
         // Pull outbound messages while the write buffer has room.
         let mut out_idle = false;
         while conn.transmit().len() < WRITE_HIGH {

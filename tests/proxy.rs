@@ -1,0 +1,832 @@
+//! The built-in proxy (`aiozmq::proxy`, `proxy_steerable`) with our own sockets in one
+//! process: a ROUTER/DEALER broker between REQ clients and REP workers, the capture socket,
+//! steering (PAUSE, RESUME, STATISTICS, TERMINATE, unknown commands) over REP and ROUTER
+//! control sockets, REQ/REP alternation, the same socket on both sides, backpressure,
+//! cancellation, an XSUB/XPUB forwarder, the up-front checks; and the `aiozmq proxy`
+//! command-line tool as a subprocess (usage errors, help, a broker run ended by TERMINATE).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiozmq::{proxy, proxy_steerable, ErrorKind, Message, ProxyStatistics, Socket, SocketType};
+use bytes::Bytes;
+use support::{bind_any, connect, frames, msg, recv, send, OP_TIMEOUT};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::task::JoinHandle;
+
+/// How long a test waits to see that a message does NOT arrive (absence is the property).
+const QUIET: Duration = Duration::from_millis(300);
+
+fn socket(t: SocketType) -> Arc<Socket> {
+    Arc::new(Socket::new(t))
+}
+
+/// Runs `proxy_steerable` in a task over shared sockets.
+fn spawn_proxy(
+    frontend: &Arc<Socket>,
+    backend: &Arc<Socket>,
+    capture: Option<&Arc<Socket>>,
+    control: Option<&Arc<Socket>>,
+) -> JoinHandle<aiozmq::Result<()>> {
+    let (f, b) = (frontend.clone(), backend.clone());
+    let (cap, ctl) = (capture.cloned(), control.cloned());
+    tokio::spawn(async move { proxy_steerable(&f, &b, cap.as_deref(), ctl.as_deref()).await })
+}
+
+/// Waits (bounded) for the proxy task to end and returns its result.
+async fn proxy_result(task: JoinHandle<aiozmq::Result<()>>) -> aiozmq::Result<()> {
+    match tokio::time::timeout(OP_TIMEOUT, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => panic!("the proxy task panicked: {e}"),
+        Err(_) => panic!("the proxy did not end within {OP_TIMEOUT:?}"),
+    }
+}
+
+/// Fails if `s` receives anything within [`QUIET`].
+async fn expect_nothing(s: &Socket, what: &str) {
+    if let Ok(r) = tokio::time::timeout(QUIET, s.recv()).await {
+        panic!("{what}: expected no message, got {r:?}");
+    }
+}
+
+/// Sends a control command on a REQ socket and returns the reply.
+async fn command(ctl: &Socket, cmd: &'static str) -> Message {
+    send(ctl, cmd, cmd).await;
+    recv(ctl, &format!("reply to {cmd}")).await
+}
+
+async fn statistics(ctl: &Socket) -> ProxyStatistics {
+    let reply = command(ctl, "STATISTICS").await;
+    ProxyStatistics::from_message(&reply)
+        .unwrap_or_else(|e| panic!("bad STATISTICS reply {reply:?}: {e}"))
+}
+
+async fn expect_empty_reply(ctl: &Socket, cmd: &'static str) {
+    let reply = command(ctl, cmd).await;
+    assert_eq!(frames(&reply), vec![Vec::<u8>::new()], "REP reply to {cmd}");
+}
+
+/// REP workers replying `ok:` + the request, until aborted.
+fn spawn_workers(backend_ep: &str, n: usize) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let ep = backend_ep.to_string();
+            tokio::spawn(async move {
+                let rep = Socket::new(SocketType::Rep);
+                rep.connect(&ep).await.expect("worker connect");
+                loop {
+                    let req = rep.recv().await.expect("worker recv");
+                    let mut body = b"ok:".to_vec();
+                    body.extend_from_slice(&req[0]);
+                    rep.send(body).await.expect("worker send");
+                }
+            })
+        })
+        .collect()
+}
+
+/// The body of client `client`'s request `j` (the broker sees routing id, empty
+/// delimiter, body; the reply body is `ok:` + this).
+fn request_body(client: usize, j: usize) -> String {
+    format!("request {j} from client {client}")
+}
+
+fn client_id(client: usize) -> String {
+    format!("client-{client}")
+}
+
+/// 10 REQ clients x 10 requests through a ROUTER/DEALER broker to 3 REP workers; every
+/// reply matches its request; STATISTICS counts are exact (message parts, as libzmq 4.3.5
+/// counts them: routing id, delimiter and body are 3); TERMINATE ends the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_req_rep_ten_clients_ten_requests() {
+    let frontend = socket(SocketType::Router);
+    let backend = socket(SocketType::Dealer);
+    let control = socket(SocketType::Rep);
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let control_ep = bind_any(&control).await;
+    let task = spawn_proxy(&frontend, &backend, None, Some(&control));
+    let workers = spawn_workers(&back_ep, 3);
+
+    let clients: Vec<_> = (0..10)
+        .map(|i| {
+            let ep = front_ep.clone();
+            tokio::spawn(async move {
+                let req = Socket::new(SocketType::Req);
+                req.set_routing_id(client_id(i)).unwrap();
+                connect(&req, &ep).await;
+                for j in 0..10 {
+                    let body = request_body(i, j);
+                    send(&req, body.clone(), "client request").await;
+                    let reply = recv(&req, "client reply").await;
+                    assert_eq!(
+                        frames(&reply),
+                        vec![format!("ok:{body}").into_bytes()],
+                        "reply to client {i} request {j}"
+                    );
+                }
+                req.close().await;
+            })
+        })
+        .collect();
+    for c in clients {
+        tokio::time::timeout(OP_TIMEOUT * 3, c)
+            .await
+            .expect("clients finish")
+            .expect("client task");
+    }
+
+    let ctl = Socket::new(SocketType::Req);
+    connect(&ctl, &control_ep).await;
+    let (mut req_bytes, mut rep_bytes) = (0u64, 0u64);
+    for i in 0..10 {
+        for j in 0..10 {
+            let rid = client_id(i).len() as u64;
+            req_bytes += rid + request_body(i, j).len() as u64;
+            rep_bytes += rid + 3 + request_body(i, j).len() as u64;
+        }
+    }
+    assert_eq!(
+        statistics(&ctl).await,
+        ProxyStatistics {
+            frontend_messages_in: 300,
+            frontend_bytes_in: req_bytes,
+            frontend_messages_out: 300,
+            frontend_bytes_out: rep_bytes,
+            backend_messages_in: 300,
+            backend_bytes_in: rep_bytes,
+            backend_messages_out: 300,
+            backend_bytes_out: req_bytes,
+        }
+    );
+    expect_empty_reply(&ctl, "TERMINATE").await;
+    proxy_result(task).await.expect("TERMINATE returns Ok");
+    for w in workers {
+        w.abort();
+    }
+}
+
+/// Every message forwarded either way reaches the capture socket, frames intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_gets_every_forwarded_message() {
+    let frontend = socket(SocketType::Router);
+    let backend = socket(SocketType::Dealer);
+    let capture = socket(SocketType::Push);
+    let tap = Socket::new(SocketType::Pull);
+    // The capture socket connects: its peer exists at once, so no copy is dropped while
+    // the connection is being made (copies are sent with try_send).
+    let tap_ep = bind_any(&tap).await;
+    connect(&capture, &tap_ep).await;
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let task = spawn_proxy(&frontend, &backend, Some(&capture), None);
+    let workers = spawn_workers(&back_ep, 2);
+
+    let mut expected = Vec::new();
+    for i in 0..4 {
+        let req = Socket::new(SocketType::Req);
+        req.set_routing_id(client_id(i)).unwrap();
+        connect(&req, &front_ep).await;
+        for j in 0..5 {
+            let body = request_body(i, j);
+            send(&req, body.clone(), "request").await;
+            let reply = recv(&req, "reply").await;
+            assert_eq!(&reply[0][..], format!("ok:{body}").as_bytes());
+            let rid = client_id(i).into_bytes();
+            expected.push(vec![rid.clone(), vec![], body.clone().into_bytes()]);
+            expected.push(vec![rid, vec![], format!("ok:{body}").into_bytes()]);
+        }
+        req.close().await;
+    }
+    let mut captured = Vec::new();
+    for _ in 0..expected.len() {
+        captured.push(frames(&recv(&tap, "capture copy").await));
+    }
+    expected.sort();
+    captured.sort();
+    assert_eq!(captured, expected);
+    expect_nothing(&tap, "capture after the last message").await;
+    task.abort();
+    for w in workers {
+        w.abort();
+    }
+}
+
+/// PUSH -> [PULL | PUSH] -> PULL with a REP control socket: PAUSE stops the flow (and
+/// nothing is taken from the frontend), RESUME restarts it, STATISTICS is exact, an unknown
+/// command is ignored but answered, TERMINATE ends the proxy with Ok.
+#[tokio::test]
+async fn steering_over_rep_control() {
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    let control = socket(SocketType::Rep);
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let control_ep = bind_any(&control).await;
+    let task = spawn_proxy(&frontend, &backend, None, Some(&control));
+
+    let producer = Socket::new(SocketType::Push);
+    connect(&producer, &front_ep).await;
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, &back_ep).await;
+    let ctl = Socket::new(SocketType::Req);
+    connect(&ctl, &control_ep).await;
+
+    let m1 = msg(&[b"a", b"bb"]);
+    send(&producer, m1.clone(), "m1").await;
+    assert_eq!(recv(&consumer, "m1").await, m1);
+
+    expect_empty_reply(&ctl, "PAUSE").await;
+    let m2 = msg(&[b"ccc", b"", b"dddd"]);
+    send(&producer, m2.clone(), "m2").await;
+    expect_nothing(&consumer, "while paused").await;
+    // Message parts, as libzmq 4.3.5 counts them: m1 has 2 frames, 3 bytes.
+    let one = ProxyStatistics {
+        frontend_messages_in: 2,
+        frontend_bytes_in: 3,
+        backend_messages_out: 2,
+        backend_bytes_out: 3,
+        ..Default::default()
+    };
+    assert_eq!(statistics(&ctl).await, one, "while paused, m2 is not taken");
+    expect_empty_reply(&ctl, "PAUSE").await; // pausing twice is harmless
+
+    expect_empty_reply(&ctl, "RESUME").await;
+    assert_eq!(recv(&consumer, "m2 after RESUME").await, m2);
+    let two = ProxyStatistics {
+        frontend_messages_in: 5,
+        frontend_bytes_in: 10,
+        backend_messages_out: 5,
+        backend_bytes_out: 10,
+        ..Default::default()
+    };
+    assert_eq!(statistics(&ctl).await, two);
+
+    expect_empty_reply(&ctl, "BOGUS").await;
+    expect_empty_reply(&ctl, "pause").await; // commands are case-sensitive, as in libzmq
+    let m3 = msg(&[b"e"]);
+    send(&producer, m3.clone(), "m3").await;
+    assert_eq!(recv(&consumer, "m3 after unknown commands").await, m3);
+
+    expect_empty_reply(&ctl, "TERMINATE").await;
+    proxy_result(task).await.expect("TERMINATE returns Ok");
+    // The proxy is gone: nothing is forwarded any more, and the sockets are still usable.
+    send(&producer, "m4", "m4").await;
+    expect_nothing(&consumer, "after TERMINATE").await;
+    assert_eq!(
+        &recv(&frontend, "m4 left in the frontend").await[0][..],
+        b"m4"
+    );
+}
+
+/// A ROUTER control socket: commands from a DEALER client come with its routing id, the
+/// STATISTICS reply goes back to it, and PAUSE/RESUME are not answered (only REP replies
+/// to them): the first reply the client gets is the statistics.
+#[tokio::test]
+async fn steering_over_router_control_replies_to_statistics_only() {
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    let control = socket(SocketType::Router);
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let control_ep = bind_any(&control).await;
+    let task = spawn_proxy(&frontend, &backend, None, Some(&control));
+    let producer = Socket::new(SocketType::Push);
+    connect(&producer, &front_ep).await;
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, &back_ep).await;
+    let ctl = Socket::new(SocketType::Dealer);
+    connect(&ctl, &control_ep).await;
+
+    send(&producer, "x", "x").await;
+    assert_eq!(&recv(&consumer, "x").await[0][..], b"x");
+    send(&ctl, "PAUSE", "PAUSE").await;
+    send(&ctl, "RESUME", "RESUME").await;
+    send(&ctl, "STATISTICS", "STATISTICS").await;
+    let reply = recv(&ctl, "STATISTICS reply").await;
+    let stats = ProxyStatistics::from_message(&reply).expect("8 frames of 8 bytes");
+    assert_eq!(stats.frontend_messages_in, 1);
+    assert_eq!(stats.backend_bytes_out, 1);
+    send(&ctl, "TERMINATE", "TERMINATE").await;
+    proxy_result(task).await.expect("TERMINATE returns Ok");
+    expect_nothing(&ctl, "no reply to TERMINATE on a ROUTER control socket").await;
+}
+
+/// The proxy fails with ETERM (Closed) when one of its sockets is closed.
+#[tokio::test]
+async fn closing_a_socket_ends_the_proxy_with_closed() {
+    let frontend = socket(SocketType::Router);
+    let backend = socket(SocketType::Dealer);
+    let task = {
+        let (f, b) = (frontend.clone(), backend.clone());
+        tokio::spawn(async move { proxy(&f, &b, None).await })
+    };
+    backend.close().await;
+    let err = proxy_result(task).await.expect_err("the proxy must fail");
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+}
+
+/// Combinations that cannot work are refused at once with EINVAL.
+#[tokio::test]
+async fn impossible_combinations_are_einval() {
+    let s = Socket::new;
+    let cases: Vec<(&str, aiozmq::Result<()>)> = vec![
+        (
+            "PUSH/PUSH: nothing can flow",
+            proxy(&s(SocketType::Push), &s(SocketType::Push), None).await,
+        ),
+        (
+            "PUB/PUB",
+            proxy(&s(SocketType::Pub), &s(SocketType::Pub), None).await,
+        ),
+        (
+            "SUB capture",
+            proxy(
+                &s(SocketType::Router),
+                &s(SocketType::Dealer),
+                Some(&s(SocketType::Sub)),
+            )
+            .await,
+        ),
+        (
+            "REP capture",
+            proxy(
+                &s(SocketType::Router),
+                &s(SocketType::Dealer),
+                Some(&s(SocketType::Rep)),
+            )
+            .await,
+        ),
+        (
+            "PUB control",
+            proxy_steerable(
+                &s(SocketType::Router),
+                &s(SocketType::Dealer),
+                None,
+                Some(&s(SocketType::Pub)),
+            )
+            .await,
+        ),
+        (
+            "REQ/REQ: neither side may start",
+            proxy(&s(SocketType::Req), &s(SocketType::Req), None).await,
+        ),
+        (
+            "REP/PUSH: the REP could never reply",
+            proxy(&s(SocketType::Rep), &s(SocketType::Push), None).await,
+        ),
+    ];
+    for (what, r) in cases {
+        match r {
+            Err(e) if e.kind() == ErrorKind::InvalidInput => {}
+            other => panic!("{what}: expected EINVAL, got {other:?}"),
+        }
+    }
+}
+
+/// A REP frontend and a REQ backend: the proxy keeps both alternations by taking turns.
+#[tokio::test]
+async fn rep_frontend_req_backend_take_turns() {
+    let frontend = socket(SocketType::Rep);
+    let backend = socket(SocketType::Req);
+    let front_ep = bind_any(&frontend).await;
+    let worker = Socket::new(SocketType::Rep);
+    let worker_ep = bind_any(&worker).await;
+    connect(&backend, &worker_ep).await;
+    let task = spawn_proxy(&frontend, &backend, None, None);
+    let client = Socket::new(SocketType::Req);
+    connect(&client, &front_ep).await;
+    for i in 0..5 {
+        let body = format!("q{i}");
+        send(&client, body.clone(), "client request").await;
+        let got = recv(&worker, "worker request").await;
+        assert_eq!(&got[0][..], body.as_bytes());
+        send(&worker, format!("a{i}"), "worker reply").await;
+        let reply = recv(&client, "client reply").await;
+        assert_eq!(&reply[0][..], format!("a{i}").as_bytes());
+    }
+    assert!(!task.is_finished(), "the proxy must still run");
+    task.abort();
+}
+
+/// The same ROUTER as frontend and backend: an echo service (only frontend -> backend).
+#[tokio::test]
+async fn same_socket_on_both_sides_echoes() {
+    let router = socket(SocketType::Router);
+    let ep = bind_any(&router).await;
+    let task = {
+        let r = router.clone();
+        tokio::spawn(async move { proxy(&r, &r, None).await })
+    };
+    let dealer = Socket::new(SocketType::Dealer);
+    connect(&dealer, &ep).await;
+    for i in 0..3 {
+        let m = msg(&[format!("hello {i}").as_bytes(), b"", b"x"]);
+        send(&dealer, m.clone(), "to the echo").await;
+        assert_eq!(recv(&dealer, "echo").await, m);
+    }
+    task.abort();
+}
+
+/// The proxy holds at most one message per direction: when the consumer stops reading,
+/// the producer ends up blocked after a bounded number of messages (the HWMs and the TCP
+/// buffers), and every message it could send arrives once the consumer reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure_reaches_the_producer() {
+    const LIMIT: usize = 2000;
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    frontend.set_rcvhwm(4).unwrap();
+    backend.set_sndhwm(4).unwrap();
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let task = spawn_proxy(&frontend, &backend, None, None);
+    let producer = Socket::new(SocketType::Push);
+    producer.set_sndhwm(4).unwrap();
+    connect(&producer, &front_ep).await;
+    let consumer = Socket::new(SocketType::Pull);
+    consumer.set_rcvhwm(4).unwrap();
+    connect(&consumer, &back_ep).await;
+
+    let payload = Bytes::from(vec![7u8; 256 * 1024]);
+    let mut sent = 0;
+    while sent < LIMIT {
+        let m = Message::from(vec![Bytes::from(sent.to_string()), payload.clone()]);
+        match tokio::time::timeout(Duration::from_secs(1), producer.send(m)).await {
+            Ok(r) => r.expect("send"),
+            Err(_) => break, // blocked: the pipeline is full
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < LIMIT,
+        "the producer was never blocked: the proxy buffers without bound"
+    );
+    eprintln!("the producer was blocked after {sent} messages");
+    for i in 0..sent {
+        let Ok(m) = tokio::time::timeout(OP_TIMEOUT, consumer.recv()).await else {
+            panic!(
+                "drain stalled at message {i} of {sent}\n  producer {:?}\n  frontend {:?}\n  \
+                 backend {:?}\n  consumer {:?}",
+                producer.counters(),
+                frontend.counters(),
+                backend.counters(),
+                consumer.counters()
+            );
+        };
+        let m = m.expect("recv");
+        assert_eq!(
+            &m[0][..],
+            i.to_string().as_bytes(),
+            "order and completeness"
+        );
+        assert_eq!(m[1].len(), payload.len());
+    }
+    task.abort();
+}
+
+/// Dropping the proxy future stops forwarding and loses nothing still queued in the
+/// sockets: a new proxy over the same sockets forwards it.
+#[tokio::test]
+async fn dropping_the_proxy_keeps_queued_messages() {
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let producer = Socket::new(SocketType::Push);
+    connect(&producer, &front_ep).await;
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, &back_ep).await;
+
+    let task = spawn_proxy(&frontend, &backend, None, None);
+    send(&producer, "one", "one").await;
+    assert_eq!(&recv(&consumer, "one").await[0][..], b"one");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    send(&producer, "two", "two").await;
+    expect_nothing(&consumer, "with no proxy running").await;
+    let task = spawn_proxy(&frontend, &backend, None, None);
+    assert_eq!(
+        &recv(&consumer, "two, by the second proxy").await[0][..],
+        b"two"
+    );
+    task.abort();
+}
+
+/// PUB -> XSUB | proxy | XPUB -> SUB: subscriptions travel upstream (the publisher, an
+/// XPUB here so that it can see them, gets `\x01A` and later `\x00A`), data downstream,
+/// filtered by topic.
+#[tokio::test]
+async fn xsub_xpub_forwarder() {
+    let publisher = Socket::new(SocketType::XPub);
+    let pub_ep = bind_any(&publisher).await;
+    let frontend = socket(SocketType::XSub);
+    connect(&frontend, &pub_ep).await;
+    let backend = socket(SocketType::XPub);
+    let back_ep = bind_any(&backend).await;
+    let task = spawn_proxy(&frontend, &backend, None, None);
+
+    let subscriber = Socket::new(SocketType::Sub);
+    connect(&subscriber, &back_ep).await;
+    subscriber.subscribe("A").unwrap();
+    let sub = recv(&publisher, "the subscription, forwarded upstream").await;
+    assert_eq!(frames(&sub), vec![b"\x01A".to_vec()]);
+
+    send(&publisher, msg(&[b"A", b"1"]), "A1").await;
+    send(&publisher, msg(&[b"B", b"2"]), "B2").await;
+    send(&publisher, msg(&[b"A", b"3"]), "A3").await;
+    assert_eq!(
+        frames(&recv(&subscriber, "A1").await),
+        vec![b"A".to_vec(), b"1".to_vec()]
+    );
+    assert_eq!(
+        frames(&recv(&subscriber, "A3 (B2 filtered out)").await),
+        vec![b"A".to_vec(), b"3".to_vec()]
+    );
+
+    subscriber.unsubscribe("A").unwrap();
+    let unsub = recv(&publisher, "the unsubscription, forwarded upstream").await;
+    assert_eq!(frames(&unsub), vec![b"\x00A".to_vec()]);
+    task.abort();
+}
+
+// ---- the command-line tool --------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_aiozmq");
+
+/// Runs the tool to completion (bounded) and returns (status code, stdout, stderr).
+async fn run_cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(
+        OP_TIMEOUT,
+        tokio::process::Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("aiozmq {args:?} did not exit within {OP_TIMEOUT:?}"))
+    .expect("run aiozmq");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_help_and_usage_errors() {
+    let (code, out, _) = run_cli(&["--help"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("proxy") && out.contains("TYPE@ENDPOINT"),
+        "{out}"
+    );
+    let (code, out, _) = run_cli(&["proxy", "--help"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("--frontend") && out.contains("STATISTICS"),
+        "{out}"
+    );
+    let (code, out2, _) = run_cli(&["help", "proxy"]).await;
+    assert_eq!((code, out2), (Some(0), out));
+
+    for (args, says) in [
+        (&[][..], "no command"),
+        (&["frobnicate"], "unknown command 'frobnicate'"),
+        (&["proxy"], "--frontend is required"),
+        (
+            &["proxy", "--frontend", "router@tcp://127.0.0.1:*"],
+            "--backend is required",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "router",
+                "--backend",
+                "dealer@tcp://127.0.0.1:*",
+            ],
+            "not TYPE@ENDPOINT",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "rooter@tcp://127.0.0.1:*",
+                "--backend",
+                "dealer@tcp://127.0.0.1:*",
+            ],
+            "unknown socket type 'rooter'",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "router@udp://x:1",
+                "--backend",
+                "dealer@tcp://127.0.0.1:*",
+            ],
+            "udp://x:1",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "router@tcp://127.0.0.1:*",
+                "--backend",
+                "dealer@tcp://127.0.0.1:*",
+                "--turbo",
+            ],
+            "unknown option '--turbo'",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "push@tcp://127.0.0.1:*",
+                "--backend",
+                "push@tcp://127.0.0.1:*",
+            ],
+            "nothing can flow",
+        ),
+    ] {
+        let (code, _, err) = run_cli(args).await;
+        assert_eq!(
+            code,
+            Some(2),
+            "aiozmq {args:?}: exit status (stderr: {err})"
+        );
+        assert!(
+            err.contains(says),
+            "aiozmq {args:?}: stderr should say {says:?}: {err}"
+        );
+        assert!(
+            err.contains("--help"),
+            "aiozmq {args:?}: stderr should point to help: {err}"
+        );
+    }
+
+    // A runtime error (the port is taken): exit status 1.
+    let taken = Socket::new(SocketType::Router);
+    let ep = bind_any(&taken).await;
+    let (code, _, err) = run_cli(&[
+        "proxy",
+        "--frontend",
+        &format!("router@{ep}"),
+        "--backend",
+        "dealer@tcp://127.0.0.1:*",
+    ])
+    .await;
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(err.contains("cannot bind"), "{err}");
+}
+
+/// The tool's stdout: `ROLE bound ENDPOINT` lines up to `proxy running`.
+async fn cli_endpoints(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> BTreeMap<String, String> {
+    let mut eps = BTreeMap::new();
+    loop {
+        let line = tokio::time::timeout(OP_TIMEOUT, lines.next_line())
+            .await
+            .expect("the proxy prints its endpoints")
+            .expect("read stdout")
+            .expect("the proxy exited early");
+        if line == "proxy running" {
+            return eps;
+        }
+        match line.split(' ').collect::<Vec<_>>()[..] {
+            [role, "bound", ep] => {
+                eps.insert(role.to_string(), ep.to_string());
+            }
+            [_, "connecting", _] => {}
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+}
+
+/// `aiozmq proxy` as a broker between our REQ clients and REP workers, steered and ended
+/// over its REP control socket (exit status 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_broker_with_our_sockets() {
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "proxy",
+            "--frontend",
+            "router@tcp://127.0.0.1:*",
+            "--backend=dealer@tcp://127.0.0.1:*",
+            "--control",
+            "rep@tcp://127.0.0.1:*",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start aiozmq proxy");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let eps = cli_endpoints(&mut lines).await;
+    let workers = spawn_workers(&eps["backend"], 2);
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let req = Socket::new(SocketType::Req);
+        req.set_routing_id(client_id(i)).unwrap();
+        connect(&req, &eps["frontend"]).await;
+        clients.push(req);
+    }
+    for j in 0..5 {
+        for (i, req) in clients.iter().enumerate() {
+            send(req, request_body(i, j), "request").await;
+        }
+        for (i, req) in clients.iter().enumerate() {
+            let reply = recv(req, "reply").await;
+            assert_eq!(
+                &reply[0][..],
+                format!("ok:{}", request_body(i, j)).as_bytes()
+            );
+        }
+    }
+    let ctl = Socket::new(SocketType::Req);
+    connect(&ctl, &eps["control"]).await;
+    let stats = statistics(&ctl).await;
+    assert_eq!(
+        (
+            stats.frontend_messages_in,
+            stats.frontend_messages_out,
+            stats.backend_messages_in,
+            stats.backend_messages_out
+        ),
+        (45, 45, 45, 45), // 3 frames each: routing id, delimiter, body
+    );
+    expect_empty_reply(&ctl, "TERMINATE").await;
+    let status = tokio::time::timeout(OP_TIMEOUT, child.wait())
+        .await
+        .expect("the proxy exits after TERMINATE")
+        .expect("wait");
+    assert!(status.success(), "exit status {status}");
+    for w in workers {
+        w.abort();
+    }
+}
+
+/// `aiozmq proxy` connecting (`TYPE>ENDPOINT`) a SUB frontend to our publisher: the SUB
+/// subscribes to everything (the publisher, an XPUB, sees the empty subscription), and
+/// what is published reaches our PULL through the proxy's PUSH backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_connects_a_sub_frontend_subscribed_to_everything() {
+    let publisher = Socket::new(SocketType::XPub);
+    let pub_ep = bind_any(&publisher).await;
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "proxy",
+            &format!("--frontend=sub>{pub_ep}"),
+            "--backend",
+            "push@tcp://127.0.0.1:*",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start aiozmq proxy");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let eps = cli_endpoints(&mut lines).await;
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, &eps["backend"]).await;
+    let sub = recv(&publisher, "the proxy's subscription").await;
+    assert_eq!(
+        frames(&sub),
+        vec![b"\x01".to_vec()],
+        "subscribed to everything"
+    );
+    send(&publisher, msg(&[b"topic", b"data"]), "publish").await;
+    let got = recv(&consumer, "through the proxy").await;
+    assert_eq!(frames(&got), vec![b"topic".to_vec(), b"data".to_vec()]);
+}
+
+/// The proxy over inproc endpoints (frontend and backend bound, peers in the process).
+#[tokio::test]
+async fn over_inproc() {
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    frontend.bind("inproc://proxy-test-front").await.unwrap();
+    backend.bind("inproc://proxy-test-back").await.unwrap();
+    let task = spawn_proxy(&frontend, &backend, None, None);
+    let producer = Socket::new(SocketType::Push);
+    connect(&producer, "inproc://proxy-test-front").await;
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, "inproc://proxy-test-back").await;
+    for i in 0..100 {
+        send(&producer, msg(&[b"n", i.to_string().as_bytes()]), "send").await;
+    }
+    for i in 0..100 {
+        let m = recv(&consumer, "recv").await;
+        assert_eq!(frames(&m), vec![b"n".to_vec(), i.to_string().into_bytes()]);
+    }
+    task.abort();
+}
