@@ -609,3 +609,51 @@ async fn handshake_ivl_zero_means_no_limit() {
         .unwrap();
     assert_eq!(&m[0][..], b"ok");
 }
+
+#[tokio::test]
+async fn close_failed_when_the_ipc_file_cannot_be_removed() {
+    let dir = std::env::temp_dir().join(format!("aiozmq-closefail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let ep = format!("ipc://{}", path.display());
+    let s = Socket::new(SocketType::Pull);
+    let mut mon = s.monitor(64);
+    s.bind(&ep).await.unwrap();
+    // Replace the socket file with a non-empty directory: removing it must fail.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("keep"), b"x").unwrap();
+    s.unbind(&ep).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let ev = mon.recv().await.expect("monitor open");
+            if ev.kind == EventKind::CloseFailed {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("CLOSE_FAILED");
+    assert_eq!(ev.endpoint, ep);
+    assert!(ev.value > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn ipc_stale_file_is_replaced_and_live_one_refused() {
+    let dir = std::env::temp_dir().join(format!("aiozmq-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stale.sock");
+    // A stale socket file: bound once by a std listener that is gone.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let ep = format!("ipc://{}", path.display());
+    let a = Socket::new(SocketType::Pull);
+    a.bind(&ep).await.unwrap();
+    let b = Socket::new(SocketType::Pull);
+    let err = b.bind(&ep).await.unwrap_err();
+    assert_eq!(err.kind(), aiozmq::ErrorKind::AddrInUse);
+    a.close().await;
+    assert!(!path.exists(), "close removes the socket file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -564,7 +564,7 @@ impl Socket {
             let _ = task.await;
         }
         if let Some(p) = rec.ipc_path {
-            let _ = std::fs::remove_file(p);
+            remove_ipc_file(&self.shared, &p, &rec.endpoint);
         }
         Ok(())
     }
@@ -775,7 +775,7 @@ impl Socket {
         self.shared.send_ready.notify_waiters();
         for b in self.binds.lock().unwrap().iter() {
             if let Some(p) = &b.ipc_path {
-                let _ = std::fs::remove_file(p);
+                remove_ipc_file(&self.shared, p, &b.endpoint);
             }
             if let Some(name) = &b.inproc_name {
                 transport::inproc::unbind(name, &b.token);
@@ -811,6 +811,17 @@ impl Drop for Socket {
             Err(_) => shared.terminate.cancel(),
         }
         self.finish_close();
+    }
+}
+
+/// Removes a bound IPC socket file; a failure (other than the file being gone already) is
+/// reported as CLOSE_FAILED, as libzmq reports a failed close.
+fn remove_ipc_file(shared: &Shared, path: &str, endpoint: &str) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            let errno = e.raw_os_error().unwrap_or(5) as u32;
+            shared.emit_kind(EventKind::CloseFailed, errno, endpoint, Some(e.to_string()));
+        }
     }
 }
 
