@@ -284,11 +284,7 @@ impl Curve {
     ) -> Result<Step, ProtocolError> {
         let (name, _) = Command::split_name(&body)?;
         if &name[..] == b"ERROR" {
-            let reason = match Command::decode(body)? {
-                Command::Error(r) => String::from_utf8_lossy(&r).into_owned(),
-                _ => String::new(),
-            };
-            return Err(ProtocolError::Auth(reason));
+            return Err(super::peer_error(body));
         }
         match (self.state, &name[..]) {
             (State::ServerExpectHello, b"HELLO") => self.on_hello(&body, out),

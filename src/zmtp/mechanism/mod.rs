@@ -154,3 +154,16 @@ pub(crate) enum Step {
     /// Handshake complete: the peer's metadata (its socket type, identity, ...).
     Done(Metadata),
 }
+
+/// An ERROR command received during a PLAIN or CURVE handshake: the peer refused us
+/// (its reason is usually a ZAP status code such as "400").
+pub(crate) fn peer_error(body: Bytes) -> crate::zmtp::ProtocolError {
+    use crate::zmtp::command::Command;
+    match Command::decode(body) {
+        Ok(Command::Error(r)) => {
+            crate::zmtp::ProtocolError::Auth(String::from_utf8_lossy(&r).into_owned())
+        }
+        Ok(_) => crate::zmtp::ProtocolError::Auth(String::new()),
+        Err(e) => e,
+    }
+}

@@ -89,11 +89,7 @@ impl Plain {
     ) -> Result<Step, ProtocolError> {
         let (name, data) = Command::split_name(&cmd)?;
         if &name[..] == b"ERROR" {
-            let reason = match Command::decode(cmd)? {
-                Command::Error(r) => String::from_utf8_lossy(&r).into_owned(),
-                _ => String::new(),
-            };
-            return Err(ProtocolError::Auth(reason));
+            return Err(super::peer_error(cmd));
         }
         match (self.state, &name[..]) {
             (State::ServerExpectHello, b"HELLO") => {
