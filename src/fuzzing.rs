@@ -193,3 +193,269 @@ pub fn connection(data: &[u8]) {
     let limited = run_connection(st, rest, rest.len(), Some(1));
     assert_eq!(limited, whole, "connection depends on the message budget");
 }
+
+// ---- PLAIN and CURVE handshakes ------------------------------------------------------
+
+use crate::zmtp::{Mechanism, Security};
+
+/// The user id the security targets' ZAP handler gives an accepted peer.
+pub const FUZZ_ZAP_USER: &str = "fuzz-user";
+
+/// What the first byte of a `plain`/`curve` target input selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecuritySelector {
+    /// Bit 0: our side is the client (the input is the server's bytes); else the server.
+    pub client: bool,
+    /// Bit 1: the server asks a ZAP handler (ignored for a client, as the engine does).
+    pub zap: bool,
+    /// Bit 2: that handler refuses (status 400) instead of accepting.
+    pub deny: bool,
+    /// Bits 4..8, plus one: the read size of the split-invariance run (1..=16).
+    pub step: usize,
+}
+
+impl SecuritySelector {
+    /// Decodes the selector byte.
+    pub fn from_byte(b: u8) -> Self {
+        let client = b & 1 != 0;
+        SecuritySelector {
+            client,
+            zap: !client && b & 2 != 0,
+            deny: !client && b & 2 != 0 && b & 4 != 0,
+            step: (b >> 4) as usize + 1,
+        }
+    }
+
+    /// Encodes it (the inverse of [`from_byte`](Self::from_byte) for valid selectors).
+    pub fn to_byte(self) -> u8 {
+        assert!((1..=16).contains(&self.step));
+        (self.client as u8)
+            | (self.zap as u8) << 1
+            | (self.deny as u8) << 2
+            | ((self.step - 1) as u8) << 4
+    }
+}
+
+/// A deterministic random source (a fixed stream per `seed`; each call continues it), so
+/// that a recorded handshake transcript stays valid for every run of a target.
+pub fn fuzz_random(seed: u64) -> crate::zmtp::mechanism::RandomSource {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let state = AtomicU64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    std::sync::Arc::new(move |buf: &mut [u8]| {
+        for b in buf {
+            let x = state.fetch_add(1, Ordering::Relaxed);
+            *b = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
+        }
+    })
+}
+
+/// The targets' fixed long-term CURVE keys: `(server secret, client secret)`.
+const FUZZ_CURVE_SECRETS: ([u8; 32], [u8; 32]) = ([0x5A; 32], [0xC3; 32]);
+
+fn fuzz_security(mechanism: Mechanism, client: bool) -> Security {
+    use crate::zmtp::mechanism::curve::public_from_secret;
+    let (server_secret, client_secret) = FUZZ_CURVE_SECRETS;
+    match (mechanism, client) {
+        (Mechanism::Null, _) => Security::Null,
+        (Mechanism::Plain, true) => Security::PlainClient {
+            username: Bytes::from_static(b"admin"),
+            password: Bytes::from_static(b"secret"),
+        },
+        (Mechanism::Plain, false) => Security::PlainServer,
+        (Mechanism::Curve, true) => Security::CurveClient {
+            server_key: public_from_secret(&server_secret),
+            public_key: public_from_secret(&client_secret),
+            secret_key: client_secret,
+        },
+        (Mechanism::Curve, false) => Security::CurveServer {
+            public_key: public_from_secret(&server_secret),
+            secret_key: server_secret,
+        },
+    }
+}
+
+/// The configuration of the connection a `plain`/`curve` target drives: a DEALER client
+/// or a ROUTER server, fixed keys and credentials, a fresh deterministic random source,
+/// and ZAP on the server when `zap`.
+pub fn security_config(mechanism: Mechanism, client: bool, zap: bool) -> Config {
+    let mut cfg = Config::new(if client {
+        SocketType::Dealer
+    } else {
+        SocketType::Router
+    });
+    cfg.security = fuzz_security(mechanism, client);
+    cfg.max_msg_size = Some(FUZZ_MAX_MSG_SIZE);
+    cfg.rng = Some(fuzz_random(if client { 1 } else { 2 }));
+    if zap && !client {
+        cfg.zap_domain = Some("fuzz".into());
+        cfg.peer_address = "192.0.2.1".into();
+    }
+    cfg
+}
+
+/// The configuration of an honest peer for [`security_config`] (the other role, same keys,
+/// its own deterministic random source): used to record seed transcripts.
+pub fn security_peer_config(mechanism: Mechanism, our_side_client: bool) -> Config {
+    let mut cfg = security_config(mechanism, !our_side_client, false);
+    cfg.rng = Some(fuzz_random(if our_side_client { 3 } else { 4 }));
+    cfg
+}
+
+/// The greeting the targets put in front of the input: the peer's, with the mechanism and
+/// the as-server flag of the role opposite ours.
+pub fn security_peer_greeting(mechanism: Mechanism, our_side_client: bool) -> [u8; 64] {
+    Greeting::new(mechanism, our_side_client).encode()
+}
+
+/// What a security target run produced.
+#[derive(Debug, PartialEq)]
+pub struct SecurityOutcome {
+    /// Every event, ZAP requests included.
+    pub events: Vec<Event>,
+    /// Every byte our side sent.
+    pub sent: Vec<u8>,
+    /// How the input ended.
+    pub result: Result<(), ProtocolError>,
+    /// Whether the handshake completed.
+    pub ready: bool,
+}
+
+/// Drives our side over `greeting + rest` in reads of `step` bytes (a byte at a time
+/// during a handshake with ZAP), answering ZAP requests as `sel` says as soon as they
+/// are seen; once all input is in and the connection is ready, sends a message and a
+/// PING (encrypted under CURVE).
+pub fn security_run(
+    mechanism: Mechanism,
+    sel: SecuritySelector,
+    rest: &[u8],
+    step: usize,
+) -> SecurityOutcome {
+    let mut conn = Connection::new(security_config(mechanism, sel.client, sel.zap));
+    let mut input = security_peer_greeting(mechanism, sel.client).to_vec();
+    input.extend_from_slice(rest);
+    let mut out = SecurityOutcome {
+        events: Vec::new(),
+        sent: Vec::new(),
+        result: Ok(()),
+        ready: false,
+    };
+    let mut buf = BytesMut::new();
+    let mut pos = 0;
+    while pos < input.len() {
+        // With ZAP, the handshake is fed a byte at a time, so that the verdict is given as
+        // soon as the command that asked for it is complete, before any later byte: an
+        // honest peer sends nothing more until it has our answer.
+        let n = if sel.zap && !conn.is_ready() {
+            1
+        } else {
+            step.max(1)
+        };
+        let end = pos.saturating_add(n).min(input.len());
+        buf.extend_from_slice(&input[pos..end]);
+        pos = end;
+        out.result = conn.handle_input(&mut buf);
+        while let Some(e) = conn.poll_event() {
+            let zap = matches!(e, Event::Zap(_));
+            out.events.push(e);
+            if zap && out.result.is_ok() {
+                let reply = if sel.deny {
+                    crate::zmtp::ZapReply::deny("fuzz")
+                } else {
+                    crate::zmtp::ZapReply::allow(FUZZ_ZAP_USER)
+                };
+                out.result = conn.handle_zap_reply(reply);
+            }
+        }
+        out.sent.extend_from_slice(&conn.transmit().to_vec());
+        let n = conn.transmit().len();
+        conn.transmit().advance(n);
+        if out.result.is_err() {
+            break;
+        }
+    }
+    out.ready = conn.is_ready();
+    if out.result.is_ok() && out.ready {
+        conn.send_message(&crate::Message::from(["fuzz", "reply"]));
+        conn.send_ping(1, Bytes::from_static(b"ctx"));
+        out.sent.extend_from_slice(&conn.transmit().to_vec());
+    }
+    out
+}
+
+/// Properties every security run must have, whatever the input.
+fn check_security_outcome(mechanism: Mechanism, sel: SecuritySelector, o: &SecurityOutcome) {
+    let zap_at = o.events.iter().position(|e| matches!(e, Event::Zap(_)));
+    let ready_at = o.events.iter().position(|e| matches!(e, Event::Ready(_)));
+    let first_msg = o.events.iter().position(|e| matches!(e, Event::Message(_)));
+    let readies = o
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Ready(_)))
+        .count();
+    assert!(readies <= 1, "{readies} Ready events");
+    // A connection that failed after its handshake is no longer ready.
+    assert!(
+        !o.ready || ready_at.is_some(),
+        "ready without a Ready event"
+    );
+    if let Some(m) = first_msg {
+        assert!(ready_at.is_some_and(|r| r < m), "a message before Ready");
+    }
+    if sel.zap {
+        if let Some(r) = ready_at {
+            // PLAIN and CURVE servers always ask; the verdict comes before Ready.
+            assert!(zap_at.is_some_and(|z| z < r), "Ready without asking ZAP");
+        }
+    } else {
+        assert!(zap_at.is_none(), "a ZAP request without ZAP");
+    }
+    if sel.deny {
+        assert!(ready_at.is_none(), "a refused peer got through");
+        assert!(
+            first_msg.is_none(),
+            "a refused peer's message was delivered"
+        );
+    }
+    if let Some(Event::Ready(info)) = ready_at.map(|r| &o.events[r]) {
+        assert_eq!(info.mechanism, mechanism);
+        if sel.zap {
+            assert_eq!(info.user_id.as_deref(), Some(FUZZ_ZAP_USER));
+        }
+    }
+    if let Some(Event::Zap(req)) = zap_at.map(|z| &o.events[z]) {
+        assert_eq!(req.mechanism, mechanism);
+        let n = if mechanism == Mechanism::Plain { 2 } else { 1 };
+        assert_eq!(req.credentials.len(), n, "{req:?}");
+        if mechanism == Mechanism::Curve {
+            assert_eq!(req.credentials[0].len(), 32);
+        }
+    }
+}
+
+fn security_target(mechanism: Mechanism, data: &[u8]) {
+    let Some((&b, rest)) = data.split_first() else {
+        return;
+    };
+    let sel = SecuritySelector::from_byte(b);
+    let whole = security_run(mechanism, sel, rest, usize::MAX);
+    check_security_outcome(mechanism, sel, &whole);
+    // How the input is split into reads must not matter.
+    let chunked = security_run(mechanism, sel, rest, sel.step);
+    assert_eq!(
+        chunked, whole,
+        "security handshake depends on how the input was split"
+    );
+}
+
+/// Drives a PLAIN connection (client or server, with or without ZAP, chosen by the first
+/// byte) over arbitrary peer bytes after a valid PLAIN greeting.
+pub fn plain_handshake(data: &[u8]) {
+    security_target(Mechanism::Plain, data);
+}
+
+/// Drives a CURVE connection (client or server, with or without ZAP, chosen by the first
+/// byte) with fixed keys and a deterministic random source over arbitrary peer bytes
+/// after a valid CURVE greeting.
+pub fn curve_handshake(data: &[u8]) {
+    security_target(Mechanism::Curve, data);
+}

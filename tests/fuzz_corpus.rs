@@ -18,11 +18,15 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 8] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
     ("connection", fuzzing::connection),
+    ("plain", fuzzing::plain_handshake),
+    ("curve", fuzzing::curve_handshake),
+    ("subscriptions", aiozmq::socket::fuzz_ops::subscriptions),
+    ("socket_paths", aiozmq::socket::fuzz_ops::socket_paths),
 ];
 
 /// Seed files are kept small so the corpus stays cheap to commit and replay.
@@ -113,6 +117,26 @@ fn command_corpus() {
 #[test]
 fn connection_corpus() {
     replay_corpus("connection");
+}
+
+#[test]
+fn plain_corpus() {
+    replay_corpus("plain");
+}
+
+#[test]
+fn curve_corpus() {
+    replay_corpus("curve");
+}
+
+#[test]
+fn subscriptions_corpus() {
+    replay_corpus("subscriptions");
+}
+
+#[test]
+fn socket_paths_corpus() {
+    replay_corpus("socket_paths");
 }
 
 #[test]

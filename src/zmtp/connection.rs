@@ -471,12 +471,7 @@ impl Connection {
             Some(Mech::Plain(p)) => p.on_command(body, zap, &mut out),
             Some(Mech::Curve(c)) => {
                 let r = c.on_command(body, zap, &mut out);
-                if let Ok(Step::Zap(req)) = &r {
-                    self.curve_client_key = req
-                        .credentials
-                        .first()
-                        .and_then(|k| <[u8; 32]>::try_from(&k[..]).ok());
-                }
+                self.curve_client_key = c.client_key();
                 if let Ok(Step::Done(_)) = &r {
                     self.cipher = Some(c.cipher());
                 }
@@ -575,7 +570,11 @@ impl Connection {
             .and_then(|v| SocketType::from_name(v))
             .ok_or(ProtocolError::BadSocketType)?;
         if !self.cfg.socket_type.is_compatible(st) {
-            self.send_command(&Command::Error(Bytes::from_static(b"Invalid socket type")));
+            // A CURVE peer could not read a clear-text ERROR at this point; libzmq sends
+            // none there either, it just closes.
+            if self.cipher.is_none() {
+                self.send_command(&Command::Error(Bytes::from_static(b"Invalid socket type")));
+            }
             return Err(ProtocolError::IncompatibleSocketType {
                 ours: self.cfg.socket_type,
                 theirs: st,

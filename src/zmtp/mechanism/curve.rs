@@ -186,6 +186,8 @@ pub(crate) struct Curve {
     nonce: u64,
     peer_nonce: u64,
     peer_metadata: Option<Metadata>,
+    /// Server side: the client's long-term public key (C), once INITIATE was opened.
+    client_key: Option<CurveKey>,
 }
 
 impl std::fmt::Debug for Curve {
@@ -220,6 +222,7 @@ impl Curve {
             nonce: 1,
             peer_nonce: 0,
             peer_metadata: None,
+            client_key: None,
         }
     }
 
@@ -245,6 +248,7 @@ impl Curve {
             nonce: 1,
             peer_nonce: 0,
             peer_metadata: None,
+            client_key: None,
         }
     }
 
@@ -427,6 +431,7 @@ impl Curve {
             return Err(ProtocolError::Auth("INITIATE vouch does not match".into()));
         }
         self.peer_nonce = nonce;
+        self.client_key = Some(client_key.to_bytes());
         let md = Metadata::decode(Bytes::copy_from_slice(&plain[128..]))?;
         match zap {
             Some(mut req) => {
@@ -495,6 +500,12 @@ impl Curve {
         }
         self.send_ready(out);
         Ok(Step::Done(self.peer_metadata.take().unwrap_or_default()))
+    }
+
+    /// Server side: the client's long-term public key, once INITIATE was opened. The
+    /// vouch is checked before it is recorded.
+    pub(crate) fn client_key(&self) -> Option<CurveKey> {
+        self.client_key
     }
 
     /// The frame cipher, once the handshake is done.

@@ -89,7 +89,8 @@ pub struct ZapRequest {
     pub domain: String,
     /// The peer's address (IP for TCP, empty for IPC).
     pub address: String,
-    /// The peer's routing id, if it sent one.
+    /// The authenticating (server) socket's own routing id — libzmq's ZAP "identity"
+    /// frame carries the server's ROUTING_ID, not the peer's.
     pub routing_id: Bytes,
     /// The mechanism.
     pub mechanism: Mechanism,

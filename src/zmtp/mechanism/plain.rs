@@ -87,6 +87,15 @@ impl Plain {
         zap: Option<ZapRequest>,
         out: &mut Vec<Bytes>,
     ) -> Result<Step, ProtocolError> {
+        // libzmq 4.3.5's PLAIN server writes its ERROR prefix as the C string "\x05ERROR",
+        // which C reads as the byte 0x5E then "RROR": recognise that form too.
+        if let Some(rest) = cmd.strip_prefix(b"\x5eRROR") {
+            let reason = rest
+                .split_first()
+                .map(|(&n, r)| String::from_utf8_lossy(&r[..r.len().min(n as usize)]).into_owned())
+                .unwrap_or_default();
+            return Err(ProtocolError::Auth(reason));
+        }
         let (name, data) = Command::split_name(&cmd)?;
         if &name[..] == b"ERROR" {
             return Err(super::peer_error(cmd));
