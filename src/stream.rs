@@ -129,6 +129,12 @@ impl StreamOptions {
         self
     }
 
+    /// Secures the stream's socket (CURVE or PLAIN; see [`crate::security`]).
+    pub fn security(mut self, security: crate::security::SecurityConfig) -> Self {
+        self.connection = self.connection.security(security);
+        self
+    }
+
     /// Uses an existing socket (aiozmq's `zmq_sock`; see [`ConnectionOptions::zmq_sock`]).
     pub fn zmq_sock(mut self, socket: impl Into<Arc<Socket>>) -> Self {
         self.connection = self.connection.zmq_sock(socket);

@@ -232,3 +232,37 @@ async fn zap_user_id_is_visible_on_messages() {
         aiozmq::zmtp::Mechanism::Plain
     );
 }
+
+#[tokio::test]
+async fn secured_streams_are_one_argument_away() {
+    use aiozmq::security::SecurityConfig;
+    use aiozmq::{create_zmq_stream, StreamOptions};
+    let (spub, ssec) = aiozmq::curve_keypair();
+    let (cpub, csec) = aiozmq::curve_keypair();
+    let server = create_zmq_stream(
+        SocketType::Router,
+        StreamOptions::new().bind("tcp://127.0.0.1:*").security(
+            SecurityConfig::curve_server(&ssec)
+                .unwrap()
+                .with_zap(Authenticator::new().allow_curve_key(&cpub).unwrap()),
+        ),
+    )
+    .await
+    .unwrap();
+    let ep = server.transport().bindings()[0].clone();
+    let client = create_zmq_stream(
+        SocketType::Dealer,
+        StreamOptions::new()
+            .connect(ep.as_str())
+            .security(SecurityConfig::curve_client_with_keys(&spub, &cpub, &csec).unwrap()),
+    )
+    .await
+    .unwrap();
+    client.write(Message::from("secret hello")).unwrap();
+    let m = within(server.read()).await.unwrap();
+    assert_eq!(&m[1][..], b"secret hello");
+    assert_eq!(
+        m.properties().unwrap().mechanism,
+        aiozmq::zmtp::Mechanism::Curve
+    );
+}

@@ -103,9 +103,17 @@ pub struct ConnectionOptions {
     bind: Vec<String>,
     connect: Vec<String>,
     zmq_sock: Option<Arc<Socket>>,
+    security: crate::security::SecurityConfig,
 }
 
 impl ConnectionOptions {
+    /// Secures the socket (CURVE or PLAIN; see [`crate::security`]) before it binds or
+    /// connects.
+    pub fn security(mut self, security: crate::security::SecurityConfig) -> Self {
+        self.security = security;
+        self
+    }
+
     /// No endpoints, a new socket.
     pub fn new() -> Self {
         Self::default()
@@ -191,6 +199,7 @@ where
         Some(s) => s,
         None => Arc::new(Socket::new(socket_type)),
     };
+    options.security.apply(&socket)?;
     let protocol = Arc::new(protocol_factory());
     let transport = ZmqTransport::start(socket, protocol.clone());
     let mut guard = AbortGuard(Some(transport.clone()));
