@@ -1,0 +1,216 @@
+//! `aiozmq monitor`: a socket's monitor events, one line each.
+
+use std::time::Duration;
+
+use aiozmq::SocketType;
+
+use crate::args::{no_value, once, parse_count, parse_ms, Args, SocketArgs};
+use crate::runtime::{attach, block_on, new_socket, print_line, within, Status, MONITOR_BACKLOG};
+use crate::security::{event_line, OPTIONS_HELP};
+use crate::{usage, Failure};
+
+const CMD: &str = "monitor";
+
+const HELP_HEAD: &str = "\
+Usage: aiozmq monitor --type TYPE (--bind EP | --connect EP)... [OPTIONS]
+
+Creates a socket, binds or connects it, and prints its monitor events on stdout as they
+happen, one per line:
+  EVENT VALUE ENDPOINT [REASON]
+EVENT is libzmq's name without ZMQ_EVENT_; VALUE is libzmq's value for it: a file
+descriptor (CONNECTED, ACCEPTED, LISTENING, CLOSED, DISCONNECTED), an errno
+(CONNECT_DELAYED, BIND_FAILED, ACCEPT_FAILED, HANDSHAKE_FAILED_NO_DETAIL), a reconnect
+interval in ms (CONNECT_RETRIED), a ZAP status code (HANDSHAKE_FAILED_AUTH), a protocol
+error code (HANDSHAKE_FAILED_PROTOCOL) or 0 (HANDSHAKE_SUCCEEDED). REASON, when there is
+one, explains a failure or a disconnection in words. For example:
+  LISTENING 9 tcp://127.0.0.1:5555
+  ACCEPTED 10 tcp://127.0.0.1:5555
+  HANDSHAKE_SUCCEEDED 0 tcp://127.0.0.1:5555
+  DISCONNECTED 10 tcp://127.0.0.1:5555 connection closed by peer
+  CONNECT_RETRIED 100 tcp://127.0.0.1:6000
+The socket reads and discards the messages it receives (REQ and REP sockets receive
+none) and sends none. With security options it shows the handshakes succeed or fail.
+
+Options:
+  -t, --type TYPE       the socket type (required): pair pub sub req rep dealer router
+                        pull push xpub xsub (any case)
+  -b, --bind EP         bind to EP (repeatable)
+  -c, --connect EP      connect to EP (repeatable)
+  -n, --count N         exit after N events
+  --timeout MS          exit with status 3 when MS milliseconds pass without an event
+  -q, --quiet           no status lines on stderr
+  -h, --help            show this help
+
+";
+
+const HELP_TAIL: &str = "
+Status lines go to stderr: 'bound EP' per bind, 'connecting EP' per connect, then
+'ready'. Events printed before 'ready' are those of setting up (LISTENING, ...).
+
+Exit status: 0 after --count events, 1 runtime error, 2 usage error, 3 --timeout
+expired, 130 interrupted by Ctrl-C (143 by SIGTERM).
+
+Examples:
+  aiozmq monitor --type dealer --connect tcp://127.0.0.1:5555
+  aiozmq monitor --type rep --bind 'tcp://*:5555' --curve-server \\
+                 --curve-secretkey \"$SECRET\" --zap-allow-key \"$CLIENT_PUBLIC\"
+";
+
+pub fn help() -> String {
+    format!("{HELP_HEAD}{OPTIONS_HELP}{HELP_TAIL}")
+}
+
+/// `aiozmq monitor`'s parsed arguments.
+#[derive(Debug)]
+struct MonitorArgs {
+    socket: SocketArgs,
+    socket_type: SocketType,
+    count: Option<u64>,
+    timeout: Option<Duration>,
+    quiet: bool,
+}
+
+fn parse(mut args: Args) -> Result<Option<MonitorArgs>, Failure> {
+    let mut socket = SocketArgs::default();
+    let mut count = None;
+    let mut timeout = None;
+    let mut quiet = false;
+    while let Some((name, inline)) = args.next_option(CMD)? {
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "-q" | "--quiet" => {
+                no_value(CMD, &name, inline)?;
+                quiet = true;
+            }
+            "-n" | "--count" => {
+                let v = args.value(CMD, &name, inline)?;
+                once(CMD, "--count", &mut count, parse_count(CMD, &name, &v)?)?;
+            }
+            "--timeout" => {
+                let v = args.value(CMD, &name, inline)?;
+                once(CMD, &name, &mut timeout, parse_ms(CMD, &name, &v, 1)?)?;
+            }
+            _ => {
+                if !socket.option(CMD, &name, inline, &mut args)? {
+                    return Err(usage(Some(CMD), format!("unknown option '{name}'")));
+                }
+            }
+        }
+    }
+    let socket_type = socket.finish(CMD)?;
+    Ok(Some(MonitorArgs {
+        socket,
+        socket_type,
+        count,
+        timeout,
+        quiet,
+    }))
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    let Some(a) = parse(args)? else {
+        print!("{}", help());
+        return Ok(());
+    };
+    block_on(CMD, monitor(a))
+}
+
+async fn monitor(a: MonitorArgs) -> Result<(), Failure> {
+    let status = Status { quiet: a.quiet };
+    let socket = new_socket(CMD, a.socket_type, &a.socket.security)?;
+    let _ = socket.set_linger(Duration::ZERO);
+    let mut events = socket.monitor(MONITOR_BACKLOG);
+    // Events are printed while the endpoints are being set up.
+    let printer = async {
+        let mut printed = 0u64;
+        loop {
+            let ev = match within(a.timeout, events.recv()).await {
+                Ok(Some(ev)) => ev,
+                Ok(None) => return Ok(()),
+                Err(()) => {
+                    return Err(Failure::Timeout {
+                        command: CMD,
+                        message: format!(
+                            "no event within {} ms",
+                            a.timeout.unwrap_or_default().as_millis()
+                        ),
+                    })
+                }
+            };
+            print_line(CMD, event_line(&ev).as_bytes())?;
+            printed += 1;
+            if a.count.is_some_and(|c| printed >= c) {
+                return Ok(());
+            }
+        }
+    };
+    let drains = !matches!(
+        a.socket_type,
+        SocketType::Req | SocketType::Rep | SocketType::Push | SocketType::Pub
+    );
+    let setup_and_drain = async {
+        attach(CMD, &socket, &a.socket.attach, status).await?;
+        status.line("ready");
+        loop {
+            if !drains || socket.recv().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = printer => r,
+        r = setup_and_drain => r,
+    };
+    drop(socket);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(v: &[&str]) -> Result<Option<MonitorArgs>, Failure> {
+        parse(Args::new(v.iter().map(|s| s.to_string()).collect()))
+    }
+
+    #[test]
+    fn arguments() {
+        let a = parse_args(&[
+            "--type",
+            "dealer",
+            "--connect",
+            "tcp://127.0.0.1:1",
+            "-n",
+            "3",
+            "--timeout",
+            "100",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.socket_type, SocketType::Dealer);
+        assert_eq!(a.count, Some(3));
+        assert_eq!(a.timeout, Some(Duration::from_millis(100)));
+        assert!(parse_args(&["-h"]).unwrap().is_none());
+        let bad: &[&[&str]] = &[
+            &[],
+            &["--type", "dealer"],
+            &["--connect", "tcp://h:1"],
+            &["--type", "dealer", "--connect", "tcp://h:1", "--count", "0"],
+            &["--type", "dealer", "--connect", "tcp://h:1", "--hex"],
+            &[
+                "--type",
+                "dealer",
+                "--connect",
+                "tcp://h:1",
+                "--plain-password",
+                "x",
+            ],
+        ];
+        for b in bad {
+            assert!(
+                matches!(parse_args(b), Err(Failure::Usage { .. })),
+                "{b:?} should be a usage error"
+            );
+        }
+    }
+}

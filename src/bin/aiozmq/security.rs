@@ -1,0 +1,466 @@
+//! The security options (CURVE, PLAIN, ZAP) that `cat`, `monitor` and `proxy` share, and
+//! the reporting of failed handshakes.
+
+use aiozmq::curve::{parse_key, public_key_of};
+use aiozmq::zap::Authenticator;
+use aiozmq::{EventKind, MonitorEvent, Socket};
+
+use crate::args::{no_value, Args};
+use crate::{usage, Failure};
+
+/// The security options' help, shared by the commands' help texts.
+pub const OPTIONS_HELP: &str = "\
+Security options (KEY: 40 characters of Z85, as printed by aiozmq keypair):
+  --curve-server          be the CURVE server (needs --curve-secretkey)
+  --curve-secretkey KEY   our secret key (server, or client)
+  --curve-publickey KEY   our public key (optional: derived from the secret key)
+  --curve-serverkey KEY   be a CURVE client of the server with this public key; without
+                          --curve-secretkey the client uses a new key pair
+  --plain-server          be the PLAIN server (any user name and password passes unless
+                          --zap-password is given)
+  --plain-username USER   be a PLAIN client with this user name
+  --plain-password PASS   the PLAIN client's password (default: empty)
+  --zap-allow-key KEY     CURVE server: allow this client public key (repeatable); without
+                          it every client that knows the server key is allowed
+  --zap-password USER:PASS   PLAIN server: a user and password (repeatable)
+  --zap-allow-address IP  accept connections from this address only (repeatable; with
+                          --plain-server, only together with --zap-password)
+  --zap-deny-address IP   refuse connections from this address (repeatable)
+The --zap-* options install a ZAP handler (aiozmq::zap::Authenticator) on the socket.
+";
+
+/// One socket's security settings, as given on the command line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Security {
+    pub curve_server: bool,
+    pub curve_serverkey: Option<[u8; 32]>,
+    pub curve_publickey: Option<[u8; 32]>,
+    pub curve_secretkey: Option<[u8; 32]>,
+    pub plain_server: bool,
+    pub plain_username: Option<String>,
+    pub plain_password: Option<String>,
+    pub zap_keys: Vec<[u8; 32]>,
+    pub zap_passwords: Vec<(String, String)>,
+    pub zap_allow: Vec<String>,
+    pub zap_deny: Vec<String>,
+}
+
+/// Whether `name` is one of the security options.
+pub fn is_security_option(name: &str) -> bool {
+    matches!(
+        name,
+        "--curve-server"
+            | "--curve-serverkey"
+            | "--curve-publickey"
+            | "--curve-secretkey"
+            | "--plain-server"
+            | "--plain-username"
+            | "--plain-password"
+            | "--zap-allow-key"
+            | "--zap-password"
+            | "--zap-allow-address"
+            | "--zap-deny-address"
+    )
+}
+
+fn key(command: &'static str, name: &str, v: &str) -> Result<[u8; 32], Failure> {
+    if v.len() != 40 {
+        return Err(usage(
+            Some(command),
+            format!(
+                "{name} takes a key of 40 Z85 characters, not {} characters",
+                v.len()
+            ),
+        ));
+    }
+    parse_key(v.as_bytes()).map_err(|_| {
+        usage(
+            Some(command),
+            format!("{name}: '{v}' is not a valid Z85 key"),
+        )
+    })
+}
+
+fn set_once<T>(
+    command: &'static str,
+    name: &str,
+    slot: &mut Option<T>,
+    v: T,
+) -> Result<(), Failure> {
+    crate::args::once(command, name, slot, v)
+}
+
+impl Security {
+    /// Whether any security option was given.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        *self == Security::default()
+    }
+
+    /// Takes option `name` if it is a security option; `Ok(false)` when it is not.
+    pub fn option(
+        &mut self,
+        command: &'static str,
+        name: &str,
+        inline: Option<String>,
+        args: &mut Args,
+    ) -> Result<bool, Failure> {
+        if !is_security_option(name) {
+            return Ok(false);
+        }
+        match name {
+            "--curve-server" | "--plain-server" => {
+                no_value(command, name, inline)?;
+                let flag = if name == "--curve-server" {
+                    &mut self.curve_server
+                } else {
+                    &mut self.plain_server
+                };
+                if std::mem::replace(flag, true) {
+                    return Err(usage(Some(command), format!("{name} given twice")));
+                }
+                return Ok(true);
+            }
+            _ => {}
+        }
+        let v = args.value(command, name, inline)?;
+        match name {
+            "--curve-serverkey" => set_once(
+                command,
+                name,
+                &mut self.curve_serverkey,
+                key(command, name, &v)?,
+            )?,
+            "--curve-publickey" => set_once(
+                command,
+                name,
+                &mut self.curve_publickey,
+                key(command, name, &v)?,
+            )?,
+            "--curve-secretkey" => set_once(
+                command,
+                name,
+                &mut self.curve_secretkey,
+                key(command, name, &v)?,
+            )?,
+            "--plain-username" => {
+                if v.is_empty() || v.len() > 255 {
+                    return Err(usage(
+                        Some(command),
+                        "--plain-username takes 1 to 255 bytes",
+                    ));
+                }
+                set_once(command, name, &mut self.plain_username, v)?
+            }
+            "--plain-password" => {
+                if v.len() > 255 {
+                    return Err(usage(
+                        Some(command),
+                        "--plain-password takes at most 255 bytes",
+                    ));
+                }
+                set_once(command, name, &mut self.plain_password, v)?
+            }
+            "--zap-allow-key" => self.zap_keys.push(key(command, name, &v)?),
+            "--zap-password" => match v.split_once(':') {
+                Some((user, pass)) if !user.is_empty() => self
+                    .zap_passwords
+                    .push((user.to_string(), pass.to_string())),
+                _ => {
+                    return Err(usage(
+                        Some(command),
+                        format!("--zap-password takes USER:PASSWORD, not '{v}'"),
+                    ))
+                }
+            },
+            "--zap-allow-address" => self.zap_allow.push(v),
+            "--zap-deny-address" => self.zap_deny.push(v),
+            _ => unreachable!("checked by is_security_option"),
+        }
+        Ok(true)
+    }
+
+    fn any_curve(&self) -> bool {
+        self.curve_server
+            || self.curve_serverkey.is_some()
+            || self.curve_publickey.is_some()
+            || self.curve_secretkey.is_some()
+            || !self.zap_keys.is_empty()
+    }
+
+    fn any_plain(&self) -> bool {
+        self.plain_server
+            || self.plain_username.is_some()
+            || self.plain_password.is_some()
+            || !self.zap_passwords.is_empty()
+    }
+
+    /// Checks that the options make sense together; `role` names the socket (proxy).
+    pub fn validate(&self, command: &'static str, role: Option<&str>) -> Result<(), Failure> {
+        let err = |m: &str| {
+            usage(
+                Some(command),
+                match role {
+                    Some(r) => format!("{r}: {m}"),
+                    None => m.to_string(),
+                },
+            )
+        };
+        if self.any_curve() && self.any_plain() {
+            return Err(err("CURVE and PLAIN options cannot be mixed on one socket"));
+        }
+        if self.curve_server && self.curve_serverkey.is_some() {
+            return Err(err(
+                "--curve-server (be the server) and --curve-serverkey (be a client) \
+                 exclude each other",
+            ));
+        }
+        if self.curve_server && self.curve_secretkey.is_none() {
+            return Err(err("--curve-server needs --curve-secretkey"));
+        }
+        if self.curve_publickey.is_some() && self.curve_secretkey.is_none() {
+            return Err(err("--curve-publickey needs --curve-secretkey"));
+        }
+        if self.curve_secretkey.is_some() && !self.curve_server && self.curve_serverkey.is_none() {
+            return Err(err(
+                "--curve-secretkey needs --curve-server or --curve-serverkey",
+            ));
+        }
+        if let (Some(p), Some(s)) = (self.curve_publickey, self.curve_secretkey) {
+            if public_key_of(&s) != p {
+                return Err(err(
+                    "--curve-publickey is not the public key of --curve-secretkey",
+                ));
+            }
+        }
+        if self.plain_server && (self.plain_username.is_some() || self.plain_password.is_some()) {
+            return Err(err(
+                "--plain-server (be the server) and --plain-username/--plain-password \
+                 (be a client) exclude each other",
+            ));
+        }
+        if self.plain_password.is_some() && self.plain_username.is_none() {
+            return Err(err("--plain-password needs --plain-username"));
+        }
+        if !self.zap_keys.is_empty() && !self.curve_server {
+            return Err(err("--zap-allow-key needs --curve-server"));
+        }
+        if !self.zap_passwords.is_empty() && !self.plain_server {
+            return Err(err("--zap-password needs --plain-server"));
+        }
+        let addresses = !self.zap_allow.is_empty() || !self.zap_deny.is_empty();
+        if addresses && (self.curve_serverkey.is_some() || self.plain_username.is_some()) {
+            return Err(err(
+                "--zap-allow-address/--zap-deny-address apply to servers (and NULL sockets), \
+                 not to CURVE or PLAIN clients",
+            ));
+        }
+        if addresses && self.plain_server && self.zap_passwords.is_empty() {
+            return Err(err(
+                "with --plain-server, --zap-allow-address/--zap-deny-address need \
+                 --zap-password users too",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the settings to `socket` (before it binds or connects).
+    pub fn apply(&self, socket: &Socket) -> aiozmq::Result<()> {
+        if self.curve_server {
+            let secret = self.curve_secretkey.expect("validated");
+            socket.set_curve_server(true)?;
+            socket.set_curve_secretkey(secret)?;
+            socket.set_curve_publickey(public_key_of(&secret))?;
+        } else if let Some(server) = self.curve_serverkey {
+            let (public, secret) = match self.curve_secretkey {
+                Some(s) => (public_key_of(&s), s),
+                None => {
+                    let (p, s) = aiozmq::curve_keypair();
+                    (parse_key(p.as_bytes())?, parse_key(s.as_bytes())?)
+                }
+            };
+            socket.set_curve_serverkey(server)?;
+            socket.set_curve_publickey(public)?;
+            socket.set_curve_secretkey(secret)?;
+        } else if self.plain_server {
+            socket.set_plain_server(true)?;
+        } else if let Some(user) = &self.plain_username {
+            socket.set_plain_username(user.clone().into_bytes())?;
+            socket
+                .set_plain_password(self.plain_password.clone().unwrap_or_default().into_bytes())?;
+        }
+        let addresses = !self.zap_allow.is_empty() || !self.zap_deny.is_empty();
+        if addresses || !self.zap_keys.is_empty() || !self.zap_passwords.is_empty() {
+            let mut auth = Authenticator::new();
+            for a in &self.zap_allow {
+                auth = auth.allow_address(a.clone());
+            }
+            for a in &self.zap_deny {
+                auth = auth.deny_address(a.clone());
+            }
+            for (u, p) in &self.zap_passwords {
+                auth = auth.password(u.clone(), p.clone());
+            }
+            for k in &self.zap_keys {
+                auth = auth.allow_curve_key(k)?;
+            }
+            if self.curve_server && self.zap_keys.is_empty() {
+                auth = auth.allow_any_curve();
+            }
+            if !self.curve_server && !self.plain_server {
+                // NULL consults ZAP only when the socket has a domain (as libzmq does).
+                socket.set_zap_domain("global")?;
+            }
+            socket.set_zap_handler(auth);
+        }
+        Ok(())
+    }
+}
+
+/// Whether the event is a failed handshake.
+pub fn is_handshake_failure(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::HandshakeFailedNoDetail
+            | EventKind::HandshakeFailedProtocol
+            | EventKind::HandshakeFailedAuth
+    )
+}
+
+/// A monitor event as one line: `NAME VALUE ENDPOINT [REASON]`.
+pub fn event_line(ev: &MonitorEvent) -> String {
+    let mut line = format!("{} {} {}", ev.kind.name(), ev.value, ev.endpoint);
+    if let Some(r) = ev.reason.as_deref().filter(|r| !r.is_empty()) {
+        line.push(' ');
+        line.push_str(&r.replace(['\n', '\r'], " "));
+    }
+    line.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Security, Failure> {
+        let mut args = Args::new(v.iter().map(|s| s.to_string()).collect());
+        let mut s = Security::default();
+        while let Some((name, inline)) = args.next_option("cat")? {
+            assert!(s.option("cat", &name, inline, &mut args)?, "{name}");
+        }
+        s.validate("cat", None)?;
+        Ok(s)
+    }
+
+    #[test]
+    fn options() {
+        let (public, secret) = aiozmq::curve_keypair();
+        let (server_public, _) = aiozmq::curve_keypair();
+        let s = parse(&["--curve-server", "--curve-secretkey", &secret]).unwrap();
+        assert!(s.curve_server);
+        assert_eq!(
+            s.curve_secretkey,
+            Some(parse_key(secret.as_bytes()).unwrap())
+        );
+        parse(&[
+            "--curve-serverkey",
+            &server_public,
+            "--curve-publickey",
+            &public,
+            "--curve-secretkey",
+            &secret,
+        ])
+        .unwrap();
+        parse(&["--curve-serverkey", &server_public]).unwrap();
+        let s = parse(&[
+            "--plain-server",
+            "--zap-password=admin:s3:cret",
+            "--zap-allow-address",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.zap_passwords,
+            vec![("admin".to_string(), "s3:cret".to_string())]
+        );
+        parse(&["--plain-username", "u", "--plain-password", ""]).unwrap();
+        parse(&["--zap-allow-address", "127.0.0.1"]).unwrap();
+        assert!(parse(&[]).unwrap().is_empty());
+
+        let bad: &[&[&str]] = &[
+            &["--curve-server"],
+            &["--curve-serverkey", "short"],
+            &["--curve-serverkey", &"~".repeat(40)],
+            &["--curve-secretkey", &secret],
+            &[
+                "--curve-serverkey",
+                &server_public,
+                "--curve-publickey",
+                &public,
+            ],
+            &[
+                "--curve-serverkey",
+                &server_public,
+                "--curve-publickey",
+                &server_public,
+                "--curve-secretkey",
+                &secret,
+            ],
+            &[
+                "--curve-server",
+                "--curve-secretkey",
+                &secret,
+                "--curve-serverkey",
+                &public,
+            ],
+            &[
+                "--curve-server",
+                "--curve-secretkey",
+                &secret,
+                "--plain-server",
+            ],
+            &["--plain-server", "--plain-username", "u"],
+            &["--plain-password", "p"],
+            &["--plain-username", ""],
+            &["--zap-allow-key", &public],
+            &["--zap-password", "u:p"],
+            &["--plain-server", "--zap-password", "nocolon"],
+            &["--plain-server", "--zap-allow-address", "127.0.0.1"],
+            &[
+                "--curve-serverkey",
+                &server_public,
+                "--zap-allow-address",
+                "1.2.3.4",
+            ],
+            &["--curve-server=yes", "--curve-secretkey", &secret],
+            &["--plain-server", "--plain-server"],
+            &["--curve-serverkey"],
+        ];
+        for b in bad {
+            assert!(
+                matches!(parse(b), Err(Failure::Usage { .. })),
+                "{b:?} should be a usage error"
+            );
+        }
+    }
+
+    #[test]
+    fn event_lines() {
+        let ev = MonitorEvent {
+            kind: EventKind::Connected,
+            value: 7,
+            endpoint: "tcp://127.0.0.1:5555".into(),
+            reason: None,
+        };
+        assert_eq!(event_line(&ev), "CONNECTED 7 tcp://127.0.0.1:5555");
+        let ev = MonitorEvent {
+            kind: EventKind::HandshakeFailedAuth,
+            value: 400,
+            endpoint: "tcp://h:1".into(),
+            reason: Some("denied\nby ZAP".into()),
+        };
+        assert_eq!(
+            event_line(&ev),
+            "HANDSHAKE_FAILED_AUTH 400 tcp://h:1 denied by ZAP"
+        );
+    }
+}
