@@ -13,6 +13,7 @@ mod error;
 pub mod fuzzing;
 mod message;
 pub mod proxy;
+pub mod rpc;
 pub mod security;
 pub mod socket;
 pub mod stream;

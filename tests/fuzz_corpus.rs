@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 8] = [
+const TARGETS: [(&str, Target); 10] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
     ("connection", fuzzing::connection),
+    ("rpc_request", aiozmq::rpc::fuzzing::rpc_request),
+    ("pickle", aiozmq::rpc::fuzzing::pickle),
     ("plain", fuzzing::plain_handshake),
     ("curve", fuzzing::curve_handshake),
     ("subscriptions", aiozmq::socket::fuzz_ops::subscriptions),
@@ -137,6 +139,17 @@ fn subscriptions_corpus() {
 #[test]
 fn socket_paths_corpus() {
     replay_corpus("socket_paths");
+}
+
+/// Seeds: `cargo test --test rpc_fuzz_seeds -- --ignored`.
+#[test]
+fn rpc_request_corpus() {
+    replay_corpus("rpc_request");
+}
+
+#[test]
+fn pickle_corpus() {
+    replay_corpus("pickle");
 }
 
 #[test]

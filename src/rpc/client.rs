@@ -1,0 +1,902 @@
+//! RPC clients: request-reply ([`RpcClient`], DEALER), pipeline ([`PipelineClient`], PUSH)
+//! and publish-subscribe ([`PubSubClient`], PUB).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::{Future, IntoFuture};
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{Codec, TranslationTable};
+use super::error::{Error, ErrorTable, Exception};
+use super::service::{header_prefix, unix_time, Endpoints, Service};
+use super::value::{ConvertError, FromValue, IntoValue, Value};
+use super::wire::{encode_call, Reply, Request, RequestHeader};
+use crate::{Message, Socket, SocketType};
+
+/// Positional arguments of a call: `()`, a tuple of up to 12 [`IntoValue`]s, a
+/// `Vec<Value>`, or an [`Args`] builder.
+pub trait IntoArgs {
+    /// The conversion.
+    fn into_args(self) -> Result<Vec<Value>, ConvertError>;
+}
+
+/// Keyword arguments of a call: `()`, a [`Kwargs`] builder, an array or `Vec` of
+/// `(name, value)` pairs, or a `HashMap`/`BTreeMap` with text keys.
+pub trait IntoKwargs {
+    /// The conversion.
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError>;
+}
+
+impl IntoArgs for Vec<Value> {
+    fn into_args(self) -> Result<Vec<Value>, ConvertError> {
+        Ok(self)
+    }
+}
+
+impl IntoArgs for () {
+    fn into_args(self) -> Result<Vec<Value>, ConvertError> {
+        Ok(Vec::new())
+    }
+}
+
+macro_rules! args_tuples {
+    ($( ($($name:ident),+) )*) => {$(
+        impl<$($name: IntoValue),+> IntoArgs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_args(self) -> Result<Vec<Value>, ConvertError> {
+                let ($($name,)+) = self;
+                Ok(vec![$($name.into_value()?),+])
+            }
+        }
+    )*};
+}
+
+args_tuples! {
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H)
+    (A, B, C, D, E, F, G, H, I)
+    (A, B, C, D, E, F, G, H, I, J)
+    (A, B, C, D, E, F, G, H, I, J, K)
+    (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+/// A builder of positional arguments (any number, any [`IntoValue`] types).
+#[derive(Debug, Default)]
+pub struct Args {
+    items: Vec<Value>,
+    error: Option<ConvertError>,
+}
+
+impl Args {
+    /// No arguments yet.
+    pub fn new() -> Args {
+        Args::default()
+    }
+
+    /// Appends an argument.
+    #[allow(clippy::should_implement_trait)]
+    pub fn arg(mut self, v: impl IntoValue) -> Args {
+        match v.into_value() {
+            Ok(v) => self.items.push(v),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+}
+
+impl IntoArgs for Args {
+    fn into_args(self) -> Result<Vec<Value>, ConvertError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.items),
+        }
+    }
+}
+
+/// A builder of keyword arguments.
+#[derive(Debug, Default)]
+pub struct Kwargs {
+    items: Vec<(String, Value)>,
+    error: Option<ConvertError>,
+}
+
+impl Kwargs {
+    /// No keyword arguments yet.
+    pub fn new() -> Kwargs {
+        Kwargs::default()
+    }
+
+    /// Adds `name=value`.
+    pub fn arg(mut self, name: &str, v: impl IntoValue) -> Kwargs {
+        match v.into_value() {
+            Ok(v) => self.items.push((name.to_owned(), v)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+}
+
+impl IntoKwargs for Kwargs {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.items),
+        }
+    }
+}
+
+impl IntoKwargs for () {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        Ok(Vec::new())
+    }
+}
+
+impl IntoKwargs for Vec<(String, Value)> {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        Ok(self)
+    }
+}
+
+impl<K: AsRef<str>, V: IntoValue, const N: usize> IntoKwargs for [(K, V); N] {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        self.into_iter()
+            .map(|(k, v)| Ok((k.as_ref().to_owned(), v.into_value()?)))
+            .collect()
+    }
+}
+
+impl<V: IntoValue, S: std::hash::BuildHasher> IntoKwargs for HashMap<String, V, S> {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        self.into_iter()
+            .map(|(k, v)| Ok((k, v.into_value()?)))
+            .collect()
+    }
+}
+
+impl<V: IntoValue> IntoKwargs for std::collections::BTreeMap<String, V> {
+    fn into_kwargs(self) -> Result<Vec<(String, Value)>, ConvertError> {
+        self.into_iter()
+            .map(|(k, v)| Ok((k, v.into_value()?)))
+            .collect()
+    }
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+fn encode_args(
+    codec: &Codec,
+    name: &str,
+    args: impl IntoArgs,
+    kwargs: impl IntoKwargs,
+) -> Result<[Bytes; 3], Error> {
+    let args = args
+        .into_args()
+        .map_err(|e| Error::Encode(format!("argument: {e}")))?;
+    let kwargs = kwargs
+        .into_kwargs()
+        .map_err(|e| Error::Encode(format!("keyword argument: {e}")))?;
+    Ok(encode_call(codec, name, &args, &kwargs)?)
+}
+
+/// The options shared by the `connect_*` builders.
+#[derive(Clone, Debug, Default)]
+struct ClientOptions {
+    endpoints: Endpoints,
+    table: TranslationTable,
+    error_table: ErrorTable,
+    timeout: Option<Duration>,
+}
+
+macro_rules! client_builder {
+    ($builder:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        #[must_use = "a builder does nothing until awaited"]
+        pub struct $builder {
+            opts: ClientOptions,
+        }
+
+        impl $builder {
+            /// Connects to `endpoint` (may be given several times; the connection is made
+            /// in the background and re-made after a loss).
+            pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
+                self.opts.endpoints.connect.push(endpoint.into());
+                self
+            }
+
+            /// Binds to `endpoint` (may be given several times).
+            pub fn bind(mut self, endpoint: impl Into<String>) -> Self {
+                self.opts.endpoints.bind.push(endpoint.into());
+                self
+            }
+
+            /// The translation table for ext types (Python's `translation_table=`).
+            pub fn translation_table(mut self, table: TranslationTable) -> Self {
+                self.opts.table = table;
+                self
+            }
+        }
+    };
+}
+
+client_builder!(
+    ConnectRpc,
+    "Creates an [`RpcClient`] (Python's `connect_rpc`); await it. See [`connect_rpc`]."
+);
+client_builder!(
+    ConnectPipeline,
+    "Creates a [`PipelineClient`] (Python's `connect_pipeline`); await it."
+);
+client_builder!(
+    ConnectPubSub,
+    "Creates a [`PubSubClient`] (Python's `connect_pubsub`); await it."
+);
+
+impl ConnectRpc {
+    /// The error table for remote exceptions (Python's `error_table=`).
+    pub fn error_table(mut self, table: ErrorTable) -> Self {
+        self.opts.error_table = table;
+        self
+    }
+
+    /// The default timeout of every call (Python's `timeout=`); none by default.
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.opts.timeout = timeout.into();
+        self
+    }
+}
+
+/// A request-reply client on a DEALER socket (Python's `connect_rpc`).
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), aiozmq::rpc::Error> {
+/// use aiozmq::rpc;
+/// let client = rpc::connect_rpc().connect("tcp://127.0.0.1:5555").await?;
+/// let sum: i64 = rpc::call!(client, remote(1, 2)).await?;
+/// let same: i64 = client.call_as("remote", (1, 2), ()).await?;
+/// # Ok(()) }
+/// ```
+pub fn connect_rpc() -> ConnectRpc {
+    ConnectRpc {
+        opts: ClientOptions::default(),
+    }
+}
+
+/// A pipeline (notify) client on a PUSH socket (Python's `connect_pipeline`).
+pub fn connect_pipeline() -> ConnectPipeline {
+    ConnectPipeline {
+        opts: ClientOptions::default(),
+    }
+}
+
+/// A publish-subscribe client on a PUB socket (Python's `connect_pubsub`).
+pub fn connect_pubsub() -> ConnectPubSub {
+    ConnectPubSub {
+        opts: ClientOptions::default(),
+    }
+}
+
+/// Hashes request ids (already well spread counters) with one multiplication.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// The replies waiting for their calls.
+#[derive(Debug, Default)]
+struct Pending {
+    calls: IdMap<oneshot::Sender<Reply>>,
+    /// Ids of calls that timed out recently (their late replies are expected, and dropped).
+    expired: HashSet<u32>,
+    expired_order: VecDeque<u32>,
+    closed: bool,
+    /// The task that made the latest call.
+    last_task: Option<tokio::task::Id>,
+}
+
+const EXPIRED_KEPT: usize = 4096;
+
+#[derive(Debug)]
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Requests on their way to the socket (see [`write_requests`]).
+    outbox: mpsc::UnboundedSender<(u32, Message)>,
+}
+
+impl Shared {
+    fn is_pending(&self, id: u32) -> bool {
+        self.pending.lock().unwrap().calls.contains_key(&id)
+    }
+
+    fn fail_all(&self) {
+        let mut p = self.pending.lock().unwrap();
+        p.closed = true;
+        // Dropping the senders fails every waiting call with ServiceClosed.
+        p.calls.clear();
+    }
+
+    fn deliver(&self, reply: Reply) {
+        let id = reply.header.req_id;
+        let tx = {
+            let mut p = self.pending.lock().unwrap();
+            match p.calls.remove(&id) {
+                Some(tx) => tx,
+                None => {
+                    if p.expired.contains(&id) {
+                        tracing::debug!(req_id = id, "dropping a late reply to a timed-out call");
+                    } else {
+                        tracing::warn!(req_id = id, "dropping a reply with an unknown id");
+                    }
+                    return;
+                }
+            }
+        };
+        // The caller may have gone meanwhile: nothing to do then.
+        let _ = tx.send(reply);
+    }
+}
+
+/// Removes a call's pending entry when the call ends in any way.
+struct CallGuard {
+    shared: Arc<Shared>,
+    id: u32,
+    armed: bool,
+}
+
+impl CallGuard {
+    fn expire(&mut self) {
+        let mut p = self.shared.pending.lock().unwrap();
+        p.calls.remove(&self.id);
+        if p.expired.insert(self.id) {
+            p.expired_order.push_back(self.id);
+            if p.expired_order.len() > EXPIRED_KEPT {
+                if let Some(old) = p.expired_order.pop_front() {
+                    p.expired.remove(&old);
+                }
+            }
+        }
+        self.armed = false;
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // An abandoned call: a reply may still come, and is expected.
+            self.expire();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    service: Service,
+    shared: Arc<Shared>,
+    codec: Codec,
+    error_table: ErrorTable,
+    prefix: (u16, u16),
+    counter: AtomicU32,
+}
+
+/// A request-reply client (Python's `RPCClient`): calls methods of a server and waits for
+/// their results. Cheap to clone; clones share the socket and pending calls.
+///
+/// Many calls may be in flight at once; replies are matched by request id, in any order.
+/// Derefs to its [`Service`] (`transport()`, `close()`, `wait_closed()`).
+#[derive(Clone, Debug)]
+pub struct RpcClient {
+    inner: Arc<ClientInner>,
+    timeout: Option<Duration>,
+}
+
+impl IntoFuture for ConnectRpc {
+    type Output = Result<RpcClient, Error>;
+    type IntoFuture = BoxFut<Result<RpcClient, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let opts = self.opts;
+            let socket = opts.endpoints.open(SocketType::Dealer).await?;
+            let (outbox, requests) = mpsc::unbounded_channel();
+            let shared = Arc::new(Shared {
+                pending: Mutex::new(Pending::default()),
+                outbox,
+            });
+            let token = CancellationToken::new();
+            let main = {
+                let (socket, shared) = (socket.clone(), shared.clone());
+                async move {
+                    // The writer runs as a task of its own (its wake-ups do not poll the
+                    // receiver, nor the other way round); it ends with this future.
+                    let writer = AbortOnDrop(tokio::spawn(write_requests(
+                        socket.clone(),
+                        requests,
+                        shared.clone(),
+                    )));
+                    recv_replies(socket, shared).await;
+                    drop(writer);
+                }
+            };
+            let cleanup = {
+                let shared = shared.clone();
+                let socket = socket.clone();
+                move || async move {
+                    shared.fail_all();
+                    // Every pending call has failed: queued requests are not worth waiting for.
+                    let _ = socket.set_linger(Duration::ZERO);
+                }
+            };
+            let service = Service::spawn(socket, token, main, cleanup);
+            Ok(RpcClient {
+                inner: Arc::new(ClientInner {
+                    service,
+                    shared,
+                    codec: Codec::new(&opts.table),
+                    error_table: opts.error_table,
+                    prefix: header_prefix(),
+                    counter: AtomicU32::new(0),
+                }),
+                timeout: opts.timeout,
+            })
+        })
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends the requests of all calls from one task, in bursts: after the first request it
+/// lets every other ready task queue its own, then hands them all to the socket at once, so
+/// the connection writes many requests per system call when many calls are in flight
+/// (each caller sending for itself would wake the connection once per request). Requests
+/// of calls abandoned meanwhile (timed out, dropped, closed) are not sent.
+async fn write_requests(
+    socket: Arc<Socket>,
+    mut requests: mpsc::UnboundedReceiver<(u32, Message)>,
+    shared: Arc<Shared>,
+) {
+    let mut batch = Vec::with_capacity(128);
+    while let Some(first) = requests.recv().await {
+        batch.push(first);
+        tokio::task::yield_now().await;
+        while let Ok(more) = requests.try_recv() {
+            batch.push(more);
+        }
+        let mut skip_abandoned = false;
+        for (id, msg) in batch.drain(..) {
+            // Sending normally completes at once; once the socket makes us wait (no server,
+            // or at its high-water mark), skip the calls abandoned meanwhile.
+            if skip_abandoned && !shared.is_pending(id) {
+                continue;
+            }
+            match socket.try_send(msg) {
+                Ok(()) => {}
+                Err(e) if e.error.kind() == crate::ErrorKind::Again => {
+                    skip_abandoned = true;
+                    if shared.is_pending(id) && socket.send(e.message).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+async fn recv_replies(socket: Arc<Socket>, shared: Arc<Shared>) {
+    loop {
+        let msg = match socket.try_recv() {
+            Ok(m) => m,
+            Err(e) if e.kind() == crate::ErrorKind::Again => match socket.recv().await {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        match Reply::load(msg) {
+            Ok(reply) => shared.deliver(reply),
+            Err(e) => tracing::error!("cannot unpack a reply: {e}"),
+        }
+    }
+}
+
+impl Deref for RpcClient {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.inner.service
+    }
+}
+
+impl RpcClient {
+    /// A client sharing this one's socket and calls with another default timeout
+    /// (`None`: no timeout) (Python's `with_timeout`).
+    pub fn with_timeout(&self, timeout: impl Into<Option<Duration>>) -> RpcClient {
+        RpcClient {
+            inner: self.inner.clone(),
+            timeout: timeout.into(),
+        }
+    }
+
+    /// The timeout of this handle's calls.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Calls `name` (dotted: `"ns.sub.method"`) with positional and keyword arguments and
+    /// returns the result as a [`Value`]. See [`call_as`](Self::call_as).
+    pub fn call(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: impl IntoKwargs,
+    ) -> impl Future<Output = Result<Value, Error>> + Send + 'static {
+        self.call_as(name, args, kwargs)
+    }
+
+    /// Calls `name` with positional and keyword arguments and converts the result to `T`.
+    ///
+    /// The arguments are packed before this returns; the request is sent when the future
+    /// is first polled. Errors: the remote exception translated by the error table,
+    /// [`Error::Timeout`] when no reply came within the timeout (a late reply is then
+    /// dropped), [`Error::ServiceClosed`] when the client is or gets closed,
+    /// [`Error::Encode`]/[`Error::Decode`] for values that do not convert.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the call: its request is not sent if it was not yet, and
+    /// its reply, if one comes, is dropped.
+    pub fn call_as<T: FromValue + Send + 'static>(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: impl IntoKwargs,
+    ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
+        let prepared = self.prepare(name, args, kwargs);
+        let inner = self.inner.clone();
+        let timeout = self.timeout;
+        async move {
+            let (msg, mut guard, rx, direct) = prepared?;
+            // Hand the request over at the first poll; only a socket without room (no
+            // server yet, or at its high-water mark) leaves a send to wait for.
+            let mut unsent = None;
+            if direct {
+                match inner.service.socket().try_send(msg) {
+                    Ok(()) => {}
+                    Err(e) if e.error.kind() == crate::ErrorKind::Again => unsent = Some(e.message),
+                    Err(e) => return Err(e.error.into()),
+                }
+            } else {
+                inner
+                    .shared
+                    .outbox
+                    .send((guard.id, msg))
+                    .map_err(|_| Error::ServiceClosed)?;
+            }
+            let socket = inner.service.socket().clone();
+            let exchange = async move {
+                if let Some(msg) = unsent {
+                    // Boxed: the rare path should not grow every call's future.
+                    Box::pin(socket.send(msg)).await?;
+                }
+                rx.await.map_err(|_| Error::ServiceClosed)
+            };
+            let reply = match timeout {
+                None => exchange.await?,
+                Some(t) => match tokio::time::timeout(t, exchange).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        guard.expire();
+                        return Err(Error::Timeout);
+                    }
+                },
+            };
+            // Answered: the reply took the pending entry with it.
+            guard.armed = false;
+            inner.decode_reply(reply)
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: impl IntoKwargs,
+    ) -> Result<(Message, CallGuard, oneshot::Receiver<Reply>, bool), Error> {
+        let inner = &self.inner;
+        let args = args
+            .into_args()
+            .map_err(|e| Error::Encode(format!("argument: {e}")))?;
+        let kwargs = kwargs
+            .into_kwargs()
+            .map_err(|e| Error::Encode(format!("keyword argument: {e}")))?;
+        let (tx, rx) = oneshot::channel();
+        let (id, direct) = {
+            let mut p = inner.shared.pending.lock().unwrap();
+            if p.closed || inner.service.is_closed() {
+                return Err(Error::ServiceClosed);
+            }
+            // Python's counter: 1, 2, ... 2^32-1, 0, 1, ...; skip ids still in use.
+            let mut id;
+            loop {
+                id = inner
+                    .counter
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_add(1);
+                if !p.calls.contains_key(&id) {
+                    break;
+                }
+            }
+            p.calls.insert(id, tx);
+            p.expired.remove(&id);
+            // Send directly when this call is alone, or when the same task made the previous
+            // call too (its calls leave in one poll and the connection batches them); calls
+            // from many tasks go through the writer, which batches them.
+            let task = tokio::task::try_id();
+            let direct = p.calls.len() == 1 || (task.is_some() && task == p.last_task);
+            p.last_task = task;
+            (id, direct)
+        };
+        let header = RequestHeader {
+            pid: inner.prefix.0,
+            random: inner.prefix.1,
+            req_id: id,
+            time: unix_time(),
+        };
+        let guard = CallGuard {
+            shared: inner.shared.clone(),
+            id,
+            armed: true,
+        };
+        let msg = Request::encode_call(&header, &inner.codec, name, &args, &kwargs)?;
+        Ok((msg, guard, rx, direct))
+    }
+
+    /// How many calls wait for their reply.
+    pub fn pending_calls(&self) -> usize {
+        self.inner.shared.pending.lock().unwrap().calls.len()
+    }
+}
+
+impl ClientInner {
+    fn decode_reply<T: FromValue>(&self, reply: Reply) -> Result<T, Error> {
+        let v = self
+            .codec
+            .unpack(&reply.body)
+            .map_err(|e| Error::Decode(e.to_string()))?;
+        if reply.header.is_error {
+            let exc = Exception::from_value(v).ok_or_else(|| {
+                Error::Decode("an error reply that is not [exc_type, exc_args, exc_repr]".into())
+            })?;
+            return Err(self.error_table.translate(exc));
+        }
+        T::from_value(v).map_err(|e| Error::Decode(format!("result: {e}")))
+    }
+}
+
+/// A pipeline client (Python's `PipelineClient`): sends notifications, gets nothing back.
+/// Derefs to its [`Service`].
+#[derive(Debug)]
+pub struct PipelineClient {
+    service: Service,
+    codec: Codec,
+}
+
+impl IntoFuture for ConnectPipeline {
+    type Output = Result<PipelineClient, Error>;
+    type IntoFuture = BoxFut<Result<PipelineClient, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let socket = self.opts.endpoints.open(SocketType::Push).await?;
+            let token = CancellationToken::new();
+            let service = Service::spawn(socket, token, std::future::pending(), || async {});
+            Ok(PipelineClient {
+                service,
+                codec: Codec::new(&self.opts.table),
+            })
+        })
+    }
+}
+
+impl Deref for PipelineClient {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
+impl PipelineClient {
+    /// Sends a call of `name` to one server (round-robin), waiting only while no server is
+    /// connected or all are at their high-water mark.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped before it completes, the notification was not sent.
+    pub fn notify(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: impl IntoKwargs,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let frames = encode_args(&self.codec, name, args, kwargs);
+        let socket = self.service.socket().clone();
+        let closed = self.service.is_closed();
+        async move {
+            if closed {
+                return Err(Error::ServiceClosed);
+            }
+            let msg: Message = frames?.into_iter().collect();
+            socket.send(msg).await?;
+            Ok(())
+        }
+    }
+}
+
+/// A publish-subscribe client (Python's `PubSubClient`): publishes calls under a topic to
+/// every server subscribed to it. Derefs to its [`Service`].
+#[derive(Debug)]
+pub struct PubSubClient {
+    service: Service,
+    codec: Codec,
+}
+
+impl IntoFuture for ConnectPubSub {
+    type Output = Result<PubSubClient, Error>;
+    type IntoFuture = BoxFut<Result<PubSubClient, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let socket = self.opts.endpoints.open(SocketType::Pub).await?;
+            let token = CancellationToken::new();
+            let service = Service::spawn(socket, token, std::future::pending(), || async {});
+            Ok(PubSubClient {
+                service,
+                codec: Codec::new(&self.opts.table),
+            })
+        })
+    }
+}
+
+impl Deref for PubSubClient {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
+/// Calls published under one topic (Python's `client.publish(topic)`).
+#[derive(Debug)]
+pub struct Publisher<'a> {
+    client: &'a PubSubClient,
+    topic: Bytes,
+}
+
+impl PubSubClient {
+    /// Calls under `topic` (text is sent as UTF-8; `""` for no topic).
+    pub fn publish(&self, topic: impl AsRef<[u8]>) -> Publisher<'_> {
+        Publisher {
+            client: self,
+            topic: Bytes::copy_from_slice(topic.as_ref()),
+        }
+    }
+}
+
+impl Publisher<'_> {
+    /// Publishes a call of `name` (PUB drops it for subscribers that cannot take it, and
+    /// when there are none).
+    pub fn call(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: impl IntoKwargs,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let frames = encode_args(&self.client.codec, name, args, kwargs);
+        let socket = self.client.service.socket().clone();
+        let closed = self.client.service.is_closed();
+        let topic = self.topic.clone();
+        async move {
+            if closed {
+                return Err(Error::ServiceClosed);
+            }
+            let mut msg = Message::with_capacity(4);
+            msg.push_back(topic);
+            for f in frames? {
+                msg.push_back(f);
+            }
+            socket.send(msg).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Calls a remote method in one line: `call!(client, ns.sub.method(1, "x", key = 3))`
+/// is `client.call_as("ns.sub.method", Args::new().arg(1).arg("x"),
+/// Kwargs::new().arg("key", 3))`, a future of `Result<T, Error>` with `T` inferred (use
+/// [`Value`] for any result).
+///
+/// ```no_run
+/// # async fn f(client: aiozmq::rpc::RpcClient) -> Result<(), aiozmq::rpc::Error> {
+/// use aiozmq::rpc::call;
+/// let n: i64 = call!(client, ns.add(1, b = 2)).await?;
+/// let short: String = call!(client.with_timeout(std::time::Duration::from_secs(1)), echo("hi")).await?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! rpc_call {
+    ($client:expr, $first:ident $(. $rest:ident)* ( $($args:tt)* )) => {
+        $crate::__rpc_invoke!([($client).call_as]
+            concat!(stringify!($first) $(, ".", stringify!($rest))*); [] [] $($args)*)
+    };
+}
+
+/// Sends a pipeline notification in one line: `notify!(client, ns.method(1, key = 2))`.
+#[macro_export]
+macro_rules! rpc_notify {
+    ($client:expr, $first:ident $(. $rest:ident)* ( $($args:tt)* )) => {
+        $crate::__rpc_invoke!([($client).notify]
+            concat!(stringify!($first) $(, ".", stringify!($rest))*); [] [] $($args)*)
+    };
+}
+
+/// Publishes a call in one line: `publish!(client, "topic", ns.method(1, key = 2))`.
+#[macro_export]
+macro_rules! rpc_publish {
+    ($client:expr, $topic:expr, $first:ident $(. $rest:ident)* ( $($args:tt)* )) => {
+        $crate::__rpc_invoke!([($client).publish($topic).call]
+            concat!(stringify!($first) $(, ".", stringify!($rest))*); [] [] $($args)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rpc_invoke {
+    ([$($target:tt)*] $name:expr; [$($pos:tt)*] [$($kw:tt)*]) => {
+        $($target)*($name, $crate::rpc::Args::new() $($pos)*, $crate::rpc::Kwargs::new() $($kw)*)
+    };
+    ([$($target:tt)*] $name:expr; [$($pos:tt)*] [$($kw:tt)*] $k:ident = $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__rpc_invoke!([$($target)*] $name; [$($pos)*] [$($kw)* .arg(stringify!($k), $v)] $($($rest)*)?)
+    };
+    ([$($target:tt)*] $name:expr; [$($pos:tt)*] [$($kw:tt)*] $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__rpc_invoke!([$($target)*] $name; [$($pos)* .arg($v)] [$($kw)*] $($($rest)*)?)
+    };
+}

@@ -1,0 +1,162 @@
+//! What every RPC client and server is: a socket ("transport") with a background task,
+//! closed with [`Service::close`] and awaited with [`Service::wait_closed`] (Python's
+//! `aiozmq.rpc.Service`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::error::Error;
+use crate::{Socket, SocketType};
+
+/// The endpoints a client or server binds and connects at creation (Python's `bind=` and
+/// `connect=` arguments).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Endpoints {
+    pub bind: Vec<String>,
+    pub connect: Vec<String>,
+}
+
+impl Endpoints {
+    /// A socket of `ty` with every endpoint bound and connected.
+    pub async fn open(&self, ty: SocketType) -> Result<Arc<Socket>, Error> {
+        let socket = Socket::new(ty);
+        for ep in &self.bind {
+            if let Err(e) = socket.bind(ep).await {
+                socket.close().await;
+                return Err(Error::Socket(e));
+            }
+        }
+        for ep in &self.connect {
+            if let Err(e) = socket.connect(ep).await {
+                socket.close().await;
+                return Err(Error::Socket(e));
+            }
+        }
+        Ok(Arc::new(socket))
+    }
+}
+
+/// An RPC client or server: its socket and its life cycle.
+///
+/// Clients deref to their `Service`; servers are one. Closing is asynchronous, as in
+/// Python: [`close`](Self::close) asks, [`wait_closed`](Self::wait_closed) waits until the
+/// background task has stopped and the socket is closed. Dropping the last handle closes
+/// too.
+#[derive(Debug)]
+pub struct Service {
+    socket: Arc<Socket>,
+    token: CancellationToken,
+    done: watch::Receiver<bool>,
+}
+
+impl Service {
+    /// Spawns the service task: `main` runs until the service is closed (or ends by
+    /// itself), then `cleanup`, then the socket is closed.
+    pub(crate) fn spawn<M, C, CF>(
+        socket: Arc<Socket>,
+        token: CancellationToken,
+        main: M,
+        cleanup: C,
+    ) -> Service
+    where
+        M: Future<Output = ()> + Send + 'static,
+        C: FnOnce() -> CF + Send + 'static,
+        CF: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = watch::channel(false);
+        let s = socket.clone();
+        let t = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = t.cancelled() => {}
+                _ = main => {}
+            }
+            t.cancel();
+            cleanup().await;
+            s.close().await;
+            let _ = tx.send(true);
+        });
+        Service {
+            socket,
+            token,
+            done: rx,
+        }
+    }
+
+    /// The socket, to bind, unbind, connect, disconnect or set options at run time
+    /// (Python's `Service.transport`); [`Error::ServiceClosed`] once closed.
+    pub fn transport(&self) -> Result<&Socket, Error> {
+        if self.token.is_cancelled() {
+            Err(Error::ServiceClosed)
+        } else {
+            Ok(&self.socket)
+        }
+    }
+
+    /// The resolved endpoints the socket is bound to (empty once closed).
+    pub fn bindings(&self) -> Vec<String> {
+        self.transport().map(Socket::bindings).unwrap_or_default()
+    }
+
+    /// True once [`close`](Self::close) was called (or the service stopped by itself).
+    pub fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Stops serving: a server stops receiving and cancels its running handlers (they send
+    /// no reply); a client fails its pending calls with [`Error::ServiceClosed`]. Returns at
+    /// once; see [`wait_closed`](Self::wait_closed).
+    pub fn close(&self) {
+        self.token.cancel();
+    }
+
+    /// Waits until the service is closed: its task has stopped and its socket is closed
+    /// (bounded by the socket's LINGER).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future changes nothing.
+    pub async fn wait_closed(&self) {
+        let mut rx = self.done.clone();
+        let _ = rx.wait_for(|d| *d).await;
+    }
+
+    pub(crate) fn socket(&self) -> &Arc<Socket> {
+        &self.socket
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// A process-wide random `u16`, fixed per client or server (Python's `random.randrange`).
+pub(crate) fn random_u16() -> u16 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() as u16
+}
+
+/// The 4-byte header prefix: pid % 65536 and a random number, little-endian.
+pub(crate) fn header_prefix() -> (u16, u16) {
+    ((std::process::id() % 65536) as u16, random_u16())
+}
+
+/// Unix time as Python's `time.time()`.
+pub(crate) fn unix_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
