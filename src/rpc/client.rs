@@ -227,6 +227,13 @@ macro_rules! client_builder {
                 self
             }
 
+            /// Secures the socket (CURVE or PLAIN client or server, ZAP), applied before it
+            /// binds or connects.
+            pub fn security(mut self, security: crate::security::SecurityConfig) -> Self {
+                self.opts.endpoints.security = security;
+                self
+            }
+
             /// The translation table for ext types (Python's `translation_table=`).
             pub fn translation_table(mut self, table: TranslationTable) -> Self {
                 self.opts.table = table;

@@ -124,6 +124,27 @@ impl<K> Serve<K> {
         self
     }
 
+    /// Secures the socket (CURVE or PLAIN server, with an optional ZAP handler for who may
+    /// connect), applied before it binds or connects:
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aiozmq::rpc::{self, AttrHandler};
+    /// use aiozmq::security::SecurityConfig;
+    /// # struct H;
+    /// let (_public, secret) = aiozmq::curve_keypair();
+    /// let server = rpc::serve_rpc(AttrHandler::new(H))
+    ///     .security(SecurityConfig::curve_server(&secret)?)
+    ///     .bind("tcp://127.0.0.1:*")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn security(mut self, security: crate::security::SecurityConfig) -> Self {
+        self.endpoints.security = security;
+        self
+    }
+
     /// The translation table for ext types.
     pub fn translation_table(mut self, table: TranslationTable) -> Self {
         self.table = table;

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::error::Error;
+use crate::security::SecurityConfig;
 use crate::{Socket, SocketType};
 
 /// The endpoints a client or server binds and connects at creation (Python's `bind=` and
@@ -17,12 +18,18 @@ use crate::{Socket, SocketType};
 pub(crate) struct Endpoints {
     pub bind: Vec<String>,
     pub connect: Vec<String>,
+    /// Applied to the socket before it binds or connects.
+    pub security: SecurityConfig,
 }
 
 impl Endpoints {
     /// A socket of `ty` with every endpoint bound and connected.
     pub async fn open(&self, ty: SocketType) -> Result<Arc<Socket>, Error> {
         let socket = Socket::new(ty);
+        if let Err(e) = self.security.apply(&socket) {
+            socket.close().await;
+            return Err(Error::Socket(e));
+        }
         for ep in &self.bind {
             if let Err(e) = socket.bind(ep).await {
                 socket.close().await;

@@ -17,9 +17,11 @@
 mod args;
 mod cat;
 mod format;
+mod json;
 mod keypair;
 mod monitor;
 mod proxy;
+mod rpc;
 mod runtime;
 mod security;
 
@@ -62,9 +64,12 @@ const COMMANDS: &[Command] = &[
         help: keypair::help,
         run: keypair::run,
     },
-    // The RPC tools plug in here: one entry per subcommand (e.g. `rpc-call`, or a
-    // `rpc` entry whose `run` dispatches on its own sub-subcommands), each with its
-    // module's help text and entry point.
+    Command {
+        name: "rpc",
+        summary: "call, notify, publish to or serve aiozmq RPC (JSON in and out)",
+        help: rpc::help,
+        run: rpc::run,
+    },
 ];
 
 fn help_text() -> String {
@@ -85,7 +90,7 @@ fn help_text() -> String {
          TYPE>ENDPOINT to connect in proxy, --type TYPE --bind/--connect ENDPOINT in cat\n\
          and monitor.\n\n\
          Exit status: 0 on success, 1 on a runtime error, 2 on a usage error, 3 when\n\
-         --timeout expired (cat, monitor), 128+N when ended by signal N (130: Ctrl-C).\n",
+         --timeout expired (cat, monitor, rpc), 128+N when ended by signal N (130: Ctrl-C).\n",
     );
     s
 }

@@ -2,6 +2,7 @@
 //! the reporting of failed handshakes.
 
 use aiozmq::curve::{parse_key, public_key_of};
+use aiozmq::security::SecurityConfig;
 use aiozmq::zap::Authenticator;
 use aiozmq::{EventKind, MonitorEvent, Socket};
 
@@ -262,6 +263,63 @@ impl Security {
             ));
         }
         Ok(())
+    }
+
+    /// The settings as a library [`SecurityConfig`] (for the RPC builders). Address rules
+    /// without CURVE or PLAIN (NULL with ZAP) have no `SecurityConfig` form: an error.
+    pub fn to_config(&self) -> Result<SecurityConfig, String> {
+        let addresses = !self.zap_allow.is_empty() || !self.zap_deny.is_empty();
+        let mut auth = Authenticator::new();
+        for a in &self.zap_allow {
+            auth = auth.allow_address(a.clone());
+        }
+        for a in &self.zap_deny {
+            auth = auth.deny_address(a.clone());
+        }
+        for (u, p) in &self.zap_passwords {
+            auth = auth.password(u.clone(), p.clone());
+        }
+        for k in &self.zap_keys {
+            auth = auth.allow_curve_key(k).map_err(|e| e.to_string())?;
+        }
+        let zap = addresses || !self.zap_keys.is_empty() || !self.zap_passwords.is_empty();
+        let e = |e: aiozmq::Error| e.to_string();
+        Ok(if self.curve_server {
+            let config = SecurityConfig::curve_server(self.curve_secretkey.expect("validated"))
+                .map_err(e)?;
+            if !zap {
+                config
+            } else if self.zap_keys.is_empty() {
+                config.with_zap(auth.allow_any_curve())
+            } else {
+                config.with_zap(auth)
+            }
+        } else if let Some(server) = self.curve_serverkey {
+            match self.curve_secretkey {
+                Some(s) => SecurityConfig::curve_client_with_keys(server, public_key_of(&s), s),
+                None => SecurityConfig::curve_client(server),
+            }
+            .map_err(e)?
+        } else if self.plain_server {
+            if zap {
+                SecurityConfig::plain_server(auth)
+            } else {
+                SecurityConfig::PlainServer { zap: None }
+            }
+        } else if let Some(user) = &self.plain_username {
+            SecurityConfig::plain_client(
+                user.clone().into_bytes(),
+                self.plain_password.clone().unwrap_or_default().into_bytes(),
+            )
+        } else if addresses {
+            return Err(
+                "--zap-allow-address/--zap-deny-address need --curve-server or --plain-server \
+                 here"
+                    .to_string(),
+            );
+        } else {
+            SecurityConfig::None
+        })
     }
 
     /// Applies the settings to `socket` (before it binds or connects).
