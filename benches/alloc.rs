@@ -1,0 +1,133 @@
+//! Heap allocations per message on the hot paths: PUSH→PULL over loopback TCP, payloads
+//! built once (`Bytes`), each side on its own thread with its own current-thread runtime,
+//! so a per-thread counting allocator separates the send path (send calls plus the
+//! sending connection's engine) from the receive path (the receiving engine plus recv
+//! calls). Counted over a steady-state window after a warm-up.
+//!
+//! `cargo bench --bench alloc` (messages per window: `ALLOC_BENCH_MESSAGES`, default 200000).
+//! The target is zero amortised allocations per message.
+
+use aiozmq::{Message, Socket, SocketType};
+use bytes::Bytes;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::mpsc;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    let _ = BYTES.try_with(|c| c.set(c.get() + size as u64));
+}
+
+// SAFETY: forwards to the system allocator; only counts on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn snapshot() -> (u64, u64) {
+    (ALLOCS.with(Cell::get), BYTES.with(Cell::get))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// (allocations, bytes) per message over the window, for the sender and the receiver.
+fn measure(size: usize, warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
+    let total = warmup + window;
+    let (ep_tx, ep_rx) = mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let pull = Socket::new(SocketType::Pull);
+            let ep = pull.bind("tcp://127.0.0.1:*").await.expect("bind");
+            ep_tx.send(ep).unwrap();
+            let mut start = (0, 0);
+            for i in 0..total {
+                if i == warmup {
+                    start = snapshot();
+                }
+                let msg = pull.recv().await.expect("recv");
+                assert_eq!(msg[0].len(), size);
+            }
+            let end = snapshot();
+            pull.close().await;
+            (end.0 - start.0, end.1 - start.1)
+        })
+    });
+    let ep = ep_rx.recv().unwrap();
+    let sender = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let push = Socket::new(SocketType::Push);
+            push.connect(&ep).await.expect("connect");
+            let payload = Bytes::from(vec![0u8; size]);
+            let mut start = (0, 0);
+            for i in 0..total {
+                if i == warmup {
+                    start = snapshot();
+                }
+                push.send(Message::from(payload.clone()))
+                    .await
+                    .expect("send");
+            }
+            let end = snapshot();
+            push.close().await;
+            (end.0 - start.0, end.1 - start.1)
+        })
+    });
+    let s = sender.join().expect("sender");
+    let r = receiver.join().expect("receiver");
+    let per = |(a, b): (u64, u64)| (a as f64 / window as f64, b as f64 / window as f64);
+    (per(s), per(r))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let window: u64 = std::env::var("ALLOC_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    println!("heap allocations per message, PUSH→PULL over tcp, {window} messages after a warm-up");
+    println!("| size | send: allocs/msg | send: bytes/msg | recv: allocs/msg | recv: bytes/msg |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut worst: f64 = 0.0;
+    for size in [16usize, 256, 1024, 65536] {
+        let window = if size >= 65536 { window / 10 } else { window }.max(1000);
+        let ((sa, sb), (ra, rb)) = measure(size, window / 4, window);
+        worst = worst.max(sa).max(ra);
+        println!("| {size} B | {sa:.4} | {sb:.1} | {ra:.4} | {rb:.1} |");
+    }
+    println!(
+        "worst: {worst:.4} allocations per message ({})",
+        if worst < 0.01 {
+            "zero amortised: target met"
+        } else {
+            "target: zero amortised"
+        }
+    );
+}

@@ -1,0 +1,258 @@
+//! aiozmq (this repository) in every benchmark role. See `aiozmq_compare` for the roles.
+
+use aiozmq::{Message, Socket, SocketType};
+use aiozmq_compare::*;
+use bytes::Bytes;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let a = Args::parse("peer_aiozmq");
+    if a.role == "pub_fanout" {
+        // The publisher's sending loop never waits (PUB drops at SNDHWM): on one thread it
+        // would starve the connection tasks, so it gets a second worker, as libzmq has an
+        // I/O thread.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let r = rt.block_on(async move { tokio::spawn(pub_fanout(a)).await });
+        if let Err(e) = r.expect("publisher") {
+            die(&format!("error: {e}"));
+        }
+        return;
+    }
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+    let r: aiozmq::Result<()> = local.block_on(&rt, async move {
+        match a.role.as_str() {
+            "local_thr" => local_thr(&a).await,
+            "remote_thr" => remote_thr(&a).await,
+            "local_lat" => local_lat(&a).await,
+            "remote_lat" => remote_lat(&a).await,
+            "inproc_thr" => inproc_thr(&a).await,
+            "inproc_lat" => inproc_lat(&a).await,
+            "sub_fanout" => sub_fanout(&a).await,
+            "router_mem" => router_mem(&a).await,
+            "dealer_mem" => dealer_mem(&a).await,
+            _ => usage("peer_aiozmq"),
+        }
+    });
+    if let Err(e) = r {
+        die(&format!("error: {e}"));
+    }
+}
+
+fn check(msg: &Message, size: usize) {
+    if msg.len() != 1 || msg[0].len() != size {
+        wrong_size();
+    }
+}
+
+async fn local_thr(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(1), a.num(2));
+    let socket = Socket::new(SocketType::Pull);
+    socket.bind(a.str(0)).await?;
+    check(&socket.recv().await?, size);
+    let start = Instant::now();
+    for _ in 1..count {
+        check(&socket.recv().await?, size);
+    }
+    print_thr(size, count, start.elapsed());
+    socket.close().await;
+    Ok(())
+}
+
+async fn remote_thr(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(1), a.num(2));
+    let control = Control::start();
+    let socket = Socket::new(SocketType::Push);
+    socket.connect(a.str(0)).await?;
+    let payload = Bytes::from(vec![0u8; size]);
+    for _ in 0..count {
+        socket.send(Message::from(payload.clone())).await?;
+    }
+    control.wait_eof_async(Control::LINGER_LIMIT).await;
+    socket.close().await;
+    Ok(())
+}
+
+async fn local_lat(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(1), a.num(2));
+    let socket = Socket::new(SocketType::Rep);
+    socket.bind(a.str(0)).await?;
+    for _ in 0..count {
+        let msg = socket.recv().await?;
+        check(&msg, size);
+        socket.send(msg).await?;
+    }
+    socket.close().await;
+    Ok(())
+}
+
+async fn remote_lat(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(1), a.num(2));
+    let socket = Socket::new(SocketType::Req);
+    socket.connect(a.str(0)).await?;
+    let payload = Bytes::from(vec![0u8; size]);
+    let start = Instant::now();
+    for _ in 0..count {
+        socket.send(Message::from(payload.clone())).await?;
+        check(&socket.recv().await?, size);
+    }
+    print_lat(size, count, start.elapsed());
+    socket.close().await;
+    Ok(())
+}
+
+async fn inproc_thr(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(0), a.num(1));
+    let endpoint = format!("inproc://thr-{}", std::process::id());
+    let pull = Socket::new(SocketType::Pull);
+    pull.bind(&endpoint).await?;
+    let push = Socket::new(SocketType::Push);
+    push.connect(&endpoint).await?;
+    let sender = tokio::task::spawn_local(async move {
+        let payload = Bytes::from(vec![0u8; size]);
+        for _ in 0..count {
+            push.send(Message::from(payload.clone())).await?;
+        }
+        push.close().await;
+        Ok::<(), aiozmq::Error>(())
+    });
+    check(&pull.recv().await?, size);
+    let start = Instant::now();
+    for _ in 1..count {
+        check(&pull.recv().await?, size);
+    }
+    print_thr(size, count, start.elapsed());
+    sender.await.expect("sender task")?;
+    pull.close().await;
+    Ok(())
+}
+
+async fn inproc_lat(a: &Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(0), a.num(1));
+    let endpoint = format!("inproc://lat-{}", std::process::id());
+    let rep = Socket::new(SocketType::Rep);
+    rep.bind(&endpoint).await?;
+    let req = Socket::new(SocketType::Req);
+    req.connect(&endpoint).await?;
+    let echo = tokio::task::spawn_local(async move {
+        for _ in 0..count {
+            let msg = rep.recv().await?;
+            check(&msg, size);
+            rep.send(msg).await?;
+        }
+        rep.close().await;
+        Ok::<(), aiozmq::Error>(())
+    });
+    let payload = Bytes::from(vec![0u8; size]);
+    let start = Instant::now();
+    for _ in 0..count {
+        req.send(Message::from(payload.clone())).await?;
+        check(&req.recv().await?, size);
+    }
+    print_lat(size, count, start.elapsed());
+    echo.await.expect("echo task")?;
+    req.close().await;
+    Ok(())
+}
+
+async fn pub_fanout(a: Args) -> aiozmq::Result<()> {
+    let (size, count) = (a.size(1), a.num(2));
+    let control = Control::start();
+    let socket = Socket::new(SocketType::Pub);
+    socket.bind(a.str(0)).await?;
+    let hello = Bytes::from_static(&[HELLO]);
+    while !control.go() {
+        socket.send(Message::from(hello.clone())).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let payload = Bytes::from(data_payload(size));
+    for _ in 0..count {
+        socket.send(Message::from(payload.clone())).await?;
+    }
+    let end = Bytes::from_static(&[END]);
+    while !control.eof() {
+        socket.send(Message::from(end.clone())).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    std::process::exit(0);
+}
+
+async fn sub_fanout(a: &Args) -> aiozmq::Result<()> {
+    let (size, count, subs) = (a.size(1), a.num(2), a.size(3));
+    let stats = Rc::new(std::cell::RefCell::new(vec![SubStats::default(); subs]));
+    let hellos = Rc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    for i in 0..subs {
+        let socket = Socket::new(SocketType::Sub);
+        socket.subscribe(Bytes::new())?;
+        socket.connect(a.str(0)).await?;
+        let (stats, hellos) = (stats.clone(), hellos.clone());
+        tasks.push(tokio::task::spawn_local(async move {
+            loop {
+                let msg = socket.recv().await?;
+                let mut st = stats.borrow_mut();
+                let s = &mut st[i];
+                let had_hello = s.hello;
+                if msg.len() != 1 || !s.on_frame(&msg[0], size) {
+                    wrong_size();
+                }
+                if s.hello && !had_hello {
+                    hellos.notify_one();
+                }
+                if s.done {
+                    break;
+                }
+            }
+            socket.close().await;
+            Ok::<(), aiozmq::Error>(())
+        }));
+    }
+    while stats.borrow().iter().any(|s| !s.hello) {
+        hellos.notified().await;
+    }
+    say("ready");
+    for t in tasks {
+        t.await.expect("subscriber task")?;
+    }
+    report_fanout(size, count, &stats.borrow());
+    Ok(())
+}
+
+async fn router_mem(a: &Args) -> aiozmq::Result<()> {
+    let dealers = a.num(1);
+    let control = Control::start();
+    let socket = Socket::new(SocketType::Router);
+    socket.bind(a.str(0)).await?;
+    say(&format!("rss idle: {} [kB]", rss_kb()));
+    let mut hellos = 0;
+    while hellos < dealers {
+        match tokio::time::timeout(MEM_IDLE, socket.recv()).await {
+            Ok(r) => r.map(|_| hellos += 1)?,
+            Err(_) => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say(&format!("rss: {} [kB]", rss_kb()));
+    say(&format!("hellos: {hellos}"));
+    control.wait_eof_async(Duration::from_secs(600)).await;
+    std::process::exit(0);
+}
+
+async fn dealer_mem(a: &Args) -> aiozmq::Result<()> {
+    let dealers = a.num(1);
+    let control = Control::start();
+    let mut sockets = Vec::new();
+    for _ in 0..dealers {
+        let socket = Socket::new(SocketType::Dealer);
+        socket.connect(a.str(0)).await?;
+        socket.send("hi").await?;
+        sockets.push(socket);
+    }
+    control.wait_eof_async(Duration::from_secs(600)).await;
+    std::process::exit(0);
+}

@@ -1,0 +1,290 @@
+//! Shared pieces of the peer binaries: argument parsing, libzmq's output lines, the stdin
+//! control channel the runner uses, and RSS read-out.
+//!
+//! Every peer binary takes a role and that role's arguments:
+//!
+//! ```text
+//! peer_<impl> local_thr  <bind-to>    <message-size> <message-count>
+//! peer_<impl> remote_thr <connect-to> <message-size> <message-count>
+//! peer_<impl> local_lat  <bind-to>    <message-size> <roundtrip-count>
+//! peer_<impl> remote_lat <connect-to> <message-size> <roundtrip-count>
+//! peer_<impl> inproc_thr <message-size> <message-count>
+//! peer_<impl> inproc_lat <message-size> <roundtrip-count>
+//! peer_<impl> pub_fanout <bind-to>    <message-size> <message-count>
+//! peer_<impl> sub_fanout <connect-to> <message-size> <message-count> <subscribers>
+//! peer_<impl> router_mem <bind-to>    <dealers>
+//! peer_<impl> dealer_mem <connect-to> <dealers>
+//! ```
+//!
+//! The four perf roles print exactly what libzmq's perf tools print. Every `remote_thr`
+//! keeps its connection open after the last message until stdin is closed (the runner closes
+//! it when the receiver is done; on a terminal it does not wait): a libzmq 4.3 receiver
+//! loses up to an HWM of messages over ipc when the sender disconnects right after sending.
+//! The fan-out and memory roles are driven through stdin by the runner as well.
+
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The role and its positional arguments.
+pub struct Args {
+    pub role: String,
+    pub rest: Vec<String>,
+}
+
+impl Args {
+    pub fn parse(name: &str) -> Args {
+        let mut argv = std::env::args().skip(1);
+        let Some(role) = argv.next() else {
+            usage(name);
+        };
+        Args {
+            role,
+            rest: argv.collect(),
+        }
+    }
+
+    /// The `i`-th positional argument after the role.
+    pub fn str(&self, i: usize) -> &str {
+        match self.rest.get(i) {
+            Some(s) => s,
+            None => die(&format!("{}: missing argument {}", self.role, i + 1)),
+        }
+    }
+
+    pub fn num(&self, i: usize) -> u64 {
+        self.str(i).parse().unwrap_or_else(|_| {
+            die(&format!(
+                "{}: argument {} is not a number",
+                self.role,
+                i + 1
+            ))
+        })
+    }
+
+    pub fn size(&self, i: usize) -> usize {
+        self.num(i) as usize
+    }
+}
+
+pub fn usage(name: &str) -> ! {
+    eprintln!(
+        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>"
+    );
+    std::process::exit(2);
+}
+
+pub fn die(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1);
+}
+
+pub fn wrong_size() -> ! {
+    die("message of incorrect size received")
+}
+
+/// libzmq's `local_thr` output.
+pub fn print_thr(size: usize, count: u64, elapsed: Duration) {
+    let elapsed = elapsed.as_secs_f64().max(1e-9);
+    let throughput = count as f64 / elapsed;
+    let megabits = throughput * size as f64 * 8.0 / 1_000_000.0;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "message size: {size} [B]");
+    let _ = writeln!(out, "message count: {count}");
+    let _ = writeln!(out, "mean throughput: {} [msg/s]", throughput as u64);
+    let _ = writeln!(out, "mean throughput: {megabits:.3} [Mb/s]");
+    let _ = out.flush();
+}
+
+/// libzmq's `remote_lat` output (one-way latency: round trip / 2).
+pub fn print_lat(size: usize, count: u64, elapsed: Duration) {
+    let latency = elapsed.as_secs_f64() * 1_000_000.0 / count as f64 / 2.0;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "message size: {size} [B]");
+    let _ = writeln!(out, "roundtrip count: {count}");
+    let _ = writeln!(out, "average latency: {latency:.3} [us]");
+    let _ = out.flush();
+}
+
+/// What the fan-out receiver prints: deliveries summed over all subscribers, timed from the
+/// first data message any subscriber got to the last one.
+pub fn print_fanout(
+    size: usize,
+    count: u64,
+    subscribers: usize,
+    delivered: u64,
+    elapsed: Duration,
+) {
+    let elapsed = elapsed.as_secs_f64().max(1e-9);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "message size: {size} [B]");
+    let _ = writeln!(out, "message count: {count}");
+    let _ = writeln!(out, "subscribers: {subscribers}");
+    let _ = writeln!(out, "delivered: {delivered}");
+    let _ = writeln!(
+        out,
+        "mean throughput: {} [msg/s]",
+        (delivered as f64 / elapsed) as u64
+    );
+    let _ = out.flush();
+}
+
+/// Prints one line to stdout and flushes it (the runner waits for such lines).
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The runner's commands on stdin: a `go` line, then end of file.
+#[derive(Clone)]
+pub struct Control {
+    go: Arc<AtomicBool>,
+    eof: Arc<(Mutex<bool>, Condvar)>,
+    eof_async: Arc<tokio::sync::Notify>,
+    tty: bool,
+}
+
+impl Control {
+    /// Starts a thread reading stdin.
+    pub fn start() -> Control {
+        let c = Control {
+            go: Arc::new(AtomicBool::new(false)),
+            eof: Arc::new((Mutex::new(false), Condvar::new())),
+            eof_async: Arc::new(tokio::sync::Notify::new()),
+            // SAFETY: isatty on a constant descriptor.
+            tty: unsafe { libc::isatty(0) } == 1,
+        };
+        let t = c.clone();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                match line {
+                    Ok(l) if l.trim() == "go" => t.go.store(true, Ordering::Release),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            t.go.store(true, Ordering::Release);
+            *t.eof.0.lock().unwrap() = true;
+            t.eof.1.notify_all();
+            t.eof_async.notify_one();
+        });
+        c
+    }
+
+    pub fn go(&self) -> bool {
+        self.go.load(Ordering::Acquire)
+    }
+
+    pub fn eof(&self) -> bool {
+        *self.eof.0.lock().unwrap()
+    }
+
+    /// Blocks until stdin is closed or `limit` has passed (at once on a terminal).
+    pub fn wait_eof(&self, limit: Duration) {
+        if self.tty {
+            return;
+        }
+        let (lock, cv) = &*self.eof;
+        let guard = lock.lock().unwrap();
+        let _ = cv.wait_timeout_while(guard, limit, |eof| !*eof);
+    }
+
+    /// Async: until stdin is closed or `limit` has passed (at once on a terminal).
+    pub async fn wait_eof_async(&self, limit: Duration) {
+        if self.tty {
+            return;
+        }
+        let end = tokio::time::Instant::now() + limit;
+        while !self.eof() {
+            if tokio::time::timeout_at(end, self.eof_async.notified())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// What every sender does after its last message: keep the connection open until the
+    /// runner says the receiver is done (libzmq 4.3's receiver drops up to an HWM of
+    /// messages over ipc when the sender disconnects right after sending).
+    pub const LINGER_LIMIT: Duration = Duration::from_secs(30);
+}
+
+/// `router_mem` stops waiting for hellos after this long without one (the runner then checks
+/// how many connections are established).
+pub const MEM_IDLE: Duration = Duration::from_secs(5);
+
+/// The resident set size of this process in KiB (`VmRSS` of /proc/self/status).
+pub fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Fan-out message kinds, by first byte: hellos until the runner says go, `count` data
+/// messages of the full size, then end markers until the runner closes stdin.
+pub const HELLO: u8 = b'H';
+pub const DATA: u8 = b'D';
+pub const END: u8 = b'E';
+
+/// A fan-out data payload: `size` bytes starting with [`DATA`].
+pub fn data_payload(size: usize) -> Vec<u8> {
+    let mut v = vec![0u8; size.max(1)];
+    v[0] = DATA;
+    v
+}
+
+/// Per-subscriber fan-out bookkeeping.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SubStats {
+    pub hello: bool,
+    pub done: bool,
+    pub delivered: u64,
+    pub first: Option<Instant>,
+    pub last: Option<Instant>,
+}
+
+impl SubStats {
+    /// Accounts one received frame; returns false when its size is wrong.
+    pub fn on_frame(&mut self, frame: &[u8], size: usize) -> bool {
+        match frame.first() {
+            Some(&HELLO) => self.hello = true,
+            Some(&END) => self.done = true,
+            Some(&DATA) if frame.len() == size.max(1) => {
+                let now = Instant::now();
+                self.first.get_or_insert(now);
+                self.last = Some(now);
+                self.delivered += 1;
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Sums the subscribers' stats and prints the fan-out result.
+pub fn report_fanout(size: usize, count: u64, stats: &[SubStats]) {
+    let delivered = stats.iter().map(|s| s.delivered).sum();
+    let first = stats.iter().filter_map(|s| s.first).min();
+    let last = stats.iter().filter_map(|s| s.last).max();
+    let elapsed = match (first, last) {
+        (Some(f), Some(l)) => l - f,
+        _ => Duration::ZERO,
+    };
+    print_fanout(size, count, stats.len(), delivered, elapsed);
+}
+
+/// A current-thread tokio runtime (what our perf tools use; the same for every tokio peer).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
