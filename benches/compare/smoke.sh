@@ -5,8 +5,9 @@
 #
 #   bash benches/compare/smoke.sh
 #
-# SMOKE_FULL=1 also builds and runs libzmq (compiled from source by zmq-sys, which takes
-# minutes on two cores) and omq-tokio; the default covers aiozmq, raw tokio TCP and zeromq.
+# SMOKE_FULL=1 also builds and runs libzmq (compiled from source by zmq-sys, with libsodium for
+# its CURVE, which takes minutes on two cores) and omq-tokio; the default covers aiozmq, raw
+# tokio TCP and zeromq.
 # SMOKE_BUILD_TIMEOUT and SMOKE_RUN_TIMEOUT (seconds) bound the two steps.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,5 +45,6 @@ fi
 # The report must have its tables, and the JSON must record no error.
 grep -q '^### Throughput, msg/s' "$out"
 grep -q '^### Round trip' "$out"
+grep -q '^### CURVE over tcp' "$out"
 grep -q '"errors": \[\]' "$json"
 echo "smoke: ok in $(($(date +%s) - start)) s"

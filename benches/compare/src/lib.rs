@@ -16,6 +16,12 @@
 //! peer_<impl> dealer_mem <connect-to> <dealers>
 //! ```
 //!
+//! `--curve` after the four perf roles' arguments (aiozmq and libzmq only) secures the
+//! connection with CURVE: the binding side (`local_*`) is the CURVE server with secret key
+//! [`CURVE_SERVER_SECRET`], the connecting side the client with [`CURVE_CLIENT_SECRET`]; each
+//! peer derives the public keys with its own library. `peer_libzmq curve_info` prints what its
+//! libzmq's CURVE is built with.
+//!
 //! The four perf roles print exactly what libzmq's perf tools print. Every `remote_thr`
 //! keeps its connection open after the last message until stdin is closed (the runner closes
 //! it when the receiver is done; on a terminal it does not wait): a libzmq 4.3 receiver
@@ -31,17 +37,37 @@ use std::time::{Duration, Instant};
 pub struct Args {
     pub role: String,
     pub rest: Vec<String>,
+    /// `--curve` was given (see [`Args::parse_curve`]).
+    pub curve: bool,
 }
 
+/// The CURVE server's long-term secret key (the binding side of a `--curve` run).
+pub const CURVE_SERVER_SECRET: [u8; 32] = [1; 32];
+/// The CURVE client's long-term secret key (the connecting side).
+pub const CURVE_CLIENT_SECRET: [u8; 32] = [2; 32];
+
 impl Args {
+    /// For peers without CURVE: `--curve` is an error.
     pub fn parse(name: &str) -> Args {
+        let a = Args::parse_curve(name);
+        if a.curve {
+            die(&format!("{name}: no CURVE in this implementation"));
+        }
+        a
+    }
+
+    /// For peers with CURVE: takes `--curve` anywhere after the role (only the perf roles
+    /// honour it).
+    pub fn parse_curve(name: &str) -> Args {
         let mut argv = std::env::args().skip(1);
         let Some(role) = argv.next() else {
             usage(name);
         };
+        let (flags, rest): (Vec<String>, Vec<String>) = argv.partition(|s| s == "--curve");
         Args {
             role,
-            rest: argv.collect(),
+            rest,
+            curve: !flags.is_empty(),
         }
     }
 
@@ -70,7 +96,7 @@ impl Args {
 
 pub fn usage(name: &str) -> ! {
     eprintln!(
-        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>"
+        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         (local_*/remote_* of aiozmq and libzmq: add --curve for CURVE)\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>"
     );
     std::process::exit(2);
 }
@@ -216,7 +242,7 @@ impl Control {
 
 /// `router_mem` stops waiting for hellos after this long without one (the runner then checks
 /// how many connections are established).
-pub const MEM_IDLE: Duration = Duration::from_secs(5);
+pub const MEM_IDLE: Duration = Duration::from_secs(30);
 
 /// The resident set size of this process in KiB (`VmRSS` of /proc/self/status).
 pub fn rss_kb() -> u64 {

@@ -6,7 +6,8 @@
 //!   --reps N           repetitions (default 5; quick: 1)
 //!   --json PATH        also write every sample and median as JSON
 //!   --impls LIST       comma-separated: aiozmq,libzmq,zeromq,omq-tokio,raw-tcp (default: all built)
-//!   --only LIST        sections: thr,lat,mixed,inproc,fanout,mem (default: all)
+//!   --only LIST        run only these sections: thr,lat,mixed,inproc,fanout,mem,curve
+//!                      (default: all; e.g. `--only curve` when tuning CURVE)
 //!   --dealers LIST     connected DEALERs for the memory test (default 1000,10000; quick 100)
 //!   --timeout SECS     limit for one run (default 120; quick 60)
 //!   --no-build         do not build the peer binaries first
@@ -16,6 +17,10 @@
 //! times first to last message, the sender connects; implementations interleaved within each
 //! repetition; medians; ratios to the best peer (libzmq, zeromq, omq-tokio). CPU seconds are
 //! user+sys of both processes (wait4), per million messages (or round trips).
+//!
+//! The curve section runs PUSH→PULL throughput (16 B, 1 KiB) and the 1 B REQ→REP round trip
+//! over tcp with CURVE (the binding side is the CURVE server), for aiozmq and libzmq only,
+//! plus the mixed pairs at 16 B; its ratios are aiozmq ÷ libzmq.
 //!
 //! Exit status: 0 when every run finished with well-formed output; 1 when a peer crashed,
 //! hung past the time limit or printed malformed output (slow numbers never fail).
@@ -72,6 +77,10 @@ impl Impl {
     fn is_peer(self) -> bool {
         matches!(self, Impl::Libzmq | Impl::Zeromq | Impl::Omq)
     }
+    /// Has CURVE (the curve section).
+    fn has_curve(self) -> bool {
+        matches!(self, Impl::Aiozmq | Impl::Libzmq)
+    }
     /// Has the inproc, fan-out and memory roles.
     fn has_extra_roles(self) -> bool {
         matches!(self, Impl::Aiozmq | Impl::Libzmq | Impl::Omq)
@@ -121,11 +130,13 @@ struct Opts {
     bin_dir: PathBuf,
 }
 
-const SECTIONS: [&str; 6] = ["thr", "lat", "mixed", "inproc", "fanout", "mem"];
+const SECTIONS: [&str; 7] = ["thr", "lat", "mixed", "inproc", "fanout", "mem", "curve"];
 const SIZES: [usize; 4] = [16, 256, 1024, 65536];
 const LAT_SIZE: usize = 1;
 const FANOUT_SIZE: usize = 16;
 const FANOUT_SUBS: usize = 10;
+/// Throughput sizes of the curve section (its mixed pairs run the first only).
+const CURVE_SIZES: [usize; 2] = [16, 1024];
 
 impl Opts {
     fn parse() -> Opts {
@@ -146,7 +157,16 @@ impl Opts {
         let mut args = std::env::args().skip(1);
         let usage = || -> ! {
             eprintln!(
-                "usage: compare [--quick] [--reps N] [--json PATH] [--impls LIST] [--only LIST] [--dealers LIST] [--timeout SECS] [--no-build]\n  impls: aiozmq,libzmq,zeromq,omq-tokio,raw-tcp  sections: {}",
+                "usage: compare [--quick] [--reps N] [--json PATH] [--impls LIST] [--only LIST] [--dealers LIST] [--timeout SECS] [--no-build]\n  \
+                 --quick          1 repetition, small counts\n  \
+                 --reps N         repetitions (default 5; quick: 1)\n  \
+                 --json PATH      also write every sample and median as JSON\n  \
+                 --impls LIST     implementations: aiozmq,libzmq,zeromq,omq-tokio,raw-tcp (default: all built)\n  \
+                 --only LIST      run only these sections: {} (default: all;\n                   \
+                 e.g. --only curve: CURVE over tcp, aiozmq vs libzmq)\n  \
+                 --dealers LIST   connected DEALERs for the memory test (default 1000,10000; quick 100)\n  \
+                 --timeout SECS   limit for one run (default 120; quick 60)\n  \
+                 --no-build       do not build the peer binaries first",
                 SECTIONS.join(",")
             );
             std::process::exit(2)
@@ -236,6 +256,23 @@ impl Opts {
             5_000
         } else {
             100_000
+        }
+    }
+
+    /// CURVE throughput: half the plain count (encryption costs per message), quick: small.
+    fn curve_thr_count(&self, size: usize) -> u64 {
+        match (self.quick, size) {
+            (true, s) if s <= 256 => 20_000,
+            (true, _) => 10_000,
+            (false, s) => self.thr_count(s) / 2,
+        }
+    }
+
+    fn curve_lat_count(&self) -> u64 {
+        if self.quick {
+            500
+        } else {
+            self.lat_count()
         }
     }
 
@@ -666,14 +703,34 @@ fn args(v: &[&dyn std::fmt::Display]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-fn run_thr(o: &Opts, pair: Pair, t: Transport, size: usize, count: u64) -> Result<Sample, String> {
+/// A perf role's arguments; `--curve` last for a CURVE run.
+fn perf_args(role: &str, uri: &str, size: usize, count: u64, curve: bool) -> Vec<String> {
+    let mut a = args(&[&role, &uri, &size, &count]);
+    if curve {
+        a.push("--curve".into());
+    }
+    a
+}
+
+fn run_thr(
+    o: &Opts,
+    pair: Pair,
+    t: Transport,
+    size: usize,
+    count: u64,
+    curve: bool,
+) -> Result<Sample, String> {
     let ep = Endpoint::new(t);
-    let mut r = Proc::spawn(o, pair.recv, &args(&[&"local_thr", &ep.uri, &size, &count]))?;
+    let mut r = Proc::spawn(
+        o,
+        pair.recv,
+        &perf_args("local_thr", &ep.uri, size, count, curve),
+    )?;
     ep.wait_bound(&mut r)?;
     let mut s = Proc::spawn(
         o,
         pair.send,
-        &args(&[&"remote_thr", &ep.uri, &size, &count]),
+        &perf_args("remote_thr", &ep.uri, size, count, curve),
     )?;
     let rc = r.wait(o.timeout);
     s.close_stdin();
@@ -691,14 +748,25 @@ fn run_thr(o: &Opts, pair: Pair, t: Transport, size: usize, count: u64) -> Resul
     })
 }
 
-fn run_lat(o: &Opts, pair: Pair, t: Transport, size: usize, count: u64) -> Result<Sample, String> {
+fn run_lat(
+    o: &Opts,
+    pair: Pair,
+    t: Transport,
+    size: usize,
+    count: u64,
+    curve: bool,
+) -> Result<Sample, String> {
     let ep = Endpoint::new(t);
-    let mut r = Proc::spawn(o, pair.recv, &args(&[&"local_lat", &ep.uri, &size, &count]))?;
+    let mut r = Proc::spawn(
+        o,
+        pair.recv,
+        &perf_args("local_lat", &ep.uri, size, count, curve),
+    )?;
     ep.wait_bound(&mut r)?;
     let mut s = Proc::spawn(
         o,
         pair.send,
-        &args(&[&"remote_lat", &ep.uri, &size, &count]),
+        &perf_args("remote_lat", &ep.uri, size, count, curve),
     )?;
     let sc = s.wait(o.timeout);
     r.close_stdin();
@@ -803,7 +871,7 @@ fn run_mem(o: &Opts, imp: Impl, dealers: u64, notes: &mut Vec<String>) -> Result
             break Err(e.unwrap_or_else(|| format!("{}: exited early", d.name)));
         }
     };
-    let hellos = r.line(Duration::from_secs(5));
+    let hellos = r.line(Duration::from_secs(10));
     let connected = ep.established();
     r.close_stdin();
     for d in &mut ds {
@@ -833,6 +901,39 @@ fn run_mem(o: &Opts, imp: Impl, dealers: u64, notes: &mut Vec<String>) -> Result
         cpu: 0.0,
         extra: idle,
     })
+}
+
+/// The curve section's pairs: aiozmq, libzmq, and the two mixed pairs (16 B throughput only).
+fn curve_pairs(impls: &[Impl]) -> Vec<Pair> {
+    let mut v: Vec<Pair> = impls
+        .iter()
+        .copied()
+        .filter(|&i| i.has_curve())
+        .map(Pair::same)
+        .collect();
+    if impls.contains(&Impl::Libzmq) {
+        v.push(Pair {
+            send: Impl::Aiozmq,
+            recv: Impl::Libzmq,
+        });
+        v.push(Pair {
+            send: Impl::Libzmq,
+            recv: Impl::Aiozmq,
+        });
+    }
+    v
+}
+
+/// One line from `peer_libzmq curve_info`: the libzmq version and what its CURVE uses.
+fn libzmq_curve_info(o: &Opts) -> Result<String, String> {
+    let mut p = Proc::spawn(o, Impl::Libzmq, &args(&[&"curve_info"]))?;
+    p.close_stdin();
+    p.wait(Duration::from_secs(10))?;
+    let out = p.rest();
+    match out.as_slice() {
+        [line] if line.contains("CURVE over") => Ok(line.clone()),
+        _ => Err(format!("{}: libzmq has no CURVE ({out:?})", p.name)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -867,6 +968,8 @@ struct Results {
     errors: Vec<String>,
     notes: Vec<String>,
     runs: usize,
+    /// What `peer_libzmq curve_info` said (the libzmq version and its CURVE's crypto).
+    curve_info: Option<String>,
 }
 
 impl Results {
@@ -971,6 +1074,7 @@ fn main() {
         errors: Vec::new(),
         notes: Vec::new(),
         runs: 0,
+        curve_info: None,
     };
     let mixed: Vec<Pair> = if o.has("mixed") && impls.contains(&Impl::Libzmq) {
         vec![
@@ -987,6 +1091,22 @@ fn main() {
         Vec::new()
     };
     let transports = [Transport::Tcp, Transport::Ipc];
+    // CURVE: aiozmq and libzmq (the others have none), and the mixed pairs.
+    let curve_pairs: Vec<Pair> = if o.has("curve") {
+        curve_pairs(&impls)
+    } else {
+        Vec::new()
+    };
+    if o.has("curve") && impls.contains(&Impl::Libzmq) {
+        match libzmq_curve_info(&o) {
+            Ok(info) => res.curve_info = Some(info),
+            Err(e) => {
+                eprintln!("  FAILED: {e}");
+                res.runs += 1;
+                res.errors.push(e);
+            }
+        }
+    }
     let extra: Vec<Impl> = impls
         .iter()
         .copied()
@@ -1020,7 +1140,7 @@ fn main() {
                             continue;
                         }
                         eprintln!("  thr {} {} {}", t.name(), fmt_size(size), p.label());
-                        let r = run_thr(&o, p, t, size, count);
+                        let r = run_thr(&o, p, t, size, count, false);
                         res.record(("thr", t.name().into(), size, p), r);
                     }
                 }
@@ -1033,7 +1153,7 @@ fn main() {
                         continue;
                     }
                     eprintln!("  lat {} {}", t.name(), p.label());
-                    let r = run_lat(&o, p, t, LAT_SIZE, o.lat_count());
+                    let r = run_lat(&o, p, t, LAT_SIZE, o.lat_count(), false);
                     res.record(("lat", t.name().into(), LAT_SIZE, p), r);
                 }
             }
@@ -1061,6 +1181,27 @@ fn main() {
                 eprintln!("  fanout {}", p.label());
                 let r = run_fanout(&o, p.send, FANOUT_SIZE, o.fanout_count(), FANOUT_SUBS);
                 res.record(("fanout", "tcp".into(), FANOUT_SIZE, *p), r);
+            }
+        }
+        if o.has("curve") {
+            for &size in &CURVE_SIZES {
+                let count = o.curve_thr_count(size);
+                for p in rotated(&curve_pairs) {
+                    if p.send != p.recv && size != CURVE_SIZES[0] {
+                        continue;
+                    }
+                    eprintln!("  curve thr tcp {} {}", fmt_size(size), p.label());
+                    let r = run_thr(&o, p, Transport::Tcp, size, count, true);
+                    res.record(("curve", "thr".into(), size, p), r);
+                }
+            }
+            for p in rotated(&curve_pairs) {
+                if p.send != p.recv {
+                    continue;
+                }
+                eprintln!("  curve lat tcp {}", p.label());
+                let r = run_lat(&o, p, Transport::Tcp, LAT_SIZE, o.curve_lat_count(), true);
+                res.record(("curve", "lat".into(), LAT_SIZE, p), r);
             }
         }
         // Memory: deterministic enough for one repetition.
@@ -1359,6 +1500,91 @@ fn report(
         w(&mut s, line);
         w(&mut s, String::new());
     }
+    if o.has("curve") {
+        let curve_cols = curve_pairs(impls);
+        w(
+            &mut s,
+            format!(
+                "### CURVE over tcp (binding side = CURVE server; throughput msg/s: PUSH→PULL, {} / {} messages; round trip µs: {LAT_SIZE} B REQ→REP, {} round trips; a→b: sender/client→receiver/server)\n",
+                o.curve_thr_count(CURVE_SIZES[0]),
+                o.curve_thr_count(CURVE_SIZES[1]),
+                o.curve_lat_count()
+            ),
+        );
+        let libzmq = Pair::same(Impl::Libzmq);
+        let has_libzmq = curve_cols.contains(&libzmq);
+        let tail: &[&str] = if has_libzmq {
+            &["aiozmq ÷ libzmq"]
+        } else {
+            &[]
+        };
+        w(&mut s, header("test", &curve_cols, tail));
+        let tests: Vec<(String, Key, bool)> = CURVE_SIZES
+            .iter()
+            .map(|&sz| {
+                (
+                    format!("throughput {}", fmt_size(sz)),
+                    ("curve", "thr".to_string(), sz, ours),
+                    true,
+                )
+            })
+            .chain([(
+                format!("round trip {LAT_SIZE} B"),
+                ("curve", "lat".to_string(), LAT_SIZE, ours),
+                false,
+            )])
+            .collect();
+        let with = |k: &Key, p: Pair| -> Key { (k.0, k.1.clone(), k.2, p) };
+        for (label, k, thr) in &tests {
+            let mut line = format!("| {label} |");
+            for &c in &curve_cols {
+                let v = res.med(&with(k, c), |x| x.value);
+                line.push_str(&format!(
+                    " {} |",
+                    if *thr { fmt_rate(v) } else { fmt_f(v, 1) }
+                ));
+            }
+            if has_libzmq {
+                let our = res.med(k, |x| x.value);
+                let theirs = res.med(&with(k, libzmq), |x| x.value);
+                // Throughput: higher is better; round trip: lower is better (as elsewhere,
+                // the ratio is ours ÷ libzmq either way).
+                line.push_str(&format!(" {} |", fmt_ratio(ratio(our, theirs))));
+            }
+            w(&mut s, line);
+        }
+        for (label, k, thr) in &tests {
+            let mut line = format!(
+                "| {label} CPU s per M {} |",
+                if *thr { "messages" } else { "round trips" }
+            );
+            for &c in &curve_cols {
+                let v = res.med(&with(k, c), |x| x.cpu);
+                line.push_str(&format!(" {} |", fmt_f(v, if *thr { 2 } else { 1 })));
+            }
+            if has_libzmq {
+                let our = res.med(k, |x| x.cpu);
+                let theirs = res.med(&with(k, libzmq), |x| x.cpu);
+                line.push_str(&format!(" {} |", fmt_ratio(ratio(our, theirs))));
+            }
+            w(&mut s, line);
+        }
+        w(&mut s, String::new());
+        w(
+            &mut s,
+            "Note: omq-tokio, zeromq and raw-tcp have no CURVE and are left out of this section; the mixed pairs run 16 B throughput only.\n".into(),
+        );
+        w(
+            &mut s,
+            format!(
+                "Note: aiozmq's CURVE is pure Rust (no libsodium); {}.\n",
+                match &res.curve_info {
+                    Some(i) => format!("libzmq: {i}, built from source (zmq-sys with libsodium-sys-stable; not tweetnacl)"),
+                    None => "libzmq not run".into(),
+                }
+            ),
+        );
+    }
     if o.has("mem") {
         w(
             &mut s,
@@ -1434,6 +1660,7 @@ fn json_out(
             "inproc": "thr: messages per second; lat: round trip in microseconds",
             "fanout": "messages delivered per second summed over subscribers; extra = delivered fraction",
             "mem": "RSS in KiB with the DEALERs connected; extra = RSS in KiB before any connection",
+            "curve": "CURVE over tcp; thr: messages per second; lat: round trip in microseconds",
             "cpu_s_per_million": "user+sys seconds of all processes per million messages (round trips, deliveries)",
         },
         "quick": o.quick,
@@ -1446,11 +1673,14 @@ fn json_out(
             "inproc_lat": o.inproc_lat_count(),
             "fanout": o.fanout_count(),
             "dealers": o.dealers,
+            "curve_thr": CURVE_SIZES.iter().map(|&s| json!({"size": s, "count": o.curve_thr_count(s)})).collect::<Vec<_>>(),
+            "curve_lat": o.curve_lat_count(),
         },
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "elapsed_s": elapsed,
         "loadavg_before": load.0,
         "loadavg_after": load.1,
+        "libzmq_curve": res.curve_info,
         "errors": res.errors,
         "notes": res.notes,
         "results": rows,

@@ -12,13 +12,14 @@
 //! MESSAGE whose nonce is not larger than the last one seen is rejected (replay). The
 //! server's cookie key is made for each connection and forgotten once INITIATE is checked.
 
+use super::msgbox::MessageKey;
 use super::{CurveKey, RandomSource, Step, ZapReply, ZapRequest};
 use crate::zmtp::command::{Command, Metadata};
 use crate::zmtp::frame::{encode_header, WriteBuf};
 use crate::zmtp::greeting::Mechanism;
 use crate::zmtp::ProtocolError;
 use bytes::{BufMut, Bytes, BytesMut};
-use crypto_box::aead::{generic_array::GenericArray, Aead, AeadInPlace, KeyInit};
+use crypto_box::aead::{generic_array::GenericArray, Aead, KeyInit};
 use crypto_box::{PublicKey, SalsaBox, SecretKey};
 use crypto_secretbox::XSalsa20Poly1305;
 
@@ -82,12 +83,17 @@ fn cmd(name: &[u8], parts: &[&[u8]]) -> Bytes {
 
 /// Encrypts and decrypts frames once the handshake is done.
 pub struct Cipher {
-    bx: SalsaBox,
-    send_prefix: &'static [u8; 16],
-    recv_prefix: &'static [u8; 16],
+    send_key: MessageKey,
+    recv_key: MessageKey,
     send_nonce: u64,
     peer_nonce: u64,
+    /// Decrypted bodies are carved out of this buffer (one allocation per
+    /// [`PLAIN_ARENA`] bytes of messages instead of one per message).
+    arena: BytesMut,
 }
+
+/// Size of the buffers decrypted message bodies are carved from.
+const PLAIN_ARENA: usize = 64 * 1024;
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,23 +111,23 @@ impl Cipher {
         self.send_nonce += 1;
         let flags = if more { BOX_MORE } else { 0 } | if command { BOX_COMMAND } else { 0 };
         let msg_len = MESSAGE.len() + 8 + 16 + 1 + body.len();
-        let mut hdr = BytesMut::with_capacity(9);
-        // libzmq sends MESSAGE as a plain message frame (flags 0); MORE lives in the box.
-        encode_header(0, msg_len, &mut hdr);
-        let bx = &self.bx;
-        let prefix = self.send_prefix;
-        out.put_with(hdr.len() + msg_len, |buf| {
-            let (h, rest) = buf.split_at_mut(hdr.len());
-            h.copy_from_slice(&hdr);
+        let mut hdr = [0u8; 9];
+        let hdr_len = {
+            let mut h = &mut hdr[..];
+            // libzmq sends MESSAGE as a plain message frame (flags 0); MORE lives in the box.
+            encode_header(0, msg_len, &mut h);
+            9 - h.len()
+        };
+        let key = &self.send_key;
+        out.put_with(hdr_len + msg_len, |buf| {
+            let (h, rest) = buf.split_at_mut(hdr_len);
+            h.copy_from_slice(&hdr[..hdr_len]);
             rest[..8].copy_from_slice(MESSAGE);
             rest[8..16].copy_from_slice(&nonce.to_be_bytes());
             let (tag_slot, plain) = rest[16..].split_at_mut(16);
             plain[0] = flags;
             plain[1..].copy_from_slice(body);
-            let tag = bx
-                .encrypt_in_place_detached(&nonce24(prefix, &nonce.to_be_bytes()), b"", plain)
-                .expect("XSalsa20-Poly1305 encryption cannot fail for in-memory buffers");
-            tag_slot.copy_from_slice(&tag);
+            tag_slot.copy_from_slice(&key.seal_in_place(nonce, plain));
         });
     }
 
@@ -145,14 +151,25 @@ impl Cipher {
                 self.peer_nonce
             )));
         }
-        let tag = GenericArray::clone_from_slice(&frame[16..32]);
-        let mut plain = BytesMut::from(&frame[32..]);
-        self.bx
-            .decrypt_in_place_detached(&nonce24(self.recv_prefix, &n), b"", &mut plain, &tag)
-            .map_err(|_| ProtocolError::Auth("MESSAGE box does not authenticate".into()))?;
+        let boxed = &frame[32..];
+        if self.arena.capacity() - self.arena.len() < boxed.len() {
+            self.arena = BytesMut::with_capacity(PLAIN_ARENA.max(boxed.len()));
+        }
+        let start = self.arena.len();
+        self.arena.extend_from_slice(boxed);
+        if !self
+            .recv_key
+            .open_in_place(nonce, &frame[16..32], &mut self.arena[start..])
+        {
+            self.arena.truncate(start);
+            return Err(ProtocolError::Auth(
+                "MESSAGE box does not authenticate".into(),
+            ));
+        }
         self.peer_nonce = nonce;
-        let flags = plain[0];
-        let body = plain.split_off(1).freeze();
+        let mut plain = self.arena.split_to(start + boxed.len());
+        let flags = plain[start];
+        let body = plain.split_off(start + 1).freeze();
         Ok((flags & BOX_MORE != 0, flags & BOX_COMMAND != 0, body))
     }
 }
@@ -512,20 +529,17 @@ impl Curve {
     pub(crate) fn cipher(&self) -> Cipher {
         let peer = self.cn_peer.clone().expect("handshake done");
         let server = self.server_key.is_none();
+        let (send_prefix, recv_prefix) = if server {
+            (b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
+        } else {
+            (b"CurveZMQMESSAGEC", b"CurveZMQMESSAGES")
+        };
         Cipher {
-            bx: SalsaBox::new(&peer, &self.cn_secret),
-            send_prefix: if server {
-                b"CurveZMQMESSAGES"
-            } else {
-                b"CurveZMQMESSAGEC"
-            },
-            recv_prefix: if server {
-                b"CurveZMQMESSAGEC"
-            } else {
-                b"CurveZMQMESSAGES"
-            },
+            send_key: MessageKey::new(&peer, &self.cn_secret, send_prefix),
+            recv_key: MessageKey::new(&peer, &self.cn_secret, recv_prefix),
             send_nonce: self.nonce,
             peer_nonce: self.peer_nonce,
+            arena: BytesMut::new(),
         }
     }
 }

@@ -7,7 +7,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let a = Args::parse("peer_aiozmq");
+    let a = Args::parse_curve("peer_aiozmq");
+    if a.curve && !a.role.starts_with("local_") && !a.role.starts_with("remote_") {
+        die(&format!("{}: no --curve for this role", a.role));
+    }
     if a.role == "pub_fanout" {
         // The publisher's sending loop never waits (PUB drops at SNDHWM): on one thread it
         // would starve the connection tasks, so it gets a second worker, as libzmq has an
@@ -44,6 +47,25 @@ fn main() {
     }
 }
 
+/// The binding side of a `--curve` run: the CURVE server.
+fn curve_server(a: &Args, socket: &Socket) -> aiozmq::Result<()> {
+    if a.curve {
+        socket.set_curve_server(true)?;
+        socket.set_curve_secretkey(CURVE_SERVER_SECRET)?;
+    }
+    Ok(())
+}
+
+/// The connecting side of a `--curve` run: a CURVE client (public keys derived by aiozmq).
+fn curve_client(a: &Args, socket: &Socket) -> aiozmq::Result<()> {
+    if a.curve {
+        socket.set_curve_serverkey(aiozmq::curve::public_key_of(&CURVE_SERVER_SECRET))?;
+        socket.set_curve_publickey(aiozmq::curve::public_key_of(&CURVE_CLIENT_SECRET))?;
+        socket.set_curve_secretkey(CURVE_CLIENT_SECRET)?;
+    }
+    Ok(())
+}
+
 fn check(msg: &Message, size: usize) {
     if msg.len() != 1 || msg[0].len() != size {
         wrong_size();
@@ -53,6 +75,7 @@ fn check(msg: &Message, size: usize) {
 async fn local_thr(a: &Args) -> aiozmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let socket = Socket::new(SocketType::Pull);
+    curve_server(a, &socket)?;
     socket.bind(a.str(0)).await?;
     check(&socket.recv().await?, size);
     let start = Instant::now();
@@ -68,6 +91,7 @@ async fn remote_thr(a: &Args) -> aiozmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let control = Control::start();
     let socket = Socket::new(SocketType::Push);
+    curve_client(a, &socket)?;
     socket.connect(a.str(0)).await?;
     let payload = Bytes::from(vec![0u8; size]);
     for _ in 0..count {
@@ -81,6 +105,7 @@ async fn remote_thr(a: &Args) -> aiozmq::Result<()> {
 async fn local_lat(a: &Args) -> aiozmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let socket = Socket::new(SocketType::Rep);
+    curve_server(a, &socket)?;
     socket.bind(a.str(0)).await?;
     for _ in 0..count {
         let msg = socket.recv().await?;
@@ -94,6 +119,7 @@ async fn local_lat(a: &Args) -> aiozmq::Result<()> {
 async fn remote_lat(a: &Args) -> aiozmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let socket = Socket::new(SocketType::Req);
+    curve_client(a, &socket)?;
     socket.connect(a.str(0)).await?;
     let payload = Bytes::from(vec![0u8; size]);
     let start = Instant::now();

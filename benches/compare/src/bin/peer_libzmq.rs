@@ -2,11 +2,22 @@
 //! four perf roles do what libzmq's own perf tools do, call for call.
 
 use aiozmq_compare::*;
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let a = Args::parse("peer_libzmq");
+    let a = Args::parse_curve("peer_libzmq");
+    if a.curve && !a.role.starts_with("local_") && !a.role.starts_with("remote_") {
+        die(&format!("{}: no --curve for this role", a.role));
+    }
+    if a.curve && zmq::has("curve") != Some(true) {
+        die("this libzmq was built without CURVE");
+    }
     let r = match a.role.as_str() {
+        "curve_info" => {
+            curve_info();
+            Ok(())
+        }
         "local_thr" => local_thr(&a),
         "remote_thr" => remote_thr(&a),
         "local_lat" => local_lat(&a),
@@ -22,6 +33,60 @@ fn main() {
     if let Err(e) = r {
         die(&format!("error: {e}"));
     }
+}
+
+extern "C" {
+    // libzmq's own key derivation (zmq-sys has it, but does not re-export it).
+    fn zmq_curve_public(z85_public_key: *mut c_char, z85_secret_key: *const c_char) -> c_int;
+    // From the static libsodium that libzmq's CURVE is linked with (zmq-sys/, `curve`).
+    fn sodium_version_string() -> *const c_char;
+}
+
+/// One line: the libzmq version and what its CURVE is built with.
+fn curve_info() {
+    let (major, minor, patch) = zmq::version();
+    let curve = if zmq::has("curve") == Some(true) {
+        // SAFETY: a NUL-terminated static string from libsodium.
+        let v = unsafe { CStr::from_ptr(sodium_version_string()) };
+        format!("CURVE over libsodium {} (static)", v.to_string_lossy())
+    } else {
+        "no CURVE".to_string()
+    };
+    say(&format!("libzmq {major}.{minor}.{patch}, {curve}"));
+}
+
+/// The public key of `secret`, derived by libzmq (`zmq_curve_public`; Z85 in and out).
+fn curve_public(secret: &[u8; 32]) -> String {
+    let secret = CString::new(zmq::z85_encode(secret).expect("32 bytes")).expect("Z85");
+    let mut public = [0 as c_char; 41];
+    // SAFETY: a 41-byte output buffer and a NUL-terminated 40-character Z85 key, as documented.
+    let rc = unsafe { zmq_curve_public(public.as_mut_ptr(), secret.as_ptr()) };
+    if rc != 0 {
+        die("zmq_curve_public failed");
+    }
+    // SAFETY: libzmq wrote a NUL-terminated 40-character string.
+    unsafe { CStr::from_ptr(public.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The binding side of a `--curve` run: the CURVE server.
+fn curve_server(a: &Args, socket: &zmq::Socket) -> zmq::Result<()> {
+    if a.curve {
+        socket.set_curve_server(true)?;
+        socket.set_curve_secretkey(&CURVE_SERVER_SECRET)?;
+    }
+    Ok(())
+}
+
+/// The connecting side of a `--curve` run: a CURVE client (public keys derived by libzmq).
+fn curve_client(a: &Args, socket: &zmq::Socket) -> zmq::Result<()> {
+    if a.curve {
+        socket.set_curve_serverkey(curve_public(&CURVE_SERVER_SECRET).as_bytes())?;
+        socket.set_curve_publickey(curve_public(&CURVE_CLIENT_SECRET).as_bytes())?;
+        socket.set_curve_secretkey(&CURVE_CLIENT_SECRET)?;
+    }
+    Ok(())
 }
 
 fn recv_checked(socket: &zmq::Socket, msg: &mut zmq::Message, size: usize) -> zmq::Result<()> {
@@ -76,6 +141,7 @@ fn req_loop(socket: &zmq::Socket, size: usize, count: u64) -> zmq::Result<()> {
 fn local_thr(a: &Args) -> zmq::Result<()> {
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::PULL)?;
+    curve_server(a, &socket)?;
     socket.bind(a.str(0))?;
     pull_loop(&socket, a.size(1), a.num(2))
 }
@@ -84,6 +150,7 @@ fn remote_thr(a: &Args) -> zmq::Result<()> {
     let control = Control::start();
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::PUSH)?;
+    curve_client(a, &socket)?;
     socket.connect(a.str(0))?;
     push_loop(&socket, a.size(1), a.num(2))?;
     control.wait_eof(Control::LINGER_LIMIT);
@@ -94,6 +161,7 @@ fn remote_thr(a: &Args) -> zmq::Result<()> {
 fn local_lat(a: &Args) -> zmq::Result<()> {
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::REP)?;
+    curve_server(a, &socket)?;
     socket.bind(a.str(0))?;
     echo_loop(&socket, a.size(1), a.num(2))
 }
@@ -101,6 +169,7 @@ fn local_lat(a: &Args) -> zmq::Result<()> {
 fn remote_lat(a: &Args) -> zmq::Result<()> {
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::REQ)?;
+    curve_client(a, &socket)?;
     socket.connect(a.str(0))?;
     req_loop(&socket, a.size(1), a.num(2))
 }
