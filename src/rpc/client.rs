@@ -3,10 +3,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -596,48 +598,26 @@ impl RpcClient {
         args: impl IntoArgs,
         kwargs: impl IntoKwargs,
     ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
-        let prepared = self.prepare(name, args, kwargs);
-        let inner = self.inner.clone();
-        let timeout = self.timeout;
-        async move {
-            let (msg, mut guard, rx, direct) = prepared?;
-            // Hand the request over at the first poll; only a socket without room (no
-            // server yet, or at its high-water mark) leaves a send to wait for.
-            let mut unsent = None;
-            if direct {
-                match inner.service.socket().try_send(msg) {
-                    Ok(()) => {}
-                    Err(e) if e.error.kind() == crate::ErrorKind::Again => unsent = Some(e.message),
-                    Err(e) => return Err(e.error.into()),
-                }
-            } else {
-                inner
-                    .shared
-                    .outbox
-                    .send((guard.id, msg))
-                    .map_err(|_| Error::ServiceClosed)?;
-            }
-            let socket = inner.service.socket().clone();
-            let exchange = async move {
-                if let Some(msg) = unsent {
-                    // Boxed: the rare path should not grow every call's future.
-                    Box::pin(socket.send(msg)).await?;
-                }
-                rx.await.map_err(|_| Error::ServiceClosed)
-            };
-            let reply = match timeout {
-                None => exchange.await?,
-                Some(t) => match tokio::time::timeout(t, exchange).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        guard.expire();
-                        return Err(Error::Timeout);
-                    }
-                },
-            };
-            // Answered: the reply took the pending entry with it.
-            guard.armed = false;
-            inner.decode_reply(reply)
+        let (call, error) = match self.prepare(name, args, kwargs) {
+            Ok((msg, guard, rx, direct)) => (
+                Some(Call {
+                    guard,
+                    rx,
+                    msg: Some(msg),
+                    direct,
+                    send: None,
+                    deadline: None,
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(e)),
+        };
+        CallFuture {
+            inner: self.inner.clone(),
+            timeout: self.timeout,
+            call,
+            error,
+            result: PhantomData,
         }
     }
 
@@ -673,7 +653,9 @@ impl RpcClient {
                 }
             }
             p.calls.insert(id, tx);
-            p.expired.remove(&id);
+            if !p.expired.is_empty() {
+                p.expired.remove(&id);
+            }
             // Send directly when this call is alone, or when the same task made the previous
             // call too (its calls leave in one poll and the connection batches them); calls
             // from many tasks go through the writer, which batches them.
@@ -700,6 +682,106 @@ impl RpcClient {
     /// How many calls wait for their reply.
     pub fn pending_calls(&self) -> usize {
         self.inner.shared.pending.lock().unwrap().calls.len()
+    }
+}
+
+/// The future of a call made by [`RpcClient::call_as`]: written out by hand rather than as
+/// an `async` block, so that it stays small (it is moved into whatever runs it, once per
+/// call) and costs nothing for a timeout it does not have.
+struct CallFuture<T> {
+    inner: Arc<ClientInner>,
+    timeout: Option<Duration>,
+    /// The call in progress; `None` once finished (or when it could not be prepared).
+    call: Option<Call>,
+    /// Why the call could not be prepared, reported at the first poll.
+    error: Option<Error>,
+    result: PhantomData<fn() -> T>,
+}
+
+/// A call in progress.
+struct Call {
+    guard: CallGuard,
+    rx: oneshot::Receiver<Reply>,
+    /// The request, until the first poll hands it over.
+    msg: Option<Message>,
+    /// Hand the request straight to the socket (else to the writer task).
+    direct: bool,
+    /// A send waiting for room in the socket (no server yet, or at its high-water mark).
+    send: Option<BoxFut<Result<(), crate::Error>>>,
+    /// When the call times out (from the first poll on).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T: FromValue> Future for CallFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let this = self.get_mut();
+        if let Some(e) = this.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        let call = this
+            .call
+            .as_mut()
+            .expect("a call future polled after it completed");
+        if let Some(msg) = call.msg.take() {
+            // Hand the request over at the first poll; only a socket without room (no
+            // server yet, or at its high-water mark) leaves a send to wait for.
+            if call.direct {
+                match this.inner.service.socket().try_send(msg) {
+                    Ok(()) => {}
+                    Err(e) if e.error.kind() == crate::ErrorKind::Again => {
+                        let socket = this.inner.service.socket().clone();
+                        let msg = e.message;
+                        call.send = Some(Box::pin(async move { socket.send(msg).await }));
+                    }
+                    Err(e) => {
+                        // Dropping the armed guard expires the call.
+                        this.call = None;
+                        return Poll::Ready(Err(e.error.into()));
+                    }
+                }
+            } else if this.inner.shared.outbox.send((call.guard.id, msg)).is_err() {
+                this.call = None;
+                return Poll::Ready(Err(Error::ServiceClosed));
+            }
+            if let Some(t) = this.timeout {
+                call.deadline = Some(Box::pin(tokio::time::sleep(t)));
+            }
+        }
+        if let Some(send) = call.send.as_mut() {
+            match send.as_mut().poll(cx) {
+                Poll::Ready(Ok(())) => call.send = None,
+                Poll::Ready(Err(e)) => {
+                    this.call = None;
+                    return Poll::Ready(Err(e.into()));
+                }
+                Poll::Pending => {}
+            }
+        }
+        if call.send.is_none() {
+            match Pin::new(&mut call.rx).poll(cx) {
+                Poll::Ready(Ok(reply)) => {
+                    // Answered: the reply took the pending entry with it.
+                    call.guard.armed = false;
+                    this.call = None;
+                    return Poll::Ready(this.inner.decode_reply(reply));
+                }
+                Poll::Ready(Err(_)) => {
+                    this.call = None;
+                    return Poll::Ready(Err(Error::ServiceClosed));
+                }
+                Poll::Pending => {}
+            }
+        }
+        if let Some(deadline) = call.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                call.guard.expire();
+                this.call = None;
+                return Poll::Ready(Err(Error::Timeout));
+            }
+        }
+        Poll::Pending
     }
 }
 

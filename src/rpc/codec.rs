@@ -387,7 +387,14 @@ impl Codec {
         };
         let mut items = Vec::with_capacity(n.min(data.len() - d.pos));
         for _ in 0..n {
-            items.push(d.value_at(1)?);
+            // Small integers (the most common arguments) are built in place.
+            match data.get(d.pos) {
+                Some(&b @ (0x00..=0x7f | 0xe0..=0xff)) => {
+                    d.pos += 1;
+                    items.push(Value::Int(b as i8 as i128));
+                }
+                _ => items.push(d.value_at(1)?),
+            }
         }
         if d.pos != data.len() {
             return Err(CodecError::new(format!(

@@ -26,7 +26,8 @@ use super::handler::{lookup, BoxFuture, Handler, Invocation};
 use super::service::{header_prefix, unix_time, Endpoints, Service};
 use super::value::Value;
 use super::wire::{
-    load_notification, load_publication, CallBody, ReplyHeader, Request, REPLY_HEADER_LEN,
+    load_call, load_notification, load_publication, split_request, take_frame, with_arena,
+    ReplyHeader, REPLY_HEADER_LEN,
 };
 use crate::{Message, Socket, SocketType};
 
@@ -349,8 +350,15 @@ type LoggedArgs = (Vec<Value>, Vec<(String, Value)>);
 
 /// What is kept of a call for logging.
 struct CallInfo {
-    name: String,
+    /// The method name's frame (checked UTF-8).
+    name: Bytes,
     args: Option<LoggedArgs>,
+}
+
+impl CallInfo {
+    fn name(&self) -> &str {
+        std::str::from_utf8(&self.name).unwrap_or_default()
+    }
 }
 
 impl Server {
@@ -365,27 +373,27 @@ impl Server {
                 },
                 Err(e) => return self.stopped(e),
             };
-            let parsed = match self.kind {
-                Kind::Rpc => Request::load(msg, &self.codec).map(|r| {
-                    (
-                        Origin::Request {
-                            envelope: r.envelope,
-                            req_id: r.header.req_id,
-                        },
-                        r.body,
-                    )
+            let step = match self.kind {
+                Kind::Rpc => split_request(msg).and_then(|(envelope, header, frames)| {
+                    let [name, args, kwargs] = frames;
+                    let (method, args, kwargs) = load_call(&name, &args, &kwargs, &self.codec)?;
+                    let origin = Origin::Request {
+                        envelope,
+                        req_id: header.req_id,
+                    };
+                    Ok(self.dispatch(origin, method, &name, args, kwargs))
                 }),
-                Kind::Pipeline => load_notification(&msg, &self.codec).map(|b| (Origin::Oneway, b)),
-                Kind::PubSub => {
-                    load_publication(&msg, &self.codec).map(|(_, b)| (Origin::Oneway, b))
-                }
+                Kind::Pipeline => load_notification(&msg, &self.codec).map(|b| {
+                    self.dispatch(Origin::Oneway, &b.name, &Bytes::new(), b.args, b.kwargs)
+                }),
+                Kind::PubSub => load_publication(&msg, &self.codec).map(|(_, b)| {
+                    self.dispatch(Origin::Oneway, &b.name, &Bytes::new(), b.args, b.kwargs)
+                }),
             };
-            match parsed {
-                Ok((origin, body)) => match self.dispatch(origin, body) {
-                    Step::Done(None) => {}
-                    Step::Done(Some(reply)) => self.send_reply(reply).await,
-                    Step::Spawn(origin, info, fut) => self.spawn_call(origin, info, fut).await,
-                },
+            match step {
+                Ok(Step::Done(None)) => {}
+                Ok(Step::Done(Some(reply))) => self.send_reply(reply).await,
+                Ok(Step::Spawn(origin, info, fut)) => self.spawn_call(origin, info, fut).await,
                 Err(e) => tracing::error!(
                     "{} server: cannot unpack a message, dropped: {e}",
                     self.kind.label()
@@ -416,14 +424,25 @@ impl Server {
         }
     }
 
-    /// Looks the method up and starts the call: sync methods complete here.
-    fn dispatch(&self, origin: Origin, body: CallBody) -> Step {
-        let CallBody { name, args, kwargs } = body;
+    /// Looks the method up and starts the call: sync methods complete here. `frame` is
+    /// `name`'s frame when it has one (else the name is copied for logging).
+    fn dispatch(
+        &self,
+        origin: Origin,
+        name: &str,
+        frame: &Bytes,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Step {
         let info = CallInfo {
             args: self.log_exceptions.then(|| (args.clone(), kwargs.clone())),
-            name,
+            name: if frame.is_empty() {
+                Bytes::copy_from_slice(name.as_bytes())
+            } else {
+                frame.clone()
+            },
         };
-        let invocation = match lookup(&*self.handler, &info.name) {
+        let invocation = match lookup(&*self.handler, name) {
             Ok(m) => m.invoke(args, kwargs),
             Err(e) => Invocation::Ready(Err(e)),
         };
@@ -477,40 +496,42 @@ impl Server {
             (Origin::Oneway, Ok(v)) if !v.is_nil() => tracing::warn!(
                 "{} handler {:?} returned not None",
                 self.kind.label(),
-                info.name
+                info.name()
             ),
             _ => {}
         }
         let Origin::Request { envelope, req_id } = origin else {
             return None;
         };
-        let mut buf = BytesMut::with_capacity(REPLY_HEADER_LEN + 32);
-        buf.put_slice(&[0u8; REPLY_HEADER_LEN]);
-        let is_error = match r {
-            Ok(v) => match self.codec.pack(&v, &mut buf) {
-                Ok(()) => false,
-                Err(e) => {
-                    buf.truncate(REPLY_HEADER_LEN);
-                    self.pack_exception(&Exception::type_error(e.to_string()), &mut buf);
+        let (header, body) = with_arena(|buf| {
+            buf.put_slice(&[0u8; REPLY_HEADER_LEN]);
+            let is_error = match r {
+                Ok(v) => match self.codec.pack(&v, buf) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        buf.truncate(REPLY_HEADER_LEN);
+                        self.pack_exception(&Exception::type_error(e.to_string()), buf);
+                        true
+                    }
+                },
+                Err(exc) => {
+                    self.pack_exception(&exc, buf);
                     true
                 }
-            },
-            Err(exc) => {
-                self.pack_exception(&exc, &mut buf);
-                true
-            }
-        };
-        let header = ReplyHeader {
-            pid: self.prefix.0,
-            random: self.prefix.1,
-            req_id,
-            time: unix_time(),
-            is_error,
-        };
-        buf[..REPLY_HEADER_LEN].copy_from_slice(&header.encode());
-        let body = buf.split_off(REPLY_HEADER_LEN).freeze();
+            };
+            let header = ReplyHeader {
+                pid: self.prefix.0,
+                random: self.prefix.1,
+                req_id,
+                time: unix_time(),
+                is_error,
+            };
+            buf[..REPLY_HEADER_LEN].copy_from_slice(&header.encode());
+            let header = buf.split_to(REPLY_HEADER_LEN).freeze();
+            (header, take_frame(buf))
+        });
         let mut reply = envelope;
-        reply.push_back(buf.freeze());
+        reply.push_back(header);
         reply.push_back(body);
         Some(reply)
     }
@@ -537,7 +558,7 @@ impl Server {
     fn log_error(&self, info: &CallInfo, exc: &Exception) {
         let lookup_error = matches!(exc.exc_type(), NOT_FOUND_ERROR | PARAMETERS_ERROR);
         if self.kind != Kind::Rpc && lookup_error {
-            tracing::error!("Call to {:?} caused error: {}", info.name, exc.repr());
+            tracing::error!("Call to {:?} caused error: {}", info.name(), exc.repr());
             return;
         }
         if !self.log_exceptions || self.exclude.iter().any(|e| e == exc.exc_type()) {
@@ -559,7 +580,7 @@ impl Server {
             exc_type = exc.exc_type(),
             "An exception {} from method {:?} call occurred.\nargs = {args}\nkwargs = {kwargs}",
             exc.repr(),
-            info.name
+            info.name()
         );
     }
 }

@@ -12,6 +12,8 @@
 //! Each message type has a `load` (from received frames, checking everything) and an
 //! encoder.
 
+use std::cell::RefCell;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::codec::{Codec, CodecError};
@@ -25,6 +27,40 @@ pub const REPLY_HEADER_LEN: usize = 17;
 
 fn bad(msg: impl Into<String>) -> CodecError {
     CodecError::new(msg)
+}
+
+/// The size of the buffers [`with_arena`] cuts frames from.
+const ARENA_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// This thread's buffer for encoding frames (see [`with_arena`]).
+    static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Runs `f` with an empty buffer to encode frames into, to be cut off with `split_to` /
+/// `split` before `f` returns. The buffer is the unused rest of a per-thread chunk, so the
+/// small frames of one message after another share a few allocations instead of needing
+/// one or two each (a frame keeps its chunk alive only until the frame is dropped, and a
+/// chunk whose frames are all gone is used again).
+pub(crate) fn with_arena<R>(f: impl FnOnce(&mut BytesMut) -> R) -> R {
+    ARENA.with(|arena| match arena.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            if buf.capacity() < ARENA_CHUNK / 16 {
+                // Reuses the chunk in place when none of its frames is alive any more.
+                buf.reserve(ARENA_CHUNK);
+            }
+            let r = f(&mut buf);
+            buf.clear();
+            if buf.capacity() > 2 * ARENA_CHUNK {
+                // The rest of a large frame's buffer: not worth keeping alive.
+                *buf = BytesMut::new();
+            }
+            r
+        }
+        // Encoding from within an encoding (a translator that packs a call): no sharing.
+        Err(_) => f(&mut BytesMut::new()),
+    })
 }
 
 /// A request header: `struct.pack("=HHLd", pid % 65536, random, request_id, time)`.
@@ -138,43 +174,95 @@ impl CallBody {
         kwargs: &Bytes,
         codec: &Codec,
     ) -> Result<CallBody, CodecError> {
-        let name = std::str::from_utf8(name)
-            .map_err(|_| bad("method name is not UTF-8"))?
-            .to_owned();
-        let args = match codec.unpack_array(args)? {
-            Ok(a) => a,
-            Err(other) => {
-                return Err(bad(format!(
-                    "args is a {}, not an array",
-                    super::value::python_type_name(&other)
-                )))
-            }
-        };
-        let kwargs = match codec.unpack(kwargs)? {
-            Value::Map(m) => m
-                .into_iter()
-                .map(|(k, v)| match k {
-                    Value::Str(k) => Ok((k, v)),
-                    other => Err(bad(format!(
-                        "keyword argument name is a {}, not a str",
-                        super::value::python_type_name(&other)
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-            other => {
-                return Err(bad(format!(
-                    "kwargs is a {}, not a map",
-                    super::value::python_type_name(&other)
-                )))
-            }
-        };
-        Ok(CallBody { name, args, kwargs })
+        let (name, args, kwargs) = load_call(name, args, kwargs, codec)?;
+        Ok(CallBody {
+            name: name.to_owned(),
+            args,
+            kwargs,
+        })
     }
 
     /// The `name`, `args`, `kwargs` frames.
     pub fn encode(&self, codec: &Codec) -> Result<[Bytes; 3], CodecError> {
         encode_call(codec, &self.name, &self.args, &self.kwargs)
     }
+}
+
+/// [`CallBody::load`] with the name left in its frame.
+#[allow(clippy::type_complexity)]
+pub(crate) fn load_call<'a>(
+    name: &'a Bytes,
+    args: &Bytes,
+    kwargs: &Bytes,
+    codec: &Codec,
+) -> Result<(&'a str, Vec<Value>, Vec<(String, Value)>), CodecError> {
+    let name = std::str::from_utf8(name).map_err(|_| bad("method name is not UTF-8"))?;
+    let args = match codec.unpack_array(args)? {
+        Ok(a) => a,
+        Err(other) => {
+            return Err(bad(format!(
+                "args is a {}, not an array",
+                super::value::python_type_name(&other)
+            )))
+        }
+    };
+    // No keyword arguments (the usual case): nothing to unpack.
+    if kwargs[..] == [0x80] {
+        return Ok((name, args, Vec::new()));
+    }
+    let kwargs = match codec.unpack(kwargs)? {
+        Value::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| match k {
+                Value::Str(k) => Ok((k, v)),
+                other => Err(bad(format!(
+                    "keyword argument name is a {}, not a str",
+                    super::value::python_type_name(&other)
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(bad(format!(
+                "kwargs is a {}, not a map",
+                super::value::python_type_name(&other)
+            )))
+        }
+    };
+    Ok((name, args, kwargs))
+}
+
+/// Every byte value, for one-byte frames that need no buffer of their own.
+static BYTE_VALUES: [u8; 256] = {
+    let mut all = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        all[i] = i as u8;
+        i += 1;
+    }
+    all
+};
+
+/// The frame of `buf`'s content (taken out of it): a static one when it is a single byte
+/// (an empty map, a small integer, `None`, a boolean...), so that it costs no reference
+/// counting.
+pub(crate) fn take_frame(buf: &mut BytesMut) -> Bytes {
+    if let [b] = buf[..] {
+        buf.clear();
+        let b = b as usize;
+        Bytes::from_static(&BYTE_VALUES[b..b + 1])
+    } else {
+        buf.split().freeze()
+    }
+}
+
+/// The `kwargs` frame, packed in `buf`.
+fn pack_kwargs_frame(
+    codec: &Codec,
+    kwargs: &[(String, Value)],
+    buf: &mut BytesMut,
+) -> Result<Bytes, CodecError> {
+    codec.pack_kwargs(kwargs, buf)?;
+    Ok(take_frame(buf))
 }
 
 /// Encodes the `name`, `args`, `kwargs` frames of a call.
@@ -184,13 +272,33 @@ pub fn encode_call(
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> Result<[Bytes; 3], CodecError> {
-    let mut buf = BytesMut::with_capacity(name.len() + 64);
-    buf.put_slice(name.as_bytes());
-    let name = buf.split().freeze();
-    codec.pack_array(args, &mut buf)?;
-    let args = buf.split().freeze();
-    codec.pack_kwargs(kwargs, &mut buf)?;
-    Ok([name, args, buf.freeze()])
+    with_arena(|buf| {
+        buf.put_slice(name.as_bytes());
+        let name = buf.split().freeze();
+        codec.pack_array(args, buf)?;
+        let args = buf.split().freeze();
+        let kwargs = pack_kwargs_frame(codec, kwargs, buf)?;
+        Ok([name, args, kwargs])
+    })
+}
+
+/// The first steps of [`Request::load`]: the envelope, the parsed header, and the `name`,
+/// `args` and `kwargs` frames.
+pub(crate) fn split_request(
+    mut msg: Message,
+) -> Result<(Message, RequestHeader, [Bytes; 3]), CodecError> {
+    let n = msg.len();
+    if n < 5 {
+        return Err(bad(format!(
+            "request of {n} frames (routing id and 4 frames expected)"
+        )));
+    }
+    let kwargs = msg.pop_back().expect("length checked");
+    let args = msg.pop_back().expect("length checked");
+    let name = msg.pop_back().expect("length checked");
+    let header = msg.pop_back().expect("length checked");
+    let header = RequestHeader::load(&header)?;
+    Ok((msg, header, [name, args, kwargs]))
 }
 
 /// A request as the server's ROUTER receives it.
@@ -208,21 +316,11 @@ pub struct Request {
 impl Request {
     /// Parses a received request: the last four frames are header, name, args, kwargs; at
     /// least one envelope frame must come before them.
-    pub fn load(mut msg: Message, codec: &Codec) -> Result<Request, CodecError> {
-        let n = msg.len();
-        if n < 5 {
-            return Err(bad(format!(
-                "request of {n} frames (routing id and 4 frames expected)"
-            )));
-        }
-        let kwargs = msg.pop_back().expect("length checked");
-        let args = msg.pop_back().expect("length checked");
-        let name = msg.pop_back().expect("length checked");
-        let header = msg.pop_back().expect("length checked");
-        let header = RequestHeader::load(&header)?;
+    pub fn load(msg: Message, codec: &Codec) -> Result<Request, CodecError> {
+        let (envelope, header, [name, args, kwargs]) = split_request(msg)?;
         let body = CallBody::load(&name, &args, &kwargs, codec)?;
         Ok(Request {
-            envelope: msg,
+            envelope,
             header,
             body,
         })
@@ -236,19 +334,21 @@ impl Request {
         args: &[Value],
         kwargs: &[(String, Value)],
     ) -> Result<Message, CodecError> {
-        let mut buf = BytesMut::with_capacity(REQUEST_HEADER_LEN + name.len() + 32);
-        buf.put_slice(&header.encode());
-        let header = buf.split().freeze();
-        buf.put_slice(name.as_bytes());
-        let name = buf.split().freeze();
-        codec.pack_array(args, &mut buf)?;
-        let args = buf.split().freeze();
-        codec.pack_kwargs(kwargs, &mut buf)?;
+        let [header, name, args, kwargs] = with_arena(|buf| {
+            buf.put_slice(&header.encode());
+            let header = buf.split().freeze();
+            buf.put_slice(name.as_bytes());
+            let name = buf.split().freeze();
+            codec.pack_array(args, buf)?;
+            let args = buf.split().freeze();
+            let kwargs = pack_kwargs_frame(codec, kwargs, buf)?;
+            Ok::<_, CodecError>([header, name, args, kwargs])
+        })?;
         let mut m = Message::with_capacity(4);
         m.push_back(header);
         m.push_back(name);
         m.push_back(args);
-        m.push_back(buf.freeze());
+        m.push_back(kwargs);
         Ok(m)
     }
 
