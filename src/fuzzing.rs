@@ -459,3 +459,98 @@ pub fn plain_handshake(data: &[u8]) {
 pub fn curve_handshake(data: &[u8]) {
     security_target(Mechanism::Curve, data);
 }
+
+/// CURVE MESSAGE boxes: the first byte picks the mode.
+///
+/// - even: `nonce(8) body`: our box equals `crypto_box`'s byte for byte, opens to the body,
+///   and refuses a flipped bit;
+/// - odd: the rest is a script of frames for a connected pair of ciphers: a length byte, a
+///   selector, then that many bytes, sent either as a real frame (which must decrypt to
+///   itself, flags included) or as a raw MESSAGE body (which must be refused without
+///   disturbing the next real frame).
+pub fn curve_message(data: &[u8]) {
+    use crate::zmtp::mechanism::curve::Cipher;
+    use crate::zmtp::mechanism::msgbox::MessageKey;
+    use crypto_box::aead::{generic_array::GenericArray, AeadInPlace};
+
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (a, b) = ([0x11u8; 32], [0x22u8; 32]);
+    let (sa, sb) = (
+        crypto_box::SecretKey::from(a),
+        crypto_box::SecretKey::from(b),
+    );
+    if mode % 2 == 0 {
+        if rest.len() < 8 {
+            return;
+        }
+        let nonce = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+        let body = &rest[8..];
+        let prefix: &[u8; 16] = if mode & 2 == 0 {
+            b"CurveZMQMESSAGEC"
+        } else {
+            b"CurveZMQMESSAGES"
+        };
+        let ours = MessageKey::new(&sb.public_key(), &sa, prefix);
+        let mut sealed = body.to_vec();
+        let tag = ours.seal_in_place(nonce, &mut sealed);
+        let mut n = [0u8; 24];
+        n[..16].copy_from_slice(prefix);
+        n[16..].copy_from_slice(&nonce.to_be_bytes());
+        let mut expected = body.to_vec();
+        let expected_tag = crypto_box::SalsaBox::new(&sb.public_key(), &sa)
+            .encrypt_in_place_detached(GenericArray::from_slice(&n), b"", &mut expected)
+            .expect("in-memory encryption");
+        assert_eq!(sealed, expected, "ciphertext differs from crypto_box");
+        assert_eq!(&tag[..], &expected_tag[..], "tag differs from crypto_box");
+        let theirs = MessageKey::new(&sa.public_key(), &sb, prefix);
+        let mut opened = sealed.clone();
+        assert!(theirs.open_in_place(nonce, &tag, &mut opened));
+        assert_eq!(opened, body);
+        if !sealed.is_empty() {
+            let i = nonce as usize % sealed.len();
+            sealed[i] ^= 1 << (mode >> 5);
+            let before = sealed.clone();
+            assert!(!theirs.open_in_place(nonce, &tag, &mut sealed));
+            assert_eq!(sealed, before, "a refused box was modified");
+        }
+        return;
+    }
+    let pub_a = sa.public_key().to_bytes();
+    let pub_b = sb.public_key().to_bytes();
+    let mut tx = Cipher::with_keys(&a, &pub_b, false);
+    let mut rx = Cipher::with_keys(&b, &pub_a, true);
+    let mut s = rest;
+    while let [len, sel, tail @ ..] = s {
+        let n = (*len as usize).min(tail.len());
+        let (chunk, next) = tail.split_at(n);
+        s = next;
+        if sel % 3 == 0 {
+            let raw = Bytes::copy_from_slice(chunk);
+            assert!(
+                rx.decrypt_frame(&raw).is_err(),
+                "a forged MESSAGE was accepted"
+            );
+            continue;
+        }
+        let (more, command) = (sel & 4 != 0, sel & 8 != 0);
+        let mut out = crate::zmtp::frame::WriteBuf::new();
+        tx.encrypt_frame(more, command, chunk, &mut out);
+        let mut wire = BytesMut::from(&out.to_vec()[..]);
+        let frame = FrameDecoder::new(None)
+            .decode(&mut wire)
+            .expect("our own frame decodes")
+            .expect("a whole frame");
+        assert!(wire.is_empty());
+        let (m, c, body) = rx.decrypt_frame(&frame.body).expect("our own box opens");
+        assert_eq!((m, c, &body[..]), (more, command, chunk));
+        if sel % 3 == 1 {
+            // The same box again is a replay.
+            assert!(
+                rx.decrypt_frame(&frame.body).is_err(),
+                "a replay was accepted"
+            );
+        }
+    }
+}

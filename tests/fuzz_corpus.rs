@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 10] = [
+const TARGETS: [(&str, Target); 11] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
@@ -27,6 +27,7 @@ const TARGETS: [(&str, Target); 10] = [
     ("pickle", aiozmq::rpc::fuzzing::pickle),
     ("plain", fuzzing::plain_handshake),
     ("curve", fuzzing::curve_handshake),
+    ("curve_message", fuzzing::curve_message),
     ("subscriptions", aiozmq::socket::fuzz_ops::subscriptions),
     ("socket_paths", aiozmq::socket::fuzz_ops::socket_paths),
 ];
@@ -129,6 +130,11 @@ fn plain_corpus() {
 #[test]
 fn curve_corpus() {
     replay_corpus("curve");
+}
+
+#[test]
+fn curve_message_corpus() {
+    replay_corpus("curve_message");
 }
 
 #[test]

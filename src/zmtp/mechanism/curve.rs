@@ -92,6 +92,15 @@ pub struct Cipher {
     arena: BytesMut,
 }
 
+/// The MESSAGE nonce prefixes (sent, received) of the server or client side.
+fn prefixes(server: bool) -> (&'static [u8; 16], &'static [u8; 16]) {
+    if server {
+        (b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
+    } else {
+        (b"CurveZMQMESSAGEC", b"CurveZMQMESSAGES")
+    }
+}
+
 /// Size of the buffers decrypted message bodies are carved from.
 const PLAIN_ARENA: usize = 64 * 1024;
 
@@ -105,6 +114,21 @@ impl std::fmt::Debug for Cipher {
 }
 
 impl Cipher {
+    /// The cipher of one side of a connection whose short-term keys are `ours` (secret)
+    /// and `peer` (public), with both nonce counters at zero. For tests and fuzzing;
+    /// connections get theirs from the handshake.
+    pub(crate) fn with_keys(ours: &CurveKey, peer: &CurveKey, server: bool) -> Cipher {
+        let (secret, peer) = (SecretKey::from(*ours), PublicKey::from(*peer));
+        let (send_prefix, recv_prefix) = prefixes(server);
+        Cipher {
+            send_key: MessageKey::new(&peer, &secret, send_prefix),
+            recv_key: MessageKey::new(&peer, &secret, recv_prefix),
+            send_nonce: 1,
+            peer_nonce: 0,
+            arena: BytesMut::new(),
+        }
+    }
+
     /// Encrypts one frame (`more`/`command` as on the wire) into a MESSAGE frame.
     pub fn encrypt_frame(&mut self, more: bool, command: bool, body: &[u8], out: &mut WriteBuf) {
         let nonce = self.send_nonce;
@@ -529,11 +553,7 @@ impl Curve {
     pub(crate) fn cipher(&self) -> Cipher {
         let peer = self.cn_peer.clone().expect("handshake done");
         let server = self.server_key.is_none();
-        let (send_prefix, recv_prefix) = if server {
-            (b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
-        } else {
-            (b"CurveZMQMESSAGEC", b"CurveZMQMESSAGES")
-        };
+        let (send_prefix, recv_prefix) = prefixes(server);
         Cipher {
             send_key: MessageKey::new(&peer, &self.cn_secret, send_prefix),
             recv_key: MessageKey::new(&peer, &self.cn_secret, recv_prefix),

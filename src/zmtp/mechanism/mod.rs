@@ -6,7 +6,7 @@
 //! then also encrypts every frame (see [`curve::Cipher`]).
 
 pub mod curve;
-mod msgbox;
+pub(crate) mod msgbox;
 pub mod plain;
 
 use super::command::Metadata;
