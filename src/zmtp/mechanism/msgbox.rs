@@ -301,25 +301,19 @@ pub(crate) fn poly1305_tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
         block(&last, 0);
     }
 
-    // Fully carry h, then reduce it below p = 2^130 - 5 without branching.
-    let mut c = h1 >> 44;
-    h1 &= MASK44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= MASK42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= MASK44;
-    h1 += c;
-    c = h1 >> 44;
-    h1 &= MASK44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= MASK42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= MASK44;
-    h1 += c;
+    // Fully carry h (two passes), then reduce it below p = 2^130 - 5 without branching.
+    let mut c;
+    for _ in 0..2 {
+        c = h1 >> 44;
+        h1 &= MASK44;
+        h2 += c;
+        c = h2 >> 42;
+        h2 &= MASK42;
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= MASK44;
+        h1 += c;
+    }
 
     let mut g0 = h0 + 5;
     c = g0 >> 44;
