@@ -372,6 +372,14 @@ where
         return Some(e.to_string());
     }
 
+    // The wake-up futures live across turns: registered once, not on every turn (each
+    // registration and drop takes the notifier's lock).
+    let killed = kill.cancelled();
+    let terminated = shared.terminate.cancelled();
+    let closed = shared.closing.cancelled();
+    let out_ready = out_wake.notified();
+    tokio::pin!(killed, terminated, closed, out_ready);
+
     loop {
         // Deliver decoded messages.
         let mut subs: Vec<(bool, Bytes)> = Vec::new();
@@ -452,9 +460,9 @@ where
             .min();
 
         tokio::select! {
-            _ = kill.cancelled() => return None,
-            _ = shared.terminate.cancelled() => return None,
-            _ = shared.closing.cancelled(), if !closing => { closing = true; }
+            _ = &mut killed => return None,
+            _ = &mut terminated => return None,
+            _ = &mut closed, if !closing => { closing = true; }
             r = write_some(wr, conn), if want_write => {
                 match r {
                     Ok(0) => return Some("write returned zero".into()),
@@ -498,7 +506,7 @@ where
                     Err(e) => return Some(e.to_string()),
                 }
             }
-            _ = out_wake.notified(), if out_idle => {}
+            _ = &mut out_ready, if out_idle => out_ready.set(out_wake.notified()),
             _ = in_space.notified(), if room == 0 => {
                 room = shared.state.lock().unwrap().in_room(id);
                 if room > 0 {
