@@ -472,39 +472,60 @@ pub fn curve_message(data: &[u8]) {
     use crate::zmtp::mechanism::curve::Cipher;
     use crate::zmtp::mechanism::msgbox::MessageKey;
     use crypto_box::aead::{generic_array::GenericArray, AeadInPlace};
+    use std::sync::OnceLock;
+
+    /// Keys between two fixed key pairs, made once (X25519 is slow next to a box).
+    struct Keys {
+        /// `[client prefix, server prefix]`: A's key, B's key, and crypto_box's A→B box.
+        boxes: [(MessageKey, MessageKey); 2],
+        reference: crypto_box::SalsaBox,
+    }
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let (sa, sb) = (
+            crypto_box::SecretKey::from([0x11u8; 32]),
+            crypto_box::SecretKey::from([0x22u8; 32]),
+        );
+        let pair = |prefix: &[u8; 16]| {
+            (
+                MessageKey::new(&sb.public_key(), &sa, prefix),
+                MessageKey::new(&sa.public_key(), &sb, prefix),
+            )
+        };
+        Keys {
+            boxes: [pair(b"CurveZMQMESSAGEC"), pair(b"CurveZMQMESSAGES")],
+            reference: crypto_box::SalsaBox::new(&sb.public_key(), &sa),
+        }
+    });
 
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let (a, b) = ([0x11u8; 32], [0x22u8; 32]);
-    let (sa, sb) = (
-        crypto_box::SecretKey::from(a),
-        crypto_box::SecretKey::from(b),
-    );
     if mode % 2 == 0 {
         if rest.len() < 8 {
             return;
         }
         let nonce = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
         let body = &rest[8..];
-        let prefix: &[u8; 16] = if mode & 2 == 0 {
-            b"CurveZMQMESSAGEC"
-        } else {
+        let server = mode & 2 != 0;
+        let prefix: &[u8; 16] = if server {
             b"CurveZMQMESSAGES"
+        } else {
+            b"CurveZMQMESSAGEC"
         };
-        let ours = MessageKey::new(&sb.public_key(), &sa, prefix);
+        let (ours, theirs) = &keys.boxes[server as usize];
         let mut sealed = body.to_vec();
         let tag = ours.seal_in_place(nonce, &mut sealed);
         let mut n = [0u8; 24];
         n[..16].copy_from_slice(prefix);
         n[16..].copy_from_slice(&nonce.to_be_bytes());
         let mut expected = body.to_vec();
-        let expected_tag = crypto_box::SalsaBox::new(&sb.public_key(), &sa)
+        let expected_tag = keys
+            .reference
             .encrypt_in_place_detached(GenericArray::from_slice(&n), b"", &mut expected)
             .expect("in-memory encryption");
         assert_eq!(sealed, expected, "ciphertext differs from crypto_box");
         assert_eq!(&tag[..], &expected_tag[..], "tag differs from crypto_box");
-        let theirs = MessageKey::new(&sa.public_key(), &sb, prefix);
         let mut opened = sealed.clone();
         assert!(theirs.open_in_place(nonce, &tag, &mut opened));
         assert_eq!(opened, body);
@@ -517,10 +538,11 @@ pub fn curve_message(data: &[u8]) {
         }
         return;
     }
-    let pub_a = sa.public_key().to_bytes();
-    let pub_b = sb.public_key().to_bytes();
-    let mut tx = Cipher::with_keys(&a, &pub_b, false);
-    let mut rx = Cipher::with_keys(&b, &pub_a, true);
+    // A (client) sends with the client prefix, B (server) receives with it.
+    let (a_send, b_recv) = keys.boxes[0].clone();
+    let (a_recv, b_send) = keys.boxes[1].clone();
+    let mut tx = Cipher::with_message_keys(a_send, a_recv);
+    let mut rx = Cipher::with_message_keys(b_send, b_recv);
     let mut s = rest;
     while let [len, sel, tail @ ..] = s {
         let n = (*len as usize).min(tail.len());

@@ -114,15 +114,11 @@ impl std::fmt::Debug for Cipher {
 }
 
 impl Cipher {
-    /// The cipher of one side of a connection whose short-term keys are `ours` (secret)
-    /// and `peer` (public), with both nonce counters at zero. For tests and fuzzing;
-    /// connections get theirs from the handshake.
-    pub(crate) fn with_keys(ours: &CurveKey, peer: &CurveKey, server: bool) -> Cipher {
-        let (secret, peer) = (SecretKey::from(*ours), PublicKey::from(*peer));
-        let (send_prefix, recv_prefix) = prefixes(server);
+    /// A cipher from its two direction keys, nonce counters at zero (tests and fuzzing).
+    pub(crate) fn with_message_keys(send_key: MessageKey, recv_key: MessageKey) -> Cipher {
         Cipher {
-            send_key: MessageKey::new(&peer, &secret, send_prefix),
-            recv_key: MessageKey::new(&peer, &secret, recv_prefix),
+            send_key,
+            recv_key,
             send_nonce: 1,
             peer_nonce: 0,
             arena: BytesMut::new(),

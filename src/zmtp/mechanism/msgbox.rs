@@ -28,6 +28,7 @@ use zeroize::Zeroize;
 use crypto_box::{PublicKey, SecretKey};
 
 /// The key of one direction of a CURVE connection: `HSalsa20(beforenm key, prefix)`.
+#[derive(Clone)]
 pub(crate) struct MessageKey {
     subkey: [u8; 32],
 }
