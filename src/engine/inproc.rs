@@ -12,6 +12,7 @@ use crate::socket::state::{Attached, Outbound};
 use crate::socket::Shared;
 use crate::transport::inproc as registry;
 use crate::Message;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -179,7 +180,12 @@ async fn run_pipe(
 }
 
 /// Moves up to one batch from `from` to `to`. Returns whether anything moved.
-fn transfer(from: &Side, to: &Side, items: &mut Vec<Outbound>, msgs: &mut Vec<Message>) -> bool {
+fn transfer(
+    from: &Side,
+    to: &Side,
+    items: &mut VecDeque<Outbound>,
+    msgs: &mut Vec<Message>,
+) -> bool {
     let room = to.shared.state.lock().unwrap().in_room(to.att.id);
     if room == 0 {
         return false;
@@ -229,7 +235,7 @@ fn flushed(side: &Side) -> bool {
 
 /// Pumps both directions until one side goes. Returns true when the binding side ended it.
 async fn pump(a: &Side, b: &Side) -> bool {
-    let mut items = Vec::with_capacity(BATCH);
+    let mut items = VecDeque::with_capacity(BATCH);
     let mut msgs = Vec::with_capacity(BATCH);
     loop {
         let mut progress = transfer(a, b, &mut items, &mut msgs);

@@ -20,6 +20,7 @@ use crate::message::Properties;
 use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
@@ -351,7 +352,7 @@ where
 {
     let mut inbox: Vec<Message> = Vec::new();
     let mut read_hint = READ_CHUNK;
-    let mut outbox: Vec<Outbound> = Vec::with_capacity(PULL_BATCH);
+    let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
     let mut closing = shared.closing.is_cancelled();
     let mut last_recv = Instant::now();
@@ -444,7 +445,7 @@ where
                 out_idle = true;
                 break;
             }
-            for item in outbox.drain(..) {
+            while let Some(item) = outbox.pop_front() {
                 match item {
                     Outbound::Msg(m) => conn.send_message(&m),
                     Outbound::Wire(b) => conn.send_encoded(&b),

@@ -171,7 +171,7 @@ pub fn socket_paths(data: &[u8]) {
             }
             _ => {
                 if let Some(&id) = ids.get(arg % ids.len().max(1)) {
-                    let mut out = Vec::new();
+                    let mut out = std::collections::VecDeque::new();
                     st.pull_out(id, &mut out, 1 + k % 3);
                 }
                 if op & 0x40 != 0 {

@@ -711,17 +711,28 @@ impl State {
         }
     }
 
-    /// Takes up to `max` outbound items of `id` for its engine. Returns whether the queue
-    /// was full before (senders waiting must be woken).
-    pub(crate) fn pull_out(&mut self, id: PeerId, dst: &mut Vec<Outbound>, max: usize) -> bool {
+    /// Takes up to `max` outbound items of `id` for its engine into `dst` (which must be
+    /// empty): a queue of at most `max` items is swapped out whole, without moving its
+    /// items. Returns whether the queue was full before (senders waiting must be woken).
+    pub(crate) fn pull_out(
+        &mut self,
+        id: PeerId,
+        dst: &mut VecDeque<Outbound>,
+        max: usize,
+    ) -> bool {
+        debug_assert!(dst.is_empty());
         let hwm = self.opts.sndhwm_limit();
         let Some(p) = self.peers.get_mut(&id) else {
             return false;
         };
-        let was_full = p.out.len() >= hwm;
-        let n = p.out.len().min(max);
-        dst.extend(p.out.drain(..n));
-        was_full && n > 0
+        let len = p.out.len();
+        let was_full = len >= hwm;
+        if len <= max {
+            std::mem::swap(&mut p.out, dst);
+        } else {
+            dst.extend(p.out.drain(..max));
+        }
+        was_full && len > 0
     }
 
     // ---- receive side ---------------------------------------------------------------
@@ -1023,7 +1034,7 @@ mod tests {
             st.try_send(Message::from("3"), &mut Wakes::default()),
             Err(SendBlock::Full(_))
         ));
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         assert!(st.pull_out(b, &mut out, 10), "b was full");
         st.try_send(Message::from("3"), &mut Wakes::default())
             .unwrap();
