@@ -828,10 +828,10 @@ impl State {
         room
     }
 
-    /// Pops the next inbound message, fair-queued over peers: the peer, its routing id, the
+    /// Pops the next inbound message, fair-queued over peers: the peer, its routing id (when `with_rid`; else empty), the
     /// message, and the engine wake-up to signal if that peer was paused at RCVHWM.
     #[allow(clippy::type_complexity)]
-    fn pop_fq(&mut self) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
+    fn pop_fq(&mut self, with_rid: bool) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
         let hwm = self.opts.rcvhwm_limit();
         while let Some(id) = self.fq.pop_front() {
             let Some(p) = self.peers.get_mut(&id) else {
@@ -841,7 +841,12 @@ impl State {
                 p.in_fq = false;
                 continue;
             };
-            let rid = p.routing_id.clone();
+            // Only ROUTER needs the routing id (a clone is two atomic operations).
+            let rid = if with_rid {
+                p.routing_id.clone()
+            } else {
+                Bytes::new()
+            };
             if p.inbound.is_empty() {
                 p.in_fq = false;
                 if !p.alive {
@@ -872,7 +877,7 @@ impl State {
                         "REQ must send a request before receiving",
                     ));
                 };
-                while let Some((id, _, mut msg, wake)) = self.pop_fq() {
+                while let Some((id, _, mut msg, wake)) = self.pop_fq(false) {
                     wakes.extend(wake);
                     // Only the reply from the peer we asked, with its delimiter (and with
                     // REQ_CORRELATE the request id), counts; anything else is dropped.
@@ -904,7 +909,7 @@ impl State {
                         "REP must send the reply before receiving again",
                     ));
                 }
-                while let Some((id, _, mut msg, wake)) = self.pop_fq() {
+                while let Some((id, _, mut msg, wake)) = self.pop_fq(false) {
                     wakes.extend(wake);
                     let Some(pos) = msg.iter().position(|f| f.is_empty()) else {
                         continue; // no delimiter: malformed, dropped as libzmq does
@@ -915,7 +920,7 @@ impl State {
                 }
                 Ok(None)
             }
-            SocketType::Router => match self.pop_fq() {
+            SocketType::Router => match self.pop_fq(true) {
                 Some((_, rid, mut msg, wake)) => {
                     wakes.extend(wake);
                     msg.push_front(rid);
@@ -933,7 +938,7 @@ impl State {
             | SocketType::Pull
             | SocketType::Pair
             | SocketType::Sub
-            | SocketType::XSub => match self.pop_fq() {
+            | SocketType::XSub => match self.pop_fq(false) {
                 Some((_, _, msg, wake)) => {
                     wakes.extend(wake);
                     Ok(Some(msg))
