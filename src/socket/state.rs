@@ -20,10 +20,10 @@
 use super::monitor::{EventQueue, MonitorEvent};
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
-use crate::zmtp::frame::WriteBuf;
+use crate::zmtp::frame::{encode_header, FLAG_MORE};
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -204,6 +204,8 @@ pub(crate) struct State {
     /// PUB/XPUB: the peers' subscriptions.
     remote_subs: RemoteSubs,
     scratch: Vec<PeerId>,
+    /// PUB/XPUB: encoded fan-out messages are cut from this buffer.
+    wire_arena: BytesMut,
     pub counters: Counters,
     pub closed: bool,
     pub monitors: Vec<Arc<EventQueue>>,
@@ -276,10 +278,25 @@ fn is_pub(t: SocketType) -> bool {
 }
 
 /// Encodes a message as ZMTP frames into one buffer.
-fn encode_wire(msg: &Message) -> Bytes {
-    let mut w = WriteBuf::new();
-    crate::zmtp::connection::encode_message(msg, &mut w);
-    Bytes::from(w.to_vec())
+/// Size of the buffers fan-out messages are encoded into (one allocation per this many
+/// bytes of encoded messages instead of one per message).
+const WIRE_ARENA: usize = 64 * 1024;
+
+/// `msg` as ZMTP frames (what `encode_message` writes), cut from `arena`.
+fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
+    let len: usize = msg
+        .iter()
+        .map(|f| f.len() + if f.len() > 255 { 9 } else { 2 })
+        .sum();
+    if arena.capacity() < len {
+        *arena = BytesMut::with_capacity(WIRE_ARENA.max(len));
+    }
+    let last = msg.len().saturating_sub(1);
+    for (i, f) in msg.iter().enumerate() {
+        encode_header(if i < last { FLAG_MORE } else { 0 }, f.len(), arena);
+        arena.extend_from_slice(f);
+    }
+    arena.split().freeze()
 }
 
 impl State {
@@ -302,6 +319,7 @@ impl State {
             local_subs: LocalSubs::default(),
             remote_subs: RemoteSubs::default(),
             scratch: Vec::new(),
+            wire_arena: BytesMut::new(),
             counters: Counters::default(),
             closed: false,
             monitors: Vec::new(),
@@ -669,7 +687,8 @@ impl State {
             }
             let raw = self.peers.get(&id).is_some_and(|p| p.raw);
             let item = if encode && !raw {
-                Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg)).clone())
+                let arena = &mut self.wire_arena;
+                Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg, arena)).clone())
             } else {
                 Outbound::Msg(msg.clone())
             };
