@@ -278,6 +278,26 @@ fn is_pub(t: SocketType) -> bool {
 }
 
 /// Encodes a message as ZMTP frames into one buffer.
+/// Whether `p` takes another outbound message (alive, attached unless IMMEDIATE is off,
+/// below SNDHWM unless CONFLATE).
+fn peer_has_room(p: &Peer, opts: &Options) -> bool {
+    p.alive
+        && (p.attached || !opts.immediate)
+        && (opts.conflate || p.out.len() < opts.sndhwm_limit())
+}
+
+/// Queues `item` on `p`; adds its engine's wake-up to `wakes` when the queue was empty.
+fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
+    if conflate && !matches!(item, Outbound::Sub { .. }) {
+        p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
+    }
+    let was_empty = p.out.is_empty();
+    p.out.push_back(item);
+    if was_empty {
+        wakes.push(p.out_wake.clone());
+    }
+}
+
 /// Size of the buffers fan-out messages are encoded into (one allocation per this many
 /// bytes of encoded messages instead of one per message).
 const WIRE_ARENA: usize = 64 * 1024;
@@ -481,26 +501,16 @@ impl State {
     // ---- send side ------------------------------------------------------------------
 
     fn has_room(&self, id: PeerId) -> bool {
-        self.peers.get(&id).is_some_and(|p| {
-            p.alive
-                && (p.attached || !self.opts.immediate)
-                && (self.opts.conflate || p.out.len() < self.opts.sndhwm_limit())
-        })
+        self.peers
+            .get(&id)
+            .is_some_and(|p| peer_has_room(p, &self.opts))
     }
 
     /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
     fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {
         let conflate = self.opts.conflate;
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        if conflate && !matches!(item, Outbound::Sub { .. }) {
-            p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
-        }
-        let was_empty = p.out.is_empty();
-        p.out.push_back(item);
-        if was_empty {
-            wakes.push(p.out_wake.clone());
+        if let Some(p) = self.peers.get_mut(&id) {
+            push_to(p, item, conflate, wakes);
         }
     }
 
@@ -680,19 +690,23 @@ impl State {
         // in-process peers take the message itself.
         let encode = targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT;
         let mut wire: Option<Bytes> = None;
+        let conflate = self.opts.conflate;
         for &id in &targets {
-            if !self.has_room(id) {
-                self.counters.dropped_hwm += 1;
-                continue;
-            }
-            let raw = self.peers.get(&id).is_some_and(|p| p.raw);
-            let item = if encode && !raw {
+            // One lookup per subscriber: room, transport kind and queue together.
+            let p = match self.peers.get_mut(&id) {
+                Some(p) if peer_has_room(p, &self.opts) => p,
+                _ => {
+                    self.counters.dropped_hwm += 1;
+                    continue;
+                }
+            };
+            let item = if encode && !p.raw {
                 let arena = &mut self.wire_arena;
                 Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg, arena)).clone())
             } else {
                 Outbound::Msg(msg.clone())
             };
-            self.push_out(id, item, wakes);
+            push_to(p, item, conflate, wakes);
         }
         self.scratch = targets;
     }
