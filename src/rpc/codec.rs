@@ -482,34 +482,33 @@ fn write_str(out: &mut BytesMut, s: &str) -> Result<(), CodecError> {
     Ok(())
 }
 
-fn write_array_len(out: &mut BytesMut, n: usize) -> Result<(), CodecError> {
+/// A container header: `fix | n` below 16 items, else the 16- or 32-bit form.
+fn write_container_len(
+    out: &mut BytesMut,
+    n: usize,
+    (fix, m16, m32): (u8, u8, u8),
+    what: &str,
+) -> Result<(), CodecError> {
     if n < 16 {
-        out.put_u8(0x90 | n as u8);
+        out.put_u8(fix | n as u8);
     } else if n < 65536 {
-        out.put_u8(0xdc);
+        out.put_u8(m16);
         out.put_u16(n as u16);
     } else if n <= u32::MAX as usize {
-        out.put_u8(0xdd);
+        out.put_u8(m32);
         out.put_u32(n as u32);
     } else {
-        return Err(CodecError::new("array too long for msgpack"));
+        return Err(CodecError::new(format!("{what} too long for msgpack")));
     }
     Ok(())
 }
 
+fn write_array_len(out: &mut BytesMut, n: usize) -> Result<(), CodecError> {
+    write_container_len(out, n, (0x90, 0xdc, 0xdd), "array")
+}
+
 fn write_map_len(out: &mut BytesMut, n: usize) -> Result<(), CodecError> {
-    if n < 16 {
-        out.put_u8(0x80 | n as u8);
-    } else if n < 65536 {
-        out.put_u8(0xde);
-        out.put_u16(n as u16);
-    } else if n <= u32::MAX as usize {
-        out.put_u8(0xdf);
-        out.put_u32(n as u32);
-    } else {
-        return Err(CodecError::new("map too long for msgpack"));
-    }
-    Ok(())
+    write_container_len(out, n, (0x80, 0xde, 0xdf), "map")
 }
 
 fn write_ext(out: &mut BytesMut, code: i8, data: &[u8]) -> Result<(), CodecError> {

@@ -325,20 +325,27 @@ impl FromValue for () {
     }
 }
 
-impl IntoValue for bool {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::Bool(self))
-    }
+/// `IntoValue`/`FromValue` for a type that is exactly one `Value` variant.
+macro_rules! variant_impls {
+    ($t:ty, $variant:ident, $name:literal) => {
+        impl IntoValue for $t {
+            fn into_value(self) -> Result<Value, ConvertError> {
+                Ok(Value::$variant(self))
+            }
+        }
+
+        impl FromValue for $t {
+            fn from_value(v: Value) -> Result<$t, ConvertError> {
+                match v {
+                    Value::$variant(x) => Ok(x),
+                    other => Err(ConvertError::expected($name, &other)),
+                }
+            }
+        }
+    };
 }
 
-impl FromValue for bool {
-    fn from_value(v: Value) -> Result<bool, ConvertError> {
-        match v {
-            Value::Bool(b) => Ok(b),
-            other => Err(ConvertError::expected("bool", &other)),
-        }
-    }
-}
+variant_impls!(bool, Bool, "bool");
 
 macro_rules! int_impls {
     ($($t:ty),*) => {$(
@@ -572,35 +579,9 @@ tuple_impls! {
 
 // ---- date and time ----
 
-impl IntoValue for NaiveDate {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::Date(self))
-    }
-}
+variant_impls!(NaiveDate, Date, "date");
 
-impl FromValue for NaiveDate {
-    fn from_value(v: Value) -> Result<NaiveDate, ConvertError> {
-        match v {
-            Value::Date(d) => Ok(d),
-            other => Err(ConvertError::expected("date", &other)),
-        }
-    }
-}
-
-impl IntoValue for PyDateTime {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::DateTime(self))
-    }
-}
-
-impl FromValue for PyDateTime {
-    fn from_value(v: Value) -> Result<PyDateTime, ConvertError> {
-        match v {
-            Value::DateTime(d) => Ok(d),
-            other => Err(ConvertError::expected("datetime", &other)),
-        }
-    }
-}
+variant_impls!(PyDateTime, DateTime, "datetime");
 
 impl IntoValue for NaiveDateTime {
     fn into_value(self) -> Result<Value, ConvertError> {
@@ -654,20 +635,7 @@ impl FromValue for DateTime<Utc> {
     }
 }
 
-impl IntoValue for PyTime {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::Time(self))
-    }
-}
-
-impl FromValue for PyTime {
-    fn from_value(v: Value) -> Result<PyTime, ConvertError> {
-        match v {
-            Value::Time(t) => Ok(t),
-            other => Err(ConvertError::expected("time", &other)),
-        }
-    }
-}
+variant_impls!(PyTime, Time, "time");
 
 impl IntoValue for NaiveTime {
     fn into_value(self) -> Result<Value, ConvertError> {
@@ -688,35 +656,9 @@ impl FromValue for NaiveTime {
     }
 }
 
-impl IntoValue for TimeDelta {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::TimeDelta(self))
-    }
-}
+variant_impls!(TimeDelta, TimeDelta, "timedelta");
 
-impl FromValue for TimeDelta {
-    fn from_value(v: Value) -> Result<TimeDelta, ConvertError> {
-        match v {
-            Value::TimeDelta(d) => Ok(d),
-            other => Err(ConvertError::expected("timedelta", &other)),
-        }
-    }
-}
-
-impl IntoValue for PyTimezone {
-    fn into_value(self) -> Result<Value, ConvertError> {
-        Ok(Value::Timezone(self))
-    }
-}
-
-impl FromValue for PyTimezone {
-    fn from_value(v: Value) -> Result<PyTimezone, ConvertError> {
-        match v {
-            Value::Timezone(z) => Ok(z),
-            other => Err(ConvertError::expected("timezone", &other)),
-        }
-    }
-}
+variant_impls!(PyTimezone, Timezone, "timezone");
 
 impl IntoValue for FixedOffset {
     fn into_value(self) -> Result<Value, ConvertError> {
