@@ -309,7 +309,8 @@ fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
         .map(|f| f.len() + if f.len() > 255 { 9 } else { 2 })
         .sum();
     if arena.capacity() < len {
-        *arena = BytesMut::with_capacity(WIRE_ARENA.max(len));
+        // Takes the old chunk back when no message cut from it is alive any more.
+        arena.reserve(WIRE_ARENA.max(len));
     }
     let last = msg.len().saturating_sub(1);
     for (i, f) in msg.iter().enumerate() {

@@ -173,7 +173,8 @@ impl Cipher {
         }
         let boxed = &frame[32..];
         if self.arena.capacity() - self.arena.len() < boxed.len() {
-            self.arena = BytesMut::with_capacity(PLAIN_ARENA.max(boxed.len()));
+            // Takes the old chunk back when no body cut from it is alive any more.
+            self.arena.reserve(PLAIN_ARENA.max(boxed.len()));
         }
         let start = self.arena.len();
         self.arena.extend_from_slice(boxed);

@@ -60,47 +60,22 @@ impl MessageKey {
         }
     }
 
-    /// XORs `data` with the Salsa20 stream of one box from byte 32 on, and returns the
-    /// first 32 bytes of that stream (the box's Poly1305 key).
-    fn apply_stream(&self, short_nonce: u64, data: &mut [u8]) -> [u8; 32] {
+    /// The Salsa20 input of one box and its first keystream block (whose first 32 bytes
+    /// are the box's Poly1305 key).
+    fn first_block(&self, short_nonce: u64) -> ([u32; 16], [u8; 64]) {
         let input = salsa_input(&self.subkey, short_nonce);
         let mut block = [0u8; 64];
         salsa_block(&input, 0, &mut block);
-        let mut poly_key = [0u8; 32];
-        poly_key.copy_from_slice(&block[..32]);
-        let (head, rest) = data.split_at_mut(data.len().min(32));
-        xor_into(head, &block[32..]);
-        let mut counter = 1u64;
-        let mut wide = rest.chunks_exact_mut(4 * 64);
-        let mut blocks = [[0u8; 64]; 4];
-        for chunk in &mut wide {
-            salsa_blocks4(&input, counter, &mut blocks);
-            counter += 4;
-            for (c, b) in chunk.chunks_exact_mut(64).zip(blocks.iter()) {
-                xor_into(c, b);
-            }
-        }
-        let tail = wide.into_remainder();
-        if tail.len() > 64 {
-            salsa_blocks4(&input, counter, &mut blocks);
-            for (c, b) in tail.chunks_mut(64).zip(blocks.iter()) {
-                xor_into(c, b);
-            }
-        } else if !tail.is_empty() {
-            salsa_block(&input, counter, &mut block);
-            xor_into(tail, &block);
-        }
-        block.zeroize();
-        blocks.zeroize();
-        poly_key
+        (input, block)
     }
 
     /// Encrypts `data` in place and returns the tag (the 16 bytes that precede the
     /// ciphertext in a box).
     pub(crate) fn seal_in_place(&self, short_nonce: u64, data: &mut [u8]) -> [u8; 16] {
-        let mut poly_key = self.apply_stream(short_nonce, data);
-        let tag = poly1305_tag(&poly_key, data);
-        poly_key.zeroize();
+        let (input, mut first) = self.first_block(short_nonce);
+        xor_stream(&input, &first, data);
+        let tag = poly1305_tag(first[..32].try_into().expect("32 bytes"), data);
+        first.zeroize();
         tag
     }
 
@@ -108,21 +83,45 @@ impl MessageKey {
     /// `data` is left as it was and `false` is returned.
     #[must_use]
     pub(crate) fn open_in_place(&self, short_nonce: u64, tag: &[u8], data: &mut [u8]) -> bool {
-        let input = salsa_input(&self.subkey, short_nonce);
-        let mut block = [0u8; 64];
-        salsa_block(&input, 0, &mut block);
-        let mut poly_key = [0u8; 32];
-        poly_key.copy_from_slice(&block[..32]);
-        block.zeroize();
-        let expected = poly1305_tag(&poly_key, data);
-        if !bool::from(expected.ct_eq(tag)) {
-            poly_key.zeroize();
-            return false;
+        let (input, mut first) = self.first_block(short_nonce);
+        let expected = poly1305_tag(first[..32].try_into().expect("32 bytes"), data);
+        let ok = bool::from(expected.ct_eq(tag));
+        if ok {
+            xor_stream(&input, &first, data);
         }
-        poly_key.zeroize();
-        self.apply_stream(short_nonce, data);
-        true
+        first.zeroize();
+        ok
     }
+}
+
+/// XORs `data` with a box's keystream from byte 32 on: the rest of `first` (block 0),
+/// then blocks 1, 2, ... four at a time.
+fn xor_stream(input: &[u32; 16], first: &[u8; 64], data: &mut [u8]) {
+    let (head, rest) = data.split_at_mut(data.len().min(32));
+    xor_into(head, &first[32..]);
+    let mut counter = 1u64;
+    let mut wide = rest.chunks_exact_mut(4 * 64);
+    let mut blocks = [[0u8; 64]; 4];
+    for chunk in &mut wide {
+        salsa_blocks4(input, counter, &mut blocks);
+        counter += 4;
+        for (c, b) in chunk.chunks_exact_mut(64).zip(blocks.iter()) {
+            xor_into(c, b);
+        }
+    }
+    let tail = wide.into_remainder();
+    if tail.len() > 64 {
+        salsa_blocks4(input, counter, &mut blocks);
+        for (c, b) in tail.chunks_mut(64).zip(blocks.iter()) {
+            xor_into(c, b);
+        }
+    } else if !tail.is_empty() {
+        let mut block = [0u8; 64];
+        salsa_block(input, counter, &mut block);
+        xor_into(tail, &block);
+        block.zeroize();
+    }
+    blocks.zeroize();
 }
 
 #[inline(always)]
