@@ -380,6 +380,30 @@ async fn recv_is_cancel_safe() {
 }
 
 #[tokio::test]
+async fn messages_received_in_a_batch_go_with_close() {
+    let (pull, ep) = bound(SocketType::Pull).await;
+    let push = Socket::new(SocketType::Push);
+    push.connect(&ep).await.unwrap();
+    for i in 0..5u8 {
+        push.send(Message::from(vec![i])).await.unwrap();
+    }
+    // The first receive takes every queued message into the socket's batch.
+    let mut got = vec![within(pull.recv()).await.unwrap()];
+    while got.len() < 5 {
+        got.push(within(pull.recv()).await.unwrap());
+        if got.len() == 2 {
+            // Queued in the socket, not yet received: close drops them.
+            pull.close().await;
+            assert_eq!(pull.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+            assert_eq!(pull.try_recv().unwrap_err().kind(), ErrorKind::Closed);
+            break;
+        }
+    }
+    let firsts: Vec<u8> = got.iter().map(|m| m[0][0]).collect();
+    assert_eq!(firsts, [0, 1]);
+}
+
+#[tokio::test]
 async fn send_cancel_loses_only_that_message() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();

@@ -184,7 +184,7 @@ fn transfer(
     from: &Side,
     to: &Side,
     items: &mut VecDeque<Outbound>,
-    msgs: &mut Vec<Message>,
+    msgs: &mut VecDeque<Message>,
 ) -> bool {
     let room = to.shared.state.lock().unwrap().in_room(to.att.id);
     if room == 0 {
@@ -205,7 +205,7 @@ fn transfer(
     let mut st = to.shared.state.lock().unwrap();
     for item in items.drain(..) {
         match item {
-            Outbound::Msg(m) => msgs.push(m),
+            Outbound::Msg(m) => msgs.push_back(m),
             Outbound::Sub { subscribe, topic } => {
                 st.on_subscription(to.att.id, subscribe, &topic);
             }
@@ -236,7 +236,7 @@ fn flushed(side: &Side) -> bool {
 /// Pumps both directions until one side goes. Returns true when the binding side ended it.
 async fn pump(a: &Side, b: &Side) -> bool {
     let mut items = VecDeque::with_capacity(BATCH);
-    let mut msgs = Vec::with_capacity(BATCH);
+    let mut msgs = VecDeque::with_capacity(BATCH);
     loop {
         let mut progress = transfer(a, b, &mut items, &mut msgs);
         progress |= transfer(b, a, &mut items, &mut msgs);

@@ -350,7 +350,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut inbox: Vec<Message> = Vec::new();
+    let mut inbox: VecDeque<Message> = VecDeque::new();
     let mut read_hint = READ_CHUNK;
     let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
@@ -387,14 +387,9 @@ where
     loop {
         // Deliver decoded messages.
         let mut subs: Vec<(bool, Bytes)> = Vec::new();
-        while let Some(ev) = conn.poll_event() {
+        while let Some(ev) = conn.poll_leading_event() {
             match ev {
-                Event::Message(mut m) => {
-                    if let Some(p) = &props {
-                        m.set_properties(p.clone());
-                    }
-                    inbox.push(m)
-                }
+                Event::Message(m) => inbox.push_back(m),
                 Event::Ping { ttl } => {
                     if ttl > 0 {
                         peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
@@ -403,6 +398,12 @@ where
                 Event::Subscribe(t) => subs.push((true, t)),
                 Event::Cancel(t) => subs.push((false, t)),
                 Event::Pong | Event::Ready(_) | Event::UnknownCommand(_) | Event::Zap(_) => {}
+            }
+        }
+        conn.take_messages(&mut inbox);
+        if let Some(p) = &props {
+            for m in inbox.iter_mut() {
+                m.set_properties(p.clone());
             }
         }
         if !inbox.is_empty() || !subs.is_empty() {
@@ -489,7 +490,7 @@ where
                                 if let Some(p) = &props {
                                     m.set_properties(p.clone());
                                 }
-                                inbox.push(m);
+                                inbox.push_back(m);
                             }
                         }
                         if !inbox.is_empty() {

@@ -139,7 +139,7 @@ pub fn socket_paths(data: &[u8]) {
             }
             3 => {
                 if let Some(&id) = ids.get(arg % ids.len().max(1)) {
-                    let mut msgs: Vec<Message> = (0..(op % 5))
+                    let mut msgs: std::collections::VecDeque<Message> = (0..(op % 5))
                         .map(|i| {
                             let mut m = Message::from(frame.clone());
                             if i % 2 == 0 {

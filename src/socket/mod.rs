@@ -27,6 +27,7 @@ use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
 use options::Options;
 pub use state::{Counters, PeerQueue};
 use state::{Peer, SendBlock, State, Wakes};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -37,6 +38,10 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// Messages taken from the peers' queues in one go, in receive order, handed out one
+    /// per `recv` without touching `state` (see [`State::take_inbound`]). Locked before
+    /// `state` when both are held.
+    pub recv_batch: Mutex<VecDeque<Message>>,
     /// Woken when messages were delivered (receivers re-check).
     pub recv_ready: Notify,
     /// Woken when a queue got room or a peer appeared (senders re-check).
@@ -171,6 +176,7 @@ impl Socket {
         Socket {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::new(socket_type)),
+                recv_batch: Mutex::new(VecDeque::new()),
                 recv_ready: Notify::new(),
                 send_ready: Notify::new(),
                 closing: CancellationToken::new(),
@@ -705,6 +711,22 @@ impl Socket {
 
     fn try_recv_inner(&self) -> Result<Option<Message>> {
         let mut wakes = Wakes::default();
+        if State::batches_recv(self.socket_type) {
+            // One lock of `state` per batch of messages, not per message.
+            let mut batch = self.shared.recv_batch.lock().unwrap();
+            if let Some(m) = batch.pop_front() {
+                return Ok(Some(m));
+            }
+            {
+                let mut st = self.shared.state.lock().unwrap();
+                if st.closed {
+                    return Err(Error::closed());
+                }
+                st.take_inbound(&mut batch, &mut wakes);
+            }
+            wakes.notify();
+            return Ok(batch.pop_front());
+        }
         let r = {
             let mut st = self.shared.state.lock().unwrap();
             if st.closed {
@@ -770,6 +792,8 @@ impl Socket {
             st.closed = true;
             st.opts.linger
         };
+        // Received messages not yet handed out go with the socket.
+        self.shared.recv_batch.lock().unwrap().clear();
         self.shared.closing.cancel();
         self.shared.recv_ready.notify_waiters();
         self.shared.send_ready.notify_waiters();

@@ -60,6 +60,10 @@ pub(crate) type IdMap<V> = HashMap<PeerId, V, std::hash::BuildHasherDefault<IdHa
 /// into each write without copying anyway).
 const ENCODE_ONCE_LIMIT: usize = 16 * 1024;
 
+/// The most messages one refill of a socket's receive batch takes (see
+/// [`State::take_inbound`]).
+pub(crate) const RECV_BATCH: usize = 1024;
+
 /// An item of a peer's outbound queue.
 #[derive(Debug, Clone)]
 pub(crate) enum Outbound {
@@ -180,7 +184,8 @@ pub struct PeerQueue {
     pub routing_id: Bytes,
     /// Messages waiting to be sent to it.
     pub outbound: usize,
-    /// Messages received from it, waiting for `recv`.
+    /// Messages received from it, waiting in its queue for `recv` (not counting those
+    /// already taken into the socket's receive batch: at most RCVHWM, and 1024).
     pub inbound: usize,
 }
 
@@ -803,17 +808,17 @@ impl State {
         }
     }
 
-    /// An engine delivers messages from `id`. Returns the room left (0: stop reading).
-    pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut Vec<Message>) -> usize {
+    /// An engine delivers messages from `id` (`msgs` is left empty). Returns the room left
+    /// (0: stop reading). When the peer's queue is empty the two queues are swapped, so a
+    /// batch reaches the receiver without moving its messages.
+    pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut VecDeque<Message>) -> usize {
         let hwm = self.opts.rcvhwm_limit();
         if !self.peers.contains_key(&id) {
             msgs.clear();
             return 0;
         }
-        for m in msgs.iter() {
-            self.counters.messages_in += 1;
-            self.counters.bytes_in += m.byte_len() as u64;
-        }
+        self.counters.messages_in += msgs.len() as u64;
+        self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
         let st = self.socket_type;
         if is_pub(st) {
             // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
@@ -831,23 +836,31 @@ impl State {
         }
         let filter = is_sub(st);
         let conflate = self.opts.conflate;
-        let mut dropped = 0;
         let p = self.peers.get_mut(&id).expect("checked above");
-        for m in msgs.drain(..) {
-            if filter
-                && !self
-                    .local_subs
-                    .matches(m.first().map_or(&[][..], |f| &f[..]))
-            {
-                dropped += 1;
-                continue;
+        if !filter && !conflate {
+            if p.inbound.is_empty() {
+                std::mem::swap(&mut p.inbound, msgs);
+            } else {
+                p.inbound.append(msgs);
             }
-            if conflate {
-                p.inbound.clear();
+        } else {
+            let mut dropped = 0;
+            for m in msgs.drain(..) {
+                if filter
+                    && !self
+                        .local_subs
+                        .matches(m.first().map_or(&[][..], |f| &f[..]))
+                {
+                    dropped += 1;
+                    continue;
+                }
+                if conflate {
+                    p.inbound.clear();
+                }
+                p.inbound.push_back(m);
             }
-            p.inbound.push_back(m);
+            self.counters.dropped_unroutable += dropped;
         }
-        self.counters.dropped_unroutable += dropped;
         if !p.in_fq && !p.inbound.is_empty() {
             p.in_fq = true;
             self.fq.push_back(id);
@@ -860,6 +873,76 @@ impl State {
             p.in_paused = true;
         }
         room
+    }
+
+    /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
+    /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
+    pub(crate) fn batches_recv(socket_type: SocketType) -> bool {
+        matches!(
+            socket_type,
+            SocketType::Dealer
+                | SocketType::Router
+                | SocketType::Pull
+                | SocketType::Pair
+                | SocketType::Sub
+                | SocketType::XSub
+        )
+    }
+
+    /// Moves the next inbound messages to `dst` (empty), in exactly the order successive
+    /// [`try_recv`](Self::try_recv) calls would return them now: at most RCVHWM (and at
+    /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued and no routing
+    /// id to prepend, the peer's whole queue is swapped out without moving a message.
+    /// Only for the types of [`batches_recv`](Self::batches_recv).
+    pub(crate) fn take_inbound(&mut self, dst: &mut VecDeque<Message>, wakes: &mut Wakes) {
+        debug_assert!(dst.is_empty() && Self::batches_recv(self.socket_type));
+        let hwm = self.opts.rcvhwm_limit();
+        let max = if self.opts.conflate {
+            1
+        } else {
+            hwm.min(RECV_BATCH)
+        };
+        let with_rid = self.socket_type == SocketType::Router;
+        if self.fq.len() == 1 {
+            let id = self.fq[0];
+            if let Some(p) = self.peers.get_mut(&id) {
+                let n = p.inbound.len();
+                if n <= max && !with_rid {
+                    std::mem::swap(&mut p.inbound, dst);
+                } else {
+                    let rid = &p.routing_id;
+                    dst.extend(p.inbound.drain(..n.min(max)).map(|mut m| {
+                        if with_rid {
+                            m.push_front(rid.clone());
+                        }
+                        m
+                    }));
+                }
+                if p.inbound.is_empty() {
+                    p.in_fq = false;
+                    self.fq.clear();
+                    if !p.alive {
+                        self.peers.remove(&id);
+                        return;
+                    }
+                }
+                if p.in_paused && p.inbound.len() < hwm {
+                    p.in_paused = false;
+                    wakes.push(p.in_space.clone());
+                }
+                return;
+            }
+        }
+        while dst.len() < max {
+            let Some((_, rid, mut msg, wake)) = self.pop_fq(with_rid) else {
+                break;
+            };
+            wakes.extend(wake);
+            if with_rid {
+                msg.push_front(rid);
+            }
+            dst.push_back(msg);
+        }
     }
 
     /// Pops the next inbound message, fair-queued over peers: the peer, its routing id (when `with_rid`; else empty), the
@@ -1028,14 +1111,87 @@ mod tests {
         id
     }
 
+    /// Three ROUTER peers with queues of different lengths, one of them gone.
+    fn three_router_peers() -> State {
+        let mut st = State::new(SocketType::Router);
+        for (name, n) in [("a", 3), ("b", 1), ("c", 4)] {
+            let id = peer(&mut st, name);
+            let mut msgs: VecDeque<Message> = (0..n)
+                .map(|i| Message::from(format!("{name}{i}")))
+                .collect();
+            st.deliver(id, &mut msgs);
+            assert!(msgs.is_empty());
+        }
+        let b = st.by_rid[&Bytes::from_static(b"b")];
+        st.peers.get_mut(&b).unwrap().alive = false;
+        st
+    }
+
+    #[test]
+    fn take_inbound_keeps_the_order_of_single_receives() {
+        let mut one_by_one = Vec::new();
+        let mut st = three_router_peers();
+        let mut wakes = Wakes::default();
+        while let Some(m) = st.try_recv(&mut wakes).unwrap() {
+            one_by_one.push(m);
+        }
+        let mut batched = Vec::new();
+        let mut st = three_router_peers();
+        let mut batch = VecDeque::new();
+        loop {
+            st.take_inbound(&mut batch, &mut wakes);
+            if batch.is_empty() {
+                break;
+            }
+            batched.extend(batch.drain(..));
+        }
+        assert_eq!(one_by_one.len(), 8);
+        assert_eq!(batched, one_by_one);
+        assert_eq!(one_by_one[1], Message::from(["b", "b0"]));
+        // The gone peer's entry went with its last message.
+        assert_eq!(st.peers.len(), 2);
+    }
+
+    #[test]
+    fn take_inbound_is_bounded_by_rcvhwm_and_wakes_a_paused_engine() {
+        let mut st = State::new(SocketType::Dealer);
+        st.opts.rcvhwm = 3;
+        let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+        let mut msgs: VecDeque<Message> = (0..5).map(|i| Message::from(format!("{i}"))).collect();
+        assert_eq!(
+            st.deliver(a, &mut msgs),
+            0,
+            "over RCVHWM: the engine pauses"
+        );
+        let mut batch = VecDeque::new();
+        let mut wakes = Wakes::default();
+        st.take_inbound(&mut batch, &mut wakes);
+        assert_eq!(batch.len(), 3, "at most RCVHWM at a time");
+        assert_eq!(batch[0], Message::from("0"));
+        assert_eq!(wakes.len(), 1, "the paused engine is woken");
+        assert_eq!(st.peers[&a].inbound.len(), 2);
+        batch.clear();
+        let mut wakes = Wakes::default();
+        st.take_inbound(&mut batch, &mut wakes);
+        assert_eq!(batch, [Message::from("3"), Message::from("4")]);
+        assert_eq!(wakes.len(), 0);
+        // Conflate: one at a time, so the newest is what a later receive sees.
+        st.opts.conflate = true;
+        let mut msgs: VecDeque<Message> = (0..2).map(|i| Message::from(format!("{i}"))).collect();
+        st.deliver(a, &mut msgs);
+        batch.clear();
+        st.take_inbound(&mut batch, &mut wakes);
+        assert_eq!(batch, [Message::from("1")]);
+    }
+
     #[test]
     fn fair_queue_alternates_between_peers() {
         let mut st = State::new(SocketType::Router);
         let a = peer(&mut st, "a");
         let b = peer(&mut st, "b");
-        let mut msgs: Vec<Message> = (0..3).map(|i| Message::from(format!("a{i}"))).collect();
+        let mut msgs: VecDeque<Message> = (0..3).map(|i| Message::from(format!("a{i}"))).collect();
         st.deliver(a, &mut msgs);
-        let mut msgs: Vec<Message> = (0..3).map(|i| Message::from(format!("b{i}"))).collect();
+        let mut msgs: VecDeque<Message> = (0..3).map(|i| Message::from(format!("b{i}"))).collect();
         st.deliver(b, &mut msgs);
         let mut order = Vec::new();
         let mut wakes = Wakes::default();
@@ -1050,7 +1206,7 @@ mod tests {
         let mut st = State::new(SocketType::Dealer);
         st.opts.rcvhwm = 2;
         let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
-        let mut msgs = vec![Message::from("1"), Message::from("2")];
+        let mut msgs = VecDeque::from([Message::from("1"), Message::from("2")]);
         assert_eq!(st.deliver(a, &mut msgs), 0);
         assert!(st.peers[&a].in_paused);
         let mut wakes = Wakes::default();

@@ -161,6 +161,9 @@ pub struct Connection {
     decoder: FrameDecoder,
     out: WriteBuf,
     events: VecDeque<Event>,
+    /// Messages decoded after every entry of `events` (kept apart so a driver can take
+    /// them as a whole queue, without moving each one).
+    messages: VecDeque<Message>,
     partial: Message,
     peer: Option<PeerInfo>,
     message_budget: usize,
@@ -184,6 +187,7 @@ impl Connection {
             peer_greeting: None,
             out,
             events: VecDeque::new(),
+            messages: VecDeque::new(),
             partial: Message::new(),
             peer: None,
             message_budget: usize::MAX,
@@ -231,7 +235,34 @@ impl Connection {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.events
+            .pop_front()
+            .or_else(|| self.messages.pop_front().map(Event::Message))
+    }
+
+    /// The next event that precedes every message still held for
+    /// [`take_messages`](Self::take_messages) (it may itself be a message). A driver
+    /// calls this until `None`, then `take_messages`: together they yield what
+    /// [`poll_event`](Self::poll_event) would, in the same order.
+    pub fn poll_leading_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Moves the decoded messages that follow every pending event to the back of `dst`:
+    /// when `dst` is empty the two queues are swapped, so no message is moved.
+    pub fn take_messages(&mut self, dst: &mut VecDeque<Message>) {
+        if dst.is_empty() {
+            std::mem::swap(dst, &mut self.messages);
+        } else {
+            dst.append(&mut self.messages);
+        }
+    }
+
+    /// Queues an event after every message decoded so far.
+    fn push_event(&mut self, ev: Event) {
+        self.events
+            .extend(self.messages.drain(..).map(Event::Message));
+        self.events.push_back(ev);
     }
 
     /// How many bytes the read buffer should hold before the next step can complete.
@@ -359,7 +390,7 @@ impl Connection {
                         self.partial.push_back(frame.body);
                         if !more {
                             let msg = std::mem::take(&mut self.partial);
-                            self.events.push_back(Event::Message(msg));
+                            self.messages.push_back(msg);
                             self.message_budget -= 1;
                         }
                     }
@@ -412,7 +443,7 @@ impl Connection {
         let mech = match self.cfg.security.clone() {
             Security::Null => {
                 if let Some(req) = self.zap_request() {
-                    self.events.push_back(Event::Zap(req));
+                    self.push_event(Event::Zap(req));
                     Mech::Null {
                         ready_sent: false,
                         peer: None,
@@ -505,7 +536,7 @@ impl Connection {
         match step {
             Step::Continue => Ok(()),
             Step::Zap(req) => {
-                self.events.push_back(Event::Zap(req));
+                self.push_event(Event::Zap(req));
                 Ok(())
             }
             Step::Done(md) => self.finish_handshake(md),
@@ -603,7 +634,7 @@ impl Connection {
         self.peer = Some(info.clone());
         self.mech = None;
         self.state = State::Ready;
-        self.events.push_back(Event::Ready(info));
+        self.push_event(Event::Ready(info));
         Ok(())
     }
 
@@ -623,23 +654,23 @@ impl Connection {
             (_, Command::Ready(_)) => Err(ProtocolError::UnexpectedCommand("READY".into())),
             (_, Command::Ping { ttl, context }) => {
                 self.send_command(&Command::Pong(context));
-                self.events.push_back(Event::Ping { ttl });
+                self.push_event(Event::Ping { ttl });
                 Ok(())
             }
             (_, Command::Pong(_)) => {
-                self.events.push_back(Event::Pong);
+                self.push_event(Event::Pong);
                 Ok(())
             }
             (_, Command::Subscribe(t)) => {
-                self.events.push_back(Event::Subscribe(t));
+                self.push_event(Event::Subscribe(t));
                 Ok(())
             }
             (_, Command::Cancel(t)) => {
-                self.events.push_back(Event::Cancel(t));
+                self.push_event(Event::Cancel(t));
                 Ok(())
             }
             (_, Command::Unknown { name, .. }) => {
-                self.events.push_back(Event::UnknownCommand(name));
+                self.push_event(Event::UnknownCommand(name));
                 Ok(())
             }
         }
