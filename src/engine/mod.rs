@@ -396,6 +396,7 @@ where
                 Event::Ping { ttl } => {
                     if ttl > 0 {
                         peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
+                        last_recv = Instant::now();
                     }
                 }
                 Event::Subscribe(t) => subs.push((true, t)),
@@ -504,7 +505,11 @@ where
                     }
                     Ok((n, spare)) => {
                         adapt(&mut read_hint, spare, n);
-                        last_recv = Instant::now();
+                        // Only a peer's heartbeat TTL needs the time of the last read
+                        // (a clock read per read is measurable on small round trips).
+                        if peer_ttl.is_some() {
+                            last_recv = Instant::now();
+                        }
                         ping_deadline = None;
                         if let Err(e) = conn.handle_input_limited(rbuf, room) {
                             tracing::debug!(error = %e, "protocol error, closing connection");
