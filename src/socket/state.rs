@@ -534,6 +534,31 @@ impl State {
         None
     }
 
+    /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room, with one
+    /// lookup per peer tried (the per-message path of a streaming sender).
+    #[allow(clippy::result_large_err)] // the error hands the message back
+    fn send_rr(&mut self, msg: Message, wakes: &mut Wakes) -> Result<(), SendBlock> {
+        let n = self.rr.len();
+        let mut idx = if self.rr_next < n { self.rr_next } else { 0 };
+        for _ in 0..n {
+            let id = self.rr[idx];
+            idx += 1;
+            if idx == n {
+                idx = 0;
+            }
+            if let Some(p) = self.peers.get_mut(&id) {
+                if peer_has_room(p, &self.opts) {
+                    self.rr_next = idx;
+                    self.counters.messages_out += 1;
+                    self.counters.bytes_out += msg.byte_len() as u64;
+                    push_to(p, Outbound::Msg(msg), self.opts.conflate, wakes);
+                    return Ok(());
+                }
+            }
+        }
+        Err(SendBlock::Full(msg))
+    }
+
     fn count_out(&mut self, msg: &Message) {
         self.counters.messages_out += 1;
         self.counters.bytes_out += msg.byte_len() as u64;
@@ -559,14 +584,7 @@ impl State {
             ));
         }
         match self.socket_type {
-            SocketType::Dealer | SocketType::Push | SocketType::Pair => match self.next_rr() {
-                Some(id) => {
-                    self.count_out(&msg);
-                    self.push_out(id, Outbound::Msg(msg), wakes);
-                    Ok(())
-                }
-                None => Err(SendBlock::Full(msg)),
-            },
+            SocketType::Dealer | SocketType::Push | SocketType::Pair => self.send_rr(msg, wakes),
             SocketType::Req => {
                 if self.req.awaiting.is_some() && !self.opts.req_relaxed {
                     return Err(SendBlock::Err(
