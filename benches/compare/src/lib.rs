@@ -308,6 +308,19 @@ pub fn report_fanout(size: usize, count: u64, stats: &[SubStats]) {
 }
 
 /// A current-thread tokio runtime (what our perf tools use; the same for every tokio peer).
+/// Runs `f` as a task spawned on a fresh current-thread runtime ([`runtime`]) and
+/// returns its output. Every Rust peer runs its four perf roles this way, so that the
+/// application code is a task like the library's own: a task woken by another task runs
+/// in the same scheduler turn, whereas a woken `block_on` future is polled only after an
+/// extra non-blocking poll of the I/O driver (one more `epoll_wait` per wake-up).
+pub fn run_task<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    runtime().block_on(async move { tokio::spawn(f).await.expect("benchmark task panicked") })
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

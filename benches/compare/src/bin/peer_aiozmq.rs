@@ -26,6 +26,23 @@ fn main() {
         }
         return;
     }
+    if matches!(
+        a.role.as_str(),
+        "local_thr" | "remote_thr" | "local_lat" | "remote_lat"
+    ) {
+        let r = run_task(async move {
+            match a.role.as_str() {
+                "local_thr" => local_thr(&a).await,
+                "remote_thr" => remote_thr(&a).await,
+                "local_lat" => local_lat(&a).await,
+                _ => remote_lat(&a).await,
+            }
+        });
+        if let Err(e) = r {
+            die(&format!("error: {e}"));
+        }
+        return;
+    }
     let rt = runtime();
     let local = tokio::task::LocalSet::new();
     let r: aiozmq::Result<()> = local.block_on(&rt, async move {

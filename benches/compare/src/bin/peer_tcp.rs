@@ -11,12 +11,12 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 const BUF: usize = 64 * 1024;
 
-trait Stream: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 fn main() {
     let a = Args::parse("peer_tcp");
-    let r: std::io::Result<()> = runtime().block_on(async {
+    let r: std::io::Result<()> = run_task(async move {
         match a.role.as_str() {
             "local_thr" => local_thr(&a).await,
             "remote_thr" => remote_thr(&a).await,

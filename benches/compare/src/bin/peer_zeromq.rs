@@ -12,7 +12,7 @@ use zeromq::{PullSocket, PushSocket, RepSocket, ReqSocket, ZmqMessage};
 
 fn main() {
     let a = Args::parse("peer_zeromq");
-    let r: zeromq::ZmqResult<()> = runtime().block_on(async {
+    let r: zeromq::ZmqResult<()> = run_task(async move {
         match a.role.as_str() {
             "local_thr" => local_thr(&a).await,
             "remote_thr" => remote_thr(&a).await,
