@@ -166,6 +166,20 @@ pub fn socket_paths(data: &[u8]) {
                 }
                 let _ = st.try_send(m, &mut wakes);
             }
+            6 if op & 0x40 != 0 && State::batches_recv(st.socket_type) => {
+                // A receive batch: bounded by RCVHWM, and what it takes is gone from
+                // the peers' queues.
+                let before: usize = st.peers.values().map(|p| p.inbound.len()).sum();
+                let mut batch = std::collections::VecDeque::new();
+                st.take_inbound(&mut batch, &mut wakes);
+                let after: usize = st.peers.values().map(|p| p.inbound.len()).sum();
+                assert!(batch.len() <= st.opts.rcvhwm_limit(), "batch over RCVHWM");
+                assert_eq!(
+                    before,
+                    after + batch.len(),
+                    "a batch lost or duplicated a message"
+                );
+            }
             6 => {
                 let _ = st.try_recv(&mut wakes);
             }
