@@ -852,7 +852,8 @@ impl State {
             }
             return usize::MAX;
         }
-        let filter = is_sub(st);
+        // A subscription to the empty topic lets everything through: no filtering.
+        let filter = is_sub(st) && !self.local_subs.matches(&[]);
         let conflate = self.opts.conflate;
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
