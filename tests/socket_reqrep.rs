@@ -403,6 +403,69 @@ async fn messages_received_in_a_batch_go_with_close() {
     assert_eq!(firsts, [0, 1]);
 }
 
+/// 15 KiB message number `i`: its index, then a byte pattern of it.
+fn numbered(i: u32) -> Message {
+    let mut body = vec![(i % 251) as u8; 15 * 1024];
+    body[..4].copy_from_slice(&i.to_be_bytes());
+    Message::from(body)
+}
+
+#[tokio::test]
+async fn direct_writes_that_fill_the_socket_keep_order_and_bytes() {
+    // A REQ (relaxed: it may send again without a reply) writes its messages to the
+    // connection itself while the engine is idle. 600 × 15 KiB overfill the socket
+    // buffers while nobody reads: some writes are partial or refused, and the rest of
+    // those messages, and the ones after them, must follow in order, intact.
+    let (rep, ep) = bound(SocketType::Rep).await;
+    let req = Socket::new(SocketType::Req);
+    req.set_req_relaxed(true).unwrap();
+    req.connect(&ep).await.unwrap();
+    req.send("hello").await.unwrap();
+    assert_eq!(within(rep.recv()).await.unwrap(), Message::from("hello"));
+    rep.send("hi").await.unwrap();
+    assert_eq!(within(req.recv()).await.unwrap(), Message::from("hi"));
+    let n = 600u32;
+    for i in 0..n {
+        within(req.send(numbered(i))).await.unwrap();
+    }
+    for i in 0..n {
+        let m = within(rep.recv()).await.unwrap();
+        assert_eq!(m, numbered(i), "message {i}");
+        // REP replies to each (directly too, while its engine is idle).
+        rep.send(Message::from(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    // Without REQ_CORRELATE the first reply from the peer asked is taken: the replies
+    // came back in order as well.
+    let first = within(req.recv()).await.unwrap();
+    assert_eq!(&first[0][..], &0u32.to_be_bytes());
+}
+
+#[tokio::test]
+async fn direct_writes_interleave_with_heartbeats() {
+    // PINGs and PONGs are the engines' own writes: each takes the connection back from
+    // direct sends and must never land inside a message.
+    let (rep, ep) = bound(SocketType::Rep).await;
+    rep.set_heartbeat_ivl(Duration::from_millis(1)).unwrap();
+    let req = Socket::new(SocketType::Req);
+    req.set_heartbeat_ivl(Duration::from_millis(1)).unwrap();
+    req.connect(&ep).await.unwrap();
+    let server = tokio::spawn(async move {
+        for _ in 0..3000 {
+            let m = within(rep.recv()).await.unwrap();
+            rep.send(m).await.unwrap();
+        }
+        rep
+    });
+    for i in 0..3000u32 {
+        let m = Message::from(vec![(i % 256) as u8; (i as usize * 7) % 300 + 1]);
+        req.send(m.clone()).await.unwrap();
+        assert_eq!(within(req.recv()).await.unwrap(), m, "round trip {i}");
+    }
+    within(server).await.unwrap();
+}
+
 #[tokio::test]
 async fn send_cancel_loses_only_that_message() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -17,7 +17,8 @@ use crate::socket::Shared;
 
 pub(crate) mod inproc;
 use crate::message::Properties;
-use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError};
+use crate::transport::{SharedWrite, StreamWrite};
+use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError, SocketType};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -141,11 +142,14 @@ fn adapt(hint: &mut usize, spare: usize, got: usize) {
 }
 
 /// Runs one connection to completion.
-pub(crate) async fn run<R, W>(mut rd: R, mut wr: W, ctx: EngineCtx) -> Outcome
+pub(crate) async fn run<R>(mut rd: R, wr: StreamWrite, ctx: EngineCtx) -> Outcome
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
+    // Shared so that a REQ/REP `send` can write while this engine is idle (`direct`).
+    let wr = Arc::new(wr);
+    let direct_writer = Arc::downgrade(&wr);
+    let mut wr = SharedWrite(wr);
     let shared = ctx.shared.clone();
     let (cfg, opts, zap_handler) = {
         let st = shared.state.lock().unwrap();
@@ -316,9 +320,14 @@ where
             metadata: info.metadata.clone(),
         })
     });
+    // REQ and REP strictly alternate, so a send never has a burst behind it to batch:
+    // writing it from the sending task saves a hop through this task.
+    let direct = (matches!(conn.config().socket_type, SocketType::Req | SocketType::Rep)
+        && !conn.is_encrypted())
+    .then_some(&direct_writer);
     let end_reason = main_loop(
         &mut rd, &mut wr, &mut conn, &mut rbuf, &shared, id, &out_wake, &in_space, &kill, &opts,
-        props,
+        props, direct,
     )
     .await;
     if let Some(reason) = end_reason {
@@ -348,6 +357,7 @@ async fn main_loop<R, W>(
     kill: &CancellationToken,
     opts: &crate::socket::options::Options,
     props: Option<Arc<Properties>>,
+    direct: Option<&std::sync::Weak<StreamWrite>>,
 ) -> Option<String>
 where
     R: AsyncRead + Unpin,
@@ -373,6 +383,8 @@ where
     };
     let mut ping_deadline: Option<Instant> = None;
     let mut peer_ttl: Option<Duration> = None;
+    // The socket may write to the connection directly (see `State::offer_direct`).
+    let mut direct_on = false;
 
     // Messages that arrived with the handshake.
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
@@ -438,11 +450,22 @@ where
         // Pull outbound messages while the write buffer has room.
         let mut out_idle = false;
         while conn.transmit().len() < WRITE_HIGH {
-            let was_full = shared
-                .state
-                .lock()
-                .unwrap()
-                .pull_out(id, &mut outbox, PULL_BATCH);
+            let (was_full, rest) = {
+                let mut st = shared.state.lock().unwrap();
+                let was_full = st.pull_out(id, &mut outbox, PULL_BATCH);
+                // Anything to write: the connection is ours again, and the end of a
+                // directly written message goes first.
+                let rest = if direct_on && (!outbox.is_empty() || st.has_direct_rest(id)) {
+                    direct_on = false;
+                    st.revoke_direct(id)
+                } else {
+                    None
+                };
+                (was_full, rest)
+            };
+            if let Some(rest) = rest {
+                conn.transmit().put_front(rest);
+            }
             if was_full {
                 shared.send_ready.notify_waiters();
             }
@@ -459,8 +482,21 @@ where
             }
         }
         let want_write = !conn.transmit().is_empty();
+        if want_write && direct_on {
+            // Our own bytes (a PONG, a command): take the connection back before writing.
+            direct_on = false;
+            let rest = shared.state.lock().unwrap().revoke_direct(id);
+            if let Some(rest) = rest {
+                conn.transmit().put_front(rest);
+            }
+        }
         if closing && out_idle && !want_write {
             return None;
+        }
+        if let Some(w) = direct {
+            if out_idle && !want_write && !direct_on && !closing {
+                direct_on = shared.state.lock().unwrap().offer_direct(id, w);
+            }
         }
 
         let hb_deadline = [next_ping, ping_deadline, peer_ttl.map(|t| last_recv + t)]

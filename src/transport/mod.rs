@@ -277,6 +277,91 @@ impl tokio::io::AsyncWrite for StreamWrite {
     }
 }
 
+impl StreamWrite {
+    /// Writes what the socket takes now, without waiting (`WouldBlock` when nothing).
+    pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            StreamWrite::Tcp(w) => w.try_write(buf),
+            StreamWrite::Ipc(w) => w.try_write(buf),
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            StreamWrite::Tcp(w) => w.try_write_vectored(bufs),
+            StreamWrite::Ipc(w) => w.try_write_vectored(bufs),
+        }
+    }
+
+    fn poll_write_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self {
+            StreamWrite::Tcp(w) => w.as_ref().poll_write_ready(cx),
+            StreamWrite::Ipc(w) => w.as_ref().poll_write_ready(cx),
+        }
+    }
+}
+
+/// A connection's write half, shared: its engine writes through `AsyncWrite`, and a REQ or
+/// REP socket may write a message directly with [`StreamWrite::try_write`] while the engine
+/// has nothing to write (see `State::offer_direct`). Every write goes through `&self`
+/// (readiness plus a non-blocking write), so neither side needs the other's `&mut`. The
+/// write direction is shut down when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedWrite(pub std::sync::Arc<StreamWrite>);
+
+impl tokio::io::AsyncWrite for SharedWrite {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return std::task::Poll::Ready(r),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return std::task::Poll::Ready(r),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // Writes go straight to the socket: nothing is buffered here.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // The write direction is shut down when the last handle drops.
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,16 @@ impl WriteBuf {
         self.len += len;
     }
 
+    /// Puts `data` before everything pending (the rest of a message whose first bytes were
+    /// already written by someone else).
+    pub fn put_front(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        self.chunks.push_front(data);
+    }
+
     /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
