@@ -412,6 +412,15 @@ fn numbered(i: u32) -> Message {
 
 #[tokio::test]
 async fn direct_writes_that_fill_the_socket_keep_order_and_bytes() {
+    overfill_with_direct_writes().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_writes_that_fill_the_socket_keep_order_and_bytes_on_two_threads() {
+    overfill_with_direct_writes().await;
+}
+
+async fn overfill_with_direct_writes() {
     // A REQ (relaxed: it may send again without a reply) writes its messages to the
     // connection itself while the engine is idle. 600 × 15 KiB overfill the socket
     // buffers while nobody reads: some writes are partial or refused, and the rest of
@@ -444,6 +453,16 @@ async fn direct_writes_that_fill_the_socket_keep_order_and_bytes() {
 
 #[tokio::test]
 async fn direct_writes_interleave_with_heartbeats() {
+    heartbeats_during_round_trips().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_writes_interleave_with_heartbeats_on_two_threads() {
+    // The sending task and the connection's engine on different threads.
+    heartbeats_during_round_trips().await;
+}
+
+async fn heartbeats_during_round_trips() {
     // PINGs and PONGs are the engines' own writes: each takes the connection back from
     // direct sends and must never land inside a message.
     let (rep, ep) = bound(SocketType::Rep).await;
