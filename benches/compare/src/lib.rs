@@ -308,6 +308,31 @@ pub fn report_fanout(size: usize, count: u64, stats: &[SubStats]) {
 }
 
 /// A current-thread tokio runtime (what our perf tools use; the same for every tokio peer).
+/// Whether `role` is one of the four perf roles (`local_thr`, `remote_thr`, `local_lat`,
+/// `remote_lat`), which every peer runs with [`run_task`] through [`perf_role!`].
+pub fn is_perf_role(role: &str) -> bool {
+    matches!(
+        role,
+        "local_thr" | "remote_thr" | "local_lat" | "remote_lat"
+    )
+}
+
+/// Inside an async block: runs the perf role named in `$a` (the parsed [`Args`]) with the
+/// calling peer's own `local_thr`, `remote_thr`, `local_lat` and `remote_lat`; another
+/// role prints the usage of `$name` and exits.
+#[macro_export]
+macro_rules! perf_role {
+    ($a:expr, $name:expr) => {
+        match $a.role.as_str() {
+            "local_thr" => local_thr(&$a).await,
+            "remote_thr" => remote_thr(&$a).await,
+            "local_lat" => local_lat(&$a).await,
+            "remote_lat" => remote_lat(&$a).await,
+            _ => $crate::usage($name),
+        }
+    };
+}
+
 /// Runs `f` as a task spawned on a fresh current-thread runtime ([`runtime`]) and
 /// returns its output. Every Rust peer runs its four perf roles this way, so that the
 /// application code is a task like the library's own: a task woken by another task runs

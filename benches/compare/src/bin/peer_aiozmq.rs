@@ -26,18 +26,8 @@ fn main() {
         }
         return;
     }
-    if matches!(
-        a.role.as_str(),
-        "local_thr" | "remote_thr" | "local_lat" | "remote_lat"
-    ) {
-        let r = run_task(async move {
-            match a.role.as_str() {
-                "local_thr" => local_thr(&a).await,
-                "remote_thr" => remote_thr(&a).await,
-                "local_lat" => local_lat(&a).await,
-                _ => remote_lat(&a).await,
-            }
-        });
+    if is_perf_role(&a.role) {
+        let r = run_task(async move { perf_role!(a, "peer_aiozmq") });
         if let Err(e) = r {
             die(&format!("error: {e}"));
         }
@@ -47,10 +37,6 @@ fn main() {
     let local = tokio::task::LocalSet::new();
     let r: aiozmq::Result<()> = local.block_on(&rt, async move {
         match a.role.as_str() {
-            "local_thr" => local_thr(&a).await,
-            "remote_thr" => remote_thr(&a).await,
-            "local_lat" => local_lat(&a).await,
-            "remote_lat" => remote_lat(&a).await,
             "inproc_thr" => inproc_thr(&a).await,
             "inproc_lat" => inproc_lat(&a).await,
             "sub_fanout" => sub_fanout(&a).await,

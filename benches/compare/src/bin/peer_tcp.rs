@@ -16,15 +16,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 fn main() {
     let a = Args::parse("peer_tcp");
-    let r: std::io::Result<()> = run_task(async move {
-        match a.role.as_str() {
-            "local_thr" => local_thr(&a).await,
-            "remote_thr" => remote_thr(&a).await,
-            "local_lat" => local_lat(&a).await,
-            "remote_lat" => remote_lat(&a).await,
-            _ => usage("peer_tcp"),
-        }
-    });
+    let r: std::io::Result<()> = run_task(async move { perf_role!(a, "peer_tcp") });
     if let Err(e) = r {
         die(&format!("error: {e}"));
     }

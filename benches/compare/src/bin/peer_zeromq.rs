@@ -12,15 +12,7 @@ use zeromq::{PullSocket, PushSocket, RepSocket, ReqSocket, ZmqMessage};
 
 fn main() {
     let a = Args::parse("peer_zeromq");
-    let r: zeromq::ZmqResult<()> = run_task(async move {
-        match a.role.as_str() {
-            "local_thr" => local_thr(&a).await,
-            "remote_thr" => remote_thr(&a).await,
-            "local_lat" => local_lat(&a).await,
-            "remote_lat" => remote_lat(&a).await,
-            _ => usage("peer_zeromq"),
-        }
-    });
+    let r: zeromq::ZmqResult<()> = run_task(async move { perf_role!(a, "peer_zeromq") });
     if let Err(e) = r {
         die(&format!("error: {e}"));
     }
