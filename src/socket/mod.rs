@@ -616,6 +616,10 @@ impl Socket {
     /// no peer yet). A ROUTER drops unroutable messages (or fails with `EHOSTUNREACH` under
     /// ROUTER_MANDATORY); REQ and REP enforce their send/receive alternation (`EFSM`).
     ///
+    /// REQ and REP write a message under 16 KiB to the connection themselves when its
+    /// engine has nothing to write (their sends never come in bursts worth batching);
+    /// other messages are queued for the connection's engine.
+    ///
     /// # Cancel safety
     /// If the future is dropped before it completes, the message was not queued and is
     /// lost with the future; the socket's state (REQ/REP alternation) is unchanged. Use
@@ -739,6 +743,11 @@ impl Socket {
     }
 
     /// Receives the next message (fair-queued over peers), waiting until one arrives.
+    ///
+    /// DEALER, ROUTER, PULL, PAIR, SUB and XSUB take what their peers have queued in one
+    /// go (at most RCVHWM messages, and 1024) into a receive batch and hand it out one
+    /// message per call, in the order single receives would give; [`close`](Self::close)
+    /// drops what is left of the batch.
     ///
     /// # Cancel safety
     /// Cancel-safe: a message is taken from the queue only in the poll that returns it,
