@@ -21,7 +21,7 @@ use super::monitor::{EventQueue, MonitorEvent};
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
 use crate::transport::StreamWrite;
-use crate::zmtp::frame::{encode_header, FLAG_MORE};
+use crate::zmtp::connection::encode_message_into;
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::{Bytes, BytesMut};
@@ -293,7 +293,6 @@ fn is_pub(t: SocketType) -> bool {
     matches!(t, SocketType::Pub | SocketType::XPub)
 }
 
-/// Encodes a message as ZMTP frames into one buffer.
 /// Whether `p` takes another outbound message (alive, attached unless IMMEDIATE is off,
 /// below SNDHWM unless CONFLATE).
 fn peer_has_room(p: &Peer, opts: &Options) -> bool {
@@ -320,20 +319,36 @@ const WIRE_ARENA: usize = 64 * 1024;
 
 /// `msg` as ZMTP frames (what `encode_message` writes), cut from `arena`.
 fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
-    let len: usize = msg
-        .iter()
-        .map(|f| f.len() + if f.len() > 255 { 9 } else { 2 })
-        .sum();
-    if arena.capacity() < len {
+    if arena.capacity() < WIRE_ARENA / 4 {
         // Takes the old chunk back when no message cut from it is alive any more.
-        arena.reserve(WIRE_ARENA.max(len));
+        arena.reserve(WIRE_ARENA);
     }
-    let last = msg.len().saturating_sub(1);
-    for (i, f) in msg.iter().enumerate() {
-        encode_header(if i < last { FLAG_MORE } else { 0 }, f.len(), arena);
-        arena.extend_from_slice(f);
-    }
+    encode_message_into(msg, arena);
     arena.split().freeze()
+}
+
+/// The first peer of the round-robin ring, from `*next` on, that `ok` accepts; `*next`
+/// moves past it (no division on this per-message path).
+fn pick_rr(
+    rr: &[PeerId],
+    next: &mut usize,
+    peers: &IdMap<Peer>,
+    ok: impl Fn(&Peer) -> bool,
+) -> Option<PeerId> {
+    let n = rr.len();
+    let mut idx = if *next < n { *next } else { 0 };
+    for _ in 0..n {
+        let id = rr[idx];
+        idx += 1;
+        if idx == n {
+            idx = 0;
+        }
+        if peers.get(&id).is_some_and(&ok) {
+            *next = idx;
+            return Some(id);
+        }
+    }
+    None
 }
 
 impl State {
@@ -600,41 +615,24 @@ impl State {
 
     /// Picks the next round-robin peer with room.
     fn next_rr(&mut self) -> Option<PeerId> {
-        let n = self.rr.len();
-        for i in 0..n {
-            let idx = (self.rr_next + i) % n;
-            let id = self.rr[idx];
-            if self.has_room(id) {
-                self.rr_next = (idx + 1) % n;
-                return Some(id);
-            }
-        }
-        None
+        let opts = &self.opts;
+        pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
+            peer_has_room(p, opts)
+        })
     }
 
-    /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room, with one
-    /// lookup per peer tried (the per-message path of a streaming sender).
+    /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room.
     #[allow(clippy::result_large_err)] // the error hands the message back
     fn send_rr(&mut self, msg: Message, wakes: &mut Wakes) -> Result<(), SendBlock> {
-        let n = self.rr.len();
-        let mut idx = if self.rr_next < n { self.rr_next } else { 0 };
-        for _ in 0..n {
-            let id = self.rr[idx];
-            idx += 1;
-            if idx == n {
-                idx = 0;
-            }
-            if let Some(p) = self.peers.get_mut(&id) {
-                if peer_has_room(p, &self.opts) {
-                    self.rr_next = idx;
-                    self.counters.messages_out += 1;
-                    self.counters.bytes_out += msg.byte_len() as u64;
-                    push_to(p, Outbound::Msg(msg), self.opts.conflate, wakes);
-                    return Ok(());
-                }
-            }
-        }
-        Err(SendBlock::Full(msg))
+        let opts = &self.opts;
+        let Some(id) = pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
+            peer_has_room(p, opts)
+        }) else {
+            return Err(SendBlock::Full(msg));
+        };
+        self.count_out(&msg);
+        self.push_out(id, Outbound::Msg(msg), wakes);
+        Ok(())
     }
 
     fn count_out(&mut self, msg: &Message) {

@@ -18,7 +18,7 @@
 //! `transmit` holds if you can (it may carry an ERROR command), then close.
 
 use super::command::{Command, Metadata};
-use super::frame::{encode_header, FrameDecoder, WriteBuf, FLAG_COMMAND, FLAG_MORE};
+use super::frame::{encode_header, header_len, FrameDecoder, WriteBuf, FLAG_COMMAND, FLAG_MORE};
 use super::greeting::{self, Greeting, Mechanism, GREETING_LEN, SIGNATURE_LEN};
 use super::mechanism::curve::{Cipher, Curve};
 use super::mechanism::plain::{error_body, Plain};
@@ -743,6 +743,17 @@ pub fn encode_message(msg: &Message, out: &mut WriteBuf) {
     let last = msg.len().saturating_sub(1);
     for (i, f) in msg.iter().enumerate() {
         out.put_frame(if i < last { FLAG_MORE } else { 0 }, f);
+    }
+}
+
+/// The frames [`encode_message`] writes, in one contiguous buffer (`dst` is extended).
+pub fn encode_message_into(msg: &Message, dst: &mut BytesMut) {
+    let len: usize = msg.iter().map(|f| header_len(f.len()) + f.len()).sum();
+    dst.reserve(len);
+    let last = msg.len().saturating_sub(1);
+    for (i, f) in msg.iter().enumerate() {
+        encode_header(if i < last { FLAG_MORE } else { 0 }, f.len(), dst);
+        dst.extend_from_slice(f);
     }
 }
 

@@ -65,6 +65,15 @@ impl Frame {
     }
 }
 
+/// The size of the header [`encode_header`] writes for a body of `len` bytes.
+pub fn header_len(len: usize) -> usize {
+    if len <= 255 {
+        2
+    } else {
+        9
+    }
+}
+
 /// Writes a frame header: flags (LONG added when needed) and size.
 #[inline]
 pub fn encode_header(flags: u8, len: usize, dst: &mut impl BufMut) {
