@@ -465,10 +465,14 @@ async fn direct_writes_interleave_with_heartbeats_on_two_threads() {
 async fn heartbeats_during_round_trips() {
     // PINGs and PONGs are the engines' own writes: each takes the connection back from
     // direct sends and must never land inside a message.
+    // A PING every millisecond, but a long PONG timeout: a scheduling stall of a loaded
+    // machine must not end the connection (the REQ would then wait for its reply forever).
     let (rep, ep) = bound(SocketType::Rep).await;
     rep.set_heartbeat_ivl(Duration::from_millis(1)).unwrap();
+    rep.set_heartbeat_timeout(Duration::from_secs(30)).unwrap();
     let req = Socket::new(SocketType::Req);
     req.set_heartbeat_ivl(Duration::from_millis(1)).unwrap();
+    req.set_heartbeat_timeout(Duration::from_secs(30)).unwrap();
     req.connect(&ep).await.unwrap();
     let server = tokio::spawn(async move {
         for _ in 0..3000 {
