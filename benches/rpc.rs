@@ -15,10 +15,14 @@
 //! interleaved within each run. The Python scenario needs the interop virtual environment
 //! (made as for `cargo test`); `RPC_BENCH_PYTHON=0` skips it.
 //!
+//! Every Rust process runs one thread (a current-thread runtime), as each Python process
+//! does; `RPC_BENCH_RT=multi` runs clients and servers on tokio's multi-thread runtime.
+//! The echo server gives way to its connections every 64 requests, as the RPC server does
+//! (see `FLUSH_EVERY` in `src/rpc/server.rs`), so the two differ only by the RPC work.
+//!
 //! For profiling: `RPC_BENCH_ONLY=rust|rust-conc|raw|raw-conc|raw-to-rpc` runs one
-//! scenario and prints CPU time per call of both processes, `RPC_BENCH_SERVER=<endpoint>`
-//! uses an RPC server started by hand (`<bench binary> --serve rpc`), and
-//! `RPC_BENCH_RT=current` runs the client on a current-thread runtime.
+//! scenario and prints CPU time per call of both processes, and `RPC_BENCH_SERVER=<endpoint>`
+//! uses an RPC server started by hand (`<bench binary> --serve rpc`).
 
 #[allow(dead_code)]
 #[path = "../tests/support/python.rs"]
@@ -131,7 +135,19 @@ async fn serve(kind: &str) {
             let r2 = r.clone();
             tokio::spawn(async move {
                 let [h, body] = reply_frames();
-                while let Ok(msg) = r2.recv().await {
+                let mut run_length = 0;
+                loop {
+                    let msg = match r2.try_recv() {
+                        Ok(m) => m,
+                        Err(e) if e.kind() == aiozmq::ErrorKind::Again => {
+                            run_length = 0;
+                            match r2.recv().await {
+                                Ok(m) => m,
+                                Err(_) => break,
+                            }
+                        }
+                        Err(_) => break,
+                    };
                     // Answer to the envelope, as an RPC server does, with fixed bytes.
                     let mut reply = Message::with_capacity(3);
                     reply.push_back(msg[0].clone());
@@ -139,6 +155,11 @@ async fn serve(kind: &str) {
                     reply.push_back(body.clone());
                     if r2.send(reply).await.is_err() {
                         break;
+                    }
+                    run_length += 1;
+                    if run_length == 64 {
+                        run_length = 0;
+                        tokio::task::yield_now().await;
                     }
                 }
             });
@@ -287,12 +308,26 @@ fn python_client(endpoint: &str, calls: usize, in_flight: usize) -> f64 {
         .unwrap()
 }
 
-/// Runs a scenario as a task on the runtime's workers (as a real client would).
+/// Runs a scenario as a spawned task (as a real client would; a `block_on` future costs an extra
+/// poll of the I/O driver per wake-up).
 fn spawned<F>(rt: &tokio::runtime::Runtime, f: F) -> f64
 where
     F: std::future::Future<Output = f64> + Send + 'static,
 {
     rt.block_on(async { tokio::spawn(f).await.unwrap() })
+}
+
+/// One thread per process unless `RPC_BENCH_RT=multi` (the variable is inherited by the
+/// server processes).
+fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var("RPC_BENCH_RT").is_ok_and(|v| v == "multi") {
+        tokio::runtime::Runtime::new().unwrap()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -314,9 +349,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         let kind = args[i + 1].clone();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(serve(&kind));
+        runtime().block_on(serve(&kind));
         return;
     }
     let calls = env_usize("RPC_BENCH_CALLS", 50_000);
@@ -333,14 +366,7 @@ fn main() {
         c.args(["--serve", kind]);
         Server::start(c)
     };
-    let rt = if std::env::var("RPC_BENCH_RT").is_ok_and(|v| v == "current") {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Runtime::new().unwrap()
-    };
+    let rt = runtime();
     if only == "raw-to-rpc" {
         // Profiling: the raw DEALER client against the RPC server.
         let rpc_server = server("rpc");

@@ -951,3 +951,56 @@ async fn service_closes_when_dropped() {
     assert_eq!(n, 2);
     shutdown(server, client).await;
 }
+
+/// A server flooded with requests gives way every 64 of them (its connections write the
+/// replies so far and other tasks on its thread run) instead of handling the whole flood
+/// in one go.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flooded_server_gives_way_every_64_requests() {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let handler = DictHandler::new().method(
+        "tick",
+        rpc::method([] as [&str; 0], {
+            let handled = handled.clone();
+            move || handled.fetch_add(1, Ordering::Relaxed) as i64
+        }),
+    );
+    let server = rpc::serve_rpc(handler)
+        .bind("inproc://rpc-gives-way")
+        .await
+        .unwrap();
+    let raw = Socket::new(SocketType::Dealer);
+    raw.connect("inproc://rpc-gives-way").await.unwrap();
+    const N: usize = 200;
+    for id in 0..N {
+        let header = rpc::wire::RequestHeader {
+            pid: 1,
+            random: 2,
+            req_id: id as u32,
+            time: 0.0,
+        };
+        let msg = rpc::wire::Request::encode_call(&header, &rpc::Codec::plain(), "tick", &[], &[])
+            .unwrap();
+        raw.try_send(msg).unwrap();
+    }
+    // This task runs whenever the server gives way: record how far it got each time.
+    let mut seen = vec![0];
+    within(async {
+        while *seen.last().unwrap() < N {
+            tokio::task::yield_now().await;
+            seen.push(handled.load(Ordering::Relaxed));
+        }
+    })
+    .await;
+    assert!(
+        seen.windows(2).all(|w| w[1] - w[0] <= 64),
+        "the server ran more than 64 requests in one go: {seen:?}"
+    );
+    assert!(seen.iter().any(|&n| n > 0 && n < N), "{seen:?}");
+    for _ in 0..N {
+        within(raw.recv()).await.unwrap();
+    }
+    raw.close().await;
+    server.close();
+    within(server.wait_closed()).await;
+}

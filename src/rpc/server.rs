@@ -329,6 +329,13 @@ struct Server {
     prefix: (u16, u16),
 }
 
+/// After this many requests in a row, the server task gives way so that its connections
+/// write the replies made so far: the client works on them while the server computes the
+/// rest, instead of the two taking turns on whole batches. Two processes, loopback TCP,
+/// 100 calls in flight: about 470 k calls/s without it, 600–750 k with it (32: less
+/// steady; 100 and more: no gain at 100 in flight).
+const FLUSH_EVERY: usize = 64;
+
 /// Where a call's outcome goes.
 enum Origin {
     /// Reply to this envelope with this request id.
@@ -363,14 +370,19 @@ impl CallInfo {
 
 impl Server {
     async fn run(self: Arc<Self>) {
+        // Requests handled since the task last gave way.
+        let mut run_length = 0;
         loop {
             // Take what is queued without building a wait; wait only when nothing is.
             let msg = match self.socket.try_recv() {
                 Ok(m) => m,
-                Err(e) if e.kind() == crate::ErrorKind::Again => match self.socket.recv().await {
-                    Ok(m) => m,
-                    Err(e) => return self.stopped(e),
-                },
+                Err(e) if e.kind() == crate::ErrorKind::Again => {
+                    run_length = 0;
+                    match self.socket.recv().await {
+                        Ok(m) => m,
+                        Err(e) => return self.stopped(e),
+                    }
+                }
                 Err(e) => return self.stopped(e),
             };
             let step = match self.kind {
@@ -398,6 +410,12 @@ impl Server {
                     "{} server: cannot unpack a message, dropped: {e}",
                     self.kind.label()
                 ),
+            }
+            run_length += 1;
+            if run_length == FLUSH_EVERY {
+                // Let the connections write the replies so far (and other tasks run).
+                run_length = 0;
+                tokio::task::yield_now().await;
             }
         }
     }
