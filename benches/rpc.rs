@@ -17,8 +17,9 @@
 //!
 //! Every Rust process runs one thread (a current-thread runtime), as each Python process
 //! does; `RPC_BENCH_RT=multi` runs clients and servers on tokio's multi-thread runtime.
-//! The echo server gives way to its connections every 64 requests, as the RPC server does
-//! (see `FLUSH_EVERY` in `src/rpc/server.rs`), so the two differ only by the RPC work.
+//! The echo server and client give way to their connections every 32 messages, as the RPC
+//! server and client do (see `GIVE_WAY_EVERY` in `src/rpc/service.rs`), so the two differ
+//! only by the RPC work.
 //!
 //! For profiling: `RPC_BENCH_ONLY=rust|rust-conc|raw|raw-conc|raw-to-rpc` runs one
 //! scenario and prints CPU time per call of both processes, and `RPC_BENCH_SERVER=<endpoint>`
@@ -157,7 +158,7 @@ async fn serve(kind: &str) {
                         break;
                     }
                     run_length += 1;
-                    if run_length == 64 {
+                    if run_length == 32 {
                         run_length = 0;
                         tokio::task::yield_now().await;
                     }
@@ -261,9 +262,13 @@ async fn raw_echo(endpoint: String, calls: usize, in_flight: usize) -> f64 {
                 }
             })
         };
-        for _ in 0..calls {
+        for i in 1..=calls {
             dealer.recv().await.unwrap();
             window.add_permits(1);
+            if i % 32 == 0 {
+                // As the RPC client's receiver gives way (the sender then sends).
+                tokio::task::yield_now().await;
+            }
         }
         sender.await.unwrap();
     }

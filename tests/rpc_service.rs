@@ -952,11 +952,11 @@ async fn service_closes_when_dropped() {
     shutdown(server, client).await;
 }
 
-/// A server flooded with requests gives way every 64 of them (its connections write the
+/// A server flooded with requests gives way every 32 of them (its connections write the
 /// replies so far and other tasks on its thread run) instead of handling the whole flood
 /// in one go.
 #[tokio::test(flavor = "current_thread")]
-async fn a_flooded_server_gives_way_every_64_requests() {
+async fn a_flooded_server_gives_way_every_32_requests() {
     let handled = Arc::new(AtomicUsize::new(0));
     let handler = DictHandler::new().method(
         "tick",
@@ -993,8 +993,8 @@ async fn a_flooded_server_gives_way_every_64_requests() {
     })
     .await;
     assert!(
-        seen.windows(2).all(|w| w[1] - w[0] <= 64),
-        "the server ran more than 64 requests in one go: {seen:?}"
+        seen.windows(2).all(|w| w[1] - w[0] <= 32),
+        "the server ran more than 32 requests in one go: {seen:?}"
     );
     assert!(seen.iter().any(|&n| n > 0 && n < N), "{seen:?}");
     for _ in 0..N {
@@ -1003,4 +1003,66 @@ async fn a_flooded_server_gives_way_every_64_requests() {
     raw.close().await;
     server.close();
     within(server.wait_closed()).await;
+}
+
+/// A client flooded with replies gives way every 32 of them: the callers answered so far
+/// run (and make their next calls) while the rest are taken in.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flooded_client_gives_way_every_32_replies() {
+    const N: usize = 200;
+    let router = Socket::new(SocketType::Router);
+    router.bind("inproc://rpc-client-gives-way").await.unwrap();
+    let client = rpc::connect_rpc()
+        .connect("inproc://rpc-client-gives-way")
+        .timeout(T)
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..N)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let r: Result<Value, Error> = call!(client, anything()).await;
+                r
+            })
+        })
+        .collect();
+    // Take every request first, then answer them all at once.
+    let mut requests = Vec::new();
+    while requests.len() < N {
+        requests.push(within(router.recv()).await.unwrap());
+    }
+    for mut req in requests {
+        let envelope = req.pop_front().unwrap();
+        let header = rpc::wire::RequestHeader::load(&req[0]).unwrap();
+        let reply = rpc::wire::ReplyHeader {
+            pid: 1,
+            random: 2,
+            req_id: header.req_id,
+            time: 0.0,
+            is_error: false,
+        };
+        let mut msg = Message::from(envelope);
+        msg.push_back(Bytes::copy_from_slice(&reply.encode()));
+        msg.push_back(Bytes::from_static(b"\xc0"));
+        router.try_send(msg).unwrap();
+    }
+    // This task runs whenever the client's receiver gives way.
+    let mut waiting = vec![client.pending_calls()];
+    within(async {
+        while *waiting.last().unwrap() > 0 {
+            tokio::task::yield_now().await;
+            waiting.push(client.pending_calls());
+        }
+    })
+    .await;
+    assert!(
+        waiting.windows(2).all(|w| w[0] - w[1] <= 32),
+        "the client took in more than 32 replies in one go: {waiting:?}"
+    );
+    for c in calls {
+        within(c).await.unwrap().unwrap();
+    }
+    router.close().await;
+    client.close();
+    within(client.wait_closed()).await;
 }

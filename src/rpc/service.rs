@@ -167,3 +167,32 @@ pub(crate) fn unix_time() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+/// How many messages a receive loop of the RPC layer handles in a row before it gives way
+/// to the other tasks of its thread: above all, to the connections that write what it
+/// sent. A server's first replies then leave while it computes the rest, and a client's
+/// next calls leave while it takes in the rest of the replies, so the two processes work
+/// in parallel instead of taking turns on whole batches. Two processes, loopback TCP, 100
+/// calls in flight, one thread each: about 470 k calls/s without giving way, 0.9–1.07 M
+/// at 32 (24: 0.90–0.99 M; 16: 0.73–0.86 M; 64: 0.56–0.74 M).
+pub(crate) const GIVE_WAY_EVERY: usize = 32;
+
+/// Counts the messages a receive loop handles in a row (see [`GIVE_WAY_EVERY`]).
+#[derive(Debug, Default)]
+pub(crate) struct RunLength(usize);
+
+impl RunLength {
+    /// The loop is about to wait for a message: its run ends.
+    pub(crate) fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    /// One more message handled; gives way at the end of a run.
+    pub(crate) async fn handled(&mut self) {
+        self.0 += 1;
+        if self.0 == GIVE_WAY_EVERY {
+            self.0 = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
