@@ -626,19 +626,20 @@ impl Socket {
     /// [`try_send`](Self::try_send) to keep the message on `EAGAIN`.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
         // Fast path: no waiter registration when a peer has room.
-        let mut msg = match self.try_send_inner(msg.into()) {
+        let mut back = None;
+        let mut msg = match self.try_send_inner(msg.into(), &mut back) {
             Ok(()) => return Ok(()),
-            Err(SendBlock::Full(m)) => m,
-            Err(SendBlock::Err(e, _)) => return Err(e),
+            Err(SendBlock::Full) => back.take().unwrap_or_default(),
+            Err(SendBlock::Err(e)) => return Err(*e),
         };
         loop {
             let notified = self.shared.send_ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.try_send_inner(msg) {
+            match self.try_send_inner(msg, &mut back) {
                 Ok(()) => return Ok(()),
-                Err(SendBlock::Full(m)) => msg = m,
-                Err(SendBlock::Err(e, _)) => return Err(e),
+                Err(SendBlock::Full) => msg = back.take().unwrap_or_default(),
+                Err(SendBlock::Err(e)) => return Err(*e),
             }
             tokio::select! {
                 _ = &mut notified => {}
@@ -647,10 +648,21 @@ impl Socket {
         }
     }
 
-    #[allow(clippy::result_large_err)] // the error hands the message back
-    fn try_send_inner(&self, msg: Message) -> std::result::Result<(), SendBlock> {
+    /// Queues `msg`; when it cannot, the message is given back in `back`. (Taking the
+    /// message by value and answering in two words keeps the fast path free of copies of
+    /// the message.)
+    fn try_send_inner(
+        &self,
+        msg: Message,
+        back: &mut Option<Message>,
+    ) -> std::result::Result<(), SendBlock> {
         let mut wakes = Wakes::default();
-        let r = self.shared.state.lock().unwrap().try_send(msg, &mut wakes);
+        let mut st = self.shared.state.lock().unwrap();
+        let r = st.try_send(msg, &mut wakes);
+        if r.is_err() {
+            *back = Some(st.take_bounced());
+        }
+        drop(st);
         wakes.notify();
         r
     }
@@ -703,13 +715,17 @@ impl Socket {
     /// has room.
     #[allow(clippy::result_large_err)] // the error hands the message back
     pub fn try_send(&self, msg: impl Into<Message>) -> std::result::Result<(), TrySendError> {
-        match self.try_send_inner(msg.into()) {
+        let mut back = None;
+        match self.try_send_inner(msg.into(), &mut back) {
             Ok(()) => Ok(()),
-            Err(SendBlock::Full(message)) => Err(TrySendError {
+            Err(SendBlock::Full) => Err(TrySendError {
                 error: Error::again("no peer can take the message now"),
-                message,
+                message: back.take().unwrap_or_default(),
             }),
-            Err(SendBlock::Err(error, message)) => Err(TrySendError { error, message }),
+            Err(SendBlock::Err(error)) => Err(TrySendError {
+                error: *error,
+                message: back.take().unwrap_or_default(),
+            }),
         }
     }
 
