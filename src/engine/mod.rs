@@ -42,8 +42,10 @@ const READ_MAX: usize = 4 * 1024 * 1024;
 /// one session: 3.45 M msg/s against 3.35 M at 256 KiB (32 KiB: 3.31 M); TCP 16 B and
 /// 64 KiB unchanged within noise.
 const WRITE_HIGH: usize = 64 * 1024;
-/// Most messages pulled from the queue per lock.
-const PULL_BATCH: usize = 512;
+/// Most messages pulled from the queue per lock: at the default SNDHWM of 1000 a queue is
+/// swapped out whole, never partly copied out (16 B TCP, A/B: about +5% msg/s against 512;
+/// 256 B and 64 KiB unchanged).
+const PULL_BATCH: usize = 1024;
 /// Most slices per vectored write.
 const MAX_IOV: usize = 64;
 
@@ -473,13 +475,15 @@ where
                 out_idle = true;
                 break;
             }
-            while let Some(item) = outbox.pop_front() {
+            // Encoded where they lie, then dropped together (popping each one moved it).
+            for item in outbox.iter() {
                 match item {
-                    Outbound::Msg(m) => conn.send_message(&m),
-                    Outbound::Wire(b) => conn.send_encoded(&b),
-                    Outbound::Sub { subscribe, topic } => conn.send_subscription(subscribe, &topic),
+                    Outbound::Msg(m) => conn.send_message(m),
+                    Outbound::Wire(b) => conn.send_encoded(b),
+                    Outbound::Sub { subscribe, topic } => conn.send_subscription(*subscribe, topic),
                 }
             }
+            outbox.clear();
         }
         let want_write = !conn.transmit().is_empty();
         if want_write && direct_on {
