@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{Codec, TranslationTable};
 use super::error::{Error, ErrorTable, Exception};
-use super::service::{header_prefix, unix_time, Endpoints, RunLength, Service};
+use super::service::{header_prefix, unix_time, Endpoints, Intake, Service};
 use super::value::{ConvertError, FromValue, IntoValue, Value};
 use super::wire::{encode_call, Reply, Request, RequestHeader};
 use crate::{Message, Socket, SocketType};
@@ -531,25 +531,14 @@ async fn write_requests(
 }
 
 async fn recv_replies(socket: Arc<Socket>, shared: Arc<Shared>) {
-    let mut run = RunLength::default();
-    loop {
-        let msg = match socket.try_recv() {
-            Ok(m) => m,
-            Err(e) if e.kind() == crate::ErrorKind::Again => {
-                run.reset();
-                match socket.recv().await {
-                    Ok(m) => m,
-                    Err(_) => return,
-                }
-            }
-            Err(_) => return,
-        };
+    // The callers answered so far make their next calls while the rest is taken in (see
+    // `Intake`).
+    let mut intake = Intake::default();
+    while let Ok(msg) = intake.next(&socket).await {
         match Reply::load(msg) {
             Ok(reply) => shared.deliver(reply),
             Err(e) => tracing::error!("cannot unpack a reply: {e}"),
         }
-        // The callers answered so far make their next calls while the rest is taken in.
-        run.handled().await;
     }
 }
 

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use super::codec::{Codec, TranslationTable};
 use super::error::{Error, Exception, NOT_FOUND_ERROR, PARAMETERS_ERROR};
 use super::handler::{lookup, BoxFuture, Handler, Invocation};
-use super::service::{header_prefix, unix_time, Endpoints, RunLength, Service};
+use super::service::{header_prefix, unix_time, Endpoints, Intake, Service};
 use super::value::Value;
 use super::wire::{
     load_call, load_notification, load_publication, split_request, take_frame, with_arena,
@@ -363,18 +363,11 @@ impl CallInfo {
 
 impl Server {
     async fn run(self: Arc<Self>) {
-        let mut run = RunLength::default();
+        let mut intake = Intake::default();
         loop {
-            // Take what is queued without building a wait; wait only when nothing is.
-            let msg = match self.socket.try_recv() {
+            // Replies made so far leave while the next requests are handled (see `Intake`).
+            let msg = match intake.next(&self.socket).await {
                 Ok(m) => m,
-                Err(e) if e.kind() == crate::ErrorKind::Again => {
-                    run.reset();
-                    match self.socket.recv().await {
-                        Ok(m) => m,
-                        Err(e) => return self.stopped(e),
-                    }
-                }
                 Err(e) => return self.stopped(e),
             };
             let step = match self.kind {
@@ -403,8 +396,6 @@ impl Server {
                     self.kind.label()
                 ),
             }
-            // Replies made so far leave while the next requests are handled.
-            run.handled().await;
         }
     }
 

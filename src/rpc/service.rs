@@ -177,22 +177,31 @@ pub(crate) fn unix_time() -> f64 {
 /// at 32 (24: 0.90–0.99 M; 16: 0.73–0.86 M; 64: 0.56–0.74 M).
 pub(crate) const GIVE_WAY_EVERY: usize = 32;
 
-/// Counts the messages a receive loop handles in a row (see [`GIVE_WAY_EVERY`]).
+/// The receive side of an RPC loop: takes queued messages without building a wait, and
+/// gives way after every [`GIVE_WAY_EVERY`] of them in a row.
 #[derive(Debug, Default)]
-pub(crate) struct RunLength(usize);
+pub(crate) struct Intake {
+    /// Messages taken since the loop last waited or gave way.
+    run: usize,
+}
 
-impl RunLength {
-    /// The loop is about to wait for a message: its run ends.
-    pub(crate) fn reset(&mut self) {
-        self.0 = 0;
-    }
-
-    /// One more message handled; gives way at the end of a run.
-    pub(crate) async fn handled(&mut self) {
-        self.0 += 1;
-        if self.0 == GIVE_WAY_EVERY {
-            self.0 = 0;
+impl Intake {
+    /// The next message of `socket`: a queued one if there is one (giving way first at the
+    /// end of a run), else waits for one, which ends the run.
+    pub(crate) async fn next(&mut self, socket: &Socket) -> crate::Result<crate::Message> {
+        if self.run == GIVE_WAY_EVERY {
+            self.run = 0;
             tokio::task::yield_now().await;
         }
+        let msg = match socket.try_recv() {
+            Ok(m) => m,
+            Err(e) if e.kind() == crate::ErrorKind::Again => {
+                self.run = 0;
+                socket.recv().await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.run += 1;
+        Ok(msg)
     }
 }

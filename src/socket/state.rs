@@ -274,10 +274,8 @@ impl Wakes {
         if let Some(n) = self.first.take() {
             n.notify_one();
         }
-        if !self.more.is_empty() {
-            for n in self.more.drain(..) {
-                n.notify_one();
-            }
+        for n in self.more.drain(..) {
+            n.notify_one();
         }
     }
 
@@ -635,10 +633,7 @@ impl State {
 
     /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room.
     fn send_rr(&mut self, msg: Message, wakes: &mut Wakes) -> Result<(), SendBlock> {
-        let opts = &self.opts;
-        let Some(id) = pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
-            peer_has_room(p, opts)
-        }) else {
+        let Some(id) = self.next_rr() else {
             return Err(self.bounce_full(msg));
         };
         self.count_out(&msg);
