@@ -139,7 +139,10 @@ impl Message {
 
     /// Total payload bytes over all frames.
     pub fn byte_len(&self) -> usize {
-        self.iter().map(Bytes::len).sum()
+        match &self.repr {
+            Repr::Inline { len, frames } => frames[..*len].iter().map(Bytes::len).sum(),
+            Repr::Heap(v) => v.iter().map(Bytes::len).sum(),
+        }
     }
 
     fn spill(&mut self, extra: usize) -> &mut VecDeque<Bytes> {

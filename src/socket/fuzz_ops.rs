@@ -164,7 +164,7 @@ pub fn socket_paths(data: &[u8]) {
                 if op & 0x20 != 0 {
                     m = Message::new();
                 }
-                let _ = st.try_send(m, &mut wakes);
+                let _ = st.try_send(&mut Some(m), &mut wakes);
             }
             6 if op & 0x40 != 0 && State::batches_recv(st.socket_type) => {
                 // A receive batch: bounded by RCVHWM, and what it takes is gone from
