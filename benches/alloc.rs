@@ -4,7 +4,8 @@
 //! sending connection's engine) from the receive path (the receiving engine plus recv
 //! calls). Counted over a steady-state window after a warm-up.
 //!
-//! `cargo bench --bench alloc` (messages per window: `ALLOC_BENCH_MESSAGES`, default 200000).
+//! `cargo bench --bench alloc` (messages per window: `ALLOC_BENCH_MESSAGES`, default 200000;
+//! the REQ→REP round trips, a tenth of that).
 //! The target is zero amortised allocations per message.
 
 use aiozmq::{Message, Socket, SocketType};
@@ -106,6 +107,57 @@ fn measure(size: usize, warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
     (per(s), per(r))
 }
 
+/// (allocations, bytes) per round trip over the window, for the REQ and the REP side
+/// (1-byte requests echoed back).
+fn measure_round_trip(warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
+    let total = warmup + window;
+    let (ep_tx, ep_rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let rep = Socket::new(SocketType::Rep);
+            let ep = rep.bind("tcp://127.0.0.1:*").await.expect("bind");
+            ep_tx.send(ep).unwrap();
+            let mut start = (0, 0);
+            for i in 0..total {
+                if i == warmup {
+                    start = snapshot();
+                }
+                let msg = rep.recv().await.expect("recv");
+                rep.send(msg).await.expect("send");
+            }
+            let end = snapshot();
+            rep.close().await;
+            (end.0 - start.0, end.1 - start.1)
+        })
+    });
+    let ep = ep_rx.recv().unwrap();
+    let client = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let req = Socket::new(SocketType::Req);
+            req.connect(&ep).await.expect("connect");
+            let payload = Bytes::from_static(b"x");
+            let mut start = (0, 0);
+            for i in 0..total {
+                if i == warmup {
+                    start = snapshot();
+                }
+                req.send(Message::from(payload.clone()))
+                    .await
+                    .expect("send");
+                let reply = req.recv().await.expect("recv");
+                assert_eq!(reply[0].len(), 1);
+            }
+            let end = snapshot();
+            req.close().await;
+            (end.0 - start.0, end.1 - start.1)
+        })
+    });
+    let c = client.join().expect("client");
+    let s = server.join().expect("server");
+    let per = |(a, b): (u64, u64)| (a as f64 / window as f64, b as f64 / window as f64);
+    (per(c), per(s))
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let window: u64 = std::env::var("ALLOC_BENCH_MESSAGES")
@@ -122,8 +174,16 @@ fn main() {
         worst = worst.max(sa).max(ra);
         println!("| {size} B | {sa:.4} | {sb:.1} | {ra:.4} | {rb:.1} |");
     }
+    let rt_window = (window / 10).max(1000);
+    let ((ca, cb), (sa, sb)) = measure_round_trip(rt_window / 4, rt_window);
+    worst = worst.max(ca).max(sa);
+    println!();
+    println!("heap allocations per round trip, REQ→REP over tcp (1 B), {rt_window} round trips after a warm-up");
+    println!("| REQ: allocs/rt | REQ: bytes/rt | REP: allocs/rt | REP: bytes/rt |");
+    println!("|---:|---:|---:|---:|");
+    println!("| {ca:.4} | {cb:.1} | {sa:.4} | {sb:.1} |");
     println!(
-        "worst: {worst:.4} allocations per message ({})",
+        "worst: {worst:.4} allocations per message or round trip ({})",
         if worst < 0.01 {
             "zero amortised: target met"
         } else {

@@ -238,3 +238,45 @@ fn close_with_linger_delivers_everything_queued() {
         receiver.close().await;
     });
 }
+
+/// Idle connections with nothing queued end as soon as their socket closes, whatever the
+/// linger: close wakes each connection's task (they wait on no close signal of their
+/// own). Covers the batching engine (PUSH) and the direct-write one (REQ, REP).
+#[test]
+fn close_of_an_idle_connected_socket_does_not_wait_for_linger() {
+    let _serial = serial();
+    let rt = runtime();
+    rt.block_on(async {
+        for (a, b) in [
+            (SocketType::Push, SocketType::Pull),
+            (SocketType::Req, SocketType::Rep),
+        ] {
+            let server = Socket::new(b);
+            let ep = bind_any(&server).await;
+            let client = Socket::new(a);
+            client.set_linger(Duration::from_secs(60)).unwrap();
+            server.set_linger(Duration::from_secs(60)).unwrap();
+            connect(&client, &ep).await;
+            // One message each way that can: both connections are up and idle after.
+            send(&client, msg(&[b"ping"]), "ping").await;
+            assert_eq!(frames(&recv(&server, "ping").await), vec![b"ping".to_vec()]);
+            if a == SocketType::Req {
+                send(&server, msg(&[b"pong"]), "pong").await;
+                assert_eq!(frames(&recv(&client, "pong").await), vec![b"pong".to_vec()]);
+            }
+            for (name, s) in [("client", &client), ("server", &server)] {
+                let started = Instant::now();
+                tokio::time::timeout(OP_TIMEOUT, s.close())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("{a:?}/{b:?}: {name} close waited for its 60 s linger")
+                    });
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "{a:?}/{b:?}: {name} close took {:?}",
+                    started.elapsed()
+                );
+            }
+        }
+    });
+}

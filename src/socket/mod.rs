@@ -642,9 +642,13 @@ impl Socket {
                 Err(SendBlock::Full) => {}
                 Err(SendBlock::Err(e)) => return Err(*e),
             }
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = self.shared.closing.cancelled() => return Err(Error::closed()),
+            // Closing wakes every waiter (`begin_close`), and the retry reports it.
+            notified.await;
+            // Retried before registering again: a wake-up usually means room.
+            match self.try_send_inner(&mut slot) {
+                Ok(()) => return Ok(()),
+                Err(SendBlock::Full) => {}
+                Err(SendBlock::Err(e)) => return Err(*e),
             }
         }
     }
@@ -772,9 +776,12 @@ impl Socket {
             if let Some(m) = self.try_recv_inner()? {
                 return Ok(m);
             }
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = self.shared.closing.cancelled() => return Err(Error::closed()),
+            // Closing wakes every waiter (`begin_close`), and the retry reports it: one
+            // future to poll instead of a `select!` over two.
+            notified.await;
+            // Retried before registering again: a wake-up usually means a message.
+            if let Some(m) = self.try_recv_inner()? {
+                return Ok(m);
             }
         }
     }
@@ -807,11 +814,15 @@ impl Socket {
         let linger = {
             let mut st = self.shared.state.lock().unwrap();
             st.closed = true;
+            self.shared.closing.cancel();
+            // Engines notice closing when they next turn; an idle one turns on this.
+            for p in st.peers.values() {
+                p.out_wake.notify_one();
+            }
             st.opts.linger
         };
         // Received messages not yet handed out go with the socket.
         self.shared.recv_batch.lock().unwrap().clear();
-        self.shared.closing.cancel();
         self.shared.recv_ready.notify_waiters();
         self.shared.send_ready.notify_waiters();
         for b in self.binds.lock().unwrap().iter() {

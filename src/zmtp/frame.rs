@@ -183,6 +183,9 @@ impl FrameDecoder {
 /// Bodies at least this long are chained for a vectored write instead of copied.
 pub const CHAIN_THRESHOLD: usize = 8 * 1024;
 
+/// Room reserved at once for the headers of chained bodies.
+const HEADER_ARENA: usize = 4 * 1024;
+
 /// Outgoing bytes, batched: small pieces are copied into a contiguous tail buffer, large
 /// bodies are kept as their own chunks. [`io_slices`](WriteBuf::io_slices) lists what to
 /// write, [`advance`](WriteBuf::advance) drops what was written.
@@ -231,6 +234,12 @@ impl WriteBuf {
     /// Adds one frame (header and body).
     #[inline]
     pub fn put_frame(&mut self, flags: u8, body: &Bytes) {
+        if body.len() >= CHAIN_THRESHOLD && self.tail.capacity() - self.tail.len() < 9 {
+            // The header is cut off as its own chunk before the chained body: reserving
+            // a whole arena keeps that from allocating a buffer per header (taken back
+            // in place once every header cut from it was written).
+            self.tail.reserve(HEADER_ARENA);
+        }
         let before = self.tail.len();
         encode_header(flags, body.len(), &mut self.tail);
         self.len += self.tail.len() - before;
@@ -327,6 +336,29 @@ impl WriteBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_of_chained_bodies_share_one_buffer() {
+        let body = Bytes::from(vec![5u8; CHAIN_THRESHOLD]);
+        let mut w = WriteBuf::new();
+        for _ in 0..100 {
+            w.put_frame(0, &body);
+        }
+        let mut iov = [std::io::IoSlice::new(&[]); 200];
+        let n = w.io_slices(&mut iov);
+        assert_eq!(n, 200, "header, body, header, body, ...");
+        // Each header is cut from the same arena: the next one starts where the last ended.
+        for pair in iov[..n].chunks(4) {
+            let (h1, h2) = (&pair[0], &pair[2]);
+            assert_eq!(h1.len(), 9);
+            assert_eq!(
+                h1.as_ptr().wrapping_add(9),
+                h2.as_ptr(),
+                "a buffer per header"
+            );
+        }
+        assert_eq!(w.len(), 100 * (9 + CHAIN_THRESHOLD));
+    }
 
     #[test]
     fn short_and_long() {
