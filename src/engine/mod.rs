@@ -462,7 +462,12 @@ where
             shared.recv_ready.notify_waiters();
             // REQ/REP: the application answers before this engine does its own
             // bookkeeping, which is then off the round trip's critical path (and the
-            // receive buffer is free again when the next read reserves room).
+            // receive buffer is free again when the next read reserves room: no
+            // allocation per round trip). `yield_now` and not a self-wake: on the
+            // current-thread runtime a `block_on` future runs only once the spawned
+            // tasks are done, so a self-woken engine would still go first (measured:
+            // 2 allocations per round trip instead of 0). It costs one `epoll_wait`
+            // without timeout per round trip.
             if delivered && direct.is_some() {
                 tokio::task::yield_now().await;
             }
