@@ -362,6 +362,8 @@ async fn socket_options_by_number() {
         (opt::IDENTITY, 5),
         (opt::SUBSCRIBE, 6),
         (opt::UNSUBSCRIBE, 7),
+        (opt::SNDBUF, 11),
+        (opt::RCVBUF, 12),
         (opt::RCVMORE, 13),
         (opt::TYPE, 16),
         (opt::LINGER, 17),
@@ -401,6 +403,8 @@ async fn socket_options_by_number() {
     assert_eq!(int(opt::MAXMSGSIZE), -1);
     assert_eq!(int(opt::HANDSHAKE_IVL), 30_000);
     assert_eq!(int(opt::TCP_KEEPALIVE), -1);
+    assert_eq!(int(opt::SNDBUF), -1);
+    assert_eq!(int(opt::RCVBUF), -1);
 
     for (o, v) in [
         (opt::SNDHWM, 5),
@@ -427,6 +431,10 @@ async fn socket_options_by_number() {
         (opt::TCP_KEEPALIVE_CNT, 3),
         (opt::TCP_KEEPALIVE_IDLE, 30),
         (opt::TCP_KEEPALIVE_INTVL, 5),
+        (opt::SNDBUF, 65536),
+        (opt::RCVBUF, 131072),
+        (opt::SNDBUF, 0),
+        (opt::RCVBUF, -1),
     ] {
         t.setsockopt(o, v).unwrap();
         assert_eq!(int(o), i64::from(v), "option {o}");
@@ -439,6 +447,7 @@ async fn socket_options_by_number() {
     assert!(s.router_mandatory() && s.immediate() && s.conflate());
     assert_eq!(s.heartbeat_ivl(), Duration::from_millis(100));
     assert_eq!(s.tcp_keepalive_idle(), 30);
+    assert_eq!((s.sndbuf(), s.rcvbuf()), (0, -1));
 
     t.setsockopt(opt::ROUTING_ID, "router-1").unwrap();
     assert_eq!(
@@ -449,7 +458,9 @@ async fn socket_options_by_number() {
 
     let einval = |r: aiozmq::Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
     einval(t.setsockopt(9999, 1));
-    einval(t.setsockopt(opt::SNDBUF, 1));
+    einval(t.setsockopt(opt::SNDBUF, -2));
+    einval(t.setsockopt(opt::RCVBUF, i64::from(i32::MAX) + 1));
+    einval(t.setsockopt(opt::AFFINITY, 1));
     einval(t.setsockopt(opt::TYPE, 1));
     einval(t.setsockopt(opt::LAST_ENDPOINT, "x"));
     einval(t.setsockopt(opt::SNDHWM, -1));

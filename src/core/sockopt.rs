@@ -26,9 +26,9 @@ pub mod opt {
     pub const RATE: i32 = 8;
     /// ZMQ_RECOVERY_IVL (unsupported: no PGM).
     pub const RECOVERY_IVL: i32 = 9;
-    /// ZMQ_SNDBUF (unsupported).
+    /// ZMQ_SNDBUF: bytes, -1 = the system default.
     pub const SNDBUF: i32 = 11;
-    /// ZMQ_RCVBUF (unsupported).
+    /// ZMQ_RCVBUF: bytes, -1 = the system default.
     pub const RCVBUF: i32 = 12;
     /// ZMQ_RCVMORE (get only): always 0, messages are received whole.
     pub const RCVMORE: i32 = 13;
@@ -276,6 +276,8 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::SNDHWM => OptValue::Int(i64::try_from(socket.sndhwm()).unwrap_or(i64::MAX)),
         opt::RCVHWM => OptValue::Int(i64::try_from(socket.rcvhwm()).unwrap_or(i64::MAX)),
         opt::ROUTER_MANDATORY => socket.router_mandatory().into(),
+        opt::SNDBUF => socket.sndbuf().into(),
+        opt::RCVBUF => socket.rcvbuf().into(),
         opt::TCP_KEEPALIVE => socket.tcp_keepalive().into(),
         opt::TCP_KEEPALIVE_CNT => socket.tcp_keepalive_cnt().into(),
         opt::TCP_KEEPALIVE_IDLE => socket.tcp_keepalive_idle().into(),
@@ -358,6 +360,8 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
             }
             socket.set_tcp_keepalive(v)
         }
+        opt::SNDBUF => socket.set_sndbuf(at_least_minus_one(option, value)?),
+        opt::RCVBUF => socket.set_rcvbuf(at_least_minus_one(option, value)?),
         opt::TCP_KEEPALIVE_CNT => socket.set_tcp_keepalive_cnt(at_least_minus_one(option, value)?),
         opt::TCP_KEEPALIVE_IDLE => {
             socket.set_tcp_keepalive_idle(at_least_minus_one(option, value)?)

@@ -596,7 +596,8 @@ impl ZmqTransport {
     /// aiozmq's `getsockopt(option)` with libzmq's option numbers ([`opt`]): integers
     /// (times in milliseconds, flags as 0/1) or bytes. Supported: ROUTING_ID (IDENTITY),
     /// RCVMORE (always 0), TYPE, LINGER (-1 = for ever), RECONNECT_IVL,
-    /// RECONNECT_IVL_MAX, MAXMSGSIZE (-1 = no limit), SNDHWM, RCVHWM, LAST_ENDPOINT (the
+    /// RECONNECT_IVL_MAX, MAXMSGSIZE (-1 = no limit), SNDHWM, RCVHWM, SNDBUF, RCVBUF
+    /// (-1 = system default), LAST_ENDPOINT (the
     /// transport's last bind or connect), ROUTER_MANDATORY, TCP_KEEPALIVE(_CNT, _IDLE,
     /// _INTVL), IMMEDIATE, XPUB_VERBOSE, REQ_CORRELATE, REQ_RELAXED, CONFLATE,
     /// ROUTER_HANDOVER, HANDSHAKE_IVL (0 = no limit), HEARTBEAT_IVL, HEARTBEAT_TTL,

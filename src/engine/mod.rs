@@ -466,8 +466,8 @@ where
             // allocation per round trip). `yield_now` and not a self-wake: on the
             // current-thread runtime a `block_on` future runs only once the spawned
             // tasks are done, so a self-woken engine would still go first (measured:
-            // 2 allocations per round trip instead of 0). It costs one `epoll_wait`
-            // without timeout per round trip.
+            // 2 allocations per round trip instead of 0). It costs one zero-timeout
+            // `epoll_wait` per round trip.
             if delivered && direct.is_some() {
                 tokio::task::yield_now().await;
             }

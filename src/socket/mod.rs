@@ -62,6 +62,8 @@ impl Shared {
             idle: st.opts.tcp_keepalive_idle,
             count: st.opts.tcp_keepalive_cnt,
             interval: st.opts.tcp_keepalive_intvl,
+            sndbuf: st.opts.sndbuf,
+            rcvbuf: st.opts.rcvbuf,
         }
     }
 
@@ -247,6 +249,11 @@ impl Socket {
         tcp_keepalive_cnt: i32, set_tcp_keepalive_cnt;
         /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1 system default).
         tcp_keepalive_intvl: i32, set_tcp_keepalive_intvl;
+        /// ZMQ_SNDBUF: SO_SNDBUF of new TCP and IPC connections in bytes (-1 system
+        /// default, as libzmq; Linux doubles what is asked for).
+        sndbuf: i32, set_sndbuf;
+        /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
+        rcvbuf: i32, set_rcvbuf;
     }
 
     /// ZMQ_ROUTING_ID: the identity sent to peers (at most 255 bytes, and not starting with

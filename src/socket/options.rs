@@ -56,6 +56,12 @@ pub struct Options {
     pub tcp_keepalive_cnt: i32,
     /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1: system default).
     pub tcp_keepalive_intvl: i32,
+    /// ZMQ_SNDBUF: the kernel send buffer (SO_SNDBUF) of new TCP and IPC connections, in
+    /// bytes (-1: the system default; Linux doubles the value asked for).
+    pub sndbuf: i32,
+    /// ZMQ_RCVBUF: the kernel receive buffer (SO_RCVBUF) of new TCP and IPC connections,
+    /// in bytes (-1: the system default).
+    pub rcvbuf: i32,
     /// ZMQ_MECHANISM: set by the security options below, as libzmq does (the last one
     /// set decides).
     pub mechanism: crate::zmtp::Mechanism,
@@ -100,6 +106,8 @@ impl Default for Options {
             tcp_keepalive_idle: -1,
             tcp_keepalive_cnt: -1,
             tcp_keepalive_intvl: -1,
+            sndbuf: -1,
+            rcvbuf: -1,
             mechanism: crate::zmtp::Mechanism::Null,
             as_server: false,
             plain_username: bytes::Bytes::new(),

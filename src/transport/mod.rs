@@ -165,6 +165,7 @@ impl Listener {
             }
             Listener::Ipc(l) => {
                 let (s, _) = l.accept().await?;
+                ka.apply_buffers(socket2::SockRef::from(&s))?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
@@ -191,6 +192,7 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<
         }
         Endpoint::Ipc(path) => {
             let s = ipc::connect(path).await?;
+            ka.apply_buffers(socket2::SockRef::from(&s))?;
             let fd = raw_fd(&s);
             let (r, w) = s.into_split();
             Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
@@ -365,6 +367,81 @@ impl tokio::io::AsyncWrite for SharedWrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_buffers(sndbuf: i32, rcvbuf: i32) -> tcp::Keepalive {
+        tcp::Keepalive {
+            mode: -1,
+            idle: -1,
+            count: -1,
+            interval: -1,
+            sndbuf,
+            rcvbuf,
+        }
+    }
+
+    /// SO_SNDBUF and SO_RCVBUF of the connection behind a write half.
+    fn buffers(w: &StreamWrite) -> (usize, usize) {
+        let sock = match w {
+            StreamWrite::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            StreamWrite::Ipc(w) => socket2::SockRef::from(w.as_ref()),
+        };
+        (
+            sock.send_buffer_size().unwrap(),
+            sock.recv_buffer_size().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn sndbuf_and_rcvbuf_apply_to_both_sides_of_tcp_and_ipc() {
+        let dir = std::env::temp_dir().join(format!("aiozmq-buf-{}.ipc", std::process::id()));
+        let path = dir.to_str().unwrap().to_string();
+        let _ = std::fs::remove_file(&path);
+        for ep in ["tcp://127.0.0.1:0".to_string(), format!("ipc://{path}")] {
+            let ep = Endpoint::parse(&ep).unwrap();
+            let (listener, bound) = match &ep {
+                Endpoint::Tcp { host, .. } => {
+                    let l = tokio::net::TcpListener::bind((host.as_str(), 0))
+                        .await
+                        .unwrap();
+                    let port = l.local_addr().unwrap().port();
+                    (
+                        Listener::Tcp(l),
+                        Endpoint::Tcp {
+                            host: host.clone(),
+                            port: Some(port),
+                        },
+                    )
+                }
+                Endpoint::Ipc(p) => (
+                    Listener::Ipc(tokio::net::UnixListener::bind(p).unwrap()),
+                    ep.clone(),
+                ),
+                _ => unreachable!(),
+            };
+            let defaults = {
+                let ka = with_buffers(-1, -1);
+                let (accepted, dialed) = tokio::join!(listener.accept(&ka), dial(&bound, &ka));
+                (buffers(&accepted.unwrap().1), buffers(&dialed.unwrap().1))
+            };
+            // Linux doubles the value asked for; the defaults are well above 16 KiB.
+            let ka = with_buffers(8 * 1024, 12 * 1024);
+            let (accepted, dialed) = tokio::join!(listener.accept(&ka), dial(&bound, &ka));
+            for w in [accepted.unwrap().1, dialed.unwrap().1] {
+                assert_eq!(buffers(&w), (16 * 1024, 24 * 1024), "{bound}");
+            }
+            assert_ne!(
+                defaults.0,
+                (16 * 1024, 24 * 1024),
+                "{bound}: -1 left the default"
+            );
+            assert_ne!(
+                defaults.1,
+                (16 * 1024, 24 * 1024),
+                "{bound}: -1 left the default"
+            );
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn parses() {

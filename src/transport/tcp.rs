@@ -29,19 +29,39 @@ pub(crate) async fn bind(host: &str, port: Option<u16>) -> Result<(TcpListener, 
     Ok((listener, ep))
 }
 
-/// TCP keepalive options, with libzmq's meaning (-1: leave the system default).
+/// TCP keepalive and kernel buffer options of new connections, with libzmq's meaning
+/// (-1: leave the system default).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Keepalive {
     pub mode: i32,
     pub idle: i32,
     pub count: i32,
     pub interval: i32,
+    /// SO_SNDBUF (ZMQ_SNDBUF), TCP and IPC.
+    pub sndbuf: i32,
+    /// SO_RCVBUF (ZMQ_RCVBUF), TCP and IPC.
+    pub rcvbuf: i32,
+}
+
+impl Keepalive {
+    /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP or IPC connection, as libzmq
+    /// does for both.
+    pub(crate) fn apply_buffers(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
+        if let Ok(n) = usize::try_from(self.sndbuf) {
+            sock.set_send_buffer_size(n)?;
+        }
+        if let Ok(n) = usize::try_from(self.rcvbuf) {
+            sock.set_recv_buffer_size(n)?;
+        }
+        Ok(())
+    }
 }
 
 /// Sets TCP_NODELAY and the keepalive options on a new connection.
 pub(crate) fn tune(s: &TcpStream, ka: &Keepalive) -> std::io::Result<()> {
     s.set_nodelay(true)?;
     let sock = socket2::SockRef::from(s);
+    ka.apply_buffers(socket2::SockRef::from(s))?;
     match ka.mode {
         0 => sock.set_keepalive(false)?,
         1 => {
