@@ -143,7 +143,13 @@ fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
     }
     let large_frame = rbuf.len().saturating_add(needed) >= READ_CHUNK;
     if !large_frame {
-        rbuf.reserve(want);
+        // Trickling traffic (the read size at its floor, as in request-reply): read into
+        // what is left while that is half a read, rather than allocating a new buffer
+        // each time a delivered message still holds the old one. Streams (larger reads)
+        // get a fresh full buffer: reading into leftovers cost them throughput.
+        if spare < want / 2 || hint > READ_CHUNK {
+            rbuf.reserve(want);
+        }
         return;
     }
     if spare >= needed.min(want) && spare >= (want / 4).max(READ_CHUNK) {
@@ -449,28 +455,15 @@ where
             }
         }
         if !inbox.is_empty() || !subs.is_empty() {
-            let delivered = !inbox.is_empty();
-            {
-                let mut st = shared.state.lock().unwrap();
-                for (subscribe, topic) in subs.drain(..) {
-                    st.on_subscription(id, subscribe, &topic);
-                }
-                if delivered {
-                    room = st.deliver(id, &mut inbox);
-                }
+            let mut st = shared.state.lock().unwrap();
+            for (subscribe, topic) in subs.drain(..) {
+                st.on_subscription(id, subscribe, &topic);
             }
+            if !inbox.is_empty() {
+                room = st.deliver(id, &mut inbox);
+            }
+            drop(st);
             shared.recv_ready.notify_waiters();
-            // REQ/REP: the application answers before this engine does its own
-            // bookkeeping, which is then off the round trip's critical path (and the
-            // receive buffer is free again when the next read reserves room: no
-            // allocation per round trip). `yield_now` and not a self-wake: on the
-            // current-thread runtime a `block_on` future runs only once the spawned
-            // tasks are done, so a self-woken engine would still go first (measured:
-            // 2 allocations per round trip instead of 0). It costs one zero-timeout
-            // `epoll_wait` per round trip.
-            if delivered && direct.is_some() {
-                tokio::task::yield_now().await;
-            }
         }
 
         // Complete frames may still sit in the read buffer (decoding stops at the room
@@ -662,6 +655,19 @@ mod tests {
         let (mut b, _msg) = shared_buffer(64 << 10, (64 << 10) - 100, 3);
         reserve(&mut b, 6, READ_CHUNK);
         assert!(b.capacity() - b.len() >= READ_CHUNK);
+    }
+
+    #[test]
+    fn trickling_small_frames_reuse_the_buffer_streams_get_a_fresh_one() {
+        // Request-reply: 5 bytes delivered from an 8 KiB buffer, the read size at its floor.
+        let (mut b, _msg) = shared_buffer(READ_CHUNK, 5, 0);
+        let before = b.as_ptr();
+        reserve(&mut b, 1, READ_CHUNK);
+        assert_eq!(b.as_ptr(), before, "a new buffer per round trip");
+        // A stream of small messages (larger reads): a fresh buffer of the full read size.
+        let (mut b, _msg) = shared_buffer(64 << 10, 5, 0);
+        reserve(&mut b, 1, 64 << 10);
+        assert!(b.capacity() - b.len() >= 64 << 10);
     }
 
     #[test]
