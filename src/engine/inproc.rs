@@ -210,7 +210,9 @@ fn transfer(
                 st.on_subscription(to.att.id, subscribe, &topic);
             }
             // Fan-out never encodes for in-process peers.
-            Outbound::Wire(_) => debug_assert!(false, "encoded frames queued to an inproc peer"),
+            Outbound::Wire(_) | Outbound::Small(_) => {
+                debug_assert!(false, "encoded frames queued to an inproc peer")
+            }
         }
     }
     if !msgs.is_empty() {

@@ -510,6 +510,7 @@ where
                 match item {
                     Outbound::Msg(m) => conn.send_message(m),
                     Outbound::Wire(b) => conn.send_encoded(b),
+                    Outbound::Small(s) => conn.send_encoded_slice(s.as_bytes()),
                     Outbound::Sub { subscribe, topic } => conn.send_subscription(*subscribe, topic),
                 }
             }

@@ -22,6 +22,7 @@ use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
 use crate::transport::StreamWrite;
 use crate::zmtp::connection::encode_message_into;
+use crate::zmtp::frame::FLAG_MORE;
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::{Bytes, BytesMut};
@@ -72,6 +73,10 @@ pub(crate) enum Outbound {
     Msg(Message),
     /// A message already encoded as ZMTP frames (fan-out: encoded once, shared).
     Wire(Bytes),
+    /// A small message already encoded as ZMTP frames, held inline (fan-out of small
+    /// messages: a copy per subscriber instead of a shared buffer whose reference count
+    /// every subscriber's connection task would update from its own thread).
+    Small(SmallWire),
     /// A subscription change, sent in the form the peer understands (3.1 command or 3.0
     /// message). Not counted against SNDHWM.
     Sub {
@@ -322,6 +327,52 @@ fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
     p.out.push_back(item);
     if was_empty {
         wakes.push(p.out_wake.clone());
+    }
+}
+
+/// Most encoded bytes an [`Outbound::Small`] holds (the item stays no larger than one
+/// holding a message).
+pub(crate) const SMALL_WIRE: usize = 96;
+
+/// Up to [`SMALL_WIRE`] encoded bytes, inline.
+#[derive(Clone)]
+pub(crate) struct SmallWire {
+    len: u8,
+    buf: [u8; SMALL_WIRE],
+}
+
+impl SmallWire {
+    /// `msg` as ZMTP frames, if that fits.
+    fn encode(msg: &Message) -> Option<SmallWire> {
+        let mut w = SmallWire {
+            len: 0,
+            buf: [0; SMALL_WIRE],
+        };
+        let last = msg.len().checked_sub(1)?;
+        let mut at = 0;
+        for (i, f) in msg.iter().enumerate() {
+            let more = if i < last { FLAG_MORE } else { 0 };
+            if f.len() > 255 || at + 2 + f.len() > SMALL_WIRE {
+                return None;
+            }
+            w.buf[at] = more;
+            w.buf[at + 1] = f.len() as u8;
+            w.buf[at + 2..at + 2 + f.len()].copy_from_slice(f);
+            at += 2 + f.len();
+        }
+        w.len = at as u8;
+        Some(w)
+    }
+
+    /// The encoded frames.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for SmallWire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmallWire({} bytes)", self.len)
     }
 }
 
@@ -847,9 +898,9 @@ impl State {
 
     /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
     fn fan_out(&mut self, msg: Message, wakes: &mut Wakes) {
-        let topic = msg.first().cloned().unwrap_or_default();
+        let topic: &[u8] = msg.first().map_or(&[], |t| &t[..]);
         let mut targets = std::mem::take(&mut self.scratch);
-        self.remote_subs.matching(&topic, &mut targets);
+        self.remote_subs.matching(topic, &mut targets);
         if targets.is_empty() {
             self.scratch = targets;
             return;
@@ -857,6 +908,11 @@ impl State {
         // Encoded at most once, and only when more than one network peer shares it;
         // in-process peers take the message itself.
         let encode = targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT;
+        let small = if encode {
+            SmallWire::encode(&msg)
+        } else {
+            None
+        };
         let mut wire: Option<Bytes> = None;
         let conflate = self.opts.conflate;
         for &id in &targets {
@@ -868,7 +924,9 @@ impl State {
                     continue;
                 }
             };
-            let item = if encode && !p.raw {
+            let item = if let (Some(s), false) = (&small, p.raw) {
+                Outbound::Small(s.clone())
+            } else if encode && !p.raw {
                 let arena = &mut self.wire_arena;
                 Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg, arena)).clone())
             } else {
@@ -1265,6 +1323,36 @@ fn initial_rid() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_wire_is_the_encoded_message_and_keeps_outbound_small() {
+        assert!(
+            std::mem::size_of::<Outbound>() <= std::mem::size_of::<Message>() + 8,
+            "Outbound grew to {} bytes",
+            std::mem::size_of::<Outbound>()
+        );
+        let cases: Vec<Message> = vec![
+            Message::from(Bytes::new()),
+            Message::from(&b"hello"[..]),
+            Message::from(["topic", "body"]),
+            Message::from(vec![7u8; SMALL_WIRE - 2]),
+            Message::from([Bytes::from(vec![1u8; 40]), Bytes::from(vec![2u8; 50])]),
+        ];
+        for m in &cases {
+            let mut want = BytesMut::new();
+            encode_message_into(m, &mut want);
+            let w = SmallWire::encode(m).expect("fits");
+            assert_eq!(w.as_bytes(), &want[..], "{m:?}");
+        }
+        for m in [
+            Message::from(vec![7u8; SMALL_WIRE - 1]),
+            Message::from(vec![7u8; 256]),
+            Message::from([Bytes::from(vec![1u8; 50]), Bytes::from(vec![2u8; 50])]),
+            Message::new(),
+        ] {
+            assert!(SmallWire::encode(&m).is_none(), "{} bytes", m.byte_len());
+        }
+    }
 
     fn peer(st: &mut State, rid: &'static str) -> PeerId {
         let mut p = Peer::new(Bytes::from_static(rid.as_bytes()), CancellationToken::new());

@@ -716,6 +716,15 @@ impl Connection {
         self.out.put_bytes(wire);
     }
 
+    /// Queues frames already encoded, copied (small fan-out messages).
+    pub fn send_encoded_slice(&mut self, wire: &[u8]) {
+        debug_assert!(
+            self.cipher.is_none(),
+            "pre-encoded frames on a CURVE connection"
+        );
+        self.out.put_slice(wire);
+    }
+
     /// Queues a subscription change in the form the peer understands: a SUBSCRIBE/CANCEL
     /// command for ZMTP 3.1, a message prefixed with `01`/`00` for ZMTP 3.0.
     pub fn send_subscription(&mut self, subscribe: bool, topic: &Bytes) {
