@@ -703,13 +703,21 @@ impl State {
             if !peer_has_room(p, &self.opts) {
                 continue;
             }
-            let Some(msg) = slot.take() else {
-                break;
-            };
             self.rr_next = idx;
             self.counters.messages_out += 1;
-            self.counters.bytes_out += msg.byte_len() as u64;
-            push_to(p, Outbound::Msg(msg), self.opts.conflate, wakes);
+            self.counters.bytes_out += slot.as_ref().map_or(0, Message::byte_len) as u64;
+            if self.opts.conflate {
+                p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
+            }
+            let was_empty = p.out.is_empty();
+            // Written straight from `slot` into the queue (`push_to` took the item by
+            // value and copied it once more on the way).
+            if let Some(msg) = slot.take() {
+                p.out.push_back(Outbound::Msg(msg));
+            }
+            if was_empty {
+                wakes.push(p.out_wake.clone());
+            }
             return Ok(());
         }
         Err(SendBlock::Full)
