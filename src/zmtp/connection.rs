@@ -387,11 +387,19 @@ impl Connection {
                                 max: MAX_FRAMES_PER_MESSAGE as u64,
                             });
                         }
-                        self.partial.push_back(frame.body);
-                        if !more {
-                            let msg = std::mem::take(&mut self.partial);
-                            self.messages.push_back(msg);
+                        if !more && self.partial.is_empty() {
+                            // A one-frame message is built where it is queued: going
+                            // through `partial` stored it frame by frame and then
+                            // reloaded it whole (a store-forwarding stall per message).
+                            self.messages.push_back(Message::from(frame.body));
                             self.message_budget -= 1;
+                        } else {
+                            self.partial.push_back(frame.body);
+                            if !more {
+                                let msg = std::mem::take(&mut self.partial);
+                                self.messages.push_back(msg);
+                                self.message_budget -= 1;
+                            }
                         }
                     }
                 }
