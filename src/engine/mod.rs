@@ -133,8 +133,9 @@ async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, conn: &mut Connection) -> std:
 /// large frame in progress, while the room left still takes the rest of it and a quarter
 /// of the wanted read, the read goes there instead, and a new buffer takes about 16 such
 /// frames: with 64 KiB messages, a few allocations per hundred messages instead of one
-/// per read (about one per message). Small frames keep the fresh, full-size buffer
-/// (1 KiB over IPC was slower reading into what was left).
+/// per read (about one per message). Small frames read into what is left only while
+/// the traffic trickles (request-reply); a stream of them gets a fresh, full-size buffer
+/// (1 KiB over IPC was slower reading into leftovers).
 fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
     let want = hint.max(needed.min(rbuf.len().max(hint)));
     let spare = rbuf.capacity() - rbuf.len();

@@ -778,8 +778,9 @@ impl State {
         r
     }
 
-    /// `try_send` for the socket types other than DEALER, PUSH and PAIR: after an error
-    /// the message waits in `bounced`.
+    /// `try_send` for the socket types other than DEALER, PUSH and PAIR (which
+    /// `try_send` sends from the caller's slot; their arm here keeps the match total):
+    /// after an error the message waits in `bounced`.
     fn send_other(&mut self, mut msg: Message, wakes: &mut Wakes) -> Result<(), SendBlock> {
         match self.socket_type {
             SocketType::Dealer | SocketType::Push | SocketType::Pair => {
