@@ -59,103 +59,103 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// (allocations, bytes) per message over the window, for the sender and the receiver.
-fn measure(size: usize, warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
-    let total = warmup + window;
+/// Counts (allocations, bytes) of this thread over `window` calls of `step`, after
+/// `warmup` calls.
+async fn counted(
+    s: &Socket,
+    warmup: u64,
+    window: u64,
+    mut step: impl AsyncFnMut(&Socket),
+) -> (u64, u64) {
+    let mut start = (0, 0);
+    for i in 0..warmup + window {
+        if i == warmup {
+            start = snapshot();
+        }
+        step(s).await;
+    }
+    let end = snapshot();
+    (end.0 - start.0, end.1 - start.1)
+}
+
+/// A socket of `bound` type and one of `connected` type over loopback TCP, each on its
+/// own thread and current-thread runtime, each running its step `warmup + window` times;
+/// (allocations, bytes) per step over the window, for the connected and the bound side.
+fn measure_pair(
+    bound: SocketType,
+    connected: SocketType,
+    warmup: u64,
+    window: u64,
+    on_bound: impl AsyncFnMut(&Socket) + Send + 'static,
+    on_connected: impl AsyncFnMut(&Socket) + Send + 'static,
+) -> ((f64, f64), (f64, f64)) {
     let (ep_tx, ep_rx) = mpsc::channel();
-    let receiver = std::thread::spawn(move || {
+    let bound = std::thread::spawn(move || {
         runtime().block_on(async move {
-            let pull = Socket::new(SocketType::Pull);
-            let ep = pull.bind("tcp://127.0.0.1:*").await.expect("bind");
+            let s = Socket::new(bound);
+            let ep = s.bind("tcp://127.0.0.1:*").await.expect("bind");
             ep_tx.send(ep).unwrap();
-            let mut start = (0, 0);
-            for i in 0..total {
-                if i == warmup {
-                    start = snapshot();
-                }
-                let msg = pull.recv().await.expect("recv");
-                assert_eq!(msg[0].len(), size);
-            }
-            let end = snapshot();
-            pull.close().await;
-            (end.0 - start.0, end.1 - start.1)
+            let counts = counted(&s, warmup, window, on_bound).await;
+            s.close().await;
+            counts
         })
     });
     let ep = ep_rx.recv().unwrap();
-    let sender = std::thread::spawn(move || {
+    let connected = std::thread::spawn(move || {
         runtime().block_on(async move {
-            let push = Socket::new(SocketType::Push);
-            push.connect(&ep).await.expect("connect");
-            let payload = Bytes::from(vec![0u8; size]);
-            let mut start = (0, 0);
-            for i in 0..total {
-                if i == warmup {
-                    start = snapshot();
-                }
-                push.send(Message::from(payload.clone()))
-                    .await
-                    .expect("send");
-            }
-            let end = snapshot();
-            push.close().await;
-            (end.0 - start.0, end.1 - start.1)
+            let s = Socket::new(connected);
+            s.connect(&ep).await.expect("connect");
+            let counts = counted(&s, warmup, window, on_connected).await;
+            s.close().await;
+            counts
         })
     });
-    let s = sender.join().expect("sender");
-    let r = receiver.join().expect("receiver");
+    let c = connected.join().expect("connected side");
+    let b = bound.join().expect("bound side");
     let per = |(a, b): (u64, u64)| (a as f64 / window as f64, b as f64 / window as f64);
-    (per(s), per(r))
+    (per(c), per(b))
+}
+
+/// (allocations, bytes) per message over the window, for the sender and the receiver.
+fn measure(size: usize, warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
+    let payload = Bytes::from(vec![0u8; size]);
+    measure_pair(
+        SocketType::Pull,
+        SocketType::Push,
+        warmup,
+        window,
+        async move |pull: &Socket| {
+            let msg = pull.recv().await.expect("recv");
+            assert_eq!(msg[0].len(), size);
+        },
+        async move |push: &Socket| {
+            push.send(Message::from(payload.clone()))
+                .await
+                .expect("send");
+        },
+    )
 }
 
 /// (allocations, bytes) per round trip over the window, for the REQ and the REP side
 /// (1-byte requests echoed back).
 fn measure_round_trip(warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
-    let total = warmup + window;
-    let (ep_tx, ep_rx) = mpsc::channel();
-    let server = std::thread::spawn(move || {
-        runtime().block_on(async move {
-            let rep = Socket::new(SocketType::Rep);
-            let ep = rep.bind("tcp://127.0.0.1:*").await.expect("bind");
-            ep_tx.send(ep).unwrap();
-            let mut start = (0, 0);
-            for i in 0..total {
-                if i == warmup {
-                    start = snapshot();
-                }
-                let msg = rep.recv().await.expect("recv");
-                rep.send(msg).await.expect("send");
-            }
-            let end = snapshot();
-            rep.close().await;
-            (end.0 - start.0, end.1 - start.1)
-        })
-    });
-    let ep = ep_rx.recv().unwrap();
-    let client = std::thread::spawn(move || {
-        runtime().block_on(async move {
-            let req = Socket::new(SocketType::Req);
-            req.connect(&ep).await.expect("connect");
-            let payload = Bytes::from_static(b"x");
-            let mut start = (0, 0);
-            for i in 0..total {
-                if i == warmup {
-                    start = snapshot();
-                }
-                req.send(Message::from(payload.clone()))
-                    .await
-                    .expect("send");
-                let reply = req.recv().await.expect("recv");
-                assert_eq!(reply[0].len(), 1);
-            }
-            let end = snapshot();
-            req.close().await;
-            (end.0 - start.0, end.1 - start.1)
-        })
-    });
-    let c = client.join().expect("client");
-    let s = server.join().expect("server");
-    let per = |(a, b): (u64, u64)| (a as f64 / window as f64, b as f64 / window as f64);
-    (per(c), per(s))
+    measure_pair(
+        SocketType::Rep,
+        SocketType::Req,
+        warmup,
+        window,
+        async |rep: &Socket| {
+            let msg = rep.recv().await.expect("recv");
+            rep.send(msg).await.expect("send");
+        },
+        async |req: &Socket| {
+            req.send(Message::from(Bytes::from_static(b"x")))
+                .await
+                .expect("send");
+            let reply = req.recv().await.expect("recv");
+            assert_eq!(reply[0].len(), 1);
+        },
+    )
 }
 
 fn main() {

@@ -228,8 +228,6 @@ pub(crate) struct State {
     /// PUB/XPUB: the peers' subscriptions.
     remote_subs: RemoteSubs,
     scratch: Vec<PeerId>,
-    /// The message of the last `try_send` that failed, until taken back.
-    bounced: Option<Message>,
     /// PUB/XPUB: encoded fan-out messages are cut from this buffer.
     wire_arena: BytesMut,
     pub counters: Counters,
@@ -328,6 +326,20 @@ fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
     if was_empty {
         wakes.push(p.out_wake.clone());
     }
+}
+
+/// Gives `msg` back to the sender: no peer can take it now.
+#[cold]
+fn bounce_full(back: &mut Option<Message>, msg: Message) -> SendBlock {
+    *back = Some(msg);
+    SendBlock::Full
+}
+
+/// Gives `msg` back to the sender with a final error.
+#[cold]
+fn bounce_err(back: &mut Option<Message>, e: Error, msg: Message) -> SendBlock {
+    *back = Some(msg);
+    SendBlock::Err(Box::new(e))
 }
 
 /// Most encoded bytes an [`Outbound::Small`] holds (the item stays no larger than one
@@ -434,7 +446,6 @@ impl State {
             local_subs: LocalSubs::default(),
             remote_subs: RemoteSubs::default(),
             scratch: Vec::new(),
-            bounced: None,
             wire_arena: BytesMut::new(),
             counters: Counters::default(),
             closed: false,
@@ -723,18 +734,6 @@ impl State {
         Err(SendBlock::Full)
     }
 
-    #[cold]
-    fn bounce_full(&mut self, msg: Message) -> SendBlock {
-        self.bounced = Some(msg);
-        SendBlock::Full
-    }
-
-    #[cold]
-    fn bounce_err(&mut self, e: Error, msg: Message) -> SendBlock {
-        self.bounced = Some(msg);
-        SendBlock::Err(Box::new(e))
-    }
-
     fn count_out(&mut self, msg: &Message) {
         self.counters.messages_out += 1;
         self.counters.bytes_out += msg.byte_len() as u64;
@@ -771,27 +770,27 @@ impl State {
         let Some(msg) = slot.take() else {
             return Err(SendBlock::Full);
         };
-        let r = self.send_other(msg, wakes);
-        if r.is_err() {
-            *slot = self.bounced.take();
-        }
-        r
+        self.send_other(msg, slot, wakes)
     }
 
-    /// `try_send` for the socket types other than DEALER, PUSH and PAIR (which
-    /// `try_send` sends from the caller's slot; their arm here keeps the match total):
-    /// after an error the message waits in `bounced`.
-    fn send_other(&mut self, mut msg: Message, wakes: &mut Wakes) -> Result<(), SendBlock> {
+    /// `try_send` for the socket types that change or fan out the message, taking it by
+    /// value; after an error it is given back in `back`. (DEALER, PUSH and PAIR are sent
+    /// from the caller's slot by `try_send`; their arm here keeps the match total.)
+    fn send_other(
+        &mut self,
+        mut msg: Message,
+        back: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
         match self.socket_type {
             SocketType::Dealer | SocketType::Push | SocketType::Pair => {
-                let mut slot = Some(msg);
-                let r = self.send_rr(&mut slot, wakes);
-                self.bounced = slot;
-                r
+                *back = Some(msg);
+                self.send_rr(back, wakes)
             }
             SocketType::Req => {
                 if self.req.awaiting.is_some() && !self.opts.req_relaxed {
-                    return Err(self.bounce_err(
+                    return Err(bounce_err(
+                        back,
                         Error::new(
                             ErrorKind::Fsm,
                             "REQ must receive the reply before sending again",
@@ -813,12 +812,13 @@ impl State {
                         self.send_direct_or_queue(id, msg, wakes);
                         Ok(())
                     }
-                    None => Err(self.bounce_full(msg)),
+                    None => Err(bounce_full(back, msg)),
                 }
             }
             SocketType::Rep => {
                 let Some((id, mut env)) = self.rep.pending.take() else {
-                    return Err(self.bounce_err(
+                    return Err(bounce_err(
+                        back,
                         Error::new(ErrorKind::Fsm, "REP must receive a request before sending"),
                         msg,
                     ));
@@ -837,7 +837,8 @@ impl State {
                 let rid = msg.first().cloned().unwrap_or_default();
                 let Some(id) = self.by_rid.get(&rid).copied() else {
                     if self.opts.router_mandatory {
-                        return Err(self.bounce_err(
+                        return Err(bounce_err(
+                            back,
                             Error::new(
                                 ErrorKind::HostUnreachable,
                                 format!("no peer with routing id {:?}", rid),
@@ -850,7 +851,7 @@ impl State {
                 };
                 if !self.has_room(id) {
                     if self.opts.router_mandatory {
-                        return Err(self.bounce_full(msg));
+                        return Err(bounce_full(back, msg));
                     }
                     self.counters.dropped_hwm += 1;
                     return Ok(());
@@ -895,7 +896,8 @@ impl State {
                     }
                 }
             }
-            other => Err(self.bounce_err(
+            other => Err(bounce_err(
+                back,
                 Error::new(
                     ErrorKind::NotSupported,
                     format!("{other} sockets cannot send"),
