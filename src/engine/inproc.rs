@@ -232,7 +232,7 @@ fn flushed(side: &Side) -> bool {
             .unwrap()
             .peers
             .get(&side.att.id)
-            .is_none_or(|p| p.out.is_empty())
+            .is_none_or(|p| p.queued() == 0)
 }
 
 /// Pumps both directions until one side goes. Returns true when the binding side ended it.

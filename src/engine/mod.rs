@@ -485,10 +485,12 @@ where
         while conn.transmit().len() < WRITE_HIGH {
             let (was_full, rest) = {
                 let mut st = shared.state.lock().unwrap();
-                let was_full = st.pull_out(id, &mut outbox, PULL_BATCH);
+                let was_full = st.pull_out_to(id, &mut outbox, PULL_BATCH, conn.transmit());
                 // Anything to write: the connection is ours again, and the end of a
                 // directly written message goes first.
-                let rest = if direct_on && (!outbox.is_empty() || st.has_direct_rest(id)) {
+                let rest = if direct_on
+                    && (!outbox.is_empty() || !conn.transmit().is_empty() || st.has_direct_rest(id))
+                {
                     direct_on = false;
                     st.revoke_direct(id)
                 } else {

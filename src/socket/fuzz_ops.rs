@@ -186,7 +186,22 @@ pub fn socket_paths(data: &[u8]) {
             _ => {
                 if let Some(&id) = ids.get(arg % ids.len().max(1)) {
                     let mut out = std::collections::VecDeque::new();
-                    st.pull_out(id, &mut out, 1 + k % 3);
+                    // A network engine's pull (an in-process pipe's takes no encoded
+                    // messages); the write buffer is sometimes still busy.
+                    let mut transmit = crate::zmtp::WriteBuf::new();
+                    if k & 4 != 0 {
+                        transmit.put_slice(b"busy");
+                    }
+                    let queued = st.peers.get(&id).map_or(0, |p| p.queued());
+                    let had_enc = st.peers.get(&id).map_or(0, |p| p.enc_msgs);
+                    st.pull_out_to(id, &mut out, 1 + k % 3, &mut transmit);
+                    let left = st.peers.get(&id).map_or(0, |p| p.queued());
+                    if had_enc > 0 && k & 4 != 0 {
+                        assert_eq!(left, queued, "pulled past encoded messages");
+                    } else if had_enc > 0 {
+                        assert!(!transmit.is_empty(), "encoded messages lost");
+                    }
+                    assert!(left + out.len() <= queued, "a pull grew the queue");
                 }
                 if op & 0x40 != 0 {
                     st.subscribe(frame.clone(), &mut wakes);
@@ -201,7 +216,13 @@ pub fn socket_paths(data: &[u8]) {
                 .out
                 .iter()
                 .filter(|o| !matches!(o, super::state::Outbound::Sub { .. }))
-                .count();
+                .count()
+                + p.enc_msgs;
+            // Encoded messages are only ever older than everything in `out`, and only
+            // for a connection that takes them.
+            if p.enc_msgs > 0 {
+                assert!(!p.raw, "encoded messages for an in-process or CURVE peer");
+            }
             assert!(msgs <= 4, "outbound queue over SNDHWM");
         }
         let _ = st.counters();

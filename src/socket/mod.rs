@@ -76,7 +76,7 @@ impl Shared {
                 .unwrap()
                 .peers
                 .get(&id)
-                .is_some_and(|p| !p.out.is_empty()),
+                .is_some_and(|p| p.queued() > 0),
             Target::New => false,
         }
     }
