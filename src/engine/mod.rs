@@ -18,6 +18,7 @@ use crate::socket::Shared;
 pub(crate) mod inproc;
 use crate::message::Properties;
 use crate::transport::{SharedWrite, StreamWrite};
+use crate::zmtp::frame::renew;
 use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError, SocketType};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -136,7 +137,10 @@ async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, conn: &mut Connection) -> std:
 /// per read (about one per message). Small frames read into what is left only while
 /// the traffic trickles (request-reply); a stream of them gets a fresh, full-size buffer
 /// (1 KiB over IPC was slower reading into leftovers).
-fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
+///
+/// A new buffer is the previous one (`spare`) again when every message read into it is
+/// gone; else a fresh allocation, and the one left behind becomes the spare.
+fn reserve(rbuf: &mut BytesMut, spare_buf: &mut Option<BytesMut>, needed: usize, hint: usize) {
     let want = hint.max(needed.min(rbuf.len().max(hint)));
     let spare = rbuf.capacity() - rbuf.len();
     if spare >= want {
@@ -149,7 +153,7 @@ fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
         // each time a delivered message still holds the old one. Streams (larger reads)
         // get a fresh full buffer: reading into leftovers cost them throughput.
         if spare < want / 2 || hint > READ_CHUNK {
-            rbuf.reserve(want);
+            renew(rbuf, spare_buf, want);
         }
         return;
     }
@@ -159,7 +163,11 @@ fn reserve(rbuf: &mut BytesMut, needed: usize, hint: usize) {
     // Room for about 16 such frames at once (counting only what the peer already sent
     // of this one, as `want` does), so the allocation is shared by many of them.
     let frame = rbuf.len() + needed.min(rbuf.len().max(hint));
-    rbuf.reserve(want.max(frame.saturating_mul(16).min(READ_MAX)));
+    renew(
+        rbuf,
+        spare_buf,
+        want.max(frame.saturating_mul(16).min(READ_MAX)),
+    );
 }
 
 /// Adapts the read size to the last read: a full buffer doubles it, a small read halves it.
@@ -271,7 +279,7 @@ where
             return Outcome::HandshakeFailed;
         }
         let needed = conn.bytes_needed(rbuf.len());
-        reserve(&mut rbuf, needed, READ_CHUNK);
+        reserve(&mut rbuf, &mut None, needed, READ_CHUNK);
         tokio::select! {
             r = rd.read_buf(&mut rbuf) => {
                 match r {
@@ -395,6 +403,8 @@ where
 {
     let mut inbox: VecDeque<Message> = VecDeque::new();
     let mut read_hint = READ_CHUNK;
+    // The read buffer before the current one (see `renew`).
+    let mut rspare: Option<BytesMut> = None;
     let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
     let mut closing = shared.closing.is_cancelled();
@@ -553,7 +563,7 @@ where
             }
             r = async {
                 let needed = conn.bytes_needed(rbuf.len());
-                reserve(rbuf, needed, read_hint);
+                reserve(rbuf, &mut rspare, needed, read_hint);
                 let spare = rbuf.capacity() - rbuf.len();
                 rd.read_buf(rbuf).await.map(|n| (n, spare))
             }, if room > 0 => {
@@ -637,7 +647,7 @@ mod tests {
         // 64 KiB frames, 32 KiB of the next one here, 1 MiB of room left: no new buffer.
         let (mut b, _msg) = shared_buffer(2 << 20, 1 << 20, 32 << 10);
         let before = b.as_ptr();
-        reserve(&mut b, 32 << 10, 256 << 10);
+        reserve(&mut b, &mut None, 32 << 10, 256 << 10);
         assert_eq!(b.as_ptr(), before, "reallocated with room to spare");
     }
 
@@ -645,7 +655,7 @@ mod tests {
     fn a_new_buffer_for_large_frames_holds_many_of_them() {
         // Too little room for the rest of a 64 KiB frame: the new buffer takes about 16.
         let (mut b, _msg) = shared_buffer(128 << 10, 100 << 10, 16 << 10);
-        reserve(&mut b, 48 << 10, 64 << 10);
+        reserve(&mut b, &mut None, 48 << 10, 64 << 10);
         assert!(
             b.capacity() - b.len() >= 16 * (16 << 10),
             "{}",
@@ -657,7 +667,7 @@ mod tests {
     #[test]
     fn small_frames_get_a_full_read_buffer() {
         let (mut b, _msg) = shared_buffer(64 << 10, (64 << 10) - 100, 3);
-        reserve(&mut b, 6, READ_CHUNK);
+        reserve(&mut b, &mut None, 6, READ_CHUNK);
         assert!(b.capacity() - b.len() >= READ_CHUNK);
     }
 
@@ -666,19 +676,50 @@ mod tests {
         // Request-reply: 5 bytes delivered from an 8 KiB buffer, the read size at its floor.
         let (mut b, _msg) = shared_buffer(READ_CHUNK, 5, 0);
         let before = b.as_ptr();
-        reserve(&mut b, 1, READ_CHUNK);
+        reserve(&mut b, &mut None, 1, READ_CHUNK);
         assert_eq!(b.as_ptr(), before, "a new buffer per round trip");
         // A stream of small messages (larger reads): a fresh buffer of the full read size.
         let (mut b, _msg) = shared_buffer(64 << 10, 5, 0);
-        reserve(&mut b, 1, 64 << 10);
+        reserve(&mut b, &mut None, 1, 64 << 10);
         assert!(b.capacity() - b.len() >= 64 << 10);
+    }
+
+    /// Fills what is left of `b` and hands it out, as delivered messages do.
+    fn use_up(b: &mut BytesMut) -> Bytes {
+        b.resize(b.capacity(), 0);
+        b.split().freeze()
+    }
+
+    #[test]
+    fn a_read_buffer_is_taken_back_once_its_messages_are_gone() {
+        let mut spare = None;
+        let (mut b, msg) = shared_buffer(64 << 10, 60 << 10, 100);
+        renew(&mut b, &mut spare, 64 << 10);
+        assert_eq!(&b[..], &[0u8; 100][..], "the partial frame moved along");
+        assert_ne!(b.as_ptr(), msg.as_ptr());
+        let second = b.as_ptr();
+        // Messages still use both buffers: a third one; the second is now the spare.
+        let held = use_up(&mut b);
+        renew(&mut b, &mut spare, 64 << 10);
+        assert_ne!(
+            b.as_ptr(),
+            second,
+            "a buffer a message still uses was reused"
+        );
+        assert_ne!(b.as_ptr(), msg.as_ptr());
+        // The second one's messages are gone: it comes back, from its start.
+        drop(held);
+        let _third = use_up(&mut b);
+        renew(&mut b, &mut spare, 64 << 10);
+        assert_eq!(b.as_ptr(), second, "allocated though the spare was free");
+        assert!(b.capacity() >= 64 << 10);
     }
 
     #[test]
     fn a_declared_size_alone_does_not_allocate_it() {
         // A peer announces a 1 GiB frame and sends 20 bytes of it.
         let (mut b, _msg) = shared_buffer(64, 0, 20);
-        reserve(&mut b, 1 << 30, READ_CHUNK);
+        reserve(&mut b, &mut None, 1 << 30, READ_CHUNK);
         assert!(b.capacity() <= READ_MAX, "{}", b.capacity());
     }
 }
