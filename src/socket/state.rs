@@ -184,6 +184,15 @@ impl Peer {
         }
     }
 
+    /// Queues a message already encoded (`wire`, copied) in `enc`.
+    fn push_wire(&mut self, wire: &[u8], wakes: &mut Wakes) {
+        self.enc.put_slice(wire);
+        self.enc_msgs += 1;
+        if self.enc_msgs == 1 {
+            wakes.push(self.out_wake.clone());
+        }
+    }
+
     /// The connection now attached cannot take pre-encoded frames (CURVE was configured
     /// after these messages were queued): decode them back into messages, ahead of `out`.
     fn requeue_encoded(&mut self) {
@@ -1028,6 +1037,11 @@ impl State {
                 }
             };
             let item = if let (Some(s), false) = (&small, p.raw) {
+                if p.encodes(conflate) {
+                    // Copied where it is sent: no queue item per subscriber.
+                    p.push_wire(s.as_bytes(), wakes);
+                    continue;
+                }
                 Outbound::Small(s.clone())
             } else if encode && !p.raw {
                 let arena = &mut self.wire_arena;
@@ -1599,6 +1613,41 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [&m[..], &[Message::from("later")]].concat());
+    }
+
+    #[test]
+    fn small_fan_out_messages_are_copied_encoded_to_network_subscribers() {
+        let mut st = State::new(SocketType::Pub);
+        let ids: Vec<PeerId> = (0..3)
+            .map(|i| {
+                let mut p = Peer::new(Bytes::new(), CancellationToken::new());
+                p.attached = true;
+                p.raw = i == 2; // an in-process subscriber
+                let id = st.add_peer(p);
+                st.on_subscription(id, true, &Bytes::from_static(b"t"));
+                id
+            })
+            .collect();
+        let m = Message::from(["t", "body"]);
+        let mut wakes = Wakes::default();
+        st.try_send(&mut Some(m.clone()), &mut wakes).unwrap();
+        st.try_send(&mut Some(Message::from("other")), &mut wakes)
+            .unwrap();
+        st.try_send(&mut Some(m.clone()), &mut wakes).unwrap();
+        assert_eq!(wakes.len(), 3, "one wake-up per subscriber");
+        for &id in &ids[..2] {
+            let p = &st.peers[&id];
+            assert!(p.out.is_empty());
+            assert_eq!(p.enc_msgs, 2);
+            assert_eq!(p.enc.to_vec(), wire(&[m.clone(), m.clone()]));
+        }
+        let inproc = &st.peers[&ids[2]];
+        assert_eq!(inproc.enc_msgs, 0);
+        assert_eq!(inproc.out.len(), 2);
+        assert!(inproc
+            .out
+            .iter()
+            .all(|o| matches!(o, Outbound::Msg(x) if *x == m)));
     }
 
     fn peer(st: &mut State, rid: &'static str) -> PeerId {
