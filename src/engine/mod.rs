@@ -3,8 +3,10 @@
 //! and batches writes.
 //!
 //! # Loop
-//! Each turn: take a batch of queued outbound messages (one lock) and encode them into the
-//! write buffer (small frames copied together, large bodies chained); then wait for
+//! Each turn: take what waits to be sent (one lock): the messages `send` already encoded
+//! for this connection (their buffer swapped with the engine's emptied write buffer), then
+//! queued items, encoded into the write buffer (small frames copied together, large bodies
+//! chained); then wait for
 //! whichever comes first of: the stream taking bytes (one vectored write of everything
 //! pending), bytes arriving (decoded up to the room left under RCVHWM, delivered in one
 //! lock), new outbound messages, room in the inbound queue, a heartbeat deadline, or

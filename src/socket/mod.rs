@@ -8,8 +8,10 @@
 //!
 //! A socket owns no task of its own: each bound endpoint has an accept task, each connected
 //! endpoint a connect/reconnect task, and each live connection an engine task. Sending
-//! puts a message straight into the chosen peer's queue and wakes that peer's engine;
-//! engines put received messages straight into the socket's fair queue.
+//! puts a message straight into the chosen peer's queue and wakes that peer's engine —
+//! for a TCP or IPC connection without CURVE, already encoded as ZMTP frames into a
+//! write buffer the engine swaps with its own — and engines put received messages
+//! straight into the socket's fair queue.
 
 #[doc(hidden)]
 pub mod fuzz_ops;
@@ -625,7 +627,8 @@ impl Socket {
     ///
     /// REQ and REP write a message under 16 KiB to the connection themselves when its
     /// engine has nothing to write (their sends never come in bursts worth batching);
-    /// other messages are queued for the connection's engine.
+    /// other messages are queued for the connection's engine, already encoded for a TCP or
+    /// IPC connection without CURVE (bodies under 8 KiB copied, larger ones shared).
     ///
     /// # Cancel safety
     /// If the future is dropped before it completes, the message was not queued and is
