@@ -5,14 +5,14 @@
 //!
 //! # Organization
 //! - [`greeting`]: the 64-byte greeting (RFC 23/37), encoded and decoded.
-//! - [`frame`]: frame headers, the incremental [`FrameDecoder`](frame::FrameDecoder) that splits
-//!   frames out of a read buffer without copying, and the [`WriteBuf`](frame::WriteBuf) that
+//! - [`frame`]: frame headers, the incremental [`FrameDecoder`] that splits
+//!   frames out of a read buffer without copying, and the [`WriteBuf`] that
 //!   batches outgoing frames for one (vectored) write.
 //! - [`command`]: READY, ERROR, PING, PONG, SUBSCRIBE, CANCEL and READY's metadata.
 //! - [`connection`]: the per-connection state machine: staged greeting, mechanism handshake
 //!   (NULL), socket-type check, then messages and commands.
 //!
-//! # Method kinds of [`Connection`](connection::Connection)
+//! # Method kinds of [`Connection`]
 //! Like quinn's protocol core, the connection has getters; `handle_*` methods for input from
 //! the network; mutators for application commands (`send_message`, `send_subscription`, ...);
 //! and `poll_*`/transmit accessors for output. After every input, drain
