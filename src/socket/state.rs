@@ -171,22 +171,31 @@ impl Peer {
         self.attached && !self.raw && !conflate && self.out.is_empty()
     }
 
+    /// CONFLATE: drops every queued message (subscription changes stay).
+    fn conflate_out(&mut self) {
+        self.out.retain(|o| matches!(o, Outbound::Sub { .. }));
+        self.enc.clear();
+        self.enc_msgs = 0;
+    }
+
     /// Queues `msg` encoded in `enc`. Encoded from the caller's slot, which is emptied:
     /// the message is not moved on the way.
     fn push_encoded(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) {
         if let Some(msg) = slot.as_ref() {
             encode_message(msg, &mut self.enc);
             *slot = None;
-            self.enc_msgs += 1;
-            if self.enc_msgs == 1 {
-                wakes.push(self.out_wake.clone());
-            }
+            self.count_encoded(wakes);
         }
     }
 
     /// Queues a message already encoded (`wire`, copied) in `enc`.
     fn push_wire(&mut self, wire: &[u8], wakes: &mut Wakes) {
         self.enc.put_slice(wire);
+        self.count_encoded(wakes);
+    }
+
+    /// One more message in `enc`; the first wakes the engine.
+    fn count_encoded(&mut self, wakes: &mut Wakes) {
         self.enc_msgs += 1;
         if self.enc_msgs == 1 {
             wakes.push(self.out_wake.clone());
@@ -395,18 +404,12 @@ fn peer_has_room(p: &Peer, opts: &Options) -> bool {
 /// Queues `item` on `p`; adds its engine's wake-up to `wakes` when the queue was empty.
 fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
     if conflate && !matches!(item, Outbound::Sub { .. }) {
-        p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
-        p.enc.clear();
-        p.enc_msgs = 0;
+        p.conflate_out();
     }
-    if let Outbound::Msg(msg) = item {
-        if p.encodes(conflate) {
-            p.push_encoded(&mut Some(msg), wakes);
-            return;
-        }
-        return push_item(p, Outbound::Msg(msg), wakes);
+    match item {
+        Outbound::Msg(msg) if p.encodes(conflate) => p.push_encoded(&mut Some(msg), wakes),
+        item => push_item(p, item, wakes),
     }
-    push_item(p, item, wakes)
 }
 
 /// Queues `item` as it is on `p`.
@@ -817,9 +820,7 @@ impl State {
                 return Ok(());
             }
             if self.opts.conflate {
-                p.out.retain(|o| matches!(o, Outbound::Sub { .. }));
-                p.enc.clear();
-                p.enc_msgs = 0;
+                p.conflate_out();
             }
             let was_empty = p.queued() == 0;
             // Written straight from `slot` into the queue (`push_to` took the item by

@@ -200,16 +200,10 @@ pub(crate) fn renew(rbuf: &mut BytesMut, spare_buf: &mut Option<BytesMut>, addit
         return;
     }
     let total = rbuf.len().saturating_add(additional);
-    let next = match spare_buf.take() {
-        Some(mut b) => {
-            if b.try_reclaim(total) {
-                b
-            } else {
-                BytesMut::with_capacity(total)
-            }
-        }
-        None => BytesMut::with_capacity(total),
-    };
+    let next = spare_buf
+        .take()
+        .and_then(|mut b| b.try_reclaim(total).then_some(b))
+        .unwrap_or_else(|| BytesMut::with_capacity(total));
     let mut old = std::mem::replace(rbuf, next);
     rbuf.extend_from_slice(&old);
     old.clear();
