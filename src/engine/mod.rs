@@ -588,7 +588,14 @@ where
                         return Some("connection closed by peer".into());
                     }
                     Ok((n, spare)) => {
+                        let before = read_hint;
                         adapt(&mut read_hint, spare, n);
+                        if read_hint < before && read_hint == READ_CHUNK {
+                            // The stream thinned out: an idle connection keeps one read
+                            // buffer, not two (request-reply, always at the floor, keeps
+                            // its small spare).
+                            rspare = None;
+                        }
                         // Only a peer's heartbeat TTL needs the time of the last read
                         // (a clock read per read is measurable on small round trips).
                         if peer_ttl.is_some() {
