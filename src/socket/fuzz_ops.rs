@@ -218,8 +218,7 @@ pub fn socket_paths(data: &[u8]) {
                 .filter(|o| !matches!(o, super::state::Outbound::Sub { .. }))
                 .count()
                 + p.enc_msgs;
-            // Encoded messages are only ever older than everything in `out`, and only
-            // for a connection that takes them.
+            // Encoded messages only for a connection that takes pre-encoded frames.
             if p.enc_msgs > 0 {
                 assert!(!p.raw, "encoded messages for an in-process or CURVE peer");
             }

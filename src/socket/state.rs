@@ -403,12 +403,28 @@ fn peer_has_room(p: &Peer, opts: &Options) -> bool {
 
 /// Queues `item` on `p`; adds its engine's wake-up to `wakes` when the queue was empty.
 fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
-    if conflate && !matches!(item, Outbound::Sub { .. }) {
+    match item {
+        Outbound::Msg(msg) => push_msg(p, &mut Some(msg), conflate, wakes),
+        Outbound::Sub { .. } => push_item(p, item, wakes),
+        item => {
+            if conflate {
+                p.conflate_out();
+            }
+            push_item(p, item, wakes)
+        }
+    }
+}
+
+/// Queues the message in `slot` (which is emptied) on `p`: encoded into its write buffer
+/// when the connection takes that, else as a queue item.
+fn push_msg(p: &mut Peer, slot: &mut Option<Message>, conflate: bool, wakes: &mut Wakes) {
+    if conflate {
         p.conflate_out();
     }
-    match item {
-        Outbound::Msg(msg) if p.encodes(conflate) => p.push_encoded(&mut Some(msg), wakes),
-        item => push_item(p, item, wakes),
+    if p.encodes(conflate) {
+        p.push_encoded(slot, wakes);
+    } else if let Some(msg) = slot.take() {
+        push_item(p, Outbound::Msg(msg), wakes);
     }
 }
 
@@ -796,7 +812,8 @@ impl State {
 
     /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room.
     /// One map lookup per peer tried: the room check and the push share it. The message
-    /// moves once, from `slot` into the queue; without a peer it stays in `slot`.
+    /// is encoded from `slot` (or moved once from there into the queue); without a peer
+    /// it stays in `slot`.
     fn send_rr(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) -> Result<(), SendBlock> {
         let n = self.rr.len();
         let mut idx = if self.rr_next < n { self.rr_next } else { 0 };
@@ -815,22 +832,7 @@ impl State {
             self.rr_next = idx;
             self.counters.messages_out += 1;
             self.counters.bytes_out += slot.as_ref().map_or(0, Message::byte_len) as u64;
-            if p.encodes(self.opts.conflate) {
-                p.push_encoded(slot, wakes);
-                return Ok(());
-            }
-            if self.opts.conflate {
-                p.conflate_out();
-            }
-            let was_empty = p.queued() == 0;
-            // Written straight from `slot` into the queue (`push_to` took the item by
-            // value and copied it once more on the way).
-            if let Some(msg) = slot.take() {
-                p.out.push_back(Outbound::Msg(msg));
-            }
-            if was_empty {
-                wakes.push(p.out_wake.clone());
-            }
+            push_msg(p, slot, self.opts.conflate, wakes);
             return Ok(());
         }
         Err(SendBlock::Full)
