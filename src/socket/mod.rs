@@ -252,7 +252,10 @@ impl Socket {
         /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1 system default).
         tcp_keepalive_intvl: i32, set_tcp_keepalive_intvl;
         /// ZMQ_SNDBUF: SO_SNDBUF of new TCP and IPC connections in bytes (-1 system
-        /// default, as libzmq; Linux doubles what is asked for).
+        /// default, as libzmq; Linux doubles what is asked for). At -1 an IPC connection
+        /// asks for 1 MiB (never less than the system default, and capped by
+        /// `net.core.wmem_max`): TCP's send buffer grows by itself, a Unix socket's does
+        /// not, and at 208 KiB a fast sender and its reader take turns sleeping.
         sndbuf: i32, set_sndbuf;
         /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
         rcvbuf: i32, set_rcvbuf;

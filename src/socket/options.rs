@@ -57,7 +57,8 @@ pub struct Options {
     /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1: system default).
     pub tcp_keepalive_intvl: i32,
     /// ZMQ_SNDBUF: the kernel send buffer (SO_SNDBUF) of new TCP and IPC connections, in
-    /// bytes (-1: the system default; Linux doubles the value asked for).
+    /// bytes (-1: the system default, which for IPC is raised to at least 1 MiB, as far as
+    /// the system allows; Linux doubles the value asked for).
     pub sndbuf: i32,
     /// ZMQ_RCVBUF: the kernel receive buffer (SO_RCVBUF) of new TCP and IPC connections,
     /// in bytes (-1: the system default).

@@ -165,7 +165,7 @@ impl Listener {
             }
             Listener::Ipc(l) => {
                 let (s, _) = l.accept().await?;
-                ka.apply_buffers(socket2::SockRef::from(&s))?;
+                ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
@@ -192,7 +192,7 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<
         }
         Endpoint::Ipc(path) => {
             let s = ipc::connect(path).await?;
-            ka.apply_buffers(socket2::SockRef::from(&s))?;
+            ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
             let fd = raw_fd(&s);
             let (r, w) = s.into_split();
             Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
@@ -439,6 +439,18 @@ mod tests {
                 (16 * 1024, 24 * 1024),
                 "{bound}: -1 left the default"
             );
+            if matches!(bound, Endpoint::Ipc(_)) {
+                // An IPC connection left at -1 gets IPC_SNDBUF, as far as the system lets
+                // it (a socket pair asking the same shows how far), and never less than
+                // the system default.
+                let (probe, _) = std::os::unix::net::UnixStream::pair().unwrap();
+                let probe = socket2::SockRef::from(&probe);
+                let system = probe.send_buffer_size().unwrap();
+                probe.set_send_buffer_size(tcp::IPC_SNDBUF).unwrap();
+                let want = system.max(probe.send_buffer_size().unwrap());
+                assert_eq!(defaults.0 .0, want, "accepted side's send buffer");
+                assert_eq!(defaults.1 .0, want, "dialed side's send buffer");
+            }
         }
         let _ = std::fs::remove_file(&path);
     }

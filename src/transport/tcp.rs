@@ -43,15 +43,38 @@ pub(crate) struct Keepalive {
     pub rcvbuf: i32,
 }
 
+/// SO_SNDBUF asked for on an IPC connection when ZMQ_SNDBUF is -1 (Linux doubles it, and
+/// caps it at twice `net.core.wmem_max`).
+///
+/// A TCP connection's send buffer grows by itself (the kernel's autotuning, up to
+/// `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default). A Unix socket's does not: it stays at
+/// `net.core.wmem_default` (208 KiB), which a sender fills in about 50 µs at 1 KiB
+/// messages. The sender then waits for the reader to wake up, and the reader, having
+/// drained it, for the sender: both sleep in turn. A larger buffer keeps both running.
+/// It is a bound, not an allocation: memory is taken only by bytes actually in flight.
+pub(crate) const IPC_SNDBUF: usize = 1 << 20;
+
 impl Keepalive {
-    /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP or IPC connection, as libzmq
-    /// does for both.
-    pub(crate) fn apply_buffers(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
+    /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP connection, as libzmq does.
+    pub(crate) fn apply_buffers(&self, sock: &socket2::SockRef<'_>) -> std::io::Result<()> {
         if let Ok(n) = usize::try_from(self.sndbuf) {
             sock.set_send_buffer_size(n)?;
         }
         if let Ok(n) = usize::try_from(self.rcvbuf) {
             sock.set_recv_buffer_size(n)?;
+        }
+        Ok(())
+    }
+
+    /// Applies SNDBUF and RCVBUF to a new IPC connection: as [`apply_buffers`]
+    /// (Self::apply_buffers), except that a send buffer left at -1 is raised to
+    /// [`IPC_SNDBUF`] (best effort, and never lowered), since a Unix socket's does not
+    /// grow as TCP's does.
+    pub(crate) fn apply_ipc_buffers(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
+        self.apply_buffers(&sock)?;
+        if self.sndbuf < 0 && sock.send_buffer_size().is_ok_and(|n| n < 2 * IPC_SNDBUF) {
+            // Refused or capped by the system: the default buffer still works.
+            let _ = sock.set_send_buffer_size(IPC_SNDBUF);
         }
         Ok(())
     }
@@ -61,7 +84,7 @@ impl Keepalive {
 pub(crate) fn tune(s: &TcpStream, ka: &Keepalive) -> std::io::Result<()> {
     s.set_nodelay(true)?;
     let sock = socket2::SockRef::from(s);
-    ka.apply_buffers(socket2::SockRef::from(s))?;
+    ka.apply_buffers(&sock)?;
     match ka.mode {
         0 => sock.set_keepalive(false)?,
         1 => {
