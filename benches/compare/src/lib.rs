@@ -284,9 +284,16 @@ impl SubStats {
             Some(&HELLO) => self.hello = true,
             Some(&END) => self.done = true,
             Some(&DATA) if frame.len() == size.max(1) => {
-                let now = Instant::now();
-                self.first.get_or_insert(now);
-                self.last = Some(now);
+                // The clock is read at the first delivery and then every 32nd: a read per
+                // message was 12% of the subscribers' time (clock_gettime is slow on a
+                // VM), the same for every implementation. The at most 31 deliveries after
+                // the last read are left out of the time but counted: under 0.02% at
+                // these counts.
+                if self.delivered.is_multiple_of(32) {
+                    let now = Instant::now();
+                    self.first.get_or_insert(now);
+                    self.last = Some(now);
+                }
                 self.delivered += 1;
             }
             _ => return false,
