@@ -487,7 +487,11 @@ where
                 }
             }
             shared.recv_ready.notify_waiters();
-            if read_ahead >= READ_AHEAD {
+            if room == 0 {
+                // The connection stops reading until the application makes room: it
+                // steps aside anyway.
+                read_ahead = 0;
+            } else if read_ahead >= READ_AHEAD {
                 read_ahead = 0;
                 tokio::task::yield_now().await;
             }
