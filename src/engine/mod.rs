@@ -6,12 +6,12 @@
 //! Each turn: take what waits to be sent (one lock): the messages `send` already encoded
 //! for this connection (their buffer swapped with the engine's emptied write buffer), then
 //! queued items, encoded into the write buffer (small frames copied together, large bodies
-//! chained); then wait for
-//! whichever comes first of: the stream taking bytes (one vectored write of everything
-//! pending), bytes arriving (decoded up to the room left under RCVHWM, delivered in one
-//! lock), new outbound messages, room in the inbound queue, a heartbeat deadline, or
-//! the socket closing. Every branch is cancel-safe: a read or write that did not complete
-//! moved no bytes.
+//! chained); then wait for whichever comes first of: the stream taking bytes (one vectored
+//! write of everything pending), bytes arriving (decoded up to the room left under RCVHWM,
+//! delivered in one lock), new outbound messages, room in the inbound queue, a heartbeat
+//! deadline, or the socket closing. Every branch is cancel-safe: a read or write that did
+//! not complete moved no bytes. After every `READ_AHEAD` bytes read without pausing at
+//! RCVHWM, the task yields once, so the application takes messages while they are fresh.
 
 use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
 use crate::socket::state::{Attached, Outbound, PeerId};
