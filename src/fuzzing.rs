@@ -66,6 +66,7 @@ pub fn frames(data: &[u8]) {
     let mut buf = BytesMut::from(data);
     let mut whole = Vec::new();
     let whole_res = drain_frames(&mut dec, &mut buf, &mut whole);
+    direct_read_agrees(data, whole_res.is_ok() && buf.is_empty(), &whole);
 
     let mut dec = FrameDecoder::new(Some(FUZZ_MAX_MSG_SIZE));
     let mut buf = BytesMut::new();
@@ -97,6 +98,28 @@ pub fn frames(data: &[u8]) {
             let _ = Command::decode(f.body);
         }
     }
+}
+
+/// A REQ/REP `recv` reading for itself keeps exactly what the full decoder reads as one
+/// whole message of data frames, the same frames, and nothing else.
+fn direct_read_agrees(data: &[u8], all_decoded: bool, frames: &[crate::zmtp::Frame]) {
+    use crate::zmtp::connection::MAX_FRAMES_PER_MESSAGE;
+    use crate::zmtp::frame::whole_message;
+    let one_message = all_decoded
+        && !frames.is_empty()
+        && frames.len() <= MAX_FRAMES_PER_MESSAGE
+        && frames.iter().all(|f| !f.is_command())
+        && frames.iter().rev().skip(1).all(|f| f.more())
+        && frames.last().is_some_and(|f| !f.more());
+    let direct = whole_message(
+        &Bytes::copy_from_slice(data),
+        Some(FUZZ_MAX_MSG_SIZE),
+        MAX_FRAMES_PER_MESSAGE,
+    );
+    let want: Option<Vec<&[u8]>> =
+        one_message.then(|| frames.iter().map(|f| &f.body[..]).collect());
+    let got: Option<Vec<&[u8]>> = direct.as_ref().map(|m| m.iter().map(|f| &f[..]).collect());
+    assert_eq!(want, got, "the direct read disagrees with the decoder");
 }
 
 /// Parses a command body; a successful parse must re-encode and parse to the same command.

@@ -433,6 +433,20 @@ fn malformed_frames(s: &mut Seeds) {
     s.add("truncated_body", cat(&[&long_header(0, 300), &[7u8; 100]]));
     s.add("short_truncated_body", b"\x00\x10abc".as_slice());
     s.add("empty_more_frames", [1u8, 0].repeat(64));
+    // What a waiting REQ/REP `recv` keeps (one whole message) and what it hands back.
+    s.add("one_whole_request", b"\x01\x00\x00\x05hello".as_slice());
+    s.add(
+        "one_whole_long_frame",
+        cat(&[b"\x01\x00", &long_header(0, 3), b"abc"]),
+    );
+    s.add(
+        "two_whole_requests",
+        b"\x01\x00\x00\x01a\x01\x00\x00\x01b".as_slice(),
+    );
+    s.add(
+        "request_then_ping",
+        cat(&[b"\x00\x01a", b"\x04\x05\x04PING"]),
+    );
     s.add(
         "command_frames",
         cat(&[

@@ -12,12 +12,17 @@
 //! deadline, or the socket closing. Every branch is cancel-safe: a read or write that did
 //! not complete moved no bytes. After every `READ_AHEAD` bytes read without pausing at
 //! RCVHWM, the task yields once, so the application takes messages while they are fresh.
+//!
+//! REQ/REP connections skip this task when they can: `send` writes directly while the task
+//! has nothing to write (`State::offer_direct`), and a waiting `recv` reads directly while
+//! the task is idle between messages ([`lease`]).
 
 use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
 use crate::socket::state::{Attached, Outbound, PeerId};
 use crate::socket::Shared;
 
 pub(crate) mod inproc;
+pub(crate) mod lease;
 use crate::message::Properties;
 use crate::transport::{SharedWrite, StreamWrite};
 use crate::zmtp::frame::renew;
@@ -372,11 +377,35 @@ where
     let direct = (matches!(conn.config().socket_type, SocketType::Req | SocketType::Rep)
         && !conn.is_encrypted())
     .then_some(&direct_writer);
+    // And a REQ/REP `recv` may read its message itself while this task is idle (not for
+    // messages that carry properties: those are labelled here).
+    let lease = (direct.is_some() && props.is_none()).then(|| {
+        let l = Arc::new(lease::ReadLease::new(
+            direct_writer.clone(),
+            conn.config().max_msg_size,
+        ));
+        shared.state.lock().unwrap().set_lease(id, l.clone());
+        l
+    });
     let end_reason = main_loop(
-        &mut rd, &mut wr, &mut conn, &mut rbuf, &shared, id, &out_wake, &in_space, &kill, &opts,
-        props, direct,
+        &mut rd,
+        &mut wr,
+        &mut conn,
+        &mut rbuf,
+        &shared,
+        id,
+        &out_wake,
+        &in_space,
+        &kill,
+        &opts,
+        props,
+        direct,
+        lease.as_deref(),
     )
     .await;
+    if let Some(l) = &lease {
+        l.close();
+    }
     if let Some(reason) = end_reason {
         emit(EventKind::Disconnected, ctx.fd, Some(reason));
     }
@@ -405,6 +434,7 @@ async fn main_loop<R, W>(
     opts: &crate::socket::options::Options,
     props: Option<Arc<Properties>>,
     direct: Option<&std::sync::Weak<StreamWrite>>,
+    lease: Option<&lease::ReadLease>,
 ) -> Option<String>
 where
     R: AsyncRead + Unpin,
@@ -436,6 +466,8 @@ where
     let mut peer_ttl: Option<Duration> = None;
     // The socket may write to the connection directly (see `State::offer_direct`).
     let mut direct_on = false;
+    // A REQ/REP `recv` may borrow the read side (see `lease`); taken back by reading.
+    let mut read_offered = false;
 
     // Messages that arrived with the handshake.
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
@@ -566,6 +598,23 @@ where
                 direct_on = shared.state.lock().unwrap().offer_direct(id, w);
             }
         }
+        if let Some(l) = lease {
+            // Idle between messages, with nothing a borrower could not hand back whole:
+            // no bytes buffered, no message in part, no heartbeat that must see the
+            // traffic.
+            if !read_offered
+                && out_idle
+                && !want_write
+                && !closing
+                && room > 0
+                && rbuf.is_empty()
+                && conn.at_message_boundary()
+                && hb_ivl.is_zero()
+                && peer_ttl.is_none()
+            {
+                read_offered = l.offer();
+            }
+        }
 
         let hb_deadline = [next_ping, ping_deadline, peer_ttl.map(|t| last_recv + t)]
             .into_iter()
@@ -585,8 +634,13 @@ where
                 let needed = conn.bytes_needed(rbuf.len());
                 reserve(rbuf, &mut rspare, needed, read_hint);
                 let spare = rbuf.capacity() - rbuf.len();
-                rd.read_buf(rbuf).await.map(|n| (n, spare))
+                match lease {
+                    Some(l) => std::future::poll_fn(|cx| l.poll_engine_read(cx, rd, rbuf)).await,
+                    None => rd.read_buf(rbuf).await,
+                }
+                .map(|n| (n, spare))
             }, if room > 0 => {
+                read_offered = false;
                 match r {
                     Ok((0, _)) => {
                         // Deliver what is complete, then end.

@@ -20,6 +20,7 @@
 use super::monitor::{EventQueue, MonitorEvent};
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
+use crate::engine::lease::ReadLease;
 use crate::transport::StreamWrite;
 use crate::zmtp::connection::{encode_message, encode_message_into};
 use crate::zmtp::frame::FLAG_MORE;
@@ -121,6 +122,9 @@ pub(crate) struct Peer {
     /// The unwritten end of a message whose start `send` wrote directly: the engine writes
     /// it before anything else.
     pub direct_rest: Option<Bytes>,
+    /// REQ/REP: the connection's read side, which a waiting `recv` may borrow while the
+    /// engine offers it (see `engine::lease`).
+    pub lease: Option<Arc<ReadLease>>,
     /// Messages `send` already encoded as ZMTP frames, after everything in `out`: the
     /// engine swaps this buffer with its own empty write buffer (`State::pull_out_to`).
     /// Only for an attached connection that takes pre-encoded frames (not `raw`), and
@@ -149,6 +153,7 @@ impl Peer {
             raw: false,
             direct: None,
             direct_rest: None,
+            lease: None,
             enc: WriteBuf::new(),
             enc_msgs: 0,
         }
@@ -694,6 +699,7 @@ impl State {
         // lost with it, like the bytes written before it broke.
         p.direct = None;
         p.direct_rest = None;
+        p.lease = None;
         if is_pub(self.socket_type) {
             // Its subscriptions go with the connection; a reconnecting subscriber sends
             // them again.
@@ -795,6 +801,51 @@ impl State {
         let p = self.peers.get_mut(&id)?;
         p.direct = None;
         p.direct_rest.take()
+    }
+
+    /// Registers the read side of `id`'s connection for borrowing (REQ/REP).
+    pub(crate) fn set_lease(&mut self, id: PeerId, lease: Arc<ReadLease>) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.lease = Some(lease);
+        }
+    }
+
+    /// The connection whose next message a waiting REQ/REP `recv` wants, when its read
+    /// side may be borrowed: REQ's, the peer it asked; REP's, its only peer (with more,
+    /// it must fair-queue among them). Call after `try_recv` found nothing.
+    pub(crate) fn borrowable(&self) -> Option<(PeerId, Arc<ReadLease>)> {
+        let id = match self.socket_type {
+            SocketType::Req => self.req.awaiting?,
+            SocketType::Rep if self.rep.pending.is_none() && self.peers.len() == 1 => {
+                *self.peers.keys().next()?
+            }
+            _ => return None,
+        };
+        let p = self.peers.get(&id)?;
+        Some((id, p.lease.clone()?))
+    }
+
+    /// A message a REQ/REP `recv` read itself from `id`'s connection: delivered and
+    /// received as one (`None` when the socket's rules drop it, as they would have from
+    /// the queue).
+    pub(crate) fn recv_borrowed(
+        &mut self,
+        id: PeerId,
+        msg: Message,
+        wakes: &mut Wakes,
+    ) -> Result<Option<Message>> {
+        // As `deliver` would, for one message into a queue `try_recv` just emptied.
+        let Some(p) = self.peers.get_mut(&id) else {
+            return Ok(None);
+        };
+        self.counters.messages_in += 1;
+        self.counters.bytes_in += msg.byte_len() as u64;
+        p.inbound.push_back(msg);
+        if !p.in_fq {
+            p.in_fq = true;
+            self.fq.push_back(id);
+        }
+        self.try_recv(wakes)
     }
 
     /// Whether the unwritten end of a directly written message waits for `id`'s engine.

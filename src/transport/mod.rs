@@ -295,6 +295,57 @@ impl StreamWrite {
         }
     }
 
+    /// Reads what the socket holds into `buf` without waiting (`WouldBlock` when
+    /// nothing). A read that leaves room in `buf` drained the socket, so its readiness is
+    /// cleared (as tokio's own reads do): the next wait registers at once instead of
+    /// trying another read first.
+    pub(crate) fn try_read_drained(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        fn read_once(
+            sock: socket2::SockRef<'_>,
+            buf: &mut [u8],
+            got: &mut Option<usize>,
+        ) -> std::io::Result<usize> {
+            use std::io::Read;
+            let n = (&*sock).read(buf)?;
+            if n > 0 && n < buf.len() {
+                *got = Some(n);
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        }
+        let mut got = None;
+        let interest = tokio::io::Interest::READABLE;
+        let r = match self {
+            StreamWrite::Tcp(w) => {
+                let s = w.as_ref();
+                s.try_io(interest, || {
+                    read_once(socket2::SockRef::from(s), buf, &mut got)
+                })
+            }
+            StreamWrite::Ipc(w) => {
+                let s = w.as_ref();
+                s.try_io(interest, || {
+                    read_once(socket2::SockRef::from(s), buf, &mut got)
+                })
+            }
+        };
+        match got {
+            Some(n) => Ok(n),
+            None => r,
+        }
+    }
+
+    /// Registers `cx` for the socket's read readiness (tokio keeps the last waker given).
+    pub(crate) fn poll_read_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self {
+            StreamWrite::Tcp(w) => w.as_ref().poll_read_ready(cx),
+            StreamWrite::Ipc(w) => w.as_ref().poll_read_ready(cx),
+        }
+    }
+
     fn poll_write_ready(
         &self,
         cx: &mut std::task::Context<'_>,

@@ -223,6 +223,16 @@ impl Connection {
         self.peer_greeting.is_some_and(|g| g.is_zmtp30())
     }
 
+    /// True when the connection is ready and holds nothing received: no event, no
+    /// message, no part of a multipart message (the next byte read starts a new frame of
+    /// a new message, given an empty read buffer).
+    pub fn at_message_boundary(&self) -> bool {
+        self.state == State::Ready
+            && self.partial.is_empty()
+            && self.events.is_empty()
+            && self.messages.is_empty()
+    }
+
     /// Bytes waiting to be written.
     pub fn transmit(&mut self) -> &mut WriteBuf {
         &mut self.out

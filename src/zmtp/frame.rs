@@ -180,6 +180,45 @@ impl FrameDecoder {
     }
 }
 
+/// Reads `chunk` as exactly one whole message of data frames, its bodies sharing the
+/// chunk's memory. `None` when it is anything else: part of a message, more than one,
+/// a command, reserved flags, a frame over `max_frame` or more than `max_frames` frames.
+/// (A REQ/REP `recv` that read a reply itself keeps it only when it is this simple; every
+/// other case goes to the connection's full decoder, which also reports the errors.)
+pub fn whole_message(
+    chunk: &Bytes,
+    max_frame: Option<u64>,
+    max_frames: usize,
+) -> Option<crate::Message> {
+    let mut msg = crate::Message::new();
+    let mut at = 0usize;
+    loop {
+        let flags = *chunk.get(at)?;
+        if flags & (RESERVED_FLAGS | FLAG_COMMAND) != 0 || msg.len() >= max_frames {
+            return None;
+        }
+        let (header, size) = if flags & FLAG_LONG != 0 {
+            let s: [u8; 8] = chunk.get(at + 1..at + 9)?.try_into().ok()?;
+            (9, u64::from_be_bytes(s))
+        } else {
+            (2, *chunk.get(at + 1)? as u64)
+        };
+        if max_frame.is_some_and(|m| size > m) {
+            return None;
+        }
+        let start = at + header;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        if end > chunk.len() {
+            return None;
+        }
+        msg.push_back(chunk.slice(start..end));
+        at = end;
+        if flags & FLAG_MORE == 0 {
+            return (at == chunk.len()).then_some(msg);
+        }
+    }
+}
+
 /// Bodies at least this long are chained for a vectored write instead of copied.
 pub const CHAIN_THRESHOLD: usize = 8 * 1024;
 
