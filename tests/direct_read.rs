@@ -10,6 +10,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aiozmq::{EventKind, Message, Socket, SocketType};
@@ -209,4 +210,81 @@ async fn a_cancelled_recv_gives_the_connection_back() {
     m.send_bytes(&message_frames(&[b"", b"done"])).await;
     assert_eq!(joined(h).await, [b"done".to_vec()]);
     req.close().await;
+}
+
+/// Round trips between our own REQ and REP on a multi-thread runtime, both sides often
+/// cancelling their `recv` (after a few polls) and trying again: every
+/// request and reply arrives once, in order, and nothing hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_with_cancelled_recvs_on_two_threads() {
+    for transport in ["tcp", "ipc"] {
+        let rep = std::sync::Arc::new(Socket::new(SocketType::Rep));
+        let ep = if transport == "tcp" {
+            bind_any(&rep).await
+        } else {
+            let path =
+                std::env::temp_dir().join(format!("aiozmq-direct-read-{}.ipc", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            let ep = format!("ipc://{}", path.display());
+            rep.bind(&ep).await.unwrap();
+            ep
+        };
+        let req = Socket::new(SocketType::Req);
+        support::connect(&req, &ep).await;
+        const ROUNDS: u32 = 2000;
+        /// Receives, giving up after a few polls now and then (the reply is rarely there
+        /// at the first poll) and trying again; counts the cancelled receives.
+        async fn impatient_recv(s: &Socket, i: u32, cancelled: &AtomicU32) -> Message {
+            let mut tries = 0u32;
+            loop {
+                let patience = (i + tries) % 4;
+                if patience == 0 {
+                    return recv(s, "recv").await;
+                }
+                tokio::select! {
+                    biased;
+                    r = s.recv() => return r.expect("recv failed"),
+                    _ = async {
+                        for _ in 0..patience {
+                            tokio::task::yield_now().await;
+                        }
+                    } => {}
+                }
+                cancelled.fetch_add(1, Ordering::Relaxed);
+                tries += 1;
+            }
+        }
+        let cancelled = std::sync::Arc::new(AtomicU32::new(0));
+        let server = {
+            let rep = rep.clone();
+            let cancelled = cancelled.clone();
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let m = impatient_recv(&rep, i, &cancelled).await;
+                    assert_eq!(frames(&m), [i.to_be_bytes().to_vec()], "request {i}");
+                    send(&rep, msg(&[b"re", &i.to_be_bytes()]), "REP send").await;
+                }
+            })
+        };
+        let client = async {
+            for i in 0..ROUNDS {
+                send(&req, msg(&[&i.to_be_bytes()]), "REQ send").await;
+                let m = impatient_recv(&req, i + 3, &cancelled).await;
+                assert_eq!(frames(&m), [b"re".to_vec(), i.to_be_bytes().to_vec()]);
+            }
+        };
+        tokio::time::timeout(OP_TIMEOUT * 3, client)
+            .await
+            .unwrap_or_else(|_| panic!("{transport}: the round trips did not finish"));
+        tokio::time::timeout(OP_TIMEOUT, server)
+            .await
+            .expect("the server did not finish")
+            .expect("the server failed");
+        assert!(
+            cancelled.load(Ordering::Relaxed) > 0,
+            "{transport}: no recv was cancelled"
+        );
+        req.close().await;
+        rep.close().await;
+    }
 }
