@@ -787,12 +787,14 @@ impl Socket {
     /// task. A waiting `recv` future should be polled when woken, or dropped: while a
     /// REQ/REP one holds the read side, only it reads that connection.
     pub async fn recv(&self) -> Result<Message> {
+        if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
+            // Their message is rarely queued already: straight to the waiting receive,
+            // which looks at the queue first.
+            return self.recv_borrowing().await;
+        }
         // Fast path: no waiter registration when a message is queued.
         if let Some(m) = self.try_recv_inner()? {
             return Ok(m);
-        }
-        if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
-            return self.recv_borrowing().await;
         }
         loop {
             let notified = self.shared.recv_ready.notified();
