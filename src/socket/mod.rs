@@ -864,16 +864,11 @@ impl Socket {
             })
             .await;
             if let Some((id, m)) = got {
-                let mut wakes = Wakes::default();
-                let r = {
-                    let mut st = self.shared.state.lock().unwrap();
-                    if st.closed {
-                        return Err(Error::closed());
-                    }
-                    st.recv_borrowed(id, m, &mut wakes)
-                };
-                wakes.notify();
-                if let Some(m) = r? {
+                let mut st = self.shared.state.lock().unwrap();
+                if st.closed {
+                    return Err(Error::closed());
+                }
+                if let Some(m) = st.recv_borrowed(id, m) {
                     return Ok(m);
                 }
             }

@@ -825,27 +825,23 @@ impl State {
         Some((id, p.lease.clone()?))
     }
 
-    /// A message a REQ/REP `recv` read itself from `id`'s connection: delivered and
-    /// received as one (`None` when the socket's rules drop it, as they would have from
-    /// the queue).
-    pub(crate) fn recv_borrowed(
-        &mut self,
-        id: PeerId,
-        msg: Message,
-        wakes: &mut Wakes,
-    ) -> Result<Option<Message>> {
-        // As `deliver` would, for one message into a queue `try_recv` just emptied.
-        let Some(p) = self.peers.get_mut(&id) else {
-            return Ok(None);
-        };
+    /// A message a REQ/REP `recv` read itself from `id`'s connection (the queue was
+    /// empty): counted as delivered and received by the socket's rules at once (`None`
+    /// when they drop it, as they would have from the queue).
+    pub(crate) fn recv_borrowed(&mut self, id: PeerId, msg: Message) -> Option<Message> {
+        if !self.peers.contains_key(&id) {
+            return None;
+        }
         self.counters.messages_in += 1;
         self.counters.bytes_in += msg.byte_len() as u64;
-        p.inbound.push_back(msg);
-        if !p.in_fq {
-            p.in_fq = true;
-            self.fq.push_back(id);
+        match self.socket_type {
+            SocketType::Req => {
+                let want = self.req.awaiting?;
+                self.req_accept(want, id, msg)
+            }
+            SocketType::Rep if self.rep.pending.is_none() => self.rep_accept(id, msg),
+            _ => None,
         }
-        self.try_recv(wakes)
     }
 
     /// Whether the unwritten end of a directly written message waits for `id`'s engine.
@@ -1407,6 +1403,37 @@ impl State {
         None
     }
 
+    /// REQ awaiting the reply from `want`: a message from `id` is that reply only when
+    /// `id` is `want` and it carries the delimiter (and with REQ_CORRELATE the request id
+    /// first); anything else is dropped. Returns the reply's body.
+    fn req_accept(&mut self, want: PeerId, id: PeerId, mut msg: Message) -> Option<Message> {
+        if id != want {
+            return None;
+        }
+        if self.opts.req_correlate {
+            if msg.first()?[..] != self.req.request_id.to_ne_bytes() {
+                return None;
+            }
+            msg.pop_front();
+        }
+        if !msg.first()?.is_empty() {
+            return None;
+        }
+        msg.pop_front();
+        self.req.awaiting = None;
+        Some(msg)
+    }
+
+    /// REP: a request from `id` splits at its first empty frame into the envelope (kept
+    /// for the reply) and the body (returned); without one it is malformed and dropped,
+    /// as libzmq does.
+    fn rep_accept(&mut self, id: PeerId, mut msg: Message) -> Option<Message> {
+        let pos = msg.iter().position(|f| f.is_empty())?;
+        let body = msg.split_off(pos + 1);
+        self.rep.pending = Some((id, msg));
+        Some(body)
+    }
+
     /// Tries to receive according to the socket type. `Ok(None)`: nothing yet.
     pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<Option<Message>> {
         match self.socket_type {
@@ -1417,28 +1444,11 @@ impl State {
                         "REQ must send a request before receiving",
                     ));
                 };
-                while let Some((id, _, mut msg, wake)) = self.pop_fq(false) {
+                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
                     wakes.extend(wake);
-                    // Only the reply from the peer we asked, with its delimiter (and with
-                    // REQ_CORRELATE the request id), counts; anything else is dropped.
-                    if id != want {
-                        continue;
+                    if let Some(reply) = self.req_accept(want, id, msg) {
+                        return Ok(Some(reply));
                     }
-                    if self.opts.req_correlate {
-                        let ok = msg
-                            .first()
-                            .is_some_and(|f| f[..] == self.req.request_id.to_ne_bytes());
-                        if !ok {
-                            continue;
-                        }
-                        msg.pop_front();
-                    }
-                    if msg.first().is_none_or(|f| !f.is_empty()) {
-                        continue;
-                    }
-                    msg.pop_front();
-                    self.req.awaiting = None;
-                    return Ok(Some(msg));
                 }
                 Ok(None)
             }
@@ -1449,14 +1459,11 @@ impl State {
                         "REP must send the reply before receiving again",
                     ));
                 }
-                while let Some((id, _, mut msg, wake)) = self.pop_fq(false) {
+                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
                     wakes.extend(wake);
-                    let Some(pos) = msg.iter().position(|f| f.is_empty()) else {
-                        continue; // no delimiter: malformed, dropped as libzmq does
-                    };
-                    let body = msg.split_off(pos + 1);
-                    self.rep.pending = Some((id, msg));
-                    return Ok(Some(body));
+                    if let Some(body) = self.rep_accept(id, msg) {
+                        return Ok(Some(body));
+                    }
                 }
                 Ok(None)
             }
