@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The borrower reads into zero-filled memory it keeps (no `unsafe` for uninitialised
-/// reads): 8 KiB, refilled when less than `BORROW_MIN` is left. A reply larger than what
+/// reads): 8 KiB, refilled (and zeroed again) when less than `BORROW_MIN` is left. A reply larger than what
 /// is left is handed back, and the connection task reads the rest.
 const BORROW_BUF: usize = 8 * 1024;
 const BORROW_MIN: usize = 2 * 1024;
@@ -174,7 +174,11 @@ impl ReadLease {
                 return Poll::Ready(Borrowed::Lost);
             }
             if g.buf.len() < BORROW_MIN {
-                g.buf = BytesMut::zeroed(BORROW_BUF);
+                // Its own memory again once the messages read into it are gone (the
+                // usual case in request-reply), else a new allocation.
+                g.buf.clear();
+                g.buf.reserve(BORROW_BUF);
+                g.buf.resize(BORROW_BUF, 0);
             }
             match stream.try_read_drained(&mut g.buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
