@@ -165,7 +165,9 @@ impl ReadLease {
             return Poll::Ready(Borrowed::Lost);
         }
         let Some(stream) = self.stream.upgrade().filter(|_| !g.closed) else {
+            // The connection is going: not offered again.
             g.lent = false;
+            g.offered = false;
             return Poll::Ready(Borrowed::Lost);
         };
         loop {
