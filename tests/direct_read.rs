@@ -288,3 +288,33 @@ async fn round_trips_with_cancelled_recvs_on_two_threads() {
         rep.close().await;
     }
 }
+
+/// Closing the socket ends a `recv` that is waiting with the read side borrowed (and a
+/// disconnect of the peer's endpoint does not: it waits for the next peer).
+#[tokio::test]
+async fn closing_the_socket_ends_a_borrowing_recv() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let req = std::sync::Arc::new(Socket::new(SocketType::Req));
+    support::connect(&req, &ep).await;
+    let mut m = MockPeer::accept(&listener).await;
+    m.handshake(SocketType::Rep, SocketType::Req, b"").await;
+    send(&req, "q", "REQ send").await;
+    m.expect_bytes(&message_frames(&[b"", b"q"])).await;
+    let s = req.clone();
+    let h = tokio::spawn(async move { s.recv().await });
+    settle().await;
+    req.disconnect(&ep).await.unwrap();
+    m.expect_closed().await;
+    settle().await;
+    assert!(
+        !h.is_finished(),
+        "recv returned when its peer was disconnected"
+    );
+    req.close().await;
+    let r = tokio::time::timeout(OP_TIMEOUT, h)
+        .await
+        .expect("recv still waits after close")
+        .expect("the recv task failed");
+    assert!(r.is_err(), "recv after close gave {r:?}");
+}
