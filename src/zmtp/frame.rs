@@ -147,15 +147,8 @@ impl FrameDecoder {
                 if command && flags & FLAG_MORE != 0 {
                     return Err(ProtocolError::CommandWithMore);
                 }
-                let (header, size) = if flags & FLAG_LONG != 0 {
-                    if buf.len() < 9 {
-                        return Ok(None);
-                    }
-                    let mut s = [0u8; 8];
-                    s.copy_from_slice(&buf[1..9]);
-                    (9, u64::from_be_bytes(s))
-                } else {
-                    (2, buf[1] as u64)
+                let Some((_, header, size)) = frame_header(buf) else {
+                    return Ok(None);
                 };
                 let max = if command {
                     self.max_command
@@ -180,6 +173,19 @@ impl FrameDecoder {
     }
 }
 
+/// The flags byte, the header's length (2 or 9) and the declared body size at the front
+/// of `buf`; `None` until the whole header is there. Nothing is checked.
+#[inline]
+fn frame_header(buf: &[u8]) -> Option<(u8, usize, u64)> {
+    let flags = *buf.first()?;
+    if flags & FLAG_LONG != 0 {
+        let s: [u8; 8] = buf.get(1..9)?.try_into().ok()?;
+        Some((flags, 9, u64::from_be_bytes(s)))
+    } else {
+        Some((flags, 2, *buf.get(1)? as u64))
+    }
+}
+
 /// Reads `chunk` as exactly one whole message of data frames, its bodies sharing the
 /// chunk's memory. `None` when it is anything else: part of a message, more than one,
 /// a command, reserved flags, a frame over `max_frame` or more than `max_frames` frames.
@@ -193,16 +199,10 @@ pub fn whole_message(
     let mut msg = crate::Message::new();
     let mut at = 0usize;
     loop {
-        let flags = *chunk.get(at)?;
+        let (flags, header, size) = frame_header(&chunk[at..])?;
         if flags & (RESERVED_FLAGS | FLAG_COMMAND) != 0 || msg.len() >= max_frames {
             return None;
         }
-        let (header, size) = if flags & FLAG_LONG != 0 {
-            let s: [u8; 8] = chunk.get(at + 1..at + 9)?.try_into().ok()?;
-            (9, u64::from_be_bytes(s))
-        } else {
-            (2, *chunk.get(at + 1)? as u64)
-        };
         if max_frame.is_some_and(|m| size > m) {
             return None;
         }
