@@ -827,20 +827,27 @@ impl State {
 
     /// A message a REQ/REP `recv` read itself from `id`'s connection (the queue was
     /// empty): counted as delivered and received by the socket's rules at once (`None`
-    /// when they drop it, as they would have from the queue).
+    /// when they drop it, as they would have from the queue). When the socket cannot
+    /// receive now (another `recv` on it took a request, or the reply, meanwhile), the
+    /// message is queued as its engine would have delivered it, and `None` returned.
     pub(crate) fn recv_borrowed(&mut self, id: PeerId, msg: Message) -> Option<Message> {
         if !self.peers.contains_key(&id) {
             return None;
         }
+        let receivable = match self.socket_type {
+            SocketType::Req => self.req.awaiting.is_some(),
+            SocketType::Rep => self.rep.pending.is_none(),
+            _ => false,
+        };
+        if !receivable {
+            self.deliver(id, &mut VecDeque::from([msg]));
+            return None;
+        }
         self.counters.messages_in += 1;
         self.counters.bytes_in += msg.byte_len() as u64;
-        match self.socket_type {
-            SocketType::Req => {
-                let want = self.req.awaiting?;
-                self.req_accept(want, id, msg)
-            }
-            SocketType::Rep if self.rep.pending.is_none() => self.rep_accept(id, msg),
-            _ => None,
+        match self.req.awaiting {
+            Some(want) if self.socket_type == SocketType::Req => self.req_accept(want, id, msg),
+            _ => self.rep_accept(id, msg),
         }
     }
 
@@ -1790,6 +1797,29 @@ mod tests {
         batch.clear();
         st.take_inbound(&mut batch, &mut wakes);
         assert_eq!(batch, [Message::from("1")]);
+    }
+
+    #[test]
+    fn a_directly_read_request_waits_in_the_queue_while_rep_owes_a_reply() {
+        let mut st = State::new(SocketType::Rep);
+        let a = peer(&mut st, "a");
+        let b = peer(&mut st, "b");
+        let mut wakes = Wakes::default();
+        st.deliver(b, &mut VecDeque::from([Message::from(["", "from b"])]));
+        let got = st.try_recv(&mut wakes).unwrap().unwrap();
+        assert_eq!(got, Message::from("from b"));
+        // A `recv` that had borrowed a's connection comes back with a's request while the
+        // reply to b is owed: kept, not dropped.
+        assert_eq!(st.recv_borrowed(a, Message::from(["", "from a"])), None);
+        assert!(
+            st.try_recv(&mut wakes).is_err(),
+            "the reply to b comes first"
+        );
+        st.try_send(&mut Some(Message::from("to b")), &mut wakes)
+            .unwrap();
+        let got = st.try_recv(&mut wakes).unwrap().unwrap();
+        assert_eq!(got, Message::from("from a"));
+        assert_eq!(st.counters.messages_in, 2);
     }
 
     #[test]
