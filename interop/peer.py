@@ -26,6 +26,9 @@ Actions, run in order:
     recv N           receive N messages on every socket, printing each as a JSON line
     echo N           receive N messages on every socket, print each, send it back unchanged
     req N SPEC...    N times on every socket: send SPECs, receive the reply, print it
+    count N EVERY MS receive up to N messages on socket 0 without printing them, pausing
+                     MS after every EVERY messages (a slow reader); stops at N or when no
+                     message comes within --timeout; prints COUNT GOT (never a timeout)
     subs N           XPUB: receive N subscription messages on every socket; print each as
                      SUBSCRIBED HEX (a single frame \x01TOPIC; HEX is TOPIC) or
                      UNSUBSCRIBED HEX (\x00TOPIC); any other message as a JSON line
@@ -157,6 +160,8 @@ def parse_args(argv):
             actions.append((a, n, specs))
         elif a in ("subs", "wait"):
             actions.append((a, int(take()), []))
+        elif a == "count":
+            actions.append((a, int(take()), [int(take()), int(take())]))
         elif a in ("sync", "subscribe", "unsubscribe"):
             actions.append((a, 0, [take()]))
         elif a in ("pid", "events"):
@@ -303,6 +308,17 @@ def main(argv):
                 )
             elif action == "subs":
                 receive_all(socks, n, timeout, print_subscription, what)
+            elif action == "count":
+                every, pause_ms = specs
+                got = 0
+                while got < n:
+                    if not socks[0].poll(timeout * 1000):
+                        break
+                    socks[0].recv_multipart(zmq.NOBLOCK)
+                    got += 1
+                    if every and got % every == 0:
+                        time.sleep(pause_ms / 1000)
+                emit(f"COUNT {got}")
             elif action == "sync":
                 marker = specs[0].encode()
 

@@ -129,6 +129,9 @@ async fn rep_takes_whole_requests_and_hands_everything_else_back() {
     assert_eq!(joined(h).await, [b"good".to_vec()]);
     reply(&rep, &mut m, b"good").await;
 
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); the mock never reads, so it goes first.
+    drop(m);
     rep.close().await;
 }
 
@@ -153,6 +156,9 @@ async fn an_oversize_frame_read_by_a_waiting_recv_closes_the_connection() {
     assert_eq!(joined(h).await, [b"fits".to_vec()]);
     reply(&rep, &mut m2, b"fits").await;
     disconnected(&mut mon).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); the mock never reads, so it goes first.
+    drop(m2);
     rep.close().await;
     support::assert_no_library_panics();
 }
@@ -169,6 +175,9 @@ async fn the_end_of_the_stream_read_by_a_waiting_recv_is_a_disconnect() {
     m2.handshake(SocketType::Dealer, SocketType::Rep, b"").await;
     m2.send_bytes(&message_frames(&[b"", b"next"])).await;
     assert_eq!(joined(h).await, [b"next".to_vec()]);
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); the mock never reads, so it goes first.
+    drop(m2);
     rep.close().await;
 }
 
@@ -209,6 +218,9 @@ async fn a_cancelled_recv_gives_the_connection_back() {
     settle().await;
     m.send_bytes(&message_frames(&[b"", b"done"])).await;
     assert_eq!(joined(h).await, [b"done".to_vec()]);
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); the mock never reads, so it goes first.
+    drop(m);
     req.close().await;
 }
 
@@ -311,6 +323,9 @@ async fn closing_the_socket_ends_a_borrowing_recv() {
         !h.is_finished(),
         "recv returned when its peer was disconnected"
     );
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); the mock never reads, so it goes first.
+    drop(m);
     req.close().await;
     let r = tokio::time::timeout(OP_TIMEOUT, h)
         .await

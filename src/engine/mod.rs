@@ -421,9 +421,9 @@ where
 /// Returns `Some(reason)` when the peer or the network ended the connection, `None` when
 /// we ended it (close, disconnect, handover).
 #[allow(clippy::too_many_arguments)]
-async fn main_loop<R, W>(
+async fn main_loop<R>(
     rd: &mut R,
-    wr: &mut W,
+    wr: &mut SharedWrite,
     conn: &mut Connection,
     rbuf: &mut BytesMut,
     shared: &Arc<Shared>,
@@ -438,7 +438,6 @@ async fn main_loop<R, W>(
 ) -> Option<String>
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
     let mut inbox: VecDeque<Message> = VecDeque::new();
     let mut read_hint = READ_CHUNK;
@@ -468,6 +467,9 @@ where
     let mut direct_on = false;
     // A REQ/REP `recv` may borrow the read side (see `lease`); taken back by reading.
     let mut read_offered = false;
+    // Whether anything was written after the handshake: only then can the peer have
+    // something unread when we close (see `linger_until_peer_eof`).
+    let mut wrote = false;
 
     // Messages that arrived with the handshake.
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
@@ -591,6 +593,17 @@ where
             }
         }
         if closing && out_idle && !want_write {
+            if direct_on {
+                // The socket may have left the end of a directly written message.
+                direct_on = false;
+                if let Some(rest) = shared.state.lock().unwrap().revoke_direct(id) {
+                    conn.transmit().put_front(rest);
+                    continue;
+                }
+            }
+            if wrote || (direct.is_some() && shared.state.lock().unwrap().wrote_directly(id)) {
+                linger_until_peer_eof(rd, wr, rbuf, lease, killed.as_mut()).await;
+            }
             return None;
         }
         if let Some(w) = direct {
@@ -626,7 +639,10 @@ where
             r = write_some(wr, conn), if want_write => {
                 match r {
                     Ok(0) => return Some("write returned zero".into()),
-                    Ok(n) => conn.transmit().advance(n),
+                    Ok(n) => {
+                        wrote = true;
+                        conn.transmit().advance(n);
+                    }
                     Err(e) => return Some(e.to_string()),
                 }
             }
@@ -708,6 +724,42 @@ where
                     }
                 }
             }
+        }
+    }
+}
+
+/// Everything is written: shuts down our write side and keeps the connection until the
+/// peer reads to its end (we see its EOF) or the socket's LINGER runs out (`killed`).
+///
+/// Letting go of the descriptor at once would hand a peer that is not reading (at
+/// RCVHWM, say) a fully closed socket, and libzmq drops such a connection together with
+/// whatever the kernel still holds unread for it (an IPC peer sees a hang-up). What the
+/// peer sends meanwhile is read and discarded: the socket is closed.
+async fn linger_until_peer_eof<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    wr: &mut SharedWrite,
+    rbuf: &mut BytesMut,
+    lease: Option<&lease::ReadLease>,
+    mut killed: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+) {
+    if wr.0.shutdown_write().is_err() {
+        return;
+    }
+    loop {
+        rbuf.clear();
+        rbuf.reserve(READ_CHUNK);
+        let read = async {
+            match lease {
+                Some(l) => std::future::poll_fn(|cx| l.poll_engine_read(cx, rd, rbuf)).await,
+                None => rd.read_buf(rbuf).await,
+            }
+        };
+        tokio::select! {
+            _ = &mut killed => return,
+            r = read => match r {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
         }
     }
 }

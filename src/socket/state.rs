@@ -122,6 +122,8 @@ pub(crate) struct Peer {
     /// The unwritten end of a message whose start `send` wrote directly: the engine writes
     /// it before anything else.
     pub direct_rest: Option<Bytes>,
+    /// `send` wrote message bytes to the connection directly at least once.
+    pub direct_wrote: bool,
     /// REQ/REP: the connection's read side, which a waiting `recv` may borrow while the
     /// engine offers it (see `engine::lease`).
     pub lease: Option<Arc<ReadLease>>,
@@ -153,6 +155,7 @@ impl Peer {
             raw: false,
             direct: None,
             direct_rest: None,
+            direct_wrote: false,
             lease: None,
             enc: WriteBuf::new(),
             enc_msgs: 0,
@@ -764,8 +767,9 @@ impl State {
         };
         let wire = encode_wire(&msg, &mut self.wire_arena);
         match writer.try_write(&wire) {
-            Ok(n) if n == wire.len() => {}
+            Ok(n) if n == wire.len() => p.direct_wrote = true,
             Ok(n) if n > 0 => {
+                p.direct_wrote = true;
                 // The engine finishes the message before it writes anything else.
                 p.direct = None;
                 p.direct_rest = Some(wire.slice(n..));
@@ -849,6 +853,11 @@ impl State {
             Some(want) if self.socket_type == SocketType::Req => self.req_accept(want, id, msg),
             _ => self.rep_accept(id, msg),
         }
+    }
+
+    /// Whether `send` ever wrote to `id`'s connection directly.
+    pub(crate) fn wrote_directly(&self, id: PeerId) -> bool {
+        self.peers.get(&id).is_some_and(|p| p.direct_wrote)
     }
 
     /// Whether the unwritten end of a directly written message waits for `id`'s engine.

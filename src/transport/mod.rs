@@ -280,6 +280,16 @@ impl tokio::io::AsyncWrite for StreamWrite {
 }
 
 impl StreamWrite {
+    /// Shuts down the write direction: the peer reads to the end of what was written,
+    /// then sees EOF, while the descriptor stays open for reading.
+    pub(crate) fn shutdown_write(&self) -> std::io::Result<()> {
+        let sock = match self {
+            StreamWrite::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            StreamWrite::Ipc(w) => socket2::SockRef::from(w.as_ref()),
+        };
+        sock.shutdown(std::net::Shutdown::Write)
+    }
+
     /// Writes what the socket takes now, without waiting (`WouldBlock` when nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
