@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --example core_dealer_router`.
 
-use aiozmq::core::{create_zmq_connection, ConnectionOptions, ZmqProtocol, ZmqTransport};
+use aiozmq::api::{create_zmq_connection, ConnectionOptions, ZmqProtocol, ZmqTransport};
 use aiozmq::{Error, Message, SocketType};
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};

@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo run --example socket_event_monitor`.
 
-use aiozmq::core::{
+use aiozmq::api::{
     create_zmq_connection, ConnectionOptions, SocketEvent, ZmqProtocol, ZmqTransport,
 };
 use aiozmq::{Error, Message, SocketType};

@@ -2,7 +2,7 @@
 
 mod core_support;
 
-use aiozmq::core::{
+use aiozmq::api::{
     create_zmq_connection, opt, ConnectionOptions, ExtraInfo, OptValue, ZmqTransport,
 };
 use aiozmq::{ErrorKind, EventKind, Message, Socket, SocketType};

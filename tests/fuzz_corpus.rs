@@ -23,13 +23,13 @@ const TARGETS: [(&str, Target); 11] = [
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
     ("connection", fuzzing::connection),
-    ("rpc_request", aiozmq::rpc::fuzzing::rpc_request),
-    ("pickle", aiozmq::rpc::fuzzing::pickle),
+    ("rpc_request", aiozmq::fuzzing::rpc_request),
+    ("pickle", aiozmq::fuzzing::pickle),
     ("plain", fuzzing::plain_handshake),
     ("curve", fuzzing::curve_handshake),
     ("curve_message", fuzzing::curve_message),
-    ("subscriptions", aiozmq::socket::fuzz_ops::subscriptions),
-    ("socket_paths", aiozmq::socket::fuzz_ops::socket_paths),
+    ("subscriptions", aiozmq::fuzzing::subscriptions),
+    ("socket_paths", aiozmq::fuzzing::socket_paths),
 ];
 
 /// Seed files are kept small so the corpus stays cheap to commit and replay.

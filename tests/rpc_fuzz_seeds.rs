@@ -7,7 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use aiozmq::rpc::fuzzing::{join_frames, split_frames};
+use aiozmq::fuzzing::{join_frames, split_frames};
 use aiozmq::rpc::{pickle, wire, Codec, Value};
 use bytes::Bytes;
 use support::python::from_hex;

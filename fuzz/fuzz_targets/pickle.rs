@@ -1,4 +1,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| aiozmq::rpc::fuzzing::pickle(data));
+fuzz_target!(|data: &[u8]| aiozmq::fuzzing::pickle(data));

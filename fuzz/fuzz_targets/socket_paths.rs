@@ -1,4 +1,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| aiozmq::socket::fuzz_ops::socket_paths(data));
+fuzz_target!(|data: &[u8]| aiozmq::fuzzing::socket_paths(data));

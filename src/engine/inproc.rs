@@ -7,10 +7,10 @@
 //! exactly those of the network transports; the effective queue between the two sockets
 //! is SNDHWM + RCVHWM, as with libzmq's inproc.
 
-use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
-use crate::socket::state::{Attached, Outbound};
-use crate::socket::Shared;
-use crate::transport::inproc as registry;
+use super::registry;
+use crate::monitor::{protocol_error, EventKind, MonitorEvent};
+use crate::plane::state::{Attached, Outbound};
+use crate::plane::Shared;
 use crate::Message;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -15,14 +15,15 @@
 //!
 //! REQ/REP connections skip this task when they can: `send` writes directly while the task
 //! has nothing to write (`State::offer_direct`), and a waiting `recv` reads directly while
-//! the task is idle between messages ([`lease`]).
+//! the task is idle between messages ([`lease`](crate::plane::lease)).
 
-use crate::socket::monitor::{protocol_error, EventKind, MonitorEvent};
-use crate::socket::state::{Attached, Outbound, PeerId};
-use crate::socket::Shared;
+use crate::monitor::{protocol_error, EventKind, MonitorEvent};
+use crate::plane::lease;
+use crate::plane::state::{Attached, Outbound, PeerId};
+use crate::plane::Shared;
 
 pub(crate) mod inproc;
-pub(crate) mod lease;
+pub(crate) mod registry;
 use crate::message::Properties;
 use crate::transport::{SharedWrite, StreamWrite};
 use crate::zmtp::frame::renew;
@@ -71,6 +72,16 @@ pub(crate) enum Target {
     Existing(PeerId),
     /// A new peer entry made at handshake (bind side; ROUTER on both sides).
     New,
+}
+
+impl Target {
+    /// The peer entry, when it exists before the connection.
+    pub(crate) fn peer(self) -> Option<PeerId> {
+        match self {
+            Target::Existing(id) => Some(id),
+            Target::New => None,
+        }
+    }
 }
 
 /// How a connection ended.
@@ -329,7 +340,7 @@ where
             // messages to deliver.
             _ = shared.closing.cancelled(), if !closing_seen => {
                 closing_seen = true;
-                if !shared.has_queued(ctx.target) {
+                if !shared.has_queued(ctx.target.peer()) {
                     return Outcome::HandshakeFailed;
                 }
             }
@@ -431,7 +442,7 @@ async fn main_loop<R>(
     out_wake: &tokio::sync::Notify,
     in_space: &tokio::sync::Notify,
     kill: &CancellationToken,
-    opts: &crate::socket::options::Options,
+    opts: &crate::plane::options::Options,
     props: Option<Arc<Properties>>,
     direct: Option<&std::sync::Weak<StreamWrite>>,
     lease: Option<&lease::ReadLease>,

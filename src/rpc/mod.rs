@@ -100,7 +100,7 @@ mod codec;
 pub mod datetime;
 mod error;
 #[doc(hidden)]
-pub mod fuzzing;
+pub(crate) mod fuzzing;
 mod handler;
 pub mod pickle;
 mod pyrepr;

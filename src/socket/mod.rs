@@ -13,22 +13,23 @@
 //! write buffer the engine swaps with its own — and engines put received messages
 //! straight into the socket's fair queue.
 
+/// Monitor events (the module moved to the crate root; this path stays for compatibility).
 #[doc(hidden)]
-pub mod fuzz_ops;
-pub mod monitor;
-pub mod options;
-pub(crate) mod state;
-mod trie;
+pub use crate::monitor;
+/// Socket options (the module lives in the data plane; this path stays).
+pub use crate::plane::options;
+mod secure;
 
-use crate::engine::lease::{Borrowed, ReadLease};
 use crate::engine::{self, EngineCtx, Outcome, Target};
+use crate::plane::lease::{Borrowed, ReadLease};
+pub use crate::plane::state::{Counters, PeerQueue};
+use crate::plane::{state, Shared};
 use crate::transport::{self, Endpoint, Listener};
 use crate::zmtp::{Mechanism, SocketType};
 use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;
-use monitor::{EventKind, EventQueue, Monitor, MonitorEvent};
+use monitor::{EventKind, EventQueue, Monitor};
 use options::Options;
-pub use state::{Counters, PeerQueue};
 use state::{Peer, SendBlock, State, Wakes};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,70 +37,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// State shared by the socket handle and its tasks.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub state: Mutex<State>,
-    /// Messages taken from the peers' queues in one go, in receive order, handed out one
-    /// per `recv` without touching `state` (see [`State::take_inbound`]). Locked before
-    /// `state` when both are held.
-    pub recv_batch: Mutex<VecDeque<Message>>,
-    /// Woken when messages were delivered (receivers re-check).
-    pub recv_ready: Notify,
-    /// Woken when a queue got room or a peer appeared (senders re-check).
-    pub send_ready: Notify,
-    /// Close was requested: engines flush and stop, listeners stop accepting.
-    pub closing: CancellationToken,
-    /// Linger is over: everything stops now.
-    pub terminate: CancellationToken,
-    pub tracker: TaskTracker,
-}
-
-impl Shared {
-    /// The TCP keepalive settings for new connections.
-    pub(crate) fn keepalive(&self) -> transport::tcp::Keepalive {
-        let st = self.state.lock().unwrap();
-        transport::tcp::Keepalive {
-            mode: st.opts.tcp_keepalive,
-            idle: st.opts.tcp_keepalive_idle,
-            count: st.opts.tcp_keepalive_cnt,
-            interval: st.opts.tcp_keepalive_intvl,
-            sndbuf: st.opts.sndbuf,
-            rcvbuf: st.opts.rcvbuf,
-        }
-    }
-
-    /// Whether a connect-side peer still has messages to deliver (close lingers for them).
-    pub(crate) fn has_queued(&self, target: Target) -> bool {
-        match target {
-            Target::Existing(id) => self
-                .state
-                .lock()
-                .unwrap()
-                .peers
-                .get(&id)
-                .is_some_and(|p| p.queued() > 0),
-            Target::New => false,
-        }
-    }
-
-    pub(crate) fn emit(&self, ev: MonitorEvent) {
-        let mut st = self.state.lock().unwrap();
-        if !st.monitors.is_empty() {
-            st.emit(ev);
-        }
-    }
-
-    fn emit_kind(&self, kind: EventKind, value: u32, endpoint: &str, reason: Option<String>) {
-        self.emit(MonitorEvent {
-            kind,
-            value,
-            endpoint: endpoint.to_string(),
-            reason,
-        })
-    }
-}
 
 #[derive(Debug)]
 struct EndpointRecord {
@@ -341,7 +278,7 @@ impl Socket {
     /// ZMQ_CURVE_SERVERKEY: act as a CURVE client of the server with this public key
     /// (32 bytes or 40 Z85 characters; also set our own key pair).
     pub fn set_curve_serverkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let key = crate::curve::parse_key(key.as_ref())?;
+        let key = crate::security::curve::parse_key(key.as_ref())?;
         let mut st = self.shared.state.lock().unwrap();
         st.opts.mechanism = Mechanism::Curve;
         st.opts.as_server = false;
@@ -351,7 +288,7 @@ impl Socket {
 
     /// ZMQ_CURVE_PUBLICKEY: our long-term public key (32 bytes or 40 Z85 characters).
     pub fn set_curve_publickey(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let key = crate::curve::parse_key(key.as_ref())?;
+        let key = crate::security::curve::parse_key(key.as_ref())?;
         let mut st = self.shared.state.lock().unwrap();
         st.opts.mechanism = Mechanism::Curve;
         st.opts.curve_publickey = Some(key);
@@ -360,7 +297,7 @@ impl Socket {
 
     /// ZMQ_CURVE_SECRETKEY: our long-term secret key (32 bytes or 40 Z85 characters).
     pub fn set_curve_secretkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let key = crate::curve::parse_key(key.as_ref())?;
+        let key = crate::security::curve::parse_key(key.as_ref())?;
         let mut st = self.shared.state.lock().unwrap();
         st.opts.mechanism = Mechanism::Curve;
         st.opts.curve_secretkey = Some(key);
@@ -384,9 +321,9 @@ impl Socket {
         self.shared.state.lock().unwrap().opts.zap_domain.clone()
     }
 
-    /// Installs the handler that authenticates incoming connections (see [`crate::zap`]);
+    /// Installs the handler that authenticates incoming connections (see [`crate::security::zap`]);
     /// applies to connections made afterwards.
-    pub fn set_zap_handler(&self, handler: impl crate::zap::ZapHandler) {
+    pub fn set_zap_handler(&self, handler: impl crate::security::zap::ZapHandler) {
         self.shared.state.lock().unwrap().zap_handler = Some(Arc::new(handler));
     }
 
@@ -431,11 +368,11 @@ impl Socket {
         let shared = self.shared.clone();
         if let Endpoint::Inproc(name) = &ep {
             let token = shared.terminate.child_token();
-            let binding = transport::inproc::Binding {
+            let binding = engine::registry::Binding {
                 shared: Arc::downgrade(&shared),
                 token: token.clone(),
             };
-            if !transport::inproc::bind(name, binding) {
+            if !engine::registry::bind(name, binding) {
                 let e = Error::new(ErrorKind::AddrInUse, format!("{endpoint} is already bound"));
                 shared.emit_kind(
                     EventKind::BindFailed,
@@ -577,7 +514,7 @@ impl Socket {
         };
         rec.token.cancel();
         if let Some(name) = &rec.inproc_name {
-            transport::inproc::unbind(name, &rec.token);
+            engine::registry::unbind(name, &rec.token);
         }
         if let Some(task) = rec.task {
             let _ = task.await;
@@ -919,7 +856,7 @@ impl Socket {
                 remove_ipc_file(&self.shared, p, &b.endpoint);
             }
             if let Some(name) = &b.inproc_name {
-                transport::inproc::unbind(name, &b.token);
+                engine::registry::unbind(name, &b.token);
             }
         }
         linger
@@ -1026,7 +963,7 @@ async fn connect_loop(
     let mut attempt: u32 = 0;
     let mut ever_connected = false;
     loop {
-        if shared.closing.is_cancelled() && !shared.has_queued(target) {
+        if shared.closing.is_cancelled() && !shared.has_queued(target.peer()) {
             break;
         }
         let ka = shared.keepalive();
@@ -1071,7 +1008,7 @@ async fn connect_loop(
         if token.is_cancelled() || shared.terminate.is_cancelled() {
             break;
         }
-        if shared.closing.is_cancelled() && !shared.has_queued(target) {
+        if shared.closing.is_cancelled() && !shared.has_queued(target.peer()) {
             break;
         }
         let delay = shared
@@ -1093,7 +1030,7 @@ async fn connect_loop(
             _ = shared.terminate.cancelled() => break,
             // Closing with nothing to deliver: stop waiting to reconnect.
             _ = shared.closing.cancelled(), if !closing => {
-                if !shared.has_queued(target) {
+                if !shared.has_queued(target.peer()) {
                     break;
                 }
             }

@@ -5,7 +5,6 @@
 //! - `tcp`: TCP listeners and connectors (TCP_NODELAY on every connection).
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
 
-pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub(crate) mod tcp;
 

@@ -11,59 +11,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Longest PING context libzmq keeps.
 pub const MAX_PING_CONTEXT: usize = 16;
 
-/// Metadata properties, as carried by READY: ordered name/value pairs. Names are
-/// case-insensitive on lookup.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Metadata {
-    props: Vec<(String, Bytes)>,
-}
+pub use crate::message::Metadata;
 
+/// The wire form of READY metadata.
 impl Metadata {
-    /// No properties.
-    pub fn new() -> Self {
-        Metadata::default()
-    }
-
-    /// Adds a property. Names must follow the RFC's rules (see [`valid_name`]) and values
-    /// fit in 4 GiB; a property that does not is left out when encoding.
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
-        self.props.push((name.into(), value.into()));
-    }
-
-    /// The first value under `name`, ignoring case.
-    pub fn get(&self, name: &str) -> Option<&Bytes> {
-        self.props
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    /// All properties in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
-        self.props.iter().map(|(n, v)| (n.as_str(), v))
-    }
-
-    /// Number of properties.
-    pub fn len(&self) -> usize {
-        self.props.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.props.is_empty()
-    }
-
     /// Encoded length.
     pub fn encoded_len(&self) -> usize {
-        self.props
-            .iter()
-            .map(|(n, v)| 1 + n.len() + 4 + v.len())
-            .sum()
+        self.iter().map(|(n, v)| 1 + n.len() + 4 + v.len()).sum()
     }
 
     /// Appends the wire form: per property, name length (1), name, value length (4 BE), value.
     pub fn encode(&self, dst: &mut impl BufMut) {
-        for (n, v) in &self.props {
+        for (n, v) in self.iter() {
             dst.put_u8(n.len() as u8);
             dst.put_slice(n.as_bytes());
             dst.put_u32(v.len() as u32);
@@ -98,7 +57,7 @@ impl Metadata {
             props.push((name, value));
             data = data.slice(start + vlen..);
         }
-        Ok(Metadata { props })
+        Ok(Metadata::from_pairs(props))
     }
 }
 

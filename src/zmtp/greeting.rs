@@ -15,7 +15,6 @@
 //! only knows the layout.
 
 use super::ProtocolError;
-use std::fmt;
 
 /// Length of the signature, the first greeting stage.
 pub const SIGNATURE_LEN: usize = 10;
@@ -40,28 +39,10 @@ pub const MECHANISM_OFFSET: usize = 12;
 /// Length of the mechanism field.
 pub const MECHANISM_LEN: usize = 20;
 
-/// A security mechanism named in the greeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Mechanism {
-    /// No security (RFC 23).
-    #[default]
-    Null,
-    /// Clear-text user name and password (RFC 24).
-    Plain,
-    /// CurveZMQ (RFC 26).
-    Curve,
-}
+pub use crate::message::Mechanism;
 
+/// The greeting's mechanism field.
 impl Mechanism {
-    /// The ASCII name, as it stands in the greeting.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mechanism::Null => "NULL",
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Curve => "CURVE",
-        }
-    }
-
     /// The 20-byte NUL-padded field.
     pub fn to_field(self) -> [u8; MECHANISM_LEN] {
         let mut f = [0u8; MECHANISM_LEN];
@@ -80,12 +61,6 @@ impl Mechanism {
             b"CURVE" => Ok(Mechanism::Curve),
             other => Err(String::from_utf8_lossy(other).into_owned()),
         }
-    }
-}
-
-impl fmt::Display for Mechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -22,6 +22,8 @@
 pub mod command;
 pub mod connection;
 pub mod frame;
+#[doc(hidden)]
+pub(crate) mod fuzzing;
 pub mod greeting;
 pub mod mechanism;
 pub mod z85;

@@ -2,7 +2,7 @@
 //! hanging, and a protocol that records every callback.
 #![allow(dead_code)]
 
-use aiozmq::core::{SocketEvent, ZmqProtocol, ZmqTransport};
+use aiozmq::api::{SocketEvent, ZmqProtocol, ZmqTransport};
 use aiozmq::{Error, Message};
 use std::future::Future;
 use std::panic::Location;

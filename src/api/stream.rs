@@ -24,7 +24,7 @@
 //! [`Message`]s, so `StreamExt` and
 //! `SinkExt` from `futures-util` work: `while let Some(msg) = stream.next().await { .. }`.
 
-use crate::core::{
+use crate::api::{
     create_zmq_connection, resolve_limits, ConnectionOptions, ExtraInfo, IntoEndpoints,
     SocketEvent, WeakTransport, ZmqProtocol, ZmqTransport, DEFAULT_HIGH_WATER,
 };

@@ -86,7 +86,7 @@ impl Authenticator {
     /// Allows a CURVE client public key (32 bytes, or 40 characters of Z85).
     pub fn allow_curve_key(mut self, key: impl AsRef<[u8]>) -> crate::Result<Self> {
         self.curve_keys
-            .insert(crate::curve::parse_key(key.as_ref())?);
+            .insert(crate::security::curve::parse_key(key.as_ref())?);
         Ok(self)
     }
 

@@ -13,11 +13,14 @@
 //! # let _ = client;
 //! ```
 
-use crate::curve::{parse_key, public_key_of};
-use crate::zap::{Authenticator, ZapHandler};
-use crate::{Result, Socket};
+pub mod curve;
+pub mod zap;
+
+use crate::Result;
 use bytes::Bytes;
+use curve::parse_key;
 use std::sync::Arc;
+use zap::{Authenticator, ZapHandler};
 
 /// How to secure a socket. Apply it with [`apply`](Self::apply), or pass it to the layers
 /// that take one (`ConnectionOptions::security`, `StreamOptions::security`, RPC builders).
@@ -122,48 +125,13 @@ impl SecurityConfig {
         }
         self
     }
-
-    /// Configures `socket` (before it binds or connects).
-    pub fn apply(&self, socket: &Socket) -> Result<()> {
-        match self {
-            SecurityConfig::None => Ok(()),
-            SecurityConfig::CurveServer { secret_key, zap } => {
-                socket.set_curve_server(true)?;
-                socket.set_curve_secretkey(secret_key)?;
-                socket.set_curve_publickey(public_key_of(secret_key))?;
-                if let Some(z) = zap {
-                    socket.set_zap_handler(ArcHandler(z.clone()));
-                }
-                Ok(())
-            }
-            SecurityConfig::CurveClient {
-                server_key,
-                public_key,
-                secret_key,
-            } => {
-                socket.set_curve_serverkey(server_key)?;
-                socket.set_curve_publickey(public_key)?;
-                socket.set_curve_secretkey(secret_key)
-            }
-            SecurityConfig::PlainServer { zap } => {
-                socket.set_plain_server(true)?;
-                if let Some(z) = zap {
-                    socket.set_zap_handler(ArcHandler(z.clone()));
-                }
-                Ok(())
-            }
-            SecurityConfig::PlainClient { username, password } => {
-                socket.set_plain_username(username.clone())?;
-                socket.set_plain_password(password.clone())
-            }
-        }
-    }
 }
 
-struct ArcHandler(Arc<dyn ZapHandler>);
+/// A shared ZAP handler, installable where one is taken by value.
+pub(crate) struct ArcHandler(pub(crate) Arc<dyn ZapHandler>);
 
 impl ZapHandler for ArcHandler {
-    fn authenticate(&self, request: &crate::zap::ZapRequest) -> crate::zap::ZapReply {
+    fn authenticate(&self, request: &zap::ZapRequest) -> zap::ZapReply {
         self.0.authenticate(request)
     }
 }

@@ -4,7 +4,7 @@
 //! namespace is the process. Binding a name twice is `EADDRINUSE`; connecting before the
 //! bind is allowed and completes when the bind happens (in either order, as libzmq).
 
-use crate::socket::Shared;
+use crate::plane::Shared;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::Notify;

@@ -1,5 +1,9 @@
 //! Multipart messages built on [`Bytes`].
 
+mod properties;
+
+pub use properties::{Mechanism, Metadata};
+
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
@@ -53,11 +57,11 @@ pub struct Properties {
     /// The peer's address (IP for TCP).
     pub peer_address: String,
     /// The security mechanism of the connection.
-    pub mechanism: crate::zmtp::Mechanism,
+    pub mechanism: Mechanism,
     /// The CURVE client's long-term public key (on the server side).
     pub curve_public_key: Option<[u8; 32]>,
     /// The peer's READY properties plus the ZAP handler's metadata.
-    pub metadata: crate::zmtp::Metadata,
+    pub metadata: Metadata,
 }
 
 impl Properties {

@@ -17,10 +17,10 @@
 //! | PULL   | not allowed                                       | fair-queue                            |
 //! | PAIR   | to the one peer                                   | from the one peer                     |
 
-use super::monitor::{EventQueue, MonitorEvent};
+use super::lease::ReadLease;
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
-use crate::engine::lease::ReadLease;
+use crate::monitor::{EventQueue, MonitorEvent};
 use crate::transport::StreamWrite;
 use crate::zmtp::connection::{encode_message, encode_message_into};
 use crate::zmtp::frame::FLAG_MORE;
@@ -329,10 +329,10 @@ pub(crate) struct State {
     /// XPUB: subscription messages and upstream data waiting for `recv`.
     xpub_pending: VecDeque<Message>,
     /// ZAP: authenticates incoming handshakes when set.
-    pub zap_handler: Option<Arc<dyn crate::zap::ZapHandler>>,
+    pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
 }
 
-impl std::fmt::Debug for dyn crate::zap::ZapHandler {
+impl std::fmt::Debug for dyn crate::security::zap::ZapHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ZapHandler")
     }

@@ -1,8 +1,12 @@
-//! The aiozmq core API: [`create_zmq_connection`], [`ZmqTransport`] and [`ZmqProtocol`],
-//! as in Python's aiozmq (asyncio's transport/protocol pattern over a ZeroMQ socket).
+//! aiozmq's own API on top of sockets, as in Python's aiozmq: the core API
+//! ([`create_zmq_connection`], [`ZmqTransport`] and [`ZmqProtocol`]: asyncio's
+//! transport/protocol pattern over a ZeroMQ socket) and the streams API ([`stream`]).
+//!
+//! (Python aiozmq calls the first its "core" API; the module is `api` so that it does not
+//! shadow Rust's `core` crate. `aiozmq::core` and `aiozmq::stream` remain as aliases.)
 //!
 //! ```no_run
-//! use aiozmq::core::{create_zmq_connection, ConnectionOptions, ZmqProtocol, ZmqTransport};
+//! use aiozmq::api::{create_zmq_connection, ConnectionOptions, ZmqProtocol, ZmqTransport};
 //! use aiozmq::{Message, SocketType};
 //! use std::sync::OnceLock;
 //!
@@ -34,13 +38,14 @@
 
 mod protocol;
 mod sockopt;
-mod transport;
+pub mod stream;
+mod zmq_transport;
 
 pub use protocol::{SocketEvent, ZmqProtocol};
 pub use sockopt::{opt, OptValue};
-pub use transport::{ExtraInfo, ZmqTransport, DEFAULT_HIGH_WATER};
+pub use zmq_transport::{ExtraInfo, ZmqTransport, DEFAULT_HIGH_WATER};
 
-pub(crate) use transport::{resolve_limits, WeakTransport};
+pub(crate) use zmq_transport::{resolve_limits, WeakTransport};
 
 use crate::{Error, Result, Socket, SocketType};
 use std::sync::Arc;
@@ -92,7 +97,7 @@ impl<T: AsRef<str>, const N: usize> IntoEndpoints for [T; N] {
 /// connect, and an optional existing socket (`zmq_sock`).
 ///
 /// ```
-/// use aiozmq::core::ConnectionOptions;
+/// use aiozmq::api::ConnectionOptions;
 /// let opts = ConnectionOptions::new()
 ///     .bind(["tcp://127.0.0.1:*", "inproc://doc-example"])
 ///     .connect("tcp://127.0.0.1:5555");

@@ -119,7 +119,7 @@ pub mod opt {
 /// [`setsockopt`](super::ZmqTransport::setsockopt): an integer or bytes, as pyzmq passes them.
 ///
 /// ```
-/// use aiozmq::core::OptValue;
+/// use aiozmq::api::OptValue;
 /// assert_eq!(OptValue::from(1000), OptValue::Int(1000));
 /// assert_eq!(OptValue::from("topic").as_bytes().map(|b| &b[..]), Some(&b"topic"[..]));
 /// ```
