@@ -46,6 +46,9 @@ async fn greeting_is_staged_when_we_bind() {
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -68,6 +71,9 @@ async fn greeting_is_staged_when_we_connect() {
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -86,6 +92,9 @@ async fn greeting_sent_all_at_once() {
     let got = recv(&s, "message that came with the greeting").await;
     assert_eq!(frames(&got), [b"early".to_vec()]);
     dealer_roundtrip(&s, &mut m).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -124,6 +133,9 @@ async fn ready_metadata_is_exact() {
         want[1] = (want.len() - 2) as u8;
         m.expect_bytes(&want).await;
         m.send_ready(mock_type, Some(b"mock")).await;
+        // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+        // LINGER); mocks never read to the end, so they go first.
+        drop(m);
         s.close().await;
     }
 }
@@ -147,6 +159,9 @@ async fn signature_padding_carries_routing_id_length_like_libzmq() {
     m.send_ready(SocketType::Router, Some(b"")).await;
     m.send_message(&msg(&[b"hi"])).await;
     assert_eq!(frames(&recv(&s, "DEALER recv").await), [b"hi".to_vec()]);
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -181,6 +196,9 @@ async fn zmtp30_peer_works_with_dealer() {
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -218,6 +236,9 @@ async fn ping_gets_pong_with_same_context() {
     );
 
     dealer_roundtrip(&s, &mut m).await;
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop(m);
     s.close().await;
 }
 
@@ -245,6 +266,9 @@ async fn incompatible_socket_type_gets_error_then_close() {
     good.expect_bytes(&message_frames(&[b"", b"request"])).await;
     good.send_message(&msg(&[b"", b"reply"])).await;
     assert_eq!(frames(&recv(&s, "REQ recv").await), [b"reply".to_vec()]);
+    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
+    // LINGER); mocks never read to the end, so they go first.
+    drop((bad, good));
     s.close().await;
     assert_no_library_panics();
 }
@@ -298,6 +322,8 @@ impl Hostile {
             .handshake_as(SocketType::Dealer, b"good-2", SocketType::Router, b"")
             .await;
         router_roundtrip(&self.s, &mut good2, b"good-2", "new peer after the attack").await;
+        // Mocks never read to the end: they go before the close (see above).
+        drop((good2, self.good1));
         self.s.close().await;
         assert_no_library_panics();
     }

@@ -25,7 +25,7 @@ use crate::plane::Shared;
 pub(crate) mod inproc;
 pub(crate) mod registry;
 use crate::message::Properties;
-use crate::transport::{SharedWrite, StreamWrite};
+use crate::transport::{ConnHandle, ConnWriter};
 use crate::zmtp::frame::renew;
 use crate::zmtp::{self, Connection, Event, PeerInfo, ProtocolError, SocketType};
 use crate::Message;
@@ -42,9 +42,9 @@ use tokio_util::sync::CancellationToken;
 /// fill the buffer, up to `READ_MAX`, and shrinks back when traffic thins out, so idle
 /// connections stay small and busy ones make few system calls.
 const READ_CHUNK: usize = 8 * 1024;
-/// 4 MiB: with 64 KiB messages a 1 MiB cap left glibc's malloc trimming and re-faulting
-/// the freed buffers (two-process 64 KiB TCP throughput 25–75 k msg/s from run to run,
-/// against a steady 62–71 k at 4 MiB; 128 KiB gave 24–36 k).
+/// Largest read size. Large enough that read buffers for 64 KiB messages stay above
+/// malloc's trim threshold: smaller caps had the allocator trimming and re-faulting the
+/// freed buffers, which made large-message throughput erratic.
 const READ_MAX: usize = 4 * 1024 * 1024;
 /// Bytes a connection reads before it steps aside for other tasks (the application), even
 /// while more bytes are there. RCVHWM counts messages, so at 64 KiB its thousand
@@ -53,14 +53,12 @@ const READ_MAX: usize = 4 * 1024 * 1024;
 /// Stepping aside every few MiB keeps them in cache and reusable. (tokio's own budget
 /// counts operations, not bytes: 128 reads of up to `READ_MAX`.)
 const READ_AHEAD: usize = READ_MAX;
-/// Stop pulling outbound messages once this many bytes wait to be written. 64 KiB keeps
-/// what is written warm in cache: two-process IPC 1 KiB throughput, medians of 5, A/B in
-/// one session: 3.45 M msg/s against 3.35 M at 256 KiB (32 KiB: 3.31 M); TCP 16 B and
-/// 64 KiB unchanged within noise.
+/// Stop pulling outbound messages once this many bytes wait to be written: a small batch
+/// is still warm in cache when it is written, and large enough for one system call to
+/// carry many small messages.
 const WRITE_HIGH: usize = 64 * 1024;
-/// Most messages pulled from the queue per lock: at the default SNDHWM of 1000 a queue is
-/// swapped out whole, never partly copied out (16 B TCP, A/B: about +5% msg/s against 512;
-/// 256 B and 64 KiB unchanged).
+/// Most messages pulled from the queue per lock: above the default SNDHWM (1000), so a
+/// queue is swapped out whole, never partly copied out.
 const PULL_BATCH: usize = 1024;
 /// Most slices per vectored write.
 const MAX_IOV: usize = 64;
@@ -205,14 +203,14 @@ fn adapt(hint: &mut usize, spare: usize, got: usize) {
 }
 
 /// Runs one connection to completion.
-pub(crate) async fn run<R>(mut rd: R, wr: StreamWrite, ctx: EngineCtx) -> Outcome
+pub(crate) async fn run<R>(mut rd: R, wr: ConnHandle, ctx: EngineCtx) -> Outcome
 where
     R: AsyncRead + Unpin,
 {
     // Shared so that a REQ/REP `send` can write while this engine is idle (`direct`).
     let wr = Arc::new(wr);
     let direct_writer = Arc::downgrade(&wr);
-    let mut wr = SharedWrite(wr);
+    let mut wr = ConnWriter(wr);
     let shared = ctx.shared.clone();
     let (cfg, opts, zap_handler) = {
         let st = shared.state.lock().unwrap();
@@ -434,7 +432,7 @@ where
 #[allow(clippy::too_many_arguments)]
 async fn main_loop<R>(
     rd: &mut R,
-    wr: &mut SharedWrite,
+    wr: &mut ConnWriter,
     conn: &mut Connection,
     rbuf: &mut BytesMut,
     shared: &Arc<Shared>,
@@ -444,7 +442,7 @@ async fn main_loop<R>(
     kill: &CancellationToken,
     opts: &crate::plane::options::Options,
     props: Option<Arc<Properties>>,
-    direct: Option<&std::sync::Weak<StreamWrite>>,
+    direct: Option<&std::sync::Weak<ConnHandle>>,
     lease: Option<&lease::ReadLease>,
 ) -> Option<String>
 where
@@ -748,7 +746,7 @@ where
 /// peer sends meanwhile is read and discarded: the socket is closed.
 async fn linger_until_peer_eof<R: AsyncRead + Unpin>(
     rd: &mut R,
-    wr: &mut SharedWrite,
+    wr: &mut ConnWriter,
     rbuf: &mut BytesMut,
     lease: Option<&lease::ReadLease>,
     mut killed: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,

@@ -20,8 +20,7 @@ enum Repr {
     Inline {
         /// A full word, not a byte: with a one-byte count beside the one-byte tag, moves
         /// of a message copied from odd offsets, and the next move's wide loads could not
-        /// be served from those stores (a store-forwarding stall per move). 16 B PULL over
-        /// TCP: receiver CPU 0.80 → 0.71 s per 10 M messages.
+        /// be served from those stores (a store-forwarding stall per move).
         len: usize,
         frames: [Bytes; INLINE],
     },

@@ -21,7 +21,7 @@
 //! (and wakes it when bytes are already there), so the task is never woken for the
 //! borrower's bytes and never misses its own.
 
-use crate::transport::StreamWrite;
+use crate::transport::ConnHandle;
 use bytes::{Bytes, BytesMut};
 use std::sync::{Mutex, Weak};
 use std::task::{Context, Poll, Waker};
@@ -60,7 +60,7 @@ struct Inner {
 /// One connection's read side as REQ/REP `recv` may borrow it (see the module docs).
 #[derive(Debug)]
 pub(crate) struct ReadLease {
-    stream: Weak<StreamWrite>,
+    stream: Weak<ConnHandle>,
     max_frame: Option<u64>,
     inner: Mutex<Inner>,
 }
@@ -77,7 +77,7 @@ pub(crate) enum Borrowed {
 impl ReadLease {
     /// A lease over the connection behind `stream` (its write half, which shares the
     /// socket), for messages whose frames are at most `max_frame` bytes.
-    pub(crate) fn new(stream: Weak<StreamWrite>, max_frame: Option<u64>) -> Self {
+    pub(crate) fn new(stream: Weak<ConnHandle>, max_frame: Option<u64>) -> Self {
         ReadLease {
             stream,
             max_frame,
@@ -209,7 +209,7 @@ impl ReadLease {
 
     /// Gives the read side back to the connection task with what it must take first,
     /// and wakes the task.
-    fn hand_back(&self, g: &mut Inner, stream: &StreamWrite, h: Handback) {
+    fn hand_back(&self, g: &mut Inner, stream: &ConnHandle, h: Handback) {
         g.handback = Some(h);
         g.offered = false;
         self.give_back(g, stream, true);
@@ -228,7 +228,7 @@ impl ReadLease {
         }
     }
 
-    fn give_back(&self, g: &mut Inner, stream: &StreamWrite, wake: bool) {
+    fn give_back(&self, g: &mut Inner, stream: &ConnHandle, wake: bool) {
         g.lent = false;
         let Some(w) = g.engine.as_ref() else {
             // The task has not polled its read since the offer: it registers itself then.

@@ -17,15 +17,26 @@
 //!   `out_wake` / `in_space`), signalled after the lock is released.
 //!
 //! # Organization
-//! - [`state`]: peers, queues and the routing rule of each socket type (table there).
+//! - [`state`]: the types (peers, queues, `State`) and the routing rule of each socket type
+//!   (table there); `State`'s methods are grouped by job:
+//!   - `peers`: attach and detach;
+//!   - `send`: each type's send rule, and the engine taking what waits to be sent;
+//!   - `fanout`: PUB/XPUB fan-out and subscriptions in both directions;
+//!   - `recv`: delivery under RCVHWM and fair-queued receive;
+//!   - `direct`: the REQ/REP direct write and the message a borrowing `recv` read.
 //! - [`options`]: libzmq's options with their defaults.
 //! - `trie`: subscription matching for PUB/XPUB (fan-out) and SUB/XSUB (local filter).
 //! - [`lease`]: the REQ/REP read side a waiting `recv` may borrow.
 
+mod direct;
+mod fanout;
 #[doc(hidden)]
 pub mod fuzz_ops;
 pub(crate) mod lease;
 pub mod options;
+mod peers;
+mod recv;
+mod send;
 pub(crate) mod state;
 mod trie;
 

@@ -21,12 +21,12 @@ use super::lease::ReadLease;
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
 use crate::monitor::{EventQueue, MonitorEvent};
-use crate::transport::StreamWrite;
+use crate::transport::ConnHandle;
 use crate::zmtp::connection::{encode_message, encode_message_into};
 use crate::zmtp::frame::FLAG_MORE;
 use crate::zmtp::SocketType;
 use crate::zmtp::{FrameDecoder, WriteBuf};
-use crate::{Error, ErrorKind, Message, Result};
+use crate::{Error, Message};
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub(crate) type IdMap<V> = HashMap<PeerId, V, std::hash::BuildHasherDefault<IdHa
 /// Fan-out messages smaller than this are encoded once into one buffer shared by every
 /// subscriber's queue; larger ones are shared frame by frame (their bodies are chained
 /// into each write without copying anyway).
-const ENCODE_ONCE_LIMIT: usize = 16 * 1024;
+pub(super) const ENCODE_ONCE_LIMIT: usize = 16 * 1024;
 
 /// The most messages one refill of a socket's receive batch takes (see
 /// [`State::take_inbound`]).
@@ -118,7 +118,7 @@ pub(crate) struct Peer {
     /// then writes the message itself instead of handing it to the engine (one task hop
     /// less per round trip). Set by [`State::offer_direct`], taken back by
     /// [`State::revoke_direct`] before the engine writes anything.
-    pub direct: Option<std::sync::Weak<StreamWrite>>,
+    pub direct: Option<std::sync::Weak<ConnHandle>>,
     /// The unwritten end of a message whose start `send` wrote directly: the engine writes
     /// it before anything else.
     pub direct_rest: Option<Bytes>,
@@ -132,7 +132,7 @@ pub(crate) struct Peer {
     /// Only for an attached connection that takes pre-encoded frames (not `raw`), and
     /// only while `out` is empty, so these bytes are always older than `out`'s items.
     /// Encoding where the message is sent spares a queue item per message (written by
-    /// the sender, read and dropped by the engine): 16 B PUSH over TCP, sender CPU −22%.
+    /// the sender, read and dropped by the engine).
     pub enc: WriteBuf,
     /// How many messages `enc` holds (they count against SNDHWM).
     pub enc_msgs: usize,
@@ -168,19 +168,19 @@ impl Peer {
     }
 
     /// Drops every queued outbound item and encoded message.
-    fn clear_out(&mut self) {
+    pub(super) fn clear_out(&mut self) {
         self.out.clear();
         self.enc.clear();
         self.enc_msgs = 0;
     }
 
     /// Whether the next message goes into `enc` (see there).
-    fn encodes(&self, conflate: bool) -> bool {
+    pub(super) fn encodes(&self, conflate: bool) -> bool {
         self.attached && !self.raw && !conflate && self.out.is_empty()
     }
 
     /// CONFLATE: drops every queued message (subscription changes stay).
-    fn conflate_out(&mut self) {
+    pub(super) fn conflate_out(&mut self) {
         self.out.retain(|o| matches!(o, Outbound::Sub { .. }));
         self.enc.clear();
         self.enc_msgs = 0;
@@ -188,7 +188,7 @@ impl Peer {
 
     /// Queues `msg` encoded in `enc`. Encoded from the caller's slot, which is emptied:
     /// the message is not moved on the way.
-    fn push_encoded(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) {
+    pub(super) fn push_encoded(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) {
         if let Some(msg) = slot.as_ref() {
             encode_message(msg, &mut self.enc);
             *slot = None;
@@ -197,13 +197,13 @@ impl Peer {
     }
 
     /// Queues a message already encoded (`wire`, copied) in `enc`.
-    fn push_wire(&mut self, wire: &[u8], wakes: &mut Wakes) {
+    pub(super) fn push_wire(&mut self, wire: &[u8], wakes: &mut Wakes) {
         self.enc.put_slice(wire);
         self.count_encoded(wakes);
     }
 
     /// One more message in `enc`; the first wakes the engine.
-    fn count_encoded(&mut self, wakes: &mut Wakes) {
+    pub(super) fn count_encoded(&mut self, wakes: &mut Wakes) {
         self.enc_msgs += 1;
         if self.enc_msgs == 1 {
             wakes.push(self.out_wake.clone());
@@ -212,7 +212,7 @@ impl Peer {
 
     /// The connection now attached cannot take pre-encoded frames (CURVE was configured
     /// after these messages were queued): decode them back into messages, ahead of `out`.
-    fn requeue_encoded(&mut self) {
+    pub(super) fn requeue_encoded(&mut self) {
         if self.enc_msgs == 0 {
             return;
         }
@@ -252,8 +252,7 @@ pub(crate) struct RepState {
 
 /// What `try_send` reports when it cannot proceed (the message stays with the caller).
 /// Two words, so that the send path returns its result in registers: a result holding
-/// the message made every send copy a message-sized value (16 B PUSH→PULL over TCP:
-/// sender CPU about −9%, +10% msg/s).
+/// the message would make every send copy a message-sized value.
 #[derive(Debug)]
 pub(crate) enum SendBlock {
     /// No peer has room now: wait for `send_ready` and retry.
@@ -306,28 +305,28 @@ pub(crate) struct State {
     pub socket_type: SocketType,
     pub opts: Options,
     pub peers: IdMap<Peer>,
-    next_peer: PeerId,
+    pub(super) next_peer: PeerId,
     /// Peers that take outbound messages, in round-robin order.
     pub rr: Vec<PeerId>,
-    rr_next: usize,
+    pub(super) rr_next: usize,
     /// Peers with queued inbound messages, in fair-queue order.
-    fq: VecDeque<PeerId>,
+    pub(super) fq: VecDeque<PeerId>,
     pub by_rid: HashMap<Bytes, PeerId>,
-    next_rid: u32,
+    pub(super) next_rid: u32,
     pub req: ReqState,
     pub rep: RepState,
     /// SUB/XSUB: our own subscriptions.
-    local_subs: LocalSubs,
+    pub(super) local_subs: LocalSubs,
     /// PUB/XPUB: the peers' subscriptions.
-    remote_subs: RemoteSubs,
-    scratch: Vec<PeerId>,
+    pub(super) remote_subs: RemoteSubs,
+    pub(super) scratch: Vec<PeerId>,
     /// PUB/XPUB: encoded fan-out messages are cut from this buffer.
-    wire_arena: BytesMut,
+    pub(super) wire_arena: BytesMut,
     pub counters: Counters,
     pub closed: bool,
     pub monitors: Vec<Arc<EventQueue>>,
     /// XPUB: subscription messages and upstream data waiting for `recv`.
-    xpub_pending: VecDeque<Message>,
+    pub(super) xpub_pending: VecDeque<Message>,
     /// ZAP: authenticates incoming handshakes when set.
     pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
 }
@@ -393,24 +392,24 @@ pub(crate) struct Attached {
     pub kill: CancellationToken,
 }
 
-fn is_sub(t: SocketType) -> bool {
+pub(super) fn is_sub(t: SocketType) -> bool {
     matches!(t, SocketType::Sub | SocketType::XSub)
 }
 
-fn is_pub(t: SocketType) -> bool {
+pub(super) fn is_pub(t: SocketType) -> bool {
     matches!(t, SocketType::Pub | SocketType::XPub)
 }
 
 /// Whether `p` takes another outbound message (alive, attached unless IMMEDIATE is off,
 /// below SNDHWM unless CONFLATE).
-fn peer_has_room(p: &Peer, opts: &Options) -> bool {
+pub(super) fn peer_has_room(p: &Peer, opts: &Options) -> bool {
     p.alive
         && (p.attached || !opts.immediate)
         && (opts.conflate || p.queued() < opts.sndhwm_limit())
 }
 
 /// Queues `item` on `p`; adds its engine's wake-up to `wakes` when the queue was empty.
-fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
+pub(super) fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
     match item {
         Outbound::Msg(msg) => push_msg(p, &mut Some(msg), conflate, wakes),
         Outbound::Sub { .. } => push_item(p, item, wakes),
@@ -425,7 +424,12 @@ fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
 
 /// Queues the message in `slot` (which is emptied) on `p`: encoded into its write buffer
 /// when the connection takes that, else as a queue item.
-fn push_msg(p: &mut Peer, slot: &mut Option<Message>, conflate: bool, wakes: &mut Wakes) {
+pub(super) fn push_msg(
+    p: &mut Peer,
+    slot: &mut Option<Message>,
+    conflate: bool,
+    wakes: &mut Wakes,
+) {
     if conflate {
         p.conflate_out();
     }
@@ -437,7 +441,7 @@ fn push_msg(p: &mut Peer, slot: &mut Option<Message>, conflate: bool, wakes: &mu
 }
 
 /// Queues `item` as it is on `p`.
-fn push_item(p: &mut Peer, item: Outbound, wakes: &mut Wakes) {
+pub(super) fn push_item(p: &mut Peer, item: Outbound, wakes: &mut Wakes) {
     let was_empty = p.queued() == 0;
     p.out.push_back(item);
     if was_empty {
@@ -447,14 +451,14 @@ fn push_item(p: &mut Peer, item: Outbound, wakes: &mut Wakes) {
 
 /// Gives `msg` back to the sender: no peer can take it now.
 #[cold]
-fn bounce_full(back: &mut Option<Message>, msg: Message) -> SendBlock {
+pub(super) fn bounce_full(back: &mut Option<Message>, msg: Message) -> SendBlock {
     *back = Some(msg);
     SendBlock::Full
 }
 
 /// Gives `msg` back to the sender with a final error.
 #[cold]
-fn bounce_err(back: &mut Option<Message>, e: Error, msg: Message) -> SendBlock {
+pub(super) fn bounce_err(back: &mut Option<Message>, e: Error, msg: Message) -> SendBlock {
     *back = Some(msg);
     SendBlock::Err(Box::new(e))
 }
@@ -472,7 +476,7 @@ pub(crate) struct SmallWire {
 
 impl SmallWire {
     /// `msg` as ZMTP frames, if that fits.
-    fn encode(msg: &Message) -> Option<SmallWire> {
+    pub(super) fn encode(msg: &Message) -> Option<SmallWire> {
         let mut w = SmallWire {
             len: 0,
             buf: [0; SMALL_WIRE],
@@ -507,10 +511,10 @@ impl std::fmt::Debug for SmallWire {
 
 /// Size of the buffers fan-out messages are encoded into (one allocation per this many
 /// bytes of encoded messages instead of one per message).
-const WIRE_ARENA: usize = 64 * 1024;
+pub(super) const WIRE_ARENA: usize = 64 * 1024;
 
 /// `msg` as ZMTP frames (what `encode_message` writes), cut from `arena`.
-fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
+pub(super) fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
     if arena.capacity() < WIRE_ARENA / 4 {
         // Takes the old chunk back when no message cut from it is alive any more.
         arena.reserve(WIRE_ARENA);
@@ -521,7 +525,7 @@ fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
 
 /// The first peer of the round-robin ring, from `*next` on, that `ok` accepts; `*next`
 /// moves past it (no division on this per-message path).
-fn pick_rr(
+pub(super) fn pick_rr(
     rr: &[PeerId],
     next: &mut usize,
     peers: &IdMap<Peer>,
@@ -580,941 +584,6 @@ impl State {
         }
     }
 
-    /// Adds a peer that takes part in round-robin from now on (connect side: queued
-    /// messages wait for the connection, as with libzmq's default IMMEDIATE=0).
-    pub(crate) fn add_peer(&mut self, peer: Peer) -> PeerId {
-        let id = self.next_peer;
-        self.next_peer += 1;
-        self.peers.insert(id, peer);
-        self.rr.push(id);
-        id
-    }
-
-    /// A connection finished its handshake: attach it to its peer entry (`existing`, made
-    /// by `connect`) or to a new one. `None`: refused (a ROUTER routing id in use without
-    /// handover, a second PAIR peer, or the peer was disconnected meanwhile).
-    pub(crate) fn attach(
-        &mut self,
-        existing: Option<PeerId>,
-        identity: Bytes,
-        parent: &CancellationToken,
-        endpoint: &str,
-        raw: bool,
-    ) -> Option<Attached> {
-        if self.socket_type == SocketType::Pair
-            && self
-                .peers
-                .iter()
-                .any(|(id, p)| p.alive && p.attached && Some(*id) != existing)
-        {
-            return None;
-        }
-        let id = match existing {
-            Some(id) => {
-                let p = self.peers.get_mut(&id)?;
-                if p.kill.is_cancelled() || !p.alive {
-                    return None;
-                }
-                p.attached = true;
-                p.raw = raw;
-                if raw {
-                    p.requeue_encoded();
-                }
-                id
-            }
-            None => {
-                let rid = if self.socket_type == SocketType::Router {
-                    self.router_identify(identity)?
-                } else {
-                    Bytes::new()
-                };
-                let mut peer = Peer::new(rid.clone(), parent.child_token());
-                peer.attached = true;
-                peer.raw = raw;
-                peer.endpoint = endpoint.to_string();
-                let id = self.add_peer(peer);
-                if self.socket_type == SocketType::Router {
-                    self.by_rid.insert(rid, id);
-                }
-                id
-            }
-        };
-        if is_sub(self.socket_type) {
-            // Send every subscription to the (re)connected peer, first.
-            let topics = self.local_subs.topics();
-            let p = self.peers.get_mut(&id)?;
-            // Ahead of messages encoded for the previous connection too.
-            p.requeue_encoded();
-            p.out.retain(|o| !matches!(o, Outbound::Sub { .. }));
-            for t in topics.into_iter().rev() {
-                p.out.push_front(Outbound::Sub {
-                    subscribe: true,
-                    topic: Bytes::from(t),
-                });
-            }
-        }
-        let p = self.peers.get(&id)?;
-        Some(Attached {
-            id,
-            out_wake: p.out_wake.clone(),
-            in_space: p.in_space.clone(),
-            kill: p.kill.clone(),
-        })
-    }
-
-    /// A ROUTER peer finished its handshake with `identity`: give it a routing id.
-    /// Returns `None` when the id is taken and handover is off (the new connection is refused).
-    pub(crate) fn router_identify(&mut self, identity: Bytes) -> Option<Bytes> {
-        if identity.is_empty() {
-            loop {
-                let mut rid = Vec::with_capacity(5);
-                rid.push(0u8);
-                rid.extend_from_slice(&self.next_rid.to_be_bytes());
-                self.next_rid = self.next_rid.wrapping_add(1);
-                let rid = Bytes::from(rid);
-                if !self.by_rid.contains_key(&rid) {
-                    return Some(rid);
-                }
-            }
-        }
-        if let Some(&old) = self.by_rid.get(&identity) {
-            if !self.opts.router_handover {
-                return None;
-            }
-            // The old connection loses the id and is closed.
-            self.by_rid.remove(&identity);
-            if let Some(p) = self.peers.get_mut(&old) {
-                p.kill.cancel();
-            }
-            self.detach(old, true);
-        }
-        Some(identity)
-    }
-
-    /// The connection of `id` ended. `gone`: the peer entry is dropped (bind side, ROUTER);
-    /// otherwise it stays for the reconnect with its queued messages.
-    pub(crate) fn detach(&mut self, id: PeerId, gone: bool) {
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        p.attached = false;
-        // Nothing more goes to this connection directly; an unfinished direct write is
-        // lost with it, like the bytes written before it broke.
-        p.direct = None;
-        p.direct_rest = None;
-        p.lease = None;
-        if is_pub(self.socket_type) {
-            // Its subscriptions go with the connection; a reconnecting subscriber sends
-            // them again.
-            let xpub = self.socket_type == SocketType::XPub;
-            let pending = &mut self.xpub_pending;
-            self.remote_subs.remove_peer(id, |topic| {
-                if xpub {
-                    let mut m = Vec::with_capacity(topic.len() + 1);
-                    m.push(0);
-                    m.extend_from_slice(topic);
-                    pending.push_back(Message::from(m));
-                }
-            });
-            p.clear_out();
-        }
-        if !gone {
-            return;
-        }
-        p.alive = false;
-        p.clear_out();
-        if self.by_rid.get(&p.routing_id) == Some(&id) {
-            self.by_rid.remove(&p.routing_id);
-        }
-        self.rr.retain(|&x| x != id);
-        if p.inbound.is_empty() {
-            self.peers.remove(&id);
-        }
-    }
-
-    // ---- send side ------------------------------------------------------------------
-
-    fn has_room(&self, id: PeerId) -> bool {
-        self.peers
-            .get(&id)
-            .is_some_and(|p| peer_has_room(p, &self.opts))
-    }
-
-    /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
-    fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {
-        let conflate = self.opts.conflate;
-        if let Some(p) = self.peers.get_mut(&id) {
-            push_to(p, item, conflate, wakes);
-        }
-    }
-
-    /// REQ/REP: writes `msg` straight to `id`'s connection when its engine offered it
-    /// (nothing queued, nothing being written), else queues it for the engine. A partial
-    /// write leaves the rest for the engine to write first; a full socket or an error
-    /// queues the whole message (the engine meets the error itself).
-    fn send_direct_or_queue(&mut self, id: PeerId, msg: Message, wakes: &mut Wakes) {
-        let conflate = self.opts.conflate;
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        let writer = match &p.direct {
-            Some(w) if p.queued() == 0 && msg.byte_len() < ENCODE_ONCE_LIMIT => w.upgrade(),
-            _ => None,
-        };
-        let Some(writer) = writer else {
-            push_to(p, Outbound::Msg(msg), conflate, wakes);
-            return;
-        };
-        let wire = encode_wire(&msg, &mut self.wire_arena);
-        match writer.try_write(&wire) {
-            Ok(n) if n == wire.len() => p.direct_wrote = true,
-            Ok(n) if n > 0 => {
-                p.direct_wrote = true;
-                // The engine finishes the message before it writes anything else.
-                p.direct = None;
-                p.direct_rest = Some(wire.slice(n..));
-                wakes.push(p.out_wake.clone());
-            }
-            _ => {
-                p.direct = None;
-                push_to(p, Outbound::Msg(msg), conflate, wakes);
-            }
-        }
-    }
-
-    /// The engine of `id` has nothing to write: `send` may write to `writer` directly
-    /// until [`revoke_direct`](Self::revoke_direct). Refused (false) while messages are
-    /// queued or a directly written message is unfinished.
-    pub(crate) fn offer_direct(
-        &mut self,
-        id: PeerId,
-        writer: &std::sync::Weak<StreamWrite>,
-    ) -> bool {
-        match self.peers.get_mut(&id) {
-            Some(p) if p.queued() == 0 && p.direct_rest.is_none() => {
-                p.direct = Some(writer.clone());
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The engine of `id` takes its connection back: no more direct writes. Returns the
-    /// unwritten end of a directly written message, which the engine must write first.
-    pub(crate) fn revoke_direct(&mut self, id: PeerId) -> Option<Bytes> {
-        let p = self.peers.get_mut(&id)?;
-        p.direct = None;
-        p.direct_rest.take()
-    }
-
-    /// Registers the read side of `id`'s connection for borrowing (REQ/REP).
-    pub(crate) fn set_lease(&mut self, id: PeerId, lease: Arc<ReadLease>) {
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.lease = Some(lease);
-        }
-    }
-
-    /// The connection whose next message a waiting REQ/REP `recv` wants, when its read
-    /// side may be borrowed: REQ's, the peer it asked; REP's, its only peer (with more,
-    /// it must fair-queue among them). Call after `try_recv` found nothing.
-    pub(crate) fn borrowable(&self) -> Option<(PeerId, Arc<ReadLease>)> {
-        let id = match self.socket_type {
-            SocketType::Req => self.req.awaiting?,
-            SocketType::Rep if self.rep.pending.is_none() && self.peers.len() == 1 => {
-                *self.peers.keys().next()?
-            }
-            _ => return None,
-        };
-        let p = self.peers.get(&id)?;
-        Some((id, p.lease.clone()?))
-    }
-
-    /// A message a REQ/REP `recv` read itself from `id`'s connection (the queue was
-    /// empty): counted as delivered and received by the socket's rules at once (`None`
-    /// when they drop it, as they would have from the queue). When the socket cannot
-    /// receive now (another `recv` on it took a request, or the reply, meanwhile), the
-    /// message is queued as its engine would have delivered it, and `None` returned.
-    pub(crate) fn recv_borrowed(&mut self, id: PeerId, msg: Message) -> Option<Message> {
-        if !self.peers.contains_key(&id) {
-            return None;
-        }
-        let receivable = match self.socket_type {
-            SocketType::Req => self.req.awaiting.is_some(),
-            SocketType::Rep => self.rep.pending.is_none(),
-            _ => false,
-        };
-        if !receivable {
-            self.deliver(id, &mut VecDeque::from([msg]));
-            return None;
-        }
-        self.counters.messages_in += 1;
-        self.counters.bytes_in += msg.byte_len() as u64;
-        match self.req.awaiting {
-            Some(want) if self.socket_type == SocketType::Req => self.req_accept(want, id, msg),
-            _ => self.rep_accept(id, msg),
-        }
-    }
-
-    /// Whether `send` ever wrote to `id`'s connection directly.
-    pub(crate) fn wrote_directly(&self, id: PeerId) -> bool {
-        self.peers.get(&id).is_some_and(|p| p.direct_wrote)
-    }
-
-    /// Whether the unwritten end of a directly written message waits for `id`'s engine.
-    pub(crate) fn has_direct_rest(&self, id: PeerId) -> bool {
-        self.peers.get(&id).is_some_and(|p| p.direct_rest.is_some())
-    }
-
-    /// Picks the next round-robin peer with room.
-    fn next_rr(&mut self) -> Option<PeerId> {
-        let opts = &self.opts;
-        pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
-            peer_has_room(p, opts)
-        })
-    }
-
-    /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room.
-    /// One map lookup per peer tried: the room check and the push share it. The message
-    /// is encoded from `slot` (or moved once from there into the queue); without a peer
-    /// it stays in `slot`.
-    fn send_rr(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) -> Result<(), SendBlock> {
-        let n = self.rr.len();
-        let mut idx = if self.rr_next < n { self.rr_next } else { 0 };
-        for _ in 0..n {
-            let id = self.rr[idx];
-            idx += 1;
-            if idx == n {
-                idx = 0;
-            }
-            let Some(p) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            if !peer_has_room(p, &self.opts) {
-                continue;
-            }
-            self.rr_next = idx;
-            self.counters.messages_out += 1;
-            self.counters.bytes_out += slot.as_ref().map_or(0, Message::byte_len) as u64;
-            push_msg(p, slot, self.opts.conflate, wakes);
-            return Ok(());
-        }
-        Err(SendBlock::Full)
-    }
-
-    fn count_out(&mut self, msg: &Message) {
-        self.counters.messages_out += 1;
-        self.counters.bytes_out += msg.byte_len() as u64;
-    }
-
-    /// Tries to queue the message in `slot` according to the socket type; engine
-    /// wake-ups to signal (outside the lock) are added to `wakes`. The message is taken
-    /// from `slot` when it is queued (or dropped by the socket's rules) and stays there
-    /// when the result is an error. Taking it by reference keeps the round-robin path to
-    /// one move of the message, from the caller's slot into the queue: every move of a
-    /// message just built stalled on store forwarding.
-    pub(crate) fn try_send(
-        &mut self,
-        slot: &mut Option<Message>,
-        wakes: &mut Wakes,
-    ) -> Result<(), SendBlock> {
-        let Some(msg) = slot.as_ref() else {
-            return Err(SendBlock::Err(Box::new(Error::inval("no message to send"))));
-        };
-        if self.closed {
-            return Err(SendBlock::Err(Box::new(Error::closed())));
-        }
-        if msg.is_empty() {
-            return Err(SendBlock::Err(Box::new(Error::inval(
-                "cannot send a message with no frames",
-            ))));
-        }
-        if matches!(
-            self.socket_type,
-            SocketType::Dealer | SocketType::Push | SocketType::Pair
-        ) {
-            return self.send_rr(slot, wakes);
-        }
-        let Some(msg) = slot.take() else {
-            return Err(SendBlock::Full);
-        };
-        self.send_other(msg, slot, wakes)
-    }
-
-    /// `try_send` for the socket types that change or fan out the message, taking it by
-    /// value; after an error it is given back in `back`. (DEALER, PUSH and PAIR are sent
-    /// from the caller's slot by `try_send`; their arm here keeps the match total.)
-    fn send_other(
-        &mut self,
-        mut msg: Message,
-        back: &mut Option<Message>,
-        wakes: &mut Wakes,
-    ) -> Result<(), SendBlock> {
-        match self.socket_type {
-            SocketType::Dealer | SocketType::Push | SocketType::Pair => {
-                *back = Some(msg);
-                self.send_rr(back, wakes)
-            }
-            SocketType::Req => {
-                if self.req.awaiting.is_some() && !self.opts.req_relaxed {
-                    return Err(bounce_err(
-                        back,
-                        Error::new(
-                            ErrorKind::Fsm,
-                            "REQ must receive the reply before sending again",
-                        ),
-                        msg,
-                    ));
-                }
-                match self.next_rr() {
-                    Some(id) => {
-                        self.count_out(&msg);
-                        msg.push_front(Bytes::new());
-                        if self.opts.req_correlate {
-                            self.req.request_id = self.req.request_id.wrapping_add(1);
-                            msg.push_front(Bytes::copy_from_slice(
-                                &self.req.request_id.to_ne_bytes(),
-                            ));
-                        }
-                        self.req.awaiting = Some(id);
-                        self.send_direct_or_queue(id, msg, wakes);
-                        Ok(())
-                    }
-                    None => Err(bounce_full(back, msg)),
-                }
-            }
-            SocketType::Rep => {
-                let Some((id, mut env)) = self.rep.pending.take() else {
-                    return Err(bounce_err(
-                        back,
-                        Error::new(ErrorKind::Fsm, "REP must receive a request before sending"),
-                        msg,
-                    ));
-                };
-                self.count_out(&msg);
-                env.append(&mut msg);
-                // A reply to a gone or full peer is dropped, as libzmq does.
-                if self.has_room(id) {
-                    self.send_direct_or_queue(id, env, wakes);
-                } else {
-                    self.counters.dropped_hwm += 1;
-                }
-                Ok(())
-            }
-            SocketType::Router => {
-                let rid = msg.first().cloned().unwrap_or_default();
-                let Some(id) = self.by_rid.get(&rid).copied() else {
-                    if self.opts.router_mandatory {
-                        return Err(bounce_err(
-                            back,
-                            Error::new(
-                                ErrorKind::HostUnreachable,
-                                format!("no peer with routing id {:?}", rid),
-                            ),
-                            msg,
-                        ));
-                    }
-                    self.counters.dropped_unroutable += 1;
-                    return Ok(());
-                };
-                if !self.has_room(id) {
-                    if self.opts.router_mandatory {
-                        return Err(bounce_full(back, msg));
-                    }
-                    self.counters.dropped_hwm += 1;
-                    return Ok(());
-                }
-                msg.pop_front();
-                if msg.is_empty() {
-                    // Only a routing id: nothing to send (libzmq sends nothing).
-                    return Ok(());
-                }
-                self.count_out(&msg);
-                self.push_out(id, Outbound::Msg(msg), wakes);
-                Ok(())
-            }
-            SocketType::Pub | SocketType::XPub => {
-                self.count_out(&msg);
-                self.fan_out(msg, wakes);
-                Ok(())
-            }
-            SocketType::XSub => {
-                let first = msg.first().cloned().unwrap_or_default();
-                match first.first() {
-                    Some(&1) if msg.len() == 1 => {
-                        self.subscribe(first.slice(1..), wakes);
-                        Ok(())
-                    }
-                    Some(&0) if msg.len() == 1 => {
-                        self.unsubscribe(first.slice(1..), wakes);
-                        Ok(())
-                    }
-                    _ => {
-                        // Other messages go upstream to every publisher with room.
-                        self.count_out(&msg);
-                        let ids: Vec<PeerId> = self.rr.clone();
-                        for id in ids {
-                            if self.has_room(id) {
-                                self.push_out(id, Outbound::Msg(msg.clone()), wakes);
-                            } else {
-                                self.counters.dropped_hwm += 1;
-                            }
-                        }
-                        Ok(())
-                    }
-                }
-            }
-            other => Err(bounce_err(
-                back,
-                Error::new(
-                    ErrorKind::NotSupported,
-                    format!("{other} sockets cannot send"),
-                ),
-                msg,
-            )),
-        }
-    }
-
-    /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
-    fn fan_out(&mut self, msg: Message, wakes: &mut Wakes) {
-        let topic: &[u8] = msg.first().map_or(&[], |t| &t[..]);
-        let mut targets = std::mem::take(&mut self.scratch);
-        self.remote_subs.matching(topic, &mut targets);
-        if targets.is_empty() {
-            self.scratch = targets;
-            return;
-        }
-        // Encoded at most once, and only when more than one network peer shares it;
-        // in-process peers take the message itself.
-        let encode = targets.len() > 1 && msg.byte_len() < ENCODE_ONCE_LIMIT;
-        let small = if encode {
-            SmallWire::encode(&msg)
-        } else {
-            None
-        };
-        let mut wire: Option<Bytes> = None;
-        let conflate = self.opts.conflate;
-        for &id in &targets {
-            // One lookup per subscriber: room, transport kind and queue together.
-            let p = match self.peers.get_mut(&id) {
-                Some(p) if peer_has_room(p, &self.opts) => p,
-                _ => {
-                    self.counters.dropped_hwm += 1;
-                    continue;
-                }
-            };
-            let item = if let (Some(s), false) = (&small, p.raw) {
-                if p.encodes(conflate) {
-                    // Copied where it is sent: no queue item per subscriber.
-                    p.push_wire(s.as_bytes(), wakes);
-                    continue;
-                }
-                Outbound::Small(s.clone())
-            } else if encode && !p.raw {
-                let arena = &mut self.wire_arena;
-                Outbound::Wire(wire.get_or_insert_with(|| encode_wire(&msg, arena)).clone())
-            } else {
-                Outbound::Msg(msg.clone())
-            };
-            push_to(p, item, conflate, wakes);
-        }
-        self.scratch = targets;
-    }
-
-    /// SUB/XSUB: adds a subscription and tells every peer.
-    pub(crate) fn subscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
-        self.local_subs.add(&topic);
-        // libzmq sends every subscribe upstream (XPUB filters duplicates).
-        self.broadcast_sub(true, topic, wakes);
-    }
-
-    /// SUB/XSUB: drops a subscription reference; the peers hear of it when the last goes.
-    pub(crate) fn unsubscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
-        if self.local_subs.remove(&topic) {
-            self.broadcast_sub(false, topic, wakes);
-        }
-    }
-
-    fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Wakes) {
-        let ids: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.alive)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            self.push_out(
-                id,
-                Outbound::Sub {
-                    subscribe,
-                    topic: topic.clone(),
-                },
-                wakes,
-            );
-        }
-    }
-
-    /// For a network engine: the messages `send` encoded for `id` (swapped with
-    /// `transmit`, which must then be empty), then up to `max` outbound items into `dst`
-    /// (which must be empty), as [`pull_out`](Self::pull_out) does. While encoded messages
-    /// wait and `transmit` is not empty, nothing is taken: the items are younger. Returns
-    /// whether the queue was full before (senders waiting must be woken).
-    pub(crate) fn pull_out_to(
-        &mut self,
-        id: PeerId,
-        dst: &mut VecDeque<Outbound>,
-        max: usize,
-        transmit: &mut WriteBuf,
-    ) -> bool {
-        let hwm = self.opts.sndhwm_limit();
-        let Some(p) = self.peers.get_mut(&id) else {
-            return false;
-        };
-        if p.enc_msgs == 0 {
-            return self.pull_out(id, dst, max);
-        }
-        if !transmit.is_empty() {
-            return false;
-        }
-        let was_full = p.queued() >= hwm;
-        // Both buffers keep their memory: no allocation per batch.
-        std::mem::swap(transmit, &mut p.enc);
-        p.enc_msgs = 0;
-        self.pull_out(id, dst, max) || was_full
-    }
-
-    /// Takes up to `max` outbound items of `id` for its engine into `dst` (which must be
-    /// empty): a queue of at most `max` items is swapped out whole, without moving its
-    /// items. Returns whether the queue was full before (senders waiting must be woken).
-    /// For peers without encoded messages (in-process pipes, CURVE): see `pull_out_to`.
-    pub(crate) fn pull_out(
-        &mut self,
-        id: PeerId,
-        dst: &mut VecDeque<Outbound>,
-        max: usize,
-    ) -> bool {
-        debug_assert!(dst.is_empty());
-        let hwm = self.opts.sndhwm_limit();
-        let Some(p) = self.peers.get_mut(&id) else {
-            return false;
-        };
-        debug_assert_eq!(p.enc_msgs, 0, "encoded messages left behind");
-        let len = p.out.len();
-        let was_full = len >= hwm;
-        if len <= max {
-            std::mem::swap(&mut p.out, dst);
-        } else {
-            dst.extend(p.out.drain(..max));
-        }
-        was_full && len > 0
-    }
-
-    // ---- receive side ---------------------------------------------------------------
-
-    /// Room left in `id`'s inbound queue.
-    pub(crate) fn in_room(&self, id: PeerId) -> usize {
-        match self.peers.get(&id) {
-            Some(_) if self.opts.conflate => usize::MAX,
-            Some(p) => self.opts.rcvhwm_limit().saturating_sub(p.inbound.len()),
-            None => 0,
-        }
-    }
-
-    /// A subscription change from peer `id` (3.1 command or 3.0 message form).
-    pub(crate) fn on_subscription(&mut self, id: PeerId, subscribe: bool, topic: &Bytes) {
-        if !is_pub(self.socket_type) {
-            return;
-        }
-        let xpub = self.socket_type == SocketType::XPub;
-        let notify = if subscribe {
-            let (_, first) = self.remote_subs.add(topic, id);
-            // libzmq: the first subscriber of a topic is reported; with XPUB_VERBOSE every
-            // subscribe message is, repeated ones included.
-            xpub && (first || self.opts.xpub_verbose)
-        } else {
-            let (removed, last) = self.remote_subs.remove(topic, id);
-            xpub && removed && last
-        };
-        if notify {
-            let mut m = Vec::with_capacity(topic.len() + 1);
-            m.push(subscribe as u8);
-            m.extend_from_slice(topic);
-            self.xpub_pending.push_back(Message::from(m));
-        }
-    }
-
-    /// An engine delivers messages from `id` (`msgs` is left empty). Returns the room left
-    /// (0: stop reading). When the peer's queue is empty the two queues are swapped, so a
-    /// batch reaches the receiver without moving its messages.
-    pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut VecDeque<Message>) -> usize {
-        let hwm = self.opts.rcvhwm_limit();
-        if !self.peers.contains_key(&id) {
-            msgs.clear();
-            return 0;
-        }
-        self.counters.messages_in += msgs.len() as u64;
-        self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
-        let st = self.socket_type;
-        if is_pub(st) {
-            // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
-            for m in msgs.drain(..) {
-                let first = m.first().cloned().unwrap_or_default();
-                match first.first() {
-                    Some(&b) if (b == 0 || b == 1) && m.len() == 1 => {
-                        self.on_subscription(id, b == 1, &first.slice(1..))
-                    }
-                    _ if st == SocketType::XPub => self.xpub_pending.push_back(m),
-                    _ => {}
-                }
-            }
-            return usize::MAX;
-        }
-        // A subscription to the empty topic lets everything through: no filtering.
-        let filter = is_sub(st) && !self.local_subs.matches(&[]);
-        let conflate = self.opts.conflate;
-        let p = self.peers.get_mut(&id).expect("checked above");
-        if !filter && !conflate {
-            if p.inbound.is_empty() {
-                std::mem::swap(&mut p.inbound, msgs);
-            } else {
-                p.inbound.append(msgs);
-            }
-        } else {
-            let mut dropped = 0;
-            for m in msgs.drain(..) {
-                if filter
-                    && !self
-                        .local_subs
-                        .matches(m.first().map_or(&[][..], |f| &f[..]))
-                {
-                    dropped += 1;
-                    continue;
-                }
-                if conflate {
-                    p.inbound.clear();
-                }
-                p.inbound.push_back(m);
-            }
-            self.counters.dropped_unroutable += dropped;
-        }
-        if !p.in_fq && !p.inbound.is_empty() {
-            p.in_fq = true;
-            self.fq.push_back(id);
-        }
-        if conflate {
-            return usize::MAX;
-        }
-        let room = hwm.saturating_sub(p.inbound.len());
-        if room == 0 {
-            p.in_paused = true;
-        }
-        room
-    }
-
-    /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
-    /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
-    pub(crate) fn batches_recv(socket_type: SocketType) -> bool {
-        matches!(
-            socket_type,
-            SocketType::Dealer
-                | SocketType::Router
-                | SocketType::Pull
-                | SocketType::Pair
-                | SocketType::Sub
-                | SocketType::XSub
-        )
-    }
-
-    /// Moves the next inbound messages to `dst` (empty), in exactly the order successive
-    /// [`try_recv`](Self::try_recv) calls would return them now: at most RCVHWM (and at
-    /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued and no routing
-    /// id to prepend, the peer's whole queue is swapped out without moving a message.
-    /// Only for the types of [`batches_recv`](Self::batches_recv).
-    pub(crate) fn take_inbound(&mut self, dst: &mut VecDeque<Message>, wakes: &mut Wakes) {
-        debug_assert!(dst.is_empty() && Self::batches_recv(self.socket_type));
-        let hwm = self.opts.rcvhwm_limit();
-        let max = if self.opts.conflate {
-            1
-        } else {
-            hwm.min(RECV_BATCH)
-        };
-        let with_rid = self.socket_type == SocketType::Router;
-        if self.fq.len() == 1 {
-            let id = self.fq[0];
-            if let Some(p) = self.peers.get_mut(&id) {
-                let n = p.inbound.len();
-                if n <= max && !with_rid {
-                    std::mem::swap(&mut p.inbound, dst);
-                } else {
-                    let rid = &p.routing_id;
-                    dst.extend(p.inbound.drain(..n.min(max)).map(|mut m| {
-                        if with_rid {
-                            m.push_front(rid.clone());
-                        }
-                        m
-                    }));
-                }
-                if p.inbound.is_empty() {
-                    p.in_fq = false;
-                    self.fq.clear();
-                    if !p.alive {
-                        self.peers.remove(&id);
-                        return;
-                    }
-                }
-                if p.in_paused && p.inbound.len() < hwm {
-                    p.in_paused = false;
-                    wakes.push(p.in_space.clone());
-                }
-                return;
-            }
-        }
-        while dst.len() < max {
-            let Some((_, rid, mut msg, wake)) = self.pop_fq(with_rid) else {
-                break;
-            };
-            wakes.extend(wake);
-            if with_rid {
-                msg.push_front(rid);
-            }
-            dst.push_back(msg);
-        }
-    }
-
-    /// Pops the next inbound message, fair-queued over peers: the peer, its routing id (when `with_rid`; else empty), the
-    /// message, and the engine wake-up to signal if that peer was paused at RCVHWM.
-    #[allow(clippy::type_complexity)]
-    fn pop_fq(&mut self, with_rid: bool) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
-        let hwm = self.opts.rcvhwm_limit();
-        while let Some(id) = self.fq.pop_front() {
-            let Some(p) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            let Some(msg) = p.inbound.pop_front() else {
-                p.in_fq = false;
-                continue;
-            };
-            // Only ROUTER needs the routing id (a clone is two atomic operations).
-            let rid = if with_rid {
-                p.routing_id.clone()
-            } else {
-                Bytes::new()
-            };
-            if p.inbound.is_empty() {
-                p.in_fq = false;
-                if !p.alive {
-                    self.peers.remove(&id);
-                    return Some((id, rid, msg, None));
-                }
-            } else {
-                self.fq.push_back(id);
-            }
-            let wake = if p.in_paused && p.inbound.len() < hwm {
-                p.in_paused = false;
-                Some(p.in_space.clone())
-            } else {
-                None
-            };
-            return Some((id, rid, msg, wake));
-        }
-        None
-    }
-
-    /// REQ awaiting the reply from `want`: a message from `id` is that reply only when
-    /// `id` is `want` and it carries the delimiter (and with REQ_CORRELATE the request id
-    /// first); anything else is dropped. Returns the reply's body.
-    fn req_accept(&mut self, want: PeerId, id: PeerId, mut msg: Message) -> Option<Message> {
-        if id != want {
-            return None;
-        }
-        if self.opts.req_correlate {
-            if msg.first()?[..] != self.req.request_id.to_ne_bytes() {
-                return None;
-            }
-            msg.pop_front();
-        }
-        if !msg.first()?.is_empty() {
-            return None;
-        }
-        msg.pop_front();
-        self.req.awaiting = None;
-        Some(msg)
-    }
-
-    /// REP: a request from `id` splits at its first empty frame into the envelope (kept
-    /// for the reply) and the body (returned); without one it is malformed and dropped,
-    /// as libzmq does.
-    fn rep_accept(&mut self, id: PeerId, mut msg: Message) -> Option<Message> {
-        let pos = msg.iter().position(|f| f.is_empty())?;
-        let body = msg.split_off(pos + 1);
-        self.rep.pending = Some((id, msg));
-        Some(body)
-    }
-
-    /// Tries to receive according to the socket type. `Ok(None)`: nothing yet.
-    pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<Option<Message>> {
-        match self.socket_type {
-            SocketType::Req => {
-                let Some(want) = self.req.awaiting else {
-                    return Err(Error::new(
-                        ErrorKind::Fsm,
-                        "REQ must send a request before receiving",
-                    ));
-                };
-                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
-                    wakes.extend(wake);
-                    if let Some(reply) = self.req_accept(want, id, msg) {
-                        return Ok(Some(reply));
-                    }
-                }
-                Ok(None)
-            }
-            SocketType::Rep => {
-                if self.rep.pending.is_some() {
-                    return Err(Error::new(
-                        ErrorKind::Fsm,
-                        "REP must send the reply before receiving again",
-                    ));
-                }
-                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
-                    wakes.extend(wake);
-                    if let Some(body) = self.rep_accept(id, msg) {
-                        return Ok(Some(body));
-                    }
-                }
-                Ok(None)
-            }
-            SocketType::Router => match self.pop_fq(true) {
-                Some((_, rid, mut msg, wake)) => {
-                    wakes.extend(wake);
-                    msg.push_front(rid);
-                    Ok(Some(msg))
-                }
-                None => Ok(None),
-            },
-            SocketType::XPub => {
-                if let Some(m) = self.xpub_pending.pop_front() {
-                    return Ok(Some(m));
-                }
-                Ok(None)
-            }
-            SocketType::Dealer
-            | SocketType::Pull
-            | SocketType::Pair
-            | SocketType::Sub
-            | SocketType::XSub => match self.pop_fq(false) {
-                Some((_, _, msg, wake)) => {
-                    wakes.extend(wake);
-                    Ok(Some(msg))
-                }
-                None => Ok(None),
-            },
-            other => Err(Error::new(
-                ErrorKind::NotSupported,
-                format!("{other} sockets cannot receive"),
-            )),
-        }
-    }
-
     /// A snapshot of the counters with the current peers and queue depths.
     pub(crate) fn counters(&self) -> Counters {
         let mut c = self.counters.clone();
@@ -1538,7 +607,7 @@ impl State {
     }
 }
 
-fn initial_rid() -> u32 {
+pub(super) fn initial_rid() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x5a5a);

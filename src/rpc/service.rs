@@ -172,9 +172,8 @@ pub(crate) fn unix_time() -> f64 {
 /// to the other tasks of its thread: above all, to the connections that write what it
 /// sent. A server's first replies then leave while it computes the rest, and a client's
 /// next calls leave while it takes in the rest of the replies, so the two processes work
-/// in parallel instead of taking turns on whole batches. Two processes, loopback TCP, 100
-/// calls in flight, one thread each: about 470 k calls/s without giving way, 0.9–1.07 M
-/// at 32 (24: 0.90–0.99 M; 16: 0.73–0.86 M; 64: 0.56–0.74 M).
+/// in parallel instead of taking turns on whole batches. Giving way too often costs more
+/// task switches than it saves; the value was chosen with `benches/rpc.rs`.
 pub(crate) const GIVE_WAY_EVERY: usize = 32;
 
 /// The receive side of an RPC loop: takes queued messages without building a wait, and

@@ -713,8 +713,8 @@ impl Socket {
     /// drops what is left of the batch.
     ///
     /// REQ and REP, while they wait, read the next message from the connection themselves
-    /// when its connection task is idle between messages (it lends them its read side; see
-    /// the README's Performance section): one task hop less per round trip. Anything but
+    /// when its connection task is idle between messages (it lends them its read side):
+    /// one task hop less per round trip. Anything but
     /// one whole message goes back to the connection task as read.
     ///
     /// # Cancel safety

@@ -1,9 +1,17 @@
-//! Transports: endpoint parsing and the byte streams the engine runs over.
+//! Transports: endpoint parsing and the byte streams the engine runs over. Byte streams
+//! only: no ZMTP, no sockets, no tasks.
 //!
 //! # Organization
 //! - [`Endpoint`]: a parsed `tcp://`, `ipc://` or `inproc://` address.
+//! - `Listener`, `dial`: bind and accept, connect (with keepalive and buffer options).
+//! - `ConnReader`, `ConnHandle`, `ConnWriter`: a connection's read half, its shared handle
+//!   (writes, shutdown, the non-blocking reads of the REQ/REP direct path), and the handle
+//!   as an `AsyncWrite`.
 //! - `tcp`: TCP listeners and connectors (TCP_NODELAY on every connection).
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
+//!
+//! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
+//! `inproc` module, whose registry maps names to bound sockets.
 
 pub(crate) mod ipc;
 pub(crate) mod tcp;
@@ -129,7 +137,7 @@ pub(crate) fn raw_fd(x: &impl std::os::fd::AsRawFd) -> u32 {
 }
 
 /// A new connection: its halves, its fd, and the peer's address (IP for TCP).
-pub(crate) type Accepted = (StreamRead, StreamWrite, u32, String);
+pub(crate) type Accepted = (ConnReader, ConnHandle, u32, String);
 
 /// A bound listener of any stream transport.
 #[derive(Debug)]
@@ -156,8 +164,8 @@ impl Listener {
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((
-                    StreamRead::Tcp(r),
-                    StreamWrite::Tcp(w),
+                    ConnReader::Tcp(r),
+                    ConnHandle::Tcp(w),
                     fd,
                     addr.ip().to_string(),
                 ))
@@ -167,7 +175,7 @@ impl Listener {
                 ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
-                Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
+                Ok((ConnReader::Ipc(r), ConnHandle::Ipc(w), fd, String::new()))
             }
         }
     }
@@ -187,14 +195,14 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default();
             let (r, w) = s.into_split();
-            Ok((StreamRead::Tcp(r), StreamWrite::Tcp(w), fd, peer))
+            Ok((ConnReader::Tcp(r), ConnHandle::Tcp(w), fd, peer))
         }
         Endpoint::Ipc(path) => {
             let s = ipc::connect(path).await?;
             ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
             let fd = raw_fd(&s);
             let (r, w) = s.into_split();
-            Ok((StreamRead::Ipc(r), StreamWrite::Ipc(w), fd, String::new()))
+            Ok((ConnReader::Ipc(r), ConnHandle::Ipc(w), fd, String::new()))
         }
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
@@ -203,42 +211,45 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<
     }
 }
 
-/// The read half of a connection (static dispatch per transport).
+/// The read half of a connection, owned by its engine (static dispatch per transport).
 #[derive(Debug)]
-pub(crate) enum StreamRead {
+pub(crate) enum ConnReader {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     Ipc(tokio::net::unix::OwnedReadHalf),
 }
 
-/// The write half of a connection.
+/// The shared handle of a connection: it writes (the engine, and a REQ/REP `send` while
+/// the engine lends it), shuts down the write direction, and tries non-blocking reads for
+/// a REQ/REP `recv` that borrowed the read side (tokio's halves share one socket, so either
+/// can read when the other is idle).
 #[derive(Debug)]
-pub(crate) enum StreamWrite {
+pub(crate) enum ConnHandle {
     Tcp(tokio::net::tcp::OwnedWriteHalf),
     Ipc(tokio::net::unix::OwnedWriteHalf),
 }
 
-impl tokio::io::AsyncRead for StreamRead {
+impl tokio::io::AsyncRead for ConnReader {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            StreamRead::Tcp(r) => std::pin::Pin::new(r).poll_read(cx, buf),
-            StreamRead::Ipc(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            ConnReader::Tcp(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            ConnReader::Ipc(r) => std::pin::Pin::new(r).poll_read(cx, buf),
         }
     }
 }
 
-impl tokio::io::AsyncWrite for StreamWrite {
+impl tokio::io::AsyncWrite for ConnHandle {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_write(cx, buf),
-            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write(cx, buf),
         }
     }
 
@@ -248,8 +259,8 @@ impl tokio::io::AsyncWrite for StreamWrite {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
-            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+            ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+            ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -262,8 +273,8 @@ impl tokio::io::AsyncWrite for StreamWrite {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_flush(cx),
-            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_flush(cx),
+            ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_flush(cx),
+            ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_flush(cx),
         }
     }
 
@@ -272,19 +283,19 @@ impl tokio::io::AsyncWrite for StreamWrite {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            StreamWrite::Tcp(w) => std::pin::Pin::new(w).poll_shutdown(cx),
-            StreamWrite::Ipc(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+            ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+            ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_shutdown(cx),
         }
     }
 }
 
-impl StreamWrite {
+impl ConnHandle {
     /// Shuts down the write direction: the peer reads to the end of what was written,
     /// then sees EOF, while the descriptor stays open for reading.
     pub(crate) fn shutdown_write(&self) -> std::io::Result<()> {
         let sock = match self {
-            StreamWrite::Tcp(w) => socket2::SockRef::from(w.as_ref()),
-            StreamWrite::Ipc(w) => socket2::SockRef::from(w.as_ref()),
+            ConnHandle::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            ConnHandle::Ipc(w) => socket2::SockRef::from(w.as_ref()),
         };
         sock.shutdown(std::net::Shutdown::Write)
     }
@@ -292,15 +303,15 @@ impl StreamWrite {
     /// Writes what the socket takes now, without waiting (`WouldBlock` when nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            StreamWrite::Tcp(w) => w.try_write(buf),
-            StreamWrite::Ipc(w) => w.try_write(buf),
+            ConnHandle::Tcp(w) => w.try_write(buf),
+            ConnHandle::Ipc(w) => w.try_write(buf),
         }
     }
 
     fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
         match self {
-            StreamWrite::Tcp(w) => w.try_write_vectored(bufs),
-            StreamWrite::Ipc(w) => w.try_write_vectored(bufs),
+            ConnHandle::Tcp(w) => w.try_write_vectored(bufs),
+            ConnHandle::Ipc(w) => w.try_write_vectored(bufs),
         }
     }
 
@@ -325,13 +336,13 @@ impl StreamWrite {
         let mut got = None;
         let interest = tokio::io::Interest::READABLE;
         let r = match self {
-            StreamWrite::Tcp(w) => {
+            ConnHandle::Tcp(w) => {
                 let s = w.as_ref();
                 s.try_io(interest, || {
                     read_once(socket2::SockRef::from(s), buf, &mut got)
                 })
             }
-            StreamWrite::Ipc(w) => {
+            ConnHandle::Ipc(w) => {
                 let s = w.as_ref();
                 s.try_io(interest, || {
                     read_once(socket2::SockRef::from(s), buf, &mut got)
@@ -350,8 +361,8 @@ impl StreamWrite {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
-            StreamWrite::Tcp(w) => w.as_ref().poll_read_ready(cx),
-            StreamWrite::Ipc(w) => w.as_ref().poll_read_ready(cx),
+            ConnHandle::Tcp(w) => w.as_ref().poll_read_ready(cx),
+            ConnHandle::Ipc(w) => w.as_ref().poll_read_ready(cx),
         }
     }
 
@@ -360,21 +371,21 @@ impl StreamWrite {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
-            StreamWrite::Tcp(w) => w.as_ref().poll_write_ready(cx),
-            StreamWrite::Ipc(w) => w.as_ref().poll_write_ready(cx),
+            ConnHandle::Tcp(w) => w.as_ref().poll_write_ready(cx),
+            ConnHandle::Ipc(w) => w.as_ref().poll_write_ready(cx),
         }
     }
 }
 
 /// A connection's write half, shared: its engine writes through `AsyncWrite`, and a REQ or
-/// REP socket may write a message directly with [`StreamWrite::try_write`] while the engine
+/// REP socket may write a message directly with [`ConnHandle::try_write`] while the engine
 /// has nothing to write (see `State::offer_direct`). Every write goes through `&self`
 /// (readiness plus a non-blocking write), so neither side needs the other's `&mut`. The
 /// write direction is shut down when the last handle is dropped.
 #[derive(Debug, Clone)]
-pub(crate) struct SharedWrite(pub std::sync::Arc<StreamWrite>);
+pub(crate) struct ConnWriter(pub std::sync::Arc<ConnHandle>);
 
-impl tokio::io::AsyncWrite for SharedWrite {
+impl tokio::io::AsyncWrite for ConnWriter {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -440,10 +451,10 @@ mod tests {
     }
 
     /// SO_SNDBUF and SO_RCVBUF of the connection behind a write half.
-    fn buffers(w: &StreamWrite) -> (usize, usize) {
+    fn buffers(w: &ConnHandle) -> (usize, usize) {
         let sock = match w {
-            StreamWrite::Tcp(w) => socket2::SockRef::from(w.as_ref()),
-            StreamWrite::Ipc(w) => socket2::SockRef::from(w.as_ref()),
+            ConnHandle::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            ConnHandle::Ipc(w) => socket2::SockRef::from(w.as_ref()),
         };
         (
             sock.send_buffer_size().unwrap(),

@@ -48,8 +48,8 @@ pub(crate) struct Keepalive {
 ///
 /// A TCP connection's send buffer grows by itself (the kernel's autotuning, up to
 /// `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default). A Unix socket's does not: it stays at
-/// `net.core.wmem_default` (208 KiB), which a sender fills in about 50 µs at 1 KiB
-/// messages. The sender then waits for the reader to wake up, and the reader, having
+/// `net.core.wmem_default`, which a fast sender of small messages fills in moments.
+/// The sender then waits for the reader to wake up, and the reader, having
 /// drained it, for the sender: both sleep in turn. A larger buffer keeps both running.
 /// It is a bound, not an allocation: memory is taken only by bytes actually in flight.
 pub(crate) const IPC_SNDBUF: usize = 1 << 20;

@@ -224,7 +224,7 @@ pub const CHAIN_THRESHOLD: usize = 8 * 1024;
 
 /// Room reserved at once for the headers of chained bodies: 16 KiB holds the 9-byte
 /// headers of a whole batch at the default SNDHWM (1000 messages), so that an arena and
-/// its spare take turns without allocating (4 KiB: 0.0024 allocations per 64 KiB message).
+/// its spare take turns without allocating.
 const HEADER_ARENA: usize = 16 * 1024;
 
 /// Gives `rbuf` room for `additional` more bytes in memory nothing else uses: its own
@@ -232,8 +232,7 @@ const HEADER_ARENA: usize = 16 * 1024;
 /// free and large enough, else a new one. What `rbuf` holds moves along. What it leaves
 /// behind becomes the spare, taken back once the pieces cut from it are gone: with two
 /// buffers taking turns, a read buffer whose frames the application drops (or a header
-/// arena whose headers were written) needs no allocation. Receiving 64 KiB messages went
-/// from 0.13 allocations per message to at most a few per thousand (`benches/alloc.rs`).
+/// arena whose headers were written) needs no allocation (`benches/alloc.rs` counts them).
 pub(crate) fn renew(rbuf: &mut BytesMut, spare_buf: &mut Option<BytesMut>, additional: usize) {
     if rbuf.try_reclaim(additional) {
         return;

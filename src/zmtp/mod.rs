@@ -8,9 +8,17 @@
 //! - [`frame`]: frame headers, the incremental [`FrameDecoder`] that splits
 //!   frames out of a read buffer without copying, and the [`WriteBuf`] that
 //!   batches outgoing frames for one (vectored) write.
-//! - [`command`]: READY, ERROR, PING, PONG, SUBSCRIBE, CANCEL and READY's metadata.
-//! - [`connection`]: the per-connection state machine: staged greeting, mechanism handshake
-//!   (NULL), socket-type check, then messages and commands.
+//! - [`command`]: READY, ERROR, PING, PONG, SUBSCRIBE, CANCEL and the wire form of READY's
+//!   metadata (the [`Metadata`] and [`Mechanism`] types themselves are plain data in the
+//!   message module, since messages carry them as properties).
+//! - [`connection`]: the per-connection state machine: staged greeting (with the ZMTP 3.0
+//!   downgrade), mechanism handshake, ZAP requests and replies, socket-type check, then
+//!   messages and commands.
+//! - [`mechanism`]: NULL, PLAIN and CURVE (with the crypto box in `msgbox`), each a state
+//!   machine the connection drives; [`Security`] says which one and with which keys.
+//! - [`z85`]: the Z85 encoding of keys.
+//! - `fuzzing`: the entry points of the fuzz targets for everything above (re-exported by
+//!   the crate's one fuzzing front).
 //!
 //! # Method kinds of [`Connection`]
 //! Like quinn's protocol core, the connection has getters; `handle_*` methods for input from

@@ -18,8 +18,7 @@
 //! §2.5 in constant-time integer arithmetic. It replaces the `poly1305` crate on this one
 //! path because that crate's runtime-selected AVX2 backend recomputes a table of powers
 //! of `r` at the start of every tag, which for CurveZMQ's typical 16 B–1 KiB messages cost
-//! more than the rest of the box (measured: 2.1× the throughput at 16 B with the portable
-//! arithmetic). It is checked against RFC 8439's vectors and, in property tests, against the
+//! more than the rest of the box. It is checked against RFC 8439's vectors and, in property tests, against the
 //! `poly1305` crate.
 
 use subtle::ConstantTimeEq;

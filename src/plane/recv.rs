@@ -1,0 +1,305 @@
+//! Receiving: engines deliver decoded messages under RCVHWM, and `recv` takes them
+//! fair-queued, by each socket type's rule (REQ only from the peer it asked, REP
+//! remembering the envelope).
+
+use super::state::*;
+use crate::zmtp::SocketType;
+use crate::{Error, ErrorKind, Message, Result};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+impl State {
+    // ---- receive side ---------------------------------------------------------------
+
+    /// Room left in `id`'s inbound queue.
+    pub(crate) fn in_room(&self, id: PeerId) -> usize {
+        match self.peers.get(&id) {
+            Some(_) if self.opts.conflate => usize::MAX,
+            Some(p) => self.opts.rcvhwm_limit().saturating_sub(p.inbound.len()),
+            None => 0,
+        }
+    }
+
+    /// An engine delivers messages from `id` (`msgs` is left empty). Returns the room left
+    /// (0: stop reading). When the peer's queue is empty the two queues are swapped, so a
+    /// batch reaches the receiver without moving its messages.
+    pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut VecDeque<Message>) -> usize {
+        let hwm = self.opts.rcvhwm_limit();
+        if !self.peers.contains_key(&id) {
+            msgs.clear();
+            return 0;
+        }
+        self.counters.messages_in += msgs.len() as u64;
+        self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
+        let st = self.socket_type;
+        if is_pub(st) {
+            // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
+            for m in msgs.drain(..) {
+                let first = m.first().cloned().unwrap_or_default();
+                match first.first() {
+                    Some(&b) if (b == 0 || b == 1) && m.len() == 1 => {
+                        self.on_subscription(id, b == 1, &first.slice(1..))
+                    }
+                    _ if st == SocketType::XPub => self.xpub_pending.push_back(m),
+                    _ => {}
+                }
+            }
+            return usize::MAX;
+        }
+        // A subscription to the empty topic lets everything through: no filtering.
+        let filter = is_sub(st) && !self.local_subs.matches(&[]);
+        let conflate = self.opts.conflate;
+        let p = self.peers.get_mut(&id).expect("checked above");
+        if !filter && !conflate {
+            if p.inbound.is_empty() {
+                std::mem::swap(&mut p.inbound, msgs);
+            } else {
+                p.inbound.append(msgs);
+            }
+        } else {
+            let mut dropped = 0;
+            for m in msgs.drain(..) {
+                if filter
+                    && !self
+                        .local_subs
+                        .matches(m.first().map_or(&[][..], |f| &f[..]))
+                {
+                    dropped += 1;
+                    continue;
+                }
+                if conflate {
+                    p.inbound.clear();
+                }
+                p.inbound.push_back(m);
+            }
+            self.counters.dropped_unroutable += dropped;
+        }
+        if !p.in_fq && !p.inbound.is_empty() {
+            p.in_fq = true;
+            self.fq.push_back(id);
+        }
+        if conflate {
+            return usize::MAX;
+        }
+        let room = hwm.saturating_sub(p.inbound.len());
+        if room == 0 {
+            p.in_paused = true;
+        }
+        room
+    }
+
+    /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
+    /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
+    pub(crate) fn batches_recv(socket_type: SocketType) -> bool {
+        matches!(
+            socket_type,
+            SocketType::Dealer
+                | SocketType::Router
+                | SocketType::Pull
+                | SocketType::Pair
+                | SocketType::Sub
+                | SocketType::XSub
+        )
+    }
+
+    /// Moves the next inbound messages to `dst` (empty), in exactly the order successive
+    /// [`try_recv`](Self::try_recv) calls would return them now: at most RCVHWM (and at
+    /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued and no routing
+    /// id to prepend, the peer's whole queue is swapped out without moving a message.
+    /// Only for the types of [`batches_recv`](Self::batches_recv).
+    pub(crate) fn take_inbound(&mut self, dst: &mut VecDeque<Message>, wakes: &mut Wakes) {
+        debug_assert!(dst.is_empty() && Self::batches_recv(self.socket_type));
+        let hwm = self.opts.rcvhwm_limit();
+        let max = if self.opts.conflate {
+            1
+        } else {
+            hwm.min(RECV_BATCH)
+        };
+        let with_rid = self.socket_type == SocketType::Router;
+        if self.fq.len() == 1 {
+            let id = self.fq[0];
+            if let Some(p) = self.peers.get_mut(&id) {
+                let n = p.inbound.len();
+                if n <= max && !with_rid {
+                    std::mem::swap(&mut p.inbound, dst);
+                } else {
+                    let rid = &p.routing_id;
+                    dst.extend(p.inbound.drain(..n.min(max)).map(|mut m| {
+                        if with_rid {
+                            m.push_front(rid.clone());
+                        }
+                        m
+                    }));
+                }
+                if p.inbound.is_empty() {
+                    p.in_fq = false;
+                    self.fq.clear();
+                    if !p.alive {
+                        self.peers.remove(&id);
+                        return;
+                    }
+                }
+                if p.in_paused && p.inbound.len() < hwm {
+                    p.in_paused = false;
+                    wakes.push(p.in_space.clone());
+                }
+                return;
+            }
+        }
+        while dst.len() < max {
+            let Some((_, rid, mut msg, wake)) = self.pop_fq(with_rid) else {
+                break;
+            };
+            wakes.extend(wake);
+            if with_rid {
+                msg.push_front(rid);
+            }
+            dst.push_back(msg);
+        }
+    }
+
+    /// Pops the next inbound message, fair-queued over peers: the peer, its routing id (when `with_rid`; else empty), the
+    /// message, and the engine wake-up to signal if that peer was paused at RCVHWM.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn pop_fq(
+        &mut self,
+        with_rid: bool,
+    ) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
+        let hwm = self.opts.rcvhwm_limit();
+        while let Some(id) = self.fq.pop_front() {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            let Some(msg) = p.inbound.pop_front() else {
+                p.in_fq = false;
+                continue;
+            };
+            // Only ROUTER needs the routing id (a clone is two atomic operations).
+            let rid = if with_rid {
+                p.routing_id.clone()
+            } else {
+                Bytes::new()
+            };
+            if p.inbound.is_empty() {
+                p.in_fq = false;
+                if !p.alive {
+                    self.peers.remove(&id);
+                    return Some((id, rid, msg, None));
+                }
+            } else {
+                self.fq.push_back(id);
+            }
+            let wake = if p.in_paused && p.inbound.len() < hwm {
+                p.in_paused = false;
+                Some(p.in_space.clone())
+            } else {
+                None
+            };
+            return Some((id, rid, msg, wake));
+        }
+        None
+    }
+
+    /// REQ awaiting the reply from `want`: a message from `id` is that reply only when
+    /// `id` is `want` and it carries the delimiter (and with REQ_CORRELATE the request id
+    /// first); anything else is dropped. Returns the reply's body.
+    pub(super) fn req_accept(
+        &mut self,
+        want: PeerId,
+        id: PeerId,
+        mut msg: Message,
+    ) -> Option<Message> {
+        if id != want {
+            return None;
+        }
+        if self.opts.req_correlate {
+            if msg.first()?[..] != self.req.request_id.to_ne_bytes() {
+                return None;
+            }
+            msg.pop_front();
+        }
+        if !msg.first()?.is_empty() {
+            return None;
+        }
+        msg.pop_front();
+        self.req.awaiting = None;
+        Some(msg)
+    }
+
+    /// REP: a request from `id` splits at its first empty frame into the envelope (kept
+    /// for the reply) and the body (returned); without one it is malformed and dropped,
+    /// as libzmq does.
+    pub(super) fn rep_accept(&mut self, id: PeerId, mut msg: Message) -> Option<Message> {
+        let pos = msg.iter().position(|f| f.is_empty())?;
+        let body = msg.split_off(pos + 1);
+        self.rep.pending = Some((id, msg));
+        Some(body)
+    }
+
+    /// Tries to receive according to the socket type. `Ok(None)`: nothing yet.
+    pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<Option<Message>> {
+        match self.socket_type {
+            SocketType::Req => {
+                let Some(want) = self.req.awaiting else {
+                    return Err(Error::new(
+                        ErrorKind::Fsm,
+                        "REQ must send a request before receiving",
+                    ));
+                };
+                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
+                    wakes.extend(wake);
+                    if let Some(reply) = self.req_accept(want, id, msg) {
+                        return Ok(Some(reply));
+                    }
+                }
+                Ok(None)
+            }
+            SocketType::Rep => {
+                if self.rep.pending.is_some() {
+                    return Err(Error::new(
+                        ErrorKind::Fsm,
+                        "REP must send the reply before receiving again",
+                    ));
+                }
+                while let Some((id, _, msg, wake)) = self.pop_fq(false) {
+                    wakes.extend(wake);
+                    if let Some(body) = self.rep_accept(id, msg) {
+                        return Ok(Some(body));
+                    }
+                }
+                Ok(None)
+            }
+            SocketType::Router => match self.pop_fq(true) {
+                Some((_, rid, mut msg, wake)) => {
+                    wakes.extend(wake);
+                    msg.push_front(rid);
+                    Ok(Some(msg))
+                }
+                None => Ok(None),
+            },
+            SocketType::XPub => {
+                if let Some(m) = self.xpub_pending.pop_front() {
+                    return Ok(Some(m));
+                }
+                Ok(None)
+            }
+            SocketType::Dealer
+            | SocketType::Pull
+            | SocketType::Pair
+            | SocketType::Sub
+            | SocketType::XSub => match self.pop_fq(false) {
+                Some((_, _, msg, wake)) => {
+                    wakes.extend(wake);
+                    Ok(Some(msg))
+                }
+                None => Ok(None),
+            },
+            other => Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{other} sockets cannot receive"),
+            )),
+        }
+    }
+}

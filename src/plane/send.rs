@@ -1,0 +1,295 @@
+//! The send rule of each socket type (table in `state`): round-robin, routing by
+//! routing id, REQ/REP envelopes, and the engine taking what waits to be sent.
+
+use super::state::*;
+use crate::zmtp::SocketType;
+use crate::zmtp::WriteBuf;
+use crate::{Error, ErrorKind, Message, Result};
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+impl State {
+    // ---- send side ------------------------------------------------------------------
+
+    pub(super) fn has_room(&self, id: PeerId) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| peer_has_room(p, &self.opts))
+    }
+
+    /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
+    pub(super) fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {
+        let conflate = self.opts.conflate;
+        if let Some(p) = self.peers.get_mut(&id) {
+            push_to(p, item, conflate, wakes);
+        }
+    }
+
+    /// Picks the next round-robin peer with room.
+    pub(super) fn next_rr(&mut self) -> Option<PeerId> {
+        let opts = &self.opts;
+        pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
+            peer_has_room(p, opts)
+        })
+    }
+
+    /// DEALER, PUSH, PAIR: queues `msg` on the next round-robin peer with room.
+    /// One map lookup per peer tried: the room check and the push share it. The message
+    /// is encoded from `slot` (or moved once from there into the queue); without a peer
+    /// it stays in `slot`.
+    pub(super) fn send_rr(
+        &mut self,
+        slot: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
+        let n = self.rr.len();
+        let mut idx = if self.rr_next < n { self.rr_next } else { 0 };
+        for _ in 0..n {
+            let id = self.rr[idx];
+            idx += 1;
+            if idx == n {
+                idx = 0;
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if !peer_has_room(p, &self.opts) {
+                continue;
+            }
+            self.rr_next = idx;
+            self.counters.messages_out += 1;
+            self.counters.bytes_out += slot.as_ref().map_or(0, Message::byte_len) as u64;
+            push_msg(p, slot, self.opts.conflate, wakes);
+            return Ok(());
+        }
+        Err(SendBlock::Full)
+    }
+
+    pub(super) fn count_out(&mut self, msg: &Message) {
+        self.counters.messages_out += 1;
+        self.counters.bytes_out += msg.byte_len() as u64;
+    }
+
+    /// Tries to queue the message in `slot` according to the socket type; engine
+    /// wake-ups to signal (outside the lock) are added to `wakes`. The message is taken
+    /// from `slot` when it is queued (or dropped by the socket's rules) and stays there
+    /// when the result is an error. Taking it by reference keeps the round-robin path to
+    /// one move of the message, from the caller's slot into the queue: every move of a
+    /// message just built stalled on store forwarding.
+    pub(crate) fn try_send(
+        &mut self,
+        slot: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
+        let Some(msg) = slot.as_ref() else {
+            return Err(SendBlock::Err(Box::new(Error::inval("no message to send"))));
+        };
+        if self.closed {
+            return Err(SendBlock::Err(Box::new(Error::closed())));
+        }
+        if msg.is_empty() {
+            return Err(SendBlock::Err(Box::new(Error::inval(
+                "cannot send a message with no frames",
+            ))));
+        }
+        if matches!(
+            self.socket_type,
+            SocketType::Dealer | SocketType::Push | SocketType::Pair
+        ) {
+            return self.send_rr(slot, wakes);
+        }
+        let Some(msg) = slot.take() else {
+            return Err(SendBlock::Full);
+        };
+        self.send_other(msg, slot, wakes)
+    }
+
+    /// `try_send` for the socket types that change or fan out the message, taking it by
+    /// value; after an error it is given back in `back`. (DEALER, PUSH and PAIR are sent
+    /// from the caller's slot by `try_send`; their arm here keeps the match total.)
+    pub(super) fn send_other(
+        &mut self,
+        mut msg: Message,
+        back: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
+        match self.socket_type {
+            SocketType::Dealer | SocketType::Push | SocketType::Pair => {
+                *back = Some(msg);
+                self.send_rr(back, wakes)
+            }
+            SocketType::Req => {
+                if self.req.awaiting.is_some() && !self.opts.req_relaxed {
+                    return Err(bounce_err(
+                        back,
+                        Error::new(
+                            ErrorKind::Fsm,
+                            "REQ must receive the reply before sending again",
+                        ),
+                        msg,
+                    ));
+                }
+                match self.next_rr() {
+                    Some(id) => {
+                        self.count_out(&msg);
+                        msg.push_front(Bytes::new());
+                        if self.opts.req_correlate {
+                            self.req.request_id = self.req.request_id.wrapping_add(1);
+                            msg.push_front(Bytes::copy_from_slice(
+                                &self.req.request_id.to_ne_bytes(),
+                            ));
+                        }
+                        self.req.awaiting = Some(id);
+                        self.send_direct_or_queue(id, msg, wakes);
+                        Ok(())
+                    }
+                    None => Err(bounce_full(back, msg)),
+                }
+            }
+            SocketType::Rep => {
+                let Some((id, mut env)) = self.rep.pending.take() else {
+                    return Err(bounce_err(
+                        back,
+                        Error::new(ErrorKind::Fsm, "REP must receive a request before sending"),
+                        msg,
+                    ));
+                };
+                self.count_out(&msg);
+                env.append(&mut msg);
+                // A reply to a gone or full peer is dropped, as libzmq does.
+                if self.has_room(id) {
+                    self.send_direct_or_queue(id, env, wakes);
+                } else {
+                    self.counters.dropped_hwm += 1;
+                }
+                Ok(())
+            }
+            SocketType::Router => {
+                let rid = msg.first().cloned().unwrap_or_default();
+                let Some(id) = self.by_rid.get(&rid).copied() else {
+                    if self.opts.router_mandatory {
+                        return Err(bounce_err(
+                            back,
+                            Error::new(
+                                ErrorKind::HostUnreachable,
+                                format!("no peer with routing id {:?}", rid),
+                            ),
+                            msg,
+                        ));
+                    }
+                    self.counters.dropped_unroutable += 1;
+                    return Ok(());
+                };
+                if !self.has_room(id) {
+                    if self.opts.router_mandatory {
+                        return Err(bounce_full(back, msg));
+                    }
+                    self.counters.dropped_hwm += 1;
+                    return Ok(());
+                }
+                msg.pop_front();
+                if msg.is_empty() {
+                    // Only a routing id: nothing to send (libzmq sends nothing).
+                    return Ok(());
+                }
+                self.count_out(&msg);
+                self.push_out(id, Outbound::Msg(msg), wakes);
+                Ok(())
+            }
+            SocketType::Pub | SocketType::XPub => {
+                self.count_out(&msg);
+                self.fan_out(msg, wakes);
+                Ok(())
+            }
+            SocketType::XSub => {
+                let first = msg.first().cloned().unwrap_or_default();
+                match first.first() {
+                    Some(&1) if msg.len() == 1 => {
+                        self.subscribe(first.slice(1..), wakes);
+                        Ok(())
+                    }
+                    Some(&0) if msg.len() == 1 => {
+                        self.unsubscribe(first.slice(1..), wakes);
+                        Ok(())
+                    }
+                    _ => {
+                        // Other messages go upstream to every publisher with room.
+                        self.count_out(&msg);
+                        let ids: Vec<PeerId> = self.rr.clone();
+                        for id in ids {
+                            if self.has_room(id) {
+                                self.push_out(id, Outbound::Msg(msg.clone()), wakes);
+                            } else {
+                                self.counters.dropped_hwm += 1;
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            other => Err(bounce_err(
+                back,
+                Error::new(
+                    ErrorKind::NotSupported,
+                    format!("{other} sockets cannot send"),
+                ),
+                msg,
+            )),
+        }
+    }
+
+    /// For a network engine: the messages `send` encoded for `id` (swapped with
+    /// `transmit`, which must then be empty), then up to `max` outbound items into `dst`
+    /// (which must be empty), as [`pull_out`](Self::pull_out) does. While encoded messages
+    /// wait and `transmit` is not empty, nothing is taken: the items are younger. Returns
+    /// whether the queue was full before (senders waiting must be woken).
+    pub(crate) fn pull_out_to(
+        &mut self,
+        id: PeerId,
+        dst: &mut VecDeque<Outbound>,
+        max: usize,
+        transmit: &mut WriteBuf,
+    ) -> bool {
+        let hwm = self.opts.sndhwm_limit();
+        let Some(p) = self.peers.get_mut(&id) else {
+            return false;
+        };
+        if p.enc_msgs == 0 {
+            return self.pull_out(id, dst, max);
+        }
+        if !transmit.is_empty() {
+            return false;
+        }
+        let was_full = p.queued() >= hwm;
+        // Both buffers keep their memory: no allocation per batch.
+        std::mem::swap(transmit, &mut p.enc);
+        p.enc_msgs = 0;
+        self.pull_out(id, dst, max) || was_full
+    }
+
+    /// Takes up to `max` outbound items of `id` for its engine into `dst` (which must be
+    /// empty): a queue of at most `max` items is swapped out whole, without moving its
+    /// items. Returns whether the queue was full before (senders waiting must be woken).
+    /// For peers without encoded messages (in-process pipes, CURVE): see `pull_out_to`.
+    pub(crate) fn pull_out(
+        &mut self,
+        id: PeerId,
+        dst: &mut VecDeque<Outbound>,
+        max: usize,
+    ) -> bool {
+        debug_assert!(dst.is_empty());
+        let hwm = self.opts.sndhwm_limit();
+        let Some(p) = self.peers.get_mut(&id) else {
+            return false;
+        };
+        debug_assert_eq!(p.enc_msgs, 0, "encoded messages left behind");
+        let len = p.out.len();
+        let was_full = len >= hwm;
+        if len <= max {
+            std::mem::swap(&mut p.out, dst);
+        } else {
+            dst.extend(p.out.drain(..max));
+        }
+        was_full && len > 0
+    }
+}
