@@ -476,9 +476,9 @@ where
     let mut direct_on = false;
     // A REQ/REP `recv` may borrow the read side (see `lease`); taken back by reading.
     let mut read_offered = false;
-    // Whether anything was written after the handshake: only then can the peer have
-    // something unread when we close (see `linger_until_peer_eof`).
-    let mut wrote = false;
+    // Whether the socket gave this connection anything to send: only then can the peer
+    // have something of ours unread when we close (see `linger_until_peer_eof`).
+    let mut sent = false;
 
     // Messages that arrived with the handshake.
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
@@ -558,7 +558,9 @@ where
         while conn.transmit().len() < WRITE_HIGH {
             let (was_full, rest) = {
                 let mut st = shared.state.lock().unwrap();
+                let before = conn.transmit().len();
                 let was_full = st.pull_out_to(id, &mut outbox, PULL_BATCH, conn.transmit());
+                sent |= !outbox.is_empty() || conn.transmit().len() != before;
                 // Anything to write: the connection is ours again, and the end of a
                 // directly written message goes first.
                 let rest = if direct_on
@@ -610,7 +612,7 @@ where
                     continue;
                 }
             }
-            if wrote || (direct.is_some() && shared.state.lock().unwrap().wrote_directly(id)) {
+            if sent || (direct.is_some() && shared.state.lock().unwrap().wrote_directly(id)) {
                 linger_until_peer_eof(rd, wr, rbuf, lease, killed.as_mut()).await;
             }
             return None;
@@ -648,10 +650,7 @@ where
             r = write_some(wr, conn), if want_write => {
                 match r {
                     Ok(0) => return Some("write returned zero".into()),
-                    Ok(n) => {
-                        wrote = true;
-                        conn.transmit().advance(n);
-                    }
+                    Ok(n) => conn.transmit().advance(n),
                     Err(e) => return Some(e.to_string()),
                 }
             }
