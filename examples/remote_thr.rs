@@ -32,8 +32,8 @@ async fn main() -> aiozmq::Result<()> {
     let socket = Socket::new(socket_type);
     if args.get(5).map(String::as_str) == Some("curve") {
         // Demo keys: the server's secret key is 32 bytes of 1, ours 32 bytes of 2.
-        socket.set_curve_serverkey(aiozmq::curve::public_key_of(&[1u8; 32]))?;
-        socket.set_curve_publickey(aiozmq::curve::public_key_of(&[2u8; 32]))?;
+        socket.set_curve_serverkey(aiozmq::security::curve::public_key_of(&[1u8; 32]))?;
+        socket.set_curve_publickey(aiozmq::security::curve::public_key_of(&[2u8; 32]))?;
         socket.set_curve_secretkey([2u8; 32])?;
     }
     socket.connect(&args[1]).await?;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aiozmq::zap::{Authenticator, ZapHandler, ZapReply, ZapRequest};
+use aiozmq::security::zap::{Authenticator, ZapHandler, ZapReply, ZapRequest};
 use aiozmq::zmtp::Mechanism;
 use aiozmq::{EventKind, Message, Monitor, MonitorEvent, Socket, SocketType};
 use support::python::{from_hex, venv_python};

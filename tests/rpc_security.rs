@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aiozmq::rpc::{self, call, notify, AttrHandler, Error};
+use aiozmq::security::zap::Authenticator;
 use aiozmq::security::SecurityConfig;
-use aiozmq::zap::Authenticator;
 
 struct Calc;
 

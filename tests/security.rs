@@ -1,6 +1,6 @@
 //! PLAIN and CURVE between our own sockets, with ZAP.
 
-use aiozmq::zap::Authenticator;
+use aiozmq::security::zap::Authenticator;
 use aiozmq::{EventKind, Message, Socket, SocketType};
 use std::future::Future;
 use std::time::Duration;
@@ -211,8 +211,9 @@ fn keys_and_z85() {
 async fn zap_user_id_is_visible_on_messages() {
     let server = Socket::new(SocketType::Pull);
     server.set_plain_server(true).unwrap();
-    server.set_zap_handler(|req: &aiozmq::zap::ZapRequest| {
-        let mut reply = aiozmq::zap::ZapReply::allow(String::from_utf8_lossy(&req.credentials[0]));
+    server.set_zap_handler(|req: &aiozmq::security::zap::ZapRequest| {
+        let mut reply =
+            aiozmq::security::zap::ZapReply::allow(String::from_utf8_lossy(&req.credentials[0]));
         reply.metadata.push("X-Role", &b"admin"[..]);
         reply
     });

@@ -2,7 +2,7 @@
 
 mod core_support;
 
-use aiozmq::core::{opt, ExtraInfo};
+use aiozmq::api::{opt, ExtraInfo};
 use aiozmq::{
     create_zmq_stream, ErrorKind, EventKind, Message, Socket, SocketType, StreamOptions, ZmqStream,
     ZmqStreamClosed,

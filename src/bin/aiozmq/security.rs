@@ -1,9 +1,9 @@
 //! The security options (CURVE, PLAIN, ZAP) that `cat`, `monitor` and `proxy` share, and
 //! the reporting of failed handshakes.
 
-use aiozmq::curve::{parse_key, public_key_of};
+use aiozmq::security::curve::{parse_key, public_key_of};
+use aiozmq::security::zap::Authenticator;
 use aiozmq::security::SecurityConfig;
-use aiozmq::zap::Authenticator;
 use aiozmq::{EventKind, MonitorEvent, Socket};
 
 use crate::args::{no_value, Args};
@@ -27,7 +27,7 @@ Security options (KEY: 40 characters of Z85, as printed by aiozmq keypair):
   --zap-allow-address IP  accept connections from this address only (repeatable; with
                           --plain-server, only together with --zap-password)
   --zap-deny-address IP   refuse connections from this address (repeatable)
-The --zap-* options install a ZAP handler (aiozmq::zap::Authenticator) on the socket.
+The --zap-* options install a ZAP handler (aiozmq::security::zap::Authenticator) on the socket.
 ";
 
 /// One socket's security settings, as given on the command line.
@@ -265,10 +265,12 @@ impl Security {
         Ok(())
     }
 
-    /// The settings as a library [`SecurityConfig`] (for the RPC builders). Address rules
-    /// without CURVE or PLAIN (NULL with ZAP) have no `SecurityConfig` form: an error.
-    pub fn to_config(&self) -> Result<SecurityConfig, String> {
+    /// The ZAP handler the `--zap-*` options describe, if any.
+    fn authenticator(&self) -> aiozmq::Result<Option<Authenticator>> {
         let addresses = !self.zap_allow.is_empty() || !self.zap_deny.is_empty();
+        if !addresses && self.zap_keys.is_empty() && self.zap_passwords.is_empty() {
+            return Ok(None);
+        }
         let mut auth = Authenticator::new();
         for a in &self.zap_allow {
             auth = auth.allow_address(a.clone());
@@ -280,19 +282,33 @@ impl Security {
             auth = auth.password(u.clone(), p.clone());
         }
         for k in &self.zap_keys {
-            auth = auth.allow_curve_key(k).map_err(|e| e.to_string())?;
+            auth = auth.allow_curve_key(k)?;
         }
-        let zap = addresses || !self.zap_keys.is_empty() || !self.zap_passwords.is_empty();
+        if self.curve_server && self.zap_keys.is_empty() {
+            auth = auth.allow_any_curve();
+        }
+        Ok(Some(auth))
+    }
+
+    /// Whether the options choose no mechanism (NULL): only address rules may apply then.
+    fn is_null(&self) -> bool {
+        !self.curve_server
+            && self.curve_serverkey.is_none()
+            && !self.plain_server
+            && self.plain_username.is_none()
+    }
+
+    /// The settings as the library's one representation, [`SecurityConfig`]. Address rules
+    /// without CURVE or PLAIN (NULL with ZAP) have no `SecurityConfig` form: an error.
+    pub fn to_config(&self) -> Result<SecurityConfig, String> {
         let e = |e: aiozmq::Error| e.to_string();
+        let zap = self.authenticator().map_err(e)?;
         Ok(if self.curve_server {
             let config = SecurityConfig::curve_server(self.curve_secretkey.expect("validated"))
                 .map_err(e)?;
-            if !zap {
-                config
-            } else if self.zap_keys.is_empty() {
-                config.with_zap(auth.allow_any_curve())
-            } else {
-                config.with_zap(auth)
+            match zap {
+                Some(auth) => config.with_zap(auth),
+                None => config,
             }
         } else if let Some(server) = self.curve_serverkey {
             match self.curve_secretkey {
@@ -301,17 +317,16 @@ impl Security {
             }
             .map_err(e)?
         } else if self.plain_server {
-            if zap {
-                SecurityConfig::plain_server(auth)
-            } else {
-                SecurityConfig::PlainServer { zap: None }
+            match zap {
+                Some(auth) => SecurityConfig::plain_server(auth),
+                None => SecurityConfig::PlainServer { zap: None },
             }
         } else if let Some(user) = &self.plain_username {
             SecurityConfig::plain_client(
                 user.clone().into_bytes(),
                 self.plain_password.clone().unwrap_or_default().into_bytes(),
             )
-        } else if addresses {
+        } else if zap.is_some() {
             return Err(
                 "--zap-allow-address/--zap-deny-address need --curve-server or --plain-server \
                  here"
@@ -322,56 +337,20 @@ impl Security {
         })
     }
 
-    /// Applies the settings to `socket` (before it binds or connects).
+    /// Applies the settings to `socket` (before it binds or connects) through
+    /// [`SecurityConfig::apply`]; NULL with address rules installs the ZAP handler with a
+    /// domain, since NULL consults ZAP only when the socket has one (as libzmq does).
     pub fn apply(&self, socket: &Socket) -> aiozmq::Result<()> {
-        if self.curve_server {
-            let secret = self.curve_secretkey.expect("validated");
-            socket.set_curve_server(true)?;
-            socket.set_curve_secretkey(secret)?;
-            socket.set_curve_publickey(public_key_of(&secret))?;
-        } else if let Some(server) = self.curve_serverkey {
-            let (public, secret) = match self.curve_secretkey {
-                Some(s) => (public_key_of(&s), s),
-                None => {
-                    let (p, s) = aiozmq::curve_keypair();
-                    (parse_key(p.as_bytes())?, parse_key(s.as_bytes())?)
-                }
-            };
-            socket.set_curve_serverkey(server)?;
-            socket.set_curve_publickey(public)?;
-            socket.set_curve_secretkey(secret)?;
-        } else if self.plain_server {
-            socket.set_plain_server(true)?;
-        } else if let Some(user) = &self.plain_username {
-            socket.set_plain_username(user.clone().into_bytes())?;
-            socket
-                .set_plain_password(self.plain_password.clone().unwrap_or_default().into_bytes())?;
-        }
-        let addresses = !self.zap_allow.is_empty() || !self.zap_deny.is_empty();
-        if addresses || !self.zap_keys.is_empty() || !self.zap_passwords.is_empty() {
-            let mut auth = Authenticator::new();
-            for a in &self.zap_allow {
-                auth = auth.allow_address(a.clone());
-            }
-            for a in &self.zap_deny {
-                auth = auth.deny_address(a.clone());
-            }
-            for (u, p) in &self.zap_passwords {
-                auth = auth.password(u.clone(), p.clone());
-            }
-            for k in &self.zap_keys {
-                auth = auth.allow_curve_key(k)?;
-            }
-            if self.curve_server && self.zap_keys.is_empty() {
-                auth = auth.allow_any_curve();
-            }
-            if !self.curve_server && !self.plain_server {
-                // NULL consults ZAP only when the socket has a domain (as libzmq does).
+        if self.is_null() {
+            if let Some(auth) = self.authenticator()? {
                 socket.set_zap_domain("global")?;
+                socket.set_zap_handler(auth);
             }
-            socket.set_zap_handler(auth);
+            return Ok(());
         }
-        Ok(())
+        self.to_config()
+            .map_err(|why| aiozmq::Error::new(aiozmq::ErrorKind::InvalidInput, why))?
+            .apply(socket)
     }
 }
 
