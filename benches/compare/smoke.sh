@@ -5,9 +5,9 @@
 #
 #   bash benches/compare/smoke.sh
 #
-# SMOKE_FULL=1 also builds and runs libzmq (compiled from source by zmq-sys, with libsodium for
-# its CURVE, which takes minutes on two cores) and omq-tokio; the default covers aiozmq, raw
-# tokio TCP and zeromq.
+# SMOKE_FULL=1 also builds and runs libzmq (compiled from source by build.rs through the
+# zeromq-src crate, with libsodium from libsodium-sys-stable for its CURVE, which takes minutes
+# on two cores) and omq-tokio; the default covers aiozmq, raw tokio TCP and zeromq.
 # SMOKE_BUILD_TIMEOUT and SMOKE_RUN_TIMEOUT (seconds) bound the two steps.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,5 +1,7 @@
 //! Shared pieces of the peer binaries: argument parsing, libzmq's output lines, the stdin
-//! control channel the runner uses, and RSS read-out.
+//! control channel the runner uses, and RSS read-out; with the `libzmq` feature, also
+//! `libzmq`, the declarations of the libzmq functions `peer_libzmq` calls (libzmq built from
+//! source by build.rs).
 //!
 //! Every peer binary takes a role and that role's arguments:
 //!
@@ -27,6 +29,9 @@
 //! it when the receiver is done; on a terminal it does not wait): a libzmq 4.3 receiver
 //! loses up to an HWM of messages over ipc when the sender disconnects right after sending.
 //! The fan-out and memory roles are driven through stdin by the runner as well.
+
+#[cfg(feature = "libzmq")]
+pub mod libzmq;
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1579,7 +1579,7 @@ fn report(
             format!(
                 "Note: aiozmq's CURVE is pure Rust (no libsodium); {}.\n",
                 match &res.curve_info {
-                    Some(i) => format!("libzmq: {i}, built from source (zmq-sys with libsodium-sys-stable; not tweetnacl)"),
+                    Some(i) => format!("libzmq: {i}, built from source (zeromq-src with libsodium-sys-stable; not tweetnacl)"),
                     None => "libzmq not run".into(),
                 }
             ),

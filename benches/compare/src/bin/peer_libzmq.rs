@@ -1,8 +1,9 @@
-//! libzmq 4.3 (through the `zmq` crate, built from source) in every benchmark role: the
-//! four perf roles do what libzmq's own perf tools do, call for call.
+//! libzmq 4.3 (built from source by build.rs, called through the runner's own declarations in
+//! src/libzmq.rs) in every benchmark role: the four perf roles do what libzmq's own perf tools
+//! do, call for call.
 
+use aiozmq_compare::libzmq as zmq;
 use aiozmq_compare::*;
-use std::ffi::{c_char, c_int, CStr, CString};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -10,7 +11,7 @@ fn main() {
     if a.curve && !a.role.starts_with("local_") && !a.role.starts_with("remote_") {
         die(&format!("{}: no --curve for this role", a.role));
     }
-    if a.curve && zmq::has("curve") != Some(true) {
+    if a.curve && !zmq::has("curve") {
         die("this libzmq was built without CURVE");
     }
     let r = match a.role.as_str() {
@@ -35,20 +36,11 @@ fn main() {
     }
 }
 
-extern "C" {
-    // libzmq's own key derivation (zmq-sys has it, but does not re-export it).
-    fn zmq_curve_public(z85_public_key: *mut c_char, z85_secret_key: *const c_char) -> c_int;
-    // From the static libsodium that libzmq's CURVE is linked with (zmq-sys/, `curve`).
-    fn sodium_version_string() -> *const c_char;
-}
-
 /// One line: the libzmq version and what its CURVE is built with.
 fn curve_info() {
     let (major, minor, patch) = zmq::version();
-    let curve = if zmq::has("curve") == Some(true) {
-        // SAFETY: a NUL-terminated static string from libsodium.
-        let v = unsafe { CStr::from_ptr(sodium_version_string()) };
-        format!("CURVE over libsodium {} (static)", v.to_string_lossy())
+    let curve = if zmq::has("curve") {
+        format!("CURVE over libsodium {} (static)", zmq::sodium_version())
     } else {
         "no CURVE".to_string()
     };
@@ -57,17 +49,10 @@ fn curve_info() {
 
 /// The public key of `secret`, derived by libzmq (`zmq_curve_public`; Z85 in and out).
 fn curve_public(secret: &[u8; 32]) -> String {
-    let secret = CString::new(zmq::z85_encode(secret).expect("32 bytes")).expect("Z85");
-    let mut public = [0 as c_char; 41];
-    // SAFETY: a 41-byte output buffer and a NUL-terminated 40-character Z85 key, as documented.
-    let rc = unsafe { zmq_curve_public(public.as_mut_ptr(), secret.as_ptr()) };
-    if rc != 0 {
-        die("zmq_curve_public failed");
+    match zmq::curve_public(&zmq::z85_encode(secret)) {
+        Ok(public) => public,
+        Err(_) => die("zmq_curve_public failed"),
     }
-    // SAFETY: libzmq wrote a NUL-terminated 40-character string.
-    unsafe { CStr::from_ptr(public.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// The binding side of a `--curve` run: the CURVE server.
@@ -112,7 +97,7 @@ fn push_loop(socket: &zmq::Socket, size: usize, count: u64) -> zmq::Result<()> {
     let payload = vec![0u8; size];
     for _ in 0..count {
         // zmq_msg_init_size + copy + zmq_msg_send, as libzmq's remote_thr.
-        socket.send(&payload[..], 0)?;
+        socket.send_bytes(&payload, 0)?;
     }
     Ok(())
 }
@@ -131,7 +116,7 @@ fn req_loop(socket: &zmq::Socket, size: usize, count: u64) -> zmq::Result<()> {
     let mut msg = zmq::Message::new();
     let start = Instant::now();
     for _ in 0..count {
-        socket.send(&payload[..], 0)?;
+        socket.send_bytes(&payload, 0)?;
         recv_checked(socket, &mut msg, size)?;
     }
     print_lat(size, count, start.elapsed());
@@ -208,15 +193,15 @@ fn pub_fanout(a: &Args) -> zmq::Result<()> {
     let socket = ctx.socket(zmq::PUB)?;
     socket.bind(a.str(0))?;
     while !control.go() {
-        socket.send(&[HELLO][..], 0)?;
+        socket.send_bytes(&[HELLO], 0)?;
         std::thread::sleep(Duration::from_millis(1));
     }
     let payload = data_payload(size);
     for _ in 0..count {
-        socket.send(&payload[..], 0)?;
+        socket.send_bytes(&payload, 0)?;
     }
     while !control.eof() {
-        socket.send(&[END][..], 0)?;
+        socket.send_bytes(&[END], 0)?;
         std::thread::sleep(Duration::from_millis(1));
     }
     std::process::exit(0);
@@ -236,10 +221,7 @@ fn sub_fanout(a: &Args) -> zmq::Result<()> {
     let mut ready = false;
     let mut msg = zmq::Message::new();
     while stats.iter().any(|s| !s.done) {
-        let mut items: Vec<_> = sockets
-            .iter()
-            .map(|s| s.as_poll_item(zmq::POLLIN))
-            .collect();
+        let mut items: Vec<_> = sockets.iter().map(|s| s.poll_item(zmq::POLLIN)).collect();
         zmq::poll(&mut items, -1)?;
         let readable: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
         drop(items);
@@ -254,7 +236,7 @@ fn sub_fanout(a: &Args) -> zmq::Result<()> {
                             wrong_size();
                         }
                     }
-                    Err(zmq::Error::EAGAIN) => break,
+                    Err(zmq::EAGAIN) => break,
                     Err(e) => return Err(e),
                 }
             }
@@ -280,7 +262,7 @@ fn router_mem(a: &Args) -> zmq::Result<()> {
     while hellos < dealers {
         match socket.recv_multipart(0) {
             Ok(_) => hellos += 1,
-            Err(zmq::Error::EAGAIN) => break,
+            Err(zmq::EAGAIN) => break,
             Err(e) => return Err(e),
         }
     }
@@ -303,7 +285,7 @@ fn dealer_mem(a: &Args) -> zmq::Result<()> {
         }
         let s = contexts.last().unwrap().socket(zmq::DEALER)?;
         s.connect(a.str(0))?;
-        s.send("hi", 0)?;
+        s.send_bytes(b"hi", 0)?;
         sockets.push(s);
     }
     control.wait_eof(Duration::from_secs(600));
