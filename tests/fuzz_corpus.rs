@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 11] = [
+const TARGETS: [(&str, Target); 12] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
@@ -28,6 +28,7 @@ const TARGETS: [(&str, Target); 11] = [
     ("plain", fuzzing::plain_handshake),
     ("curve", fuzzing::curve_handshake),
     ("curve_message", fuzzing::curve_message),
+    ("curve_box", fuzzing::curve_box),
     ("subscriptions", aiozmq::fuzzing::subscriptions),
     ("socket_paths", aiozmq::fuzzing::socket_paths),
 ];

@@ -599,3 +599,16 @@ pub fn curve_message(data: &[u8]) {
         }
     }
 }
+
+/// Differential check of the CURVE MESSAGE box against RustCrypto's `crypto_box`: two
+/// secret keys (32 bytes each), a direction byte and a short nonce (8 bytes) from the
+/// input's start, the rest the message. Panics where the two disagree.
+pub fn curve_box(data: &[u8]) {
+    if data.len() < 73 {
+        return;
+    }
+    let a: [u8; 32] = data[..32].try_into().expect("32 bytes");
+    let b: [u8; 32] = data[32..64].try_into().expect("32 bytes");
+    let nonce = u64::from_be_bytes(data[65..73].try_into().expect("8 bytes"));
+    crate::zmtp::mechanism::msgbox::differential(a, b, data[64] & 1 == 1, nonce, &data[73..]);
+}
