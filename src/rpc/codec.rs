@@ -4,8 +4,8 @@
 //! smallest integer form, float 64 for floats, str 8/16/32 for text, bin for bytes, the
 //! smallest fixext/ext form. Unpacking follows `unpackb(use_list=False, raw=False,
 //! ext_hook=...)`: strict UTF-8 text, at most [`MAX_DEPTH`] nested containers (as
-//! msgpack-python), no trailing bytes, and lengths checked against the input before any
-//! allocation.
+//! msgpack-python), at most [`MAX_VALUES`] values per message, no trailing bytes, and
+//! lengths checked against the input before any allocation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +18,15 @@ use super::value::{ConvertError, Object, Value};
 
 /// Deepest nesting of arrays and maps accepted (msgpack-python's unpacker stack).
 pub const MAX_DEPTH: usize = 1024;
+
+/// Most values one unpacked message may hold (every scalar, array and map counts one).
+/// A value takes tens of bytes in memory while it takes one on the wire (a nil, a small
+/// integer), so without a bound a request of a few MB of nils would cost the server a
+/// hundred MB or more; with it, one message costs at most this many values (a few MB).
+/// A message over the limit is refused as malformed: a server drops the request and logs
+/// it, as it (and Python aiozmq) does any request it cannot unpack; a reply over the limit
+/// fails its call.
+pub const MAX_VALUES: usize = 1 << 18;
 
 /// A value that cannot be packed, or bytes that cannot be unpacked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -369,6 +378,7 @@ impl Codec {
             codec: self,
             data,
             pos: 0,
+            left: MAX_VALUES,
         };
         let n = match data.first() {
             Some(b @ 0x90..=0x9f) => {
@@ -385,11 +395,13 @@ impl Codec {
             }
             _ => return self.unpack(data).map(Err),
         };
+        d.count()?;
         let mut items = Vec::with_capacity(n.min(data.len() - d.pos));
         for _ in 0..n {
             // Small integers (the most common arguments) are built in place.
             match data.get(d.pos) {
                 Some(&b @ (0x00..=0x7f | 0xe0..=0xff)) => {
+                    d.count()?;
                     d.pos += 1;
                     items.push(Value::Int(b as i8 as i128));
                 }
@@ -411,6 +423,7 @@ impl Codec {
             codec: self,
             data,
             pos: 0,
+            left: MAX_VALUES,
         };
         let v = d.value()?;
         if d.pos != data.len() {
@@ -555,6 +568,8 @@ struct Decoder<'a> {
     codec: &'a Codec,
     data: &'a Bytes,
     pos: usize,
+    /// Values this message may still hold (see [`MAX_VALUES`]).
+    left: usize,
 }
 
 impl Decoder<'_> {
@@ -628,10 +643,19 @@ impl Decoder<'_> {
         self.value_at(0)
     }
 
+    /// Counts one more value against [`MAX_VALUES`].
+    fn count(&mut self) -> Result<(), CodecError> {
+        self.left = self.left.checked_sub(1).ok_or_else(|| {
+            CodecError::new(format!("more than {MAX_VALUES} values in one message"))
+        })?;
+        Ok(())
+    }
+
     /// One value nested `depth` containers deep.
     fn value_at(&mut self, depth: usize) -> Result<Value, CodecError> {
         // The most common values in one step.
         if let Some(&b) = self.data.get(self.pos) {
+            self.count()?;
             let v = match b {
                 0x00..=0x7f => Value::Int(b as i128),
                 0xe0..=0xff => Value::Int(b as i8 as i128),
@@ -648,7 +672,12 @@ impl Decoder<'_> {
 
     fn value_slow(&mut self, depth: usize) -> Result<Value, CodecError> {
         let mut stack: Vec<Open> = Vec::new();
+        let mut first = true;
         loop {
+            // The fast path of `value_at` counted the first value already.
+            if !std::mem::take(&mut first) || self.data.get(self.pos).is_none() {
+                self.count()?;
+            }
             let mut done = match self.item()? {
                 Item::Done(v) => v,
                 // Empty containers count too, as in msgpack-python.
@@ -777,5 +806,36 @@ impl Decoder<'_> {
                 )))
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An array (array32) of `n` nils, wrapped in `outer` one-item fixarrays.
+    fn nils(n: usize, outer: usize) -> Bytes {
+        let mut v = vec![0x91; outer];
+        v.push(0xdd);
+        v.extend_from_slice(&(n as u32).to_be_bytes());
+        v.resize(v.len() + n, 0xc0);
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn max_values_counts_every_value_on_both_paths() {
+        let c = Codec::plain();
+        // The array itself counts: n nils are n + 1 values.
+        assert!(c.unpack(&nils(MAX_VALUES - 1, 0)).is_ok());
+        let e = c.unpack(&nils(MAX_VALUES, 0)).unwrap_err();
+        assert!(e.to_string().contains("values in one message"), "{e}");
+        // Positional arguments: the outer array counts too.
+        assert!(c.unpack_array(&nils(MAX_VALUES - 2, 1)).is_ok());
+        assert!(c.unpack_array(&nils(MAX_VALUES - 1, 1)).is_err());
+        // Small integers take the fast path of the argument list.
+        let mut v = vec![0xdd];
+        v.extend_from_slice(&(MAX_VALUES as u32).to_be_bytes());
+        v.resize(v.len() + MAX_VALUES, 0x01);
+        assert!(c.unpack_array(&Bytes::from(v)).is_err());
     }
 }

@@ -113,7 +113,9 @@ pub use client::{
     connect_pipeline, connect_pubsub, connect_rpc, Args, ConnectPipeline, ConnectPubSub,
     ConnectRpc, IntoArgs, IntoKwargs, Kwargs, PipelineClient, PubSubClient, Publisher, RpcClient,
 };
-pub use codec::{predefined_code, Codec, CodecError, TranslationTable, Translator, MAX_DEPTH};
+pub use codec::{
+    predefined_code, Codec, CodecError, TranslationTable, Translator, MAX_DEPTH, MAX_VALUES,
+};
 pub use datetime::{PyDateTime, PyTime, PyTimezone};
 pub use error::{
     default_translation, is_default_exception, Error, ErrorTable, Exception, ASYNCIO_EXCEPTIONS,
