@@ -10,7 +10,23 @@
 //! | `greeting`, `frames`, `command`, `connection`, `plain_handshake`, `curve_handshake`, `curve_message`, `security_*` | ZMTP greeting, frames, commands, the connection state machine, PLAIN and CURVE | `zmtp::fuzzing` |
 //! | `subscriptions`, `socket_paths` | the subscription trie; each socket type's send and receive rules | `plane::fuzz_ops` |
 //! | `rpc_request`, `pickle`, `split_frames`, `join_frames` | aiozmq.rpc requests (msgpack) and pickled values | `rpc::fuzzing` |
+//! | `endpoint` | endpoint strings | `transport` |
+//! | `proxy_control` | proxy control commands and STATISTICS replies | `proxy` |
+//!
+//! The command-line tool's JSON arguments are fuzzed by `fuzz/fuzz_targets/cli_json.rs`,
+//! which includes the tool's parser (it lives in the binary, not in the library).
 
 pub use crate::plane::fuzz_ops::{socket_paths, subscriptions};
 pub use crate::rpc::fuzzing::{join_frames, pickle, rpc_request, split_frames};
 pub use crate::zmtp::fuzzing::*;
+
+/// Endpoint parsing (`transport`): see [`crate::transport`].
+pub fn endpoint(data: &[u8]) {
+    crate::transport::fuzz_endpoint(data)
+}
+
+/// Proxy control commands and STATISTICS replies, the input split into frames as
+/// [`split_frames`] does.
+pub fn proxy_control(data: &[u8]) {
+    crate::proxy::fuzz_control(&split_frames(data))
+}

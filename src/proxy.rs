@@ -471,38 +471,113 @@ fn copy_to_capture(capture: &Socket, msg: &Message) -> Result<()> {
     }
 }
 
+/// A control command (libzmq's names; anything else is ignored with a warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Resume,
+    Terminate,
+    Statistics,
+    Unknown,
+}
+
+impl Control {
+    /// The command of a control message: its last frame (earlier frames are the envelope a
+    /// ROUTER or REP control socket puts in front).
+    pub(crate) fn parse(frame: &[u8]) -> Control {
+        match frame {
+            b"PAUSE" => Control::Pause,
+            b"RESUME" => Control::Resume,
+            b"TERMINATE" => Control::Terminate,
+            b"STATISTICS" => Control::Statistics,
+            _ => Control::Unknown,
+        }
+    }
+}
+
+/// What a control socket of type `ct` answers to `command`, before the envelope: the
+/// STATISTICS frames, an empty frame where REP must answer anything, else nothing. `None`
+/// too when the socket cannot send at all.
+pub(crate) fn control_reply(
+    ct: SocketType,
+    command: Control,
+    stats: &ProxyStatistics,
+) -> Option<Message> {
+    let reply = match command {
+        Control::Statistics => Some(stats.to_message()),
+        _ if ct == SocketType::Rep => Some(Message::from(Bytes::new())),
+        _ => None,
+    };
+    reply.filter(|_| can_send(ct))
+}
+
 /// The control loop: returns `Ok` on TERMINATE.
 async fn steer(control: &Socket, ctx: &Ctx<'_>) -> Result<()> {
     let ct = control.socket_type();
-    let always_reply = ct == SocketType::Rep;
     loop {
         let mut envelope = control.recv().await?;
-        let command = envelope.pop_back().unwrap_or_default();
-        let mut reply = None;
-        let mut terminate = false;
-        match &command[..] {
-            b"PAUSE" => ctx.flow.send_modify(|f| f.paused = true),
-            b"RESUME" => ctx.flow.send_modify(|f| f.paused = false),
-            b"TERMINATE" => terminate = true,
-            b"STATISTICS" => reply = Some(ctx.stats.lock().unwrap().to_message()),
-            other => tracing::warn!(
+        let frame = envelope.pop_back().unwrap_or_default();
+        let command = Control::parse(&frame);
+        match command {
+            Control::Pause => ctx.flow.send_modify(|f| f.paused = true),
+            Control::Resume => ctx.flow.send_modify(|f| f.paused = false),
+            Control::Terminate | Control::Statistics => {}
+            Control::Unknown => tracing::warn!(
                 "proxy: unknown control command {:?} ignored",
-                String::from_utf8_lossy(other)
+                String::from_utf8_lossy(&frame)
             ),
         }
-        if always_reply && reply.is_none() {
-            reply = Some(Message::from(Bytes::new()));
-        }
-        if let Some(mut reply) = reply {
-            if can_send(ct) {
+        let stats = *ctx.stats.lock().unwrap();
+        match control_reply(ct, command, &stats) {
+            Some(mut reply) => {
                 envelope.append(&mut reply);
                 control.send(envelope).await?;
-            } else {
-                tracing::warn!("proxy: a {ct} control socket cannot send the STATISTICS reply");
             }
+            None if command == Control::Statistics => {
+                tracing::warn!("proxy: a {ct} control socket cannot send the STATISTICS reply")
+            }
+            None => {}
         }
-        if terminate {
+        if command == Control::Terminate {
             return Ok(());
+        }
+    }
+}
+
+/// Fuzz entry point: a control message's frames (see [`crate::fuzzing`]). Parsing never
+/// panics; REP answers everything; a STATISTICS reply decodes to the counts it was made
+/// from; and any eight-frame message decodes as statistics only when every frame is 8
+/// bytes, re-encoding to the same bytes.
+pub(crate) fn fuzz_control(frames: &Message) {
+    let last = frames.len().checked_sub(1).map(|i| &frames[i][..]);
+    let command = Control::parse(last.unwrap_or_default());
+    let stats = ProxyStatistics::from_message(frames).ok();
+    if let Some(s) = &stats {
+        assert_eq!(
+            &s.to_message(),
+            frames,
+            "statistics do not re-encode to their bytes"
+        );
+    } else {
+        assert!(frames.len() != 8 || frames.iter().any(|f| f.len() != 8));
+    }
+    let counts = stats.unwrap_or_default();
+    for ct in [
+        SocketType::Rep,
+        SocketType::Pair,
+        SocketType::Router,
+        SocketType::Dealer,
+        SocketType::Sub,
+        SocketType::Pull,
+    ] {
+        let reply = control_reply(ct, command, &counts);
+        if ct == SocketType::Rep {
+            assert!(reply.is_some(), "REP left a command unanswered");
+        }
+        if command == Control::Statistics {
+            if let Some(r) = &reply {
+                assert_eq!(ProxyStatistics::from_message(r).ok(), Some(counts));
+            }
         }
     }
 }

@@ -131,6 +131,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Fuzz entry point (see `crate::fuzzing`): any text either fails to parse with an error or
+/// parses to an endpoint whose printed form parses back to the same endpoint.
+pub(crate) fn fuzz_endpoint(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(ep) = Endpoint::parse(&text) {
+        let printed = ep.to_string();
+        match Endpoint::parse(&printed) {
+            Ok(again) => assert_eq!(again, ep, "{text:?} printed as {printed:?}"),
+            Err(e) => panic!("{text:?} parsed, but its printed form {printed:?} does not: {e}"),
+        }
+    }
+}
+
 /// The raw file descriptor, for monitor event values.
 pub(crate) fn raw_fd(x: &impl std::os::fd::AsRawFd) -> u32 {
     x.as_raw_fd() as u32
