@@ -11,19 +11,25 @@
 //! - [`command`]: READY, ERROR, PING, PONG, SUBSCRIBE, CANCEL and READY's metadata.
 //! - [`connection`]: the per-connection state machine: staged greeting, mechanism handshake
 //!   (NULL), socket-type check, then messages and commands.
+//! - `timers` (private): the handshake deadline and the heartbeats, as state driven by the
+//!   instants the connection is given.
 //!
 //! # Method kinds of [`Connection`]
 //! Like quinn's protocol core, the connection has getters; `handle_*` methods for input from
-//! the network; mutators for application commands (`send_message`, `send_subscription`, ...);
-//! and `poll_*`/transmit accessors for output. After every input, drain
-//! [`poll_event`](connection::Connection::poll_event) and then write out
-//! [`transmit`](connection::Connection::transmit).
+//! the network or the clock (`handle_input`, `handle_received`, `handle_timeout`, ...);
+//! mutators for application commands (`send_message`, `send_subscription`, ...); and
+//! `poll_*`/transmit accessors for output. After every input, drain
+//! [`poll_event`](connection::Connection::poll_event), write out
+//! [`transmit`](connection::Connection::transmit), then wait until
+//! [`poll_timeout`](connection::Connection::poll_timeout). Time is always an argument
+//! (`now`), never read here.
 
 pub mod command;
 pub mod connection;
 pub mod frame;
 pub mod greeting;
 pub mod mechanism;
+mod timers;
 pub mod z85;
 
 use std::fmt;
@@ -216,9 +222,15 @@ pub enum ProtocolError {
     /// The peer sent an ERROR command.
     #[error("peer sent ERROR: {0}")]
     PeerError(String),
-    /// The handshake did not complete in time.
+    /// The handshake did not complete within HANDSHAKE_IVL.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// No bytes at all came from the peer within HEARTBEAT_TIMEOUT of our PING.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
+    /// No bytes came from the peer within the TTL its PING announced.
+    #[error("peer's heartbeat TTL expired")]
+    PeerTtlExpired,
     /// The peer's security handshake failed (wrong keys or credentials).
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -228,7 +240,9 @@ impl From<ProtocolError> for crate::Error {
     fn from(e: ProtocolError) -> Self {
         let kind = match e {
             ProtocolError::TooLarge { .. } => crate::ErrorKind::MessageTooLarge,
-            ProtocolError::HandshakeTimeout => crate::ErrorKind::TimedOut,
+            ProtocolError::HandshakeTimeout
+            | ProtocolError::HeartbeatTimeout
+            | ProtocolError::PeerTtlExpired => crate::ErrorKind::TimedOut,
             ProtocolError::Auth(_) => crate::ErrorKind::AccessDenied,
             _ => crate::ErrorKind::Protocol,
         };
