@@ -13,6 +13,7 @@ use aiozmq::zmtp::{Config, Connection, Event, FrameDecoder, Greeting, SocketType
 use bytes::BytesMut;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// A fuzz entry point.
 type Target = fn(&[u8]);
@@ -278,7 +279,7 @@ fn corpus_reaches_deep_states() {
         };
         // The same selection as fuzzing::connection.
         let st = SocketType::ALL[(sel & 0x0F) as usize % SocketType::ALL.len()];
-        let mut conn = Connection::new(Config::new(st));
+        let mut conn = Connection::new(Config::new(st), Instant::now());
         let _ = conn.handle_input(&mut BytesMut::from(rest));
         let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
         if conn.is_ready() {

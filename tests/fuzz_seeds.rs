@@ -21,6 +21,7 @@ use aiozmq::Message;
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Largest seed file we commit.
 const MAX_SEED_LEN: usize = 4096;
@@ -53,7 +54,7 @@ struct Side {
 impl Side {
     fn new(cfg: Config) -> Self {
         Side {
-            conn: Connection::new(cfg),
+            conn: Connection::new(cfg, Instant::now()),
             received: Vec::new(),
             sent: 0,
             events: Vec::new(),

@@ -22,6 +22,7 @@ use aiozmq::zmtp::{Connection, Event, Mechanism, ZapReply};
 use aiozmq::Message;
 use bytes::{Bytes, BytesMut};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 const MAX_SEED_LEN: usize = 4096;
 
@@ -43,8 +44,11 @@ fn take(c: &mut Connection) -> Vec<u8> {
 /// exchange: handshake, then — once both are ready — messages, a PING, and (from a
 /// client) a subscription.
 fn transcript(mechanism: Mechanism, sel: SecuritySelector) -> Vec<u8> {
-    let mut ours = Connection::new(security_config(mechanism, sel.client, sel.zap));
-    let mut peer = Connection::new(security_peer_config(mechanism, sel.client));
+    let mut ours = Connection::new(
+        security_config(mechanism, sel.client, sel.zap),
+        Instant::now(),
+    );
+    let mut peer = Connection::new(security_peer_config(mechanism, sel.client), Instant::now());
     let mut sent = Vec::new();
     let (mut in_ours, mut in_peer) = (BytesMut::new(), BytesMut::new());
     let mut ours_failed = false;

@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aiozmq::zmtp::{Config, Connection, Event, ProtocolError, Security, SocketType};
 use aiozmq::{EventKind, Message, Socket};
@@ -118,8 +118,8 @@ fn handshake_with(
     server: Config,
     mut tamper: impl FnMut(&str, Vec<u8>) -> Vec<u8>,
 ) -> Result<(Connection, Connection), (&'static str, ProtocolError)> {
-    let mut c = Connection::new(client);
-    let mut s = Connection::new(server);
+    let mut c = Connection::new(client, Instant::now());
+    let mut s = Connection::new(server, Instant::now());
     // Greetings in clear, as they are.
     let mut c_in = BytesMut::new();
     let mut s_in = BytesMut::new();
@@ -335,7 +335,7 @@ fn curve_commands_out_of_order() {
     let k = keys();
     // A server that gets INITIATE (or WELCOME, READY, MESSAGE) instead of HELLO.
     for name in ["INITIATE", "WELCOME", "READY", "MESSAGE", "PING"] {
-        let mut s = Connection::new(curve_server(&k, SocketType::Router));
+        let mut s = Connection::new(curve_server(&k, SocketType::Router), Instant::now());
         let mut body = vec![name.len() as u8];
         body.extend_from_slice(name.as_bytes());
         body.extend_from_slice(&[0u8; 300]);
@@ -364,7 +364,7 @@ fn curve_commands_out_of_order() {
         Err(("server", ProtocolError::UnexpectedCommand(_)))
     ));
     // A message frame before the handshake is done.
-    let mut s = Connection::new(curve_server(&k, SocketType::Router));
+    let mut s = Connection::new(curve_server(&k, SocketType::Router), Instant::now());
     let mut input = greeting_of(&curve_client(&k, SocketType::Dealer));
     input.extend_from_slice(&frame(0x00, b"hello"));
     let (r, _) = feed(&mut s, &input);
@@ -373,8 +373,8 @@ fn curve_commands_out_of_order() {
 
 /// The 64-byte greeting a connection with `cfg` sends.
 fn greeting_of(cfg: &Config) -> Vec<u8> {
-    let mut c = Connection::new(cfg.clone());
-    let mut peer = Connection::new(cfg.clone());
+    let mut c = Connection::new(cfg.clone(), Instant::now());
+    let mut peer = Connection::new(cfg.clone(), Instant::now());
     // Let it stage through: signature, major, rest.
     let mut out = take(&mut c);
     let sig = take(&mut peer);
@@ -527,7 +527,7 @@ fn plain_server_input(hello_body: &[u8]) -> Result<(), ProtocolError> {
         username: Bytes::from_static(b"u"),
         password: Bytes::from_static(b"p"),
     };
-    let mut conn = Connection::new(s);
+    let mut conn = Connection::new(s, Instant::now());
     let mut input = greeting_of(&c);
     input.extend_from_slice(&frame(0x04, hello_body));
     feed(&mut conn, &input).0
@@ -564,7 +564,7 @@ fn plain_welcome_with_data_and_bad_ready() {
         ("READY before WELCOME", b"\x05READY"),
         ("HELLO to a client", b"\x05HELLO\x00\x00"),
     ] {
-        let mut c = Connection::new(cfg.clone());
+        let mut c = Connection::new(cfg.clone(), Instant::now());
         let mut input = greeting_of(&server);
         input.extend_from_slice(&frame(0x04, body));
         assert!(feed(&mut c, &input).0.is_err(), "{what}: accepted");
@@ -591,7 +591,7 @@ impl RawClient {
         stream.set_nodelay(true).unwrap();
         RawClient {
             stream,
-            conn: Connection::new(cfg),
+            conn: Connection::new(cfg, Instant::now()),
             rbuf: BytesMut::new(),
         }
     }
@@ -897,7 +897,7 @@ async fn tcp_client_refuses_bad_welcome() {
         .await
         .unwrap()
         .unwrap();
-    let mut conn = Connection::new(curve_server(&k, SocketType::Router));
+    let mut conn = Connection::new(curve_server(&k, SocketType::Router), Instant::now());
     let mut rbuf = BytesMut::new();
     let deadline = tokio::time::Instant::now() + T;
     loop {

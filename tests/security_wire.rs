@@ -17,6 +17,7 @@ use crypto_box::aead::{generic_array::GenericArray, Aead, KeyInit};
 use crypto_box::{PublicKey, SalsaBox, SecretKey};
 use crypto_secretbox::XSalsa20Poly1305;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 // ---- fixed keys and the deterministic random source ----------------------------------
 
@@ -231,8 +232,8 @@ fn take(c: &mut Connection) -> Vec<u8> {
 impl Wire {
     fn new(client: Config, server: Config) -> Wire {
         Wire {
-            client: Connection::new(client),
-            server: Connection::new(server),
+            client: Connection::new(client, Instant::now()),
+            server: Connection::new(server, Instant::now()),
             c2s: Vec::new(),
             s2c: Vec::new(),
             c_in: BytesMut::new(),

@@ -4,7 +4,7 @@
 use aiozmq::zmtp::{Config, Connection, Event};
 use aiozmq::{EventKind, Socket, SocketType};
 use bytes::{Bytes, BytesMut};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -57,7 +57,7 @@ async fn silent_peer_is_pinged_then_dropped() {
     let ep = dealer.bind("tcp://127.0.0.1:*").await.unwrap();
     let addr = ep.trim_start_matches("tcp://").to_string();
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut conn = Connection::new(Config::new(SocketType::Router));
+    let mut conn = Connection::new(Config::new(SocketType::Router), Instant::now());
     handshake(&mut stream, &mut conn).await;
     wait_for(&mut mon, EventKind::HandshakeSucceeded).await;
 
@@ -92,7 +92,7 @@ async fn peer_ttl_is_honoured_and_pings_answered() {
     let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
     let addr = ep.trim_start_matches("tcp://").to_string();
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut conn = Connection::new(Config::new(SocketType::Dealer));
+    let mut conn = Connection::new(Config::new(SocketType::Dealer), Instant::now());
     handshake(&mut stream, &mut conn).await;
     wait_for(&mut mon, EventKind::HandshakeSucceeded).await;
     // PING with a 0.3 s TTL and a context: answered with PONG echoing it.

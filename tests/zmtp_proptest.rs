@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::io::IoSlice;
+use std::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
 // Strategies
@@ -175,7 +176,7 @@ fn peer_handshake(peer: SocketType) -> Vec<u8> {
 fn ready_connection(ours: SocketType, peer: SocketType, max: Option<u64>) -> Connection {
     let mut cfg = Config::new(ours);
     cfg.max_msg_size = max;
-    let mut c = Connection::new(cfg);
+    let mut c = Connection::new(cfg, Instant::now());
     let mut buf = BytesMut::from(&peer_handshake(peer)[..]);
     c.handle_input(&mut buf).unwrap();
     assert!(c.is_ready() && buf.is_empty());
@@ -279,7 +280,7 @@ fn replay(
     split: &Split,
     budget: Option<usize>,
 ) -> (Vec<Event>, Vec<u8>) {
-    let mut c = Connection::new(cfg.clone());
+    let mut c = Connection::new(cfg.clone(), Instant::now());
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut out = Vec::new();
@@ -518,7 +519,7 @@ proptest! {
         fuzzing::greeting(&noisy);
 
         // A NULL connection accepts only a NULL peer, and records its greeting.
-        let mut c = Connection::new(Config::new(SocketType::Dealer));
+        let mut c = Connection::new(Config::new(SocketType::Dealer), Instant::now());
         let r = c.handle_input(&mut BytesMut::from(&noisy[..]));
         if mech == Mechanism::Null {
             prop_assert_eq!(r, Ok(()));
@@ -551,8 +552,8 @@ proptest! {
         let mut cfg_a = Config::new(pair.0);
         cfg_a.routing_id = routing_id.clone();
         let cfg_b = Config::new(pair.1);
-        let mut a = Connection::new(cfg_a.clone());
-        let mut b = Connection::new(cfg_b.clone());
+        let mut a = Connection::new(cfg_a.clone(), Instant::now());
+        let mut b = Connection::new(cfg_b.clone(), Instant::now());
         let (mut ra, mut rb) = (Record::default(), Record::default());
         let mut sent = (0, 0);
         pump(&mut a, &mut b, &mut ra, &mut rb, &mut sent, a30, b30);
@@ -642,7 +643,7 @@ proptest! {
         input.extend_from_slice(&noise);
         let mut cfg = Config::new(st);
         cfg.max_msg_size = Some(1024);
-        let mut c = Connection::new(cfg);
+        let mut c = Connection::new(cfg, Instant::now());
         let mut buf = BytesMut::new();
         let mut failed = false;
         for piece in chunks(&input, &s) {

@@ -136,6 +136,20 @@ fn conn_transmit(conn: &Connection) -> &zmtp::WriteBuf {
     conn.transmit_ref()
 }
 
+/// The time for the connection's timers, from tokio's clock (so a paused clock in tests
+/// drives them too).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Sleeps until the connection's next deadline (`None`: forever).
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Writes everything pending (used for the tiny handshake and for a final ERROR).
 async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, conn: &mut Connection) -> std::io::Result<()> {
     while !conn.transmit().is_empty() {
@@ -212,12 +226,16 @@ where
     let direct_writer = Arc::downgrade(&wr);
     let mut wr = ConnWriter(wr);
     let shared = ctx.shared.clone();
-    let (cfg, opts, zap_handler) = {
+    let (cfg, zap_handler) = {
         let st = shared.state.lock().unwrap();
         let mut cfg = zmtp::Config::new(st.socket_type);
         cfg.routing_id = st.opts.routing_id.clone();
         cfg.max_msg_size = st.opts.maxmsgsize;
         cfg.peer_address = ctx.peer_address.clone();
+        cfg.handshake_ivl = st.opts.handshake_ivl;
+        cfg.heartbeat_ivl = st.opts.heartbeat_ivl;
+        cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
+        cfg.heartbeat_ttl = st.opts.heartbeat_ttl;
         match st.opts.security() {
             Ok(sec) => cfg.security = sec,
             Err(why) => {
@@ -242,9 +260,9 @@ where
         if zap_applies {
             cfg.zap_domain = Some(st.opts.zap_domain.clone());
         }
-        (cfg, st.opts.clone(), st.zap_handler.clone())
+        (cfg, st.zap_handler.clone())
     };
-    let mut conn = Connection::new(cfg);
+    let mut conn = Connection::new(cfg, now());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let emit = |kind: EventKind, value: u32, reason: Option<String>| {
         shared.emit(MonitorEvent {
@@ -256,10 +274,7 @@ where
     };
 
     // ---- handshake ----------------------------------------------------------------
-    // HANDSHAKE_IVL zero means no limit, as in libzmq.
-    let deadline = (!opts.handshake_ivl.is_zero())
-        .then(|| Instant::now().checked_add(opts.handshake_ivl))
-        .flatten();
+    // The connection keeps the HANDSHAKE_IVL deadline; this loop sleeps until it.
     let mut closing_seen = false;
     let mut ready: Option<PeerInfo> = None;
     let info: PeerInfo = loop {
@@ -303,6 +318,7 @@ where
         }
         let needed = conn.bytes_needed(rbuf.len());
         reserve(&mut rbuf, &mut None, needed, READ_CHUNK);
+        let deadline = conn.poll_timeout();
         tokio::select! {
             r = rd.read_buf(&mut rbuf) => {
                 match r {
@@ -311,6 +327,7 @@ where
                         return Outcome::HandshakeFailed;
                     }
                     Ok(_) => {
+                        conn.handle_received(now);
                         if let Err(e) = conn.handle_input_limited(&mut rbuf, 0) {
                             tracing::debug!(endpoint = %ctx.endpoint, error = %e, "handshake failed");
                             // Best effort: an ERROR command may be queued.
@@ -328,9 +345,11 @@ where
                     }
                 }
             }
-            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
-                emit(EventKind::HandshakeFailedNoDetail, 110, Some("handshake timed out".into()));
-                return Outcome::HandshakeFailed;
+            _ = sleep_until(deadline) => {
+                if let Err(e) = conn.handle_timeout(now()) {
+                    emit(EventKind::HandshakeFailedNoDetail, 110, Some(e.to_string()));
+                    return Outcome::HandshakeFailed;
+                }
             }
             _ = ctx.parent.cancelled() => return Outcome::HandshakeFailed,
             _ = shared.terminate.cancelled() => return Outcome::HandshakeFailed,
@@ -406,7 +425,6 @@ where
         &out_wake,
         &in_space,
         &kill,
-        &opts,
         props,
         direct,
         lease.as_deref(),
@@ -440,7 +458,6 @@ async fn main_loop<R>(
     out_wake: &tokio::sync::Notify,
     in_space: &tokio::sync::Notify,
     kill: &CancellationToken,
-    opts: &crate::plane::options::Options,
     props: Option<Arc<Properties>>,
     direct: Option<&std::sync::Weak<ConnHandle>>,
     lease: Option<&lease::ReadLease>,
@@ -457,21 +474,6 @@ where
     let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
     let mut room = shared.state.lock().unwrap().in_room(id);
     let mut closing = shared.closing.is_cancelled();
-    let mut last_recv = Instant::now();
-    let hb_ivl = opts.heartbeat_ivl;
-    let hb_timeout = if opts.heartbeat_timeout.is_zero() {
-        hb_ivl
-    } else {
-        opts.heartbeat_timeout
-    };
-    let hb_ttl_ds = (opts.heartbeat_ttl.as_millis() / 100).min(u16::MAX as u128) as u16;
-    let mut next_ping = if hb_ivl.is_zero() {
-        None
-    } else {
-        Some(Instant::now() + hb_ivl)
-    };
-    let mut ping_deadline: Option<Instant> = None;
-    let mut peer_ttl: Option<Duration> = None;
     // The socket may write to the connection directly (see `State::offer_direct`).
     let mut direct_on = false;
     // A REQ/REP `recv` may borrow the read side (see `lease`); taken back by reading.
@@ -480,7 +482,11 @@ where
     // have something of ours unread when we close (see `linger_until_peer_eof`).
     let mut sent = false;
 
-    // Messages that arrived with the handshake.
+    // The heartbeats start now (the connection learnt of its handshake's end without a
+    // time); then the messages that arrived with the handshake.
+    if let Err(e) = conn.handle_timeout(now()) {
+        return Some(e.to_string());
+    }
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
         return Some(e.to_string());
     }
@@ -502,15 +508,14 @@ where
         while let Some(ev) = conn.poll_leading_event() {
             match ev {
                 Event::Message(m) => inbox.push_back(m),
-                Event::Ping { ttl } => {
-                    if ttl > 0 {
-                        peer_ttl = Some(Duration::from_millis(ttl as u64 * 100));
-                        last_recv = Instant::now();
-                    }
-                }
                 Event::Subscribe(t) => subs.push((true, t)),
                 Event::Cancel(t) => subs.push((false, t)),
-                Event::Pong | Event::Ready(_) | Event::UnknownCommand(_) | Event::Zap(_) => {}
+                // The connection itself keeps the heartbeat state (a peer's TTL included).
+                Event::Ping { .. }
+                | Event::Pong
+                | Event::Ready(_)
+                | Event::UnknownCommand(_)
+                | Event::Zap(_) => {}
             }
         }
         conn.take_messages(&mut inbox);
@@ -622,10 +627,11 @@ where
                 direct_on = shared.state.lock().unwrap().offer_direct(id, w);
             }
         }
+        let deadline = conn.poll_timeout();
         if let Some(l) = lease {
             // Idle between messages, with nothing a borrower could not hand back whole:
-            // no bytes buffered, no message in part, no heartbeat that must see the
-            // traffic.
+            // no bytes buffered, no message in part, no deadline (heartbeat) that must see
+            // the traffic.
             if !read_offered
                 && out_idle
                 && !want_write
@@ -633,17 +639,11 @@ where
                 && room > 0
                 && rbuf.is_empty()
                 && conn.at_message_boundary()
-                && hb_ivl.is_zero()
-                && peer_ttl.is_none()
+                && deadline.is_none()
             {
                 read_offered = l.offer();
             }
         }
-
-        let hb_deadline = [next_ping, ping_deadline, peer_ttl.map(|t| last_recv + t)]
-            .into_iter()
-            .flatten()
-            .min();
 
         tokio::select! {
             _ = &mut killed => return None,
@@ -693,12 +693,10 @@ where
                             // its small spare).
                             rspare = None;
                         }
-                        // Only a peer's heartbeat TTL needs the time of the last read
-                        // (a clock read per read is measurable on small round trips).
-                        if peer_ttl.is_some() {
-                            last_recv = Instant::now();
-                        }
-                        ping_deadline = None;
+                        // The clock is read only when the connection needs the time of
+                        // the read (a peer's TTL runs): a clock read per read is
+                        // measurable on small round trips.
+                        conn.handle_received(now);
                         if let Err(e) = conn.handle_input_limited(rbuf, room) {
                             tracing::debug!(error = %e, "protocol error, closing connection");
                             return Some(e.to_string());
@@ -716,20 +714,10 @@ where
                     }
                 }
             }
-            _ = async { match hb_deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
-                let now = Instant::now();
-                if ping_deadline.is_some_and(|d| now >= d) {
-                    return Some("heartbeat timed out".into());
-                }
-                if peer_ttl.is_some_and(|t| now >= last_recv + t) {
-                    return Some("peer's heartbeat TTL expired".into());
-                }
-                if next_ping.is_some_and(|d| now >= d) {
-                    conn.send_ping(hb_ttl_ds, Bytes::new());
-                    next_ping = Some(now + hb_ivl);
-                    if ping_deadline.is_none() {
-                        ping_deadline = Some(now + hb_timeout);
-                    }
+            // The connection decides what is due (a PING, or the end of the connection).
+            _ = sleep_until(deadline) => {
+                if let Err(e) = conn.handle_timeout(now()) {
+                    return Some(e.to_string());
                 }
             }
         }

@@ -11,11 +11,9 @@
 //! 4. [`Event::Ready`] is emitted; from then on messages and commands flow. PING is answered
 //!    with PONG inside; unknown commands are ignored.
 //!
-//! # Driving it
-//! Feed every received byte to [`handle_input`](Connection::handle_input), then drain
-//! [`poll_event`](Connection::poll_event), then write out [`transmit`](Connection::transmit)
-//! (and [`WriteBuf::advance`] by what was written). An error means: flush what
-//! `transmit` holds if you can (it may carry an ERROR command), then close.
+//! Throughout, the connection keeps its own deadlines (HANDSHAKE_IVL until step 4, then
+//! the heartbeats), from instants the driver passes in: see [`Connection`] for the calls
+//! and their order.
 
 use super::command::{Command, Metadata};
 use super::frame::{encode_header, header_len, FrameDecoder, WriteBuf, FLAG_COMMAND, FLAG_MORE};
@@ -23,10 +21,12 @@ use super::greeting::{self, Greeting, Mechanism, GREETING_LEN, SIGNATURE_LEN};
 use super::mechanism::curve::{Cipher, Curve};
 use super::mechanism::plain::{error_body, Plain};
 use super::mechanism::{os_random, RandomSource, Security, Step, ZapReply, ZapRequest};
+use super::timers::{Action, Timers};
 use super::{ProtocolError, SocketType};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 /// Most frames one message may have; more is treated as a protocol error so that a peer
 /// cannot grow memory with endless empty frames.
@@ -53,6 +53,19 @@ pub struct Config {
     pub max_msg_size: Option<u64>,
     /// Extra READY properties (application metadata, e.g. `X-Name`).
     pub metadata: Metadata,
+    /// HANDSHAKE_IVL: the handshake fails ([`ProtocolError::HandshakeTimeout`]) unless it
+    /// completes this long after [`Connection::new`]. Zero: no limit.
+    pub handshake_ivl: Duration,
+    /// HEARTBEAT_IVL: once the handshake completed, a PING goes out this often. Zero: no
+    /// PINGs.
+    pub heartbeat_ivl: Duration,
+    /// HEARTBEAT_TIMEOUT: after a PING, the connection fails
+    /// ([`ProtocolError::HeartbeatTimeout`]) when no byte at all arrives within this long.
+    /// Zero: the heartbeat interval.
+    pub heartbeat_timeout: Duration,
+    /// HEARTBEAT_TTL: the time to live our PINGs announce, after which the peer may drop
+    /// a silent connection (sent in deciseconds, capped at `u16::MAX`). Zero: none.
+    pub heartbeat_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -63,12 +76,17 @@ impl std::fmt::Debug for Config {
             .field("security", &self.security)
             .field("zap_domain", &self.zap_domain)
             .field("max_msg_size", &self.max_msg_size)
+            .field("handshake_ivl", &self.handshake_ivl)
+            .field("heartbeat_ivl", &self.heartbeat_ivl)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("heartbeat_ttl", &self.heartbeat_ttl)
             .finish_non_exhaustive()
     }
 }
 
 impl Config {
-    /// A NULL-mechanism configuration for `socket_type` with default settings.
+    /// A NULL-mechanism configuration for `socket_type` with default settings (libzmq's:
+    /// a 30 s HANDSHAKE_IVL, no heartbeats).
     pub fn new(socket_type: SocketType) -> Self {
         Config {
             socket_type,
@@ -79,6 +97,10 @@ impl Config {
             rng: None,
             max_msg_size: None,
             metadata: Metadata::new(),
+            handshake_ivl: Duration::from_secs(30),
+            heartbeat_ivl: Duration::ZERO,
+            heartbeat_timeout: Duration::ZERO,
+            heartbeat_ttl: Duration::ZERO,
         }
     }
 }
@@ -150,7 +172,45 @@ enum State {
     Failed,
 }
 
-/// One ZMTP connection, sans I/O.
+/// One ZMTP connection, sans I/O: bytes and instants in, events and bytes out.
+///
+/// It never reads a clock; every method that depends on time takes `now`, so a test can
+/// run it on a virtual clock. Its methods are of four kinds:
+///
+/// - **Getters** ([`config`](Self::config), [`is_ready`](Self::is_ready),
+///   [`peer`](Self::peer), [`bytes_needed`](Self::bytes_needed), ...): no side effect.
+/// - **`handle_*`: input from the network or the clock.**
+///   [`handle_received`](Self::handle_received) once per read that brought bytes, then
+///   [`handle_input`](Self::handle_input) (or [`handle_input_limited`](Self::handle_input_limited))
+///   with the read buffer; [`handle_timeout`](Self::handle_timeout) when the clock reaches
+///   [`poll_timeout`](Self::poll_timeout); [`handle_zap_reply`](Self::handle_zap_reply)
+///   to answer an [`Event::Zap`].
+/// - **Mutators: the application's commands.** [`send_message`](Self::send_message),
+///   [`send_subscription`](Self::send_subscription), [`send_command`](Self::send_command), ...
+///   queue bytes for the peer.
+/// - **`poll_*`: output.** After every input or command, in this order:
+///   1. [`poll_event`](Self::poll_event) until `None` (or
+///      [`poll_leading_event`](Self::poll_leading_event) then
+///      [`take_messages`](Self::take_messages));
+///   2. write out [`transmit`](Self::transmit), [`WriteBuf::advance`] by what was
+///      written (a timeout may have queued a PING, an event a PONG);
+///   3. [`poll_timeout`](Self::poll_timeout): the instant at which to call
+///      `handle_timeout` next (`None`: no deadline). It can be an instant already past,
+///      when a timer waits for a time to start from (the heartbeats after the handshake,
+///      a TTL after the peer's PING): call `handle_timeout` at once then.
+///
+/// An error from a `handle_*` method is the connection's end: flush what `transmit`
+/// holds if you can (it may carry an ERROR command), then close. Later input is ignored
+/// and `poll_timeout` is `None`.
+///
+/// # Time
+/// [`new`](Self::new) starts the HANDSHAKE_IVL deadline ([`ProtocolError::HandshakeTimeout`];
+/// none when zero). Once ready, a PING with our HEARTBEAT_TTL goes out every
+/// HEARTBEAT_IVL; when no byte at all arrives within HEARTBEAT_TIMEOUT of a PING, the
+/// connection fails with [`ProtocolError::HeartbeatTimeout`]. A PING from the peer that
+/// announces a TTL makes the connection fail with [`ProtocolError::PeerTtlExpired`] when no
+/// byte arrives within that TTL. Only that last rule needs the time of each read:
+/// `handle_received` reads the caller's clock only while a peer TTL runs.
 #[derive(Debug)]
 pub struct Connection {
     cfg: Config,
@@ -171,14 +231,23 @@ pub struct Connection {
     cipher: Option<Cipher>,
     zap_user: Option<ZapReply>,
     curve_client_key: Option<[u8; 32]>,
+    timers: Timers,
 }
 
 impl Connection {
-    /// A new connection; the signature is queued for transmission at once.
-    pub fn new(cfg: Config) -> Self {
+    /// A new connection whose handshake starts at `now` (the HANDSHAKE_IVL deadline counts
+    /// from it); the signature is queued for transmission at once.
+    pub fn new(cfg: Config, now: Instant) -> Self {
         let mut out = WriteBuf::new();
         out.put_slice(&greeting::signature(cfg.routing_id.len()));
         Connection {
+            timers: Timers::new(
+                cfg.handshake_ivl,
+                cfg.heartbeat_ivl,
+                cfg.heartbeat_timeout,
+                cfg.heartbeat_ttl,
+                now,
+            ),
             decoder: FrameDecoder::new(cfg.max_msg_size),
             cfg,
             state: State::Signature,
@@ -231,6 +300,48 @@ impl Connection {
             && self.partial.is_empty()
             && self.events.is_empty()
             && self.messages.is_empty()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next: the handshake
+    /// deadline, the next PING, a PING's timeout or the peer's TTL, whichever comes first;
+    /// an instant already past when a timer waits for a time to start from. `None`: no
+    /// deadline (and none until the next input).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Failed => None,
+            state => self.timers.deadline(state == State::Ready),
+        }
+    }
+
+    /// The clock reads `now` (at or after [`poll_timeout`](Self::poll_timeout), or early:
+    /// then only what waited for a time starts). Fails with
+    /// [`ProtocolError::HandshakeTimeout`], [`ProtocolError::HeartbeatTimeout`] or
+    /// [`ProtocolError::PeerTtlExpired`] when that deadline passed; queues a PING when one
+    /// is due.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if self.state == State::Failed {
+            return Ok(());
+        }
+        match self.timers.on_timeout(now, self.state == State::Ready) {
+            Ok(Action::None) => Ok(()),
+            Ok(Action::Ping(ttl)) => {
+                self.send_ping(ttl, Bytes::new());
+                Ok(())
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                Err(e)
+            }
+        }
+    }
+
+    /// Bytes arrived from the peer (call once per read that brought any, before decoding
+    /// them with [`handle_input`](Self::handle_input)): they answer our PING, whatever they
+    /// are, and restart the peer's TTL. `now` is called, once, only while a peer TTL runs,
+    /// so the usual read costs no clock read.
+    #[inline]
+    pub fn handle_received(&mut self, now: impl FnOnce() -> Instant) {
+        self.timers.on_received(now);
     }
 
     /// Bytes waiting to be written.
@@ -671,6 +782,7 @@ impl Connection {
             )),
             (_, Command::Ready(_)) => Err(ProtocolError::UnexpectedCommand("READY".into())),
             (_, Command::Ping { ttl, context }) => {
+                self.timers.on_peer_ping(ttl);
                 self.send_command(&Command::Pong(context));
                 self.push_event(Event::Ping { ttl });
                 Ok(())
@@ -758,7 +870,9 @@ impl Connection {
         }
     }
 
-    /// Queues a PING with our TTL (deciseconds) and a context.
+    /// Queues a PING with a TTL (deciseconds) and a context. The connection sends its own
+    /// PINGs every HEARTBEAT_IVL (see [`handle_timeout`](Self::handle_timeout)); this one
+    /// starts no timeout.
     pub fn send_ping(&mut self, ttl: u16, context: Bytes) {
         self.send_command(&Command::Ping { ttl, context });
     }
@@ -808,8 +922,8 @@ mod tests {
     fn pair_handshake_and_message() {
         let mut cfg = Config::new(SocketType::Dealer);
         cfg.routing_id = Bytes::from_static(b"me");
-        let mut a = Connection::new(cfg);
-        let mut b = Connection::new(Config::new(SocketType::Router));
+        let mut a = Connection::new(cfg, Instant::now());
+        let mut b = Connection::new(Config::new(SocketType::Router), Instant::now());
         pump(&mut a, &mut b);
         assert!(a.is_ready() && b.is_ready());
         match b.poll_event() {
@@ -833,8 +947,8 @@ mod tests {
 
     #[test]
     fn incompatible_sends_error() {
-        let mut a = Connection::new(Config::new(SocketType::Req));
-        let mut b = Connection::new(Config::new(SocketType::Pub));
+        let mut a = Connection::new(Config::new(SocketType::Req), Instant::now());
+        let mut b = Connection::new(Config::new(SocketType::Pub), Instant::now());
         for _ in 0..3 {
             let ab = a.transmit().to_vec();
             let n = a.transmit().len();

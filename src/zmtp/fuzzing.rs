@@ -26,7 +26,7 @@ pub fn greeting(data: &[u8]) {
     if data.len() < 64 {
         return;
     }
-    let mut conn = Connection::new(Config::new(SocketType::Dealer));
+    let mut conn = Connection::new(Config::new(SocketType::Dealer), std::time::Instant::now());
     let mut buf = BytesMut::from(&data[..64]);
     let r = conn.handle_input(&mut buf);
     match (decoded, r) {
@@ -156,7 +156,7 @@ struct Outcome {
 fn run_connection(st: SocketType, input: &[u8], step: usize, budget: Option<usize>) -> Outcome {
     let mut cfg = Config::new(st);
     cfg.max_msg_size = Some(FUZZ_MAX_MSG_SIZE);
-    let mut conn = Connection::new(cfg);
+    let mut conn = Connection::new(cfg, std::time::Instant::now());
     let mut buf = BytesMut::new();
     let mut out = Outcome {
         events: Vec::new(),
@@ -353,7 +353,10 @@ pub fn security_run(
     rest: &[u8],
     step: usize,
 ) -> SecurityOutcome {
-    let mut conn = Connection::new(security_config(mechanism, sel.client, sel.zap));
+    let mut conn = Connection::new(
+        security_config(mechanism, sel.client, sel.zap),
+        std::time::Instant::now(),
+    );
     let mut input = security_peer_greeting(mechanism, sel.client).to_vec();
     input.extend_from_slice(rest);
     let mut out = SecurityOutcome {

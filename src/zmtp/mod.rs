@@ -16,16 +16,21 @@
 //!   messages and commands.
 //! - [`mechanism`]: NULL, PLAIN and CURVE (with the crypto box in `msgbox`), each a state
 //!   machine the connection drives; [`Security`] says which one and with which keys.
+//! - `timers` (private): the handshake deadline and the heartbeats, as state driven by the
+//!   instants the connection is given.
 //! - [`z85`]: the Z85 encoding of keys.
 //! - `fuzzing`: the entry points of the fuzz targets for everything above (re-exported by
 //!   the crate's one fuzzing front).
 //!
 //! # Method kinds of [`Connection`]
 //! Like quinn's protocol core, the connection has getters; `handle_*` methods for input from
-//! the network; mutators for application commands (`send_message`, `send_subscription`, ...);
-//! and `poll_*`/transmit accessors for output. After every input, drain
-//! [`poll_event`](connection::Connection::poll_event) and then write out
-//! [`transmit`](connection::Connection::transmit).
+//! the network or the clock (`handle_input`, `handle_received`, `handle_timeout`, ...);
+//! mutators for application commands (`send_message`, `send_subscription`, ...); and
+//! `poll_*`/transmit accessors for output. After every input, drain
+//! [`poll_event`](connection::Connection::poll_event), write out
+//! [`transmit`](connection::Connection::transmit), then wait until
+//! [`poll_timeout`](connection::Connection::poll_timeout). Time is always an argument
+//! (`now`), never read here.
 
 pub mod command;
 pub mod connection;
@@ -34,6 +39,7 @@ pub mod frame;
 pub(crate) mod fuzzing;
 pub mod greeting;
 pub mod mechanism;
+mod timers;
 pub mod z85;
 
 use std::fmt;
@@ -226,9 +232,15 @@ pub enum ProtocolError {
     /// The peer sent an ERROR command.
     #[error("peer sent ERROR: {0}")]
     PeerError(String),
-    /// The handshake did not complete in time.
+    /// The handshake did not complete within HANDSHAKE_IVL.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// No bytes at all came from the peer within HEARTBEAT_TIMEOUT of our PING.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
+    /// No bytes came from the peer within the TTL its PING announced.
+    #[error("peer's heartbeat TTL expired")]
+    PeerTtlExpired,
     /// The peer's security handshake failed (wrong keys or credentials).
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -238,7 +250,9 @@ impl From<ProtocolError> for crate::Error {
     fn from(e: ProtocolError) -> Self {
         let kind = match e {
             ProtocolError::TooLarge { .. } => crate::ErrorKind::MessageTooLarge,
-            ProtocolError::HandshakeTimeout => crate::ErrorKind::TimedOut,
+            ProtocolError::HandshakeTimeout
+            | ProtocolError::HeartbeatTimeout
+            | ProtocolError::PeerTtlExpired => crate::ErrorKind::TimedOut,
             ProtocolError::Auth(_) => crate::ErrorKind::AccessDenied,
             _ => crate::ErrorKind::Protocol,
         };
