@@ -1,6 +1,8 @@
 //! The `aiozmq` command-line tool on its own (no Python needed): `keypair`, usage errors,
 //! exit statuses, signals, and `cat`/`proxy` with security against this crate's sockets.
 
+mod support;
+
 mod cli_support;
 
 use std::time::Duration;
@@ -31,6 +33,7 @@ fn parse_keypair(out: &str) -> (String, String) {
 
 #[tokio::test]
 async fn keypair_prints_a_valid_pair() {
+    let _panics = support::check_library_panics();
     let (code, out, err) = run(&["keypair"], b"").await;
     assert_eq!(code, Some(0), "stderr: {err}");
     let (public, secret) = parse_keypair(&out);
@@ -48,6 +51,7 @@ async fn keypair_prints_a_valid_pair() {
 
 #[tokio::test]
 async fn usage_errors_exit_2() {
+    let _panics = support::check_library_panics();
     let (public, _) = aiozmq::curve_keypair();
     let cases: &[&[&str]] = &[
         &[],
@@ -125,6 +129,7 @@ async fn usage_errors_exit_2() {
 
 #[tokio::test]
 async fn every_help_exits_0() {
+    let _panics = support::check_library_panics();
     for args in [
         &["--help"][..],
         &["help"],
@@ -142,6 +147,7 @@ async fn every_help_exits_0() {
 
 #[tokio::test]
 async fn timeout_exits_3() {
+    let _panics = support::check_library_panics();
     let (code, out, err) = run(
         &[
             "cat",
@@ -200,6 +206,7 @@ async fn timeout_exits_3() {
 
 #[tokio::test]
 async fn runtime_errors_exit_1() {
+    let _panics = support::check_library_panics();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let ep = format!("tcp://{}", taken.local_addr().unwrap());
     let (code, _, err) = run(&["cat", "--type", "pull", "--bind", &ep], b"").await;
@@ -226,6 +233,7 @@ async fn runtime_errors_exit_1() {
 #[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_exits_130_and_removes_the_ipc_file() {
+    let _panics = support::check_library_panics();
     let dir = std::env::temp_dir().join(format!("aiozmq-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cat.sock");
@@ -245,6 +253,7 @@ async fn ctrl_c_exits_130_and_removes_the_ipc_file() {
 
 #[tokio::test]
 async fn cat_against_our_sockets() {
+    let _panics = support::check_library_panics();
     // PUSH from stdin to one of our PULL sockets, then our PUSH to the tool's PULL.
     let pull = Socket::new(SocketType::Pull);
     let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
@@ -286,6 +295,7 @@ async fn cat_against_our_sockets() {
 
 #[tokio::test]
 async fn proxy_with_a_curve_frontend() {
+    let _panics = support::check_library_panics();
     let (server_public, server_secret) = aiozmq::curve_keypair();
     let (client_public, client_secret) = aiozmq::curve_keypair();
     let mut proxy = Cli::spawn(&[

@@ -1,6 +1,7 @@
 //! The aiozmq core API: `create_zmq_connection`, `ZmqTransport`, `ZmqProtocol`.
 
 mod core_support;
+mod support;
 
 use aiozmq::api::{
     create_zmq_connection, opt, ConnectionOptions, ExtraInfo, OptValue, ZmqTransport,
@@ -40,6 +41,7 @@ async fn close(t: &ZmqTransport, events: &mut Events) {
 
 #[tokio::test]
 async fn dealer_router_roundtrip_with_protocols() {
+    let _panics = support::check_library_panics();
     let (router, _rp, mut router_events) = open(
         SocketType::Router,
         ConnectionOptions::new().bind("tcp://127.0.0.1:*"),
@@ -72,6 +74,7 @@ async fn dealer_router_roundtrip_with_protocols() {
 
 #[tokio::test]
 async fn many_endpoints_and_last_endpoint() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-many");
     let (router, _p, mut ev) = open(
         SocketType::Router,
@@ -100,6 +103,7 @@ async fn many_endpoints_and_last_endpoint() {
 
 #[tokio::test]
 async fn bindings_and_connections_after_unbind_and_disconnect() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     let a = within("bind", t.bind("tcp://127.0.0.1:*")).await.unwrap();
     let b = inproc("core-unbind");
@@ -130,6 +134,7 @@ async fn bindings_and_connections_after_unbind_and_disconnect() {
 
 #[tokio::test]
 async fn existing_socket_and_extra_info() {
+    let _panics = support::check_library_panics();
     let sock = Arc::new(Socket::new(SocketType::Router));
     let pre = within("bind", sock.bind(&inproc("core-pre")))
         .await
@@ -170,6 +175,7 @@ async fn existing_socket_and_extra_info() {
 
 #[tokio::test]
 async fn failed_bind_aborts_the_connection() {
+    let _panics = support::check_library_panics();
     let (rec, mut events) = Recorder::new(false);
     let err = within(
         "create_zmq_connection",
@@ -188,6 +194,7 @@ async fn failed_bind_aborts_the_connection() {
 
 #[tokio::test]
 async fn write_buffers_without_a_peer_then_flushes_in_order() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     // high = 0: pause as soon as anything is buffered, resume once it is empty.
     t.set_write_buffer_limits(Some(0), None).unwrap();
@@ -216,11 +223,12 @@ async fn write_buffers_without_a_peer_then_flushes_in_order() {
     assert!(matches!(ev.next().await, Ev::Resume));
     assert_eq!(t.get_write_buffer_size(), 0);
     close(&t, &mut ev).await;
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn write_buffer_limits_follow_aiozmq_rules() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     assert_eq!(t.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
     t.set_write_buffer_limits(None, Some(8)).unwrap();
@@ -251,6 +259,7 @@ async fn write_buffer_limits_follow_aiozmq_rules() {
 
 #[tokio::test]
 async fn pause_strictly_over_high_resume_at_low() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     t.set_write_buffer_limits(Some(10), Some(4)).unwrap();
     t.write(msg(&["aaaaa"])).unwrap();
@@ -275,11 +284,12 @@ async fn pause_strictly_over_high_resume_at_low() {
     }
     assert!(matches!(ev.next().await, Ev::Resume));
     close(&t, &mut ev).await;
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn pause_and_resume_are_always_paired() {
+    let _panics = support::check_library_panics();
     // DEALER (SNDHWM 1) -> inproc -> ROUTER (RCVHWM 1): the socket takes a message or two;
     // the rest stays in the transport's buffer until the router reads.
     let router = Socket::new(SocketType::Router);
@@ -321,11 +331,12 @@ async fn pause_and_resume_are_always_paired() {
         ["pause", "resume", "pause", "resume", "pause", "resume"]
     );
     close(&t, &mut ev).await;
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn pause_reading_keeps_messages_in_the_socket() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-read");
     let (t, _p, mut ev) = open(SocketType::Pull, ConnectionOptions::new().bind(&ep), false).await;
     assert!(t.is_reading());
@@ -350,11 +361,12 @@ async fn pause_reading_keeps_messages_in_the_socket() {
     t.close();
     assert_eq!(t.pause_reading().unwrap_err().kind(), ErrorKind::Closed);
     assert!(ev.lost().await.is_none());
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn socket_options_by_number() {
+    let _panics = support::check_library_panics();
     // libzmq's numbers (zmq.h), as pyzmq 27 / libzmq 4.3.5 report them.
     let numbers = [
         (opt::AFFINITY, 4),
@@ -488,6 +500,7 @@ async fn socket_options_by_number() {
 
 #[tokio::test]
 async fn subscribe_twice_is_a_no_op() {
+    let _panics = support::check_library_panics();
     let publisher = Socket::new(SocketType::Pub);
     let ep = within("bind", publisher.bind(&inproc("core-sub")))
         .await
@@ -538,7 +551,7 @@ async fn subscribe_twice_is_a_no_op() {
         break;
     }
     close(&t, &mut ev).await;
-    publisher.close().await;
+    support::close(&publisher).await;
 
     let (d, _p, mut dev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     assert_eq!(
@@ -558,6 +571,7 @@ async fn subscribe_twice_is_a_no_op() {
 
 #[tokio::test]
 async fn monitor_events_reach_the_protocol() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let ep = within("bind", router.bind("tcp://127.0.0.1:*"))
         .await
@@ -576,11 +590,12 @@ async fn monitor_events_reach_the_protocol() {
     }
     assert!(kinds.contains(&EventKind::Connected), "{kinds:?}");
     close(&t, &mut ev).await;
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn monitor_mask_and_disable() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     let listening = u32::from(EventKind::Listening.to_raw());
     t.enable_monitor(Some(listening)).unwrap();
@@ -608,6 +623,7 @@ async fn monitor_mask_and_disable() {
 
 #[tokio::test]
 async fn abort_drops_the_buffer() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     for _ in 0..3 {
         t.write(msg(&["lost"])).unwrap();
@@ -626,6 +642,7 @@ async fn abort_drops_the_buffer() {
 
 #[tokio::test]
 async fn close_flushes_the_buffer_before_connection_lost() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-close-flush");
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     t.setsockopt(opt::SNDHWM, 1).unwrap();
@@ -657,11 +674,12 @@ async fn close_flushes_the_buffer_before_connection_lost() {
         t.write(msg(&["late"])).unwrap_err().kind(),
         ErrorKind::Closed
     );
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn a_socket_error_ends_the_transport() {
+    let _panics = support::check_library_panics();
     let rep = Socket::new(SocketType::Rep);
     let ep = within("bind", rep.bind(&inproc("core-fatal")))
         .await
@@ -679,11 +697,12 @@ async fn a_socket_error_ends_the_transport() {
     assert!(t.is_closing());
     assert_eq!(t.write(msg(&["x"])).unwrap_err().kind(), ErrorKind::Closed);
     within("wait_closed", t.wait_closed()).await;
-    rep.close().await;
+    support::close(&rep).await;
 }
 
 #[tokio::test]
 async fn a_panicking_callback_does_not_stop_the_transport() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-panic");
     let (rec, mut ev) = Recorder::panicking(false, 1);
     let (t, _p) = within(
@@ -703,11 +722,12 @@ async fn a_panicking_callback_does_not_stop_the_transport() {
     within("send", push.send("fine")).await.unwrap();
     assert_eq!(ev.msg().await, Message::from("fine"));
     close(&t, &mut ev).await;
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn cancelled_create_aborts_the_transport() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-cancel-create");
     let (rec, mut ev) = Recorder::new(false);
     {
@@ -727,11 +747,12 @@ async fn cancelled_create_aborts_the_transport() {
         futures_util::FutureExt::now_or_never(s.bind(&ep)).is_some_and(|r| r.is_ok())
     })
     .await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 #[tokio::test]
 async fn cancelled_bind_and_unbind_keep_bindings_consistent() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Router, ConnectionOptions::new(), false).await;
     {
         let mut bind = std::pin::pin!(t.bind("tcp://localhost:*"));
@@ -762,6 +783,7 @@ async fn cancelled_bind_and_unbind_keep_bindings_consistent() {
 
 #[tokio::test]
 async fn cancelled_wait_closed_can_be_awaited_again() {
+    let _panics = support::check_library_panics();
     let ep = inproc("core-wait");
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     t.setsockopt(opt::SNDHWM, 1).unwrap();
@@ -778,7 +800,7 @@ async fn cancelled_wait_closed_can_be_awaited_again() {
     within("bind", router.bind(&ep)).await.unwrap();
     within("wait_closed", t.wait_closed()).await;
     assert!(ev.lost().await.is_none());
-    router.close().await;
+    support::close(&router).await;
 }
 
 /// Records flow-control callbacks and checks that no two callbacks ever overlap.
@@ -827,6 +849,7 @@ impl aiozmq::ZmqProtocol for OverlapChecker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_never_overlap_on_a_multi_thread_runtime() {
+    let _panics = support::check_library_panics();
     let (router, _rp, mut rev) = open(
         SocketType::Router,
         ConnectionOptions::new().bind(inproc("core-mt")),
@@ -879,6 +902,7 @@ async fn callbacks_never_overlap_on_a_multi_thread_runtime() {
 
 #[test]
 fn outside_a_runtime_is_an_error_not_a_panic() {
+    let _panics = support::check_library_panics();
     let (rec, _ev) = Recorder::new(false);
     let r = futures_util::FutureExt::now_or_never(create_zmq_connection(
         move || rec,
@@ -891,6 +915,7 @@ fn outside_a_runtime_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn monitor_stopped_from_the_socket_can_be_enabled_again() {
+    let _panics = support::check_library_panics();
     let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
     t.enable_monitor(None).unwrap();
     t.socket().disable_monitor(); // libzmq's zmq_socket_monitor(s, NULL, 0), from outside

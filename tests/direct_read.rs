@@ -70,6 +70,7 @@ async fn reply(rep: &Socket, m: &mut MockPeer, body: &[u8]) {
 
 #[tokio::test]
 async fn rep_takes_whole_requests_and_hands_everything_else_back() {
+    let _panics = support::check_library_panics();
     let (rep, mut m) = rep_with_dealer().await;
 
     // A whole request while the recv waits, several times over.
@@ -132,11 +133,12 @@ async fn rep_takes_whole_requests_and_hands_everything_else_back() {
     // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
     // LINGER); the mock never reads, so it goes first.
     drop(m);
-    rep.close().await;
+    support::close(&rep).await;
 }
 
 #[tokio::test]
 async fn an_oversize_frame_read_by_a_waiting_recv_closes_the_connection() {
+    let _panics = support::check_library_panics();
     support::record_library_panics();
     let rep = std::sync::Arc::new(Socket::new(SocketType::Rep));
     rep.set_maxmsgsize(Some(100)).unwrap();
@@ -159,12 +161,13 @@ async fn an_oversize_frame_read_by_a_waiting_recv_closes_the_connection() {
     // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
     // LINGER); the mock never reads, so it goes first.
     drop(m2);
-    rep.close().await;
+    support::close(&rep).await;
     support::assert_no_library_panics();
 }
 
 #[tokio::test]
 async fn the_end_of_the_stream_read_by_a_waiting_recv_is_a_disconnect() {
+    let _panics = support::check_library_panics();
     let (rep, m) = rep_with_dealer().await;
     let mut mon = rep.monitor(100);
     let h = waiting_recv(&rep).await;
@@ -178,7 +181,7 @@ async fn the_end_of_the_stream_read_by_a_waiting_recv_is_a_disconnect() {
     // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
     // LINGER); the mock never reads, so it goes first.
     drop(m2);
-    rep.close().await;
+    support::close(&rep).await;
 }
 
 /// REQ: a recv cancelled while it waits gives the connection back. The connection task
@@ -186,6 +189,7 @@ async fn the_end_of_the_stream_read_by_a_waiting_recv_is_a_disconnect() {
 /// comes later is received.
 #[tokio::test]
 async fn a_cancelled_recv_gives_the_connection_back() {
+    let _panics = support::check_library_panics();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let req = Socket::new(SocketType::Req);
     support::connect(&req, &format!("tcp://{}", listener.local_addr().unwrap())).await;
@@ -221,7 +225,7 @@ async fn a_cancelled_recv_gives_the_connection_back() {
     // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
     // LINGER); the mock never reads, so it goes first.
     drop(m);
-    req.close().await;
+    support::close(&req).await;
 }
 
 /// Round trips between our own REQ and REP on a multi-thread runtime, both sides often
@@ -229,6 +233,7 @@ async fn a_cancelled_recv_gives_the_connection_back() {
 /// request and reply arrives once, in order, and nothing hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trips_with_cancelled_recvs_on_two_threads() {
+    let _panics = support::check_library_panics();
     for transport in ["tcp", "ipc"] {
         let rep = std::sync::Arc::new(Socket::new(SocketType::Rep));
         let ep = if transport == "tcp" {
@@ -296,8 +301,8 @@ async fn round_trips_with_cancelled_recvs_on_two_threads() {
             cancelled.load(Ordering::Relaxed) > 0,
             "{transport}: no recv was cancelled"
         );
-        req.close().await;
-        rep.close().await;
+        support::close(&req).await;
+        support::close(&rep).await;
     }
 }
 
@@ -305,6 +310,7 @@ async fn round_trips_with_cancelled_recvs_on_two_threads() {
 /// disconnect of the peer's endpoint does not: it waits for the next peer).
 #[tokio::test]
 async fn closing_the_socket_ends_a_borrowing_recv() {
+    let _panics = support::check_library_panics();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ep = format!("tcp://{}", listener.local_addr().unwrap());
     let req = std::sync::Arc::new(Socket::new(SocketType::Req));
@@ -326,7 +332,7 @@ async fn closing_the_socket_ends_a_borrowing_recv() {
     // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
     // LINGER); the mock never reads, so it goes first.
     drop(m);
-    req.close().await;
+    support::close(&req).await;
     let r = tokio::time::timeout(OP_TIMEOUT, h)
         .await
         .expect("recv still waits after close")

@@ -1,7 +1,6 @@
-//! Regenerates the fuzz seed corpus in `fuzz/corpus/<target>/` and the regression inputs in
-//! `fuzz/regressions/<target>/`.
-//!
-//! Run on demand only (it writes into the source tree):
+//! The fuzz seed corpus in `fuzz/corpus/<target>/` and the regression inputs in
+//! `fuzz/regressions/<target>/`: `seeds_are_current` checks that the committed files are what
+//! this file generates; the generator writes them, on demand only (into the source tree):
 //!
 //! ```text
 //! cargo test --test fuzz_seeds -- --ignored
@@ -621,9 +620,8 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-#[test]
-#[ignore = "writes into fuzz/corpus; run with --ignored to regenerate the seeds"]
-fn generate_seed_corpus() {
+/// The seeds of the greeting, frame, command and connection targets, by target.
+fn corpus_seeds() -> Vec<(&'static str, Seeds)> {
     let mut greetings = Seeds::default();
     let mut frames = Seeds::default();
     let mut commands = Seeds::default();
@@ -658,17 +656,66 @@ fn generate_seed_corpus() {
     malformed_commands(&mut commands);
     malformed_connections(&mut connections);
 
-    let corpus = fuzz_dir().join("corpus");
-    for (target, seeds) in [
-        ("greeting", &greetings),
-        ("frame", &frames),
-        ("command", &commands),
-        ("connection", &connections),
-    ] {
+    let all = vec![
+        ("greeting", greetings),
+        ("frame", frames),
+        ("command", commands),
+        ("connection", connections),
+    ];
+    for (target, seeds) in &all {
         assert!(seeds.by_content.len() >= 10, "{target}: too few seeds");
+    }
+    all
+}
+
+#[test]
+#[ignore = "writes into fuzz/corpus; run with --ignored to regenerate the seeds"]
+fn generate_seed_corpus() {
+    let corpus = fuzz_dir().join("corpus");
+    for (target, seeds) in corpus_seeds() {
         seeds.write(&corpus.join(target));
     }
     for (target, seeds) in regressions() {
         seeds.write(&fuzz_dir().join("regressions").join(target));
     }
+}
+
+/// Every seed this file generates is committed, byte for byte, in `fuzz/corpus/<target>/`
+/// (and every regression input in `fuzz/regressions/<target>/`): a change to the wire code
+/// that changes a transcript fails here until the seeds are regenerated with
+/// `cargo test --test fuzz_seeds -- --ignored generate_seed_corpus`.
+#[test]
+fn seeds_are_current() {
+    let corpus = fuzz_dir().join("corpus");
+    let regressions_dir = fuzz_dir().join("regressions");
+    let mut checked = 0;
+    let sets = corpus_seeds()
+        .into_iter()
+        .map(|(t, s)| (corpus.join(t), s))
+        .chain(
+            regressions()
+                .into_iter()
+                .map(|(t, s)| (regressions_dir.join(t), s)),
+        );
+    for (dir, seeds) in sets {
+        for (data, name) in &seeds.by_content {
+            let path = dir.join(name);
+            let committed = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (regenerate the seeds: cargo test --test fuzz_seeds -- \
+                     --ignored generate_seed_corpus)",
+                    path.display()
+                )
+            });
+            assert!(
+                committed == *data,
+                "{} is stale: committed {} bytes, generated {} bytes (regenerate the seeds)",
+                path.display(),
+                committed.len(),
+                data.len()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} seeds checked");
 }

@@ -55,11 +55,13 @@ async fn slow_reader_gets_everything(bind: &str) {
 
 #[tokio::test]
 async fn close_delivers_everything_to_a_slow_libzmq_reader_over_tcp() {
+    let _panics = support::check_library_panics();
     slow_reader_gets_everything("tcp://127.0.0.1:*").await;
 }
 
 #[tokio::test]
 async fn close_delivers_everything_to_a_slow_libzmq_reader_over_ipc() {
+    let _panics = support::check_library_panics();
     let path = std::env::temp_dir().join(format!("aiozmq-linger-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     slow_reader_gets_everything(&format!("ipc://{}", path.display())).await;

@@ -197,18 +197,22 @@ macro_rules! matrix {
                 use super::Transport;
                 #[tokio::test]
                 async fn tcp_we_bind() {
+                    let _panics = super::support::check_library_panics();
                     super::$scenario(Transport::Tcp, true).await
                 }
                 #[tokio::test]
                 async fn tcp_they_bind() {
+                    let _panics = super::support::check_library_panics();
                     super::$scenario(Transport::Tcp, false).await
                 }
                 #[tokio::test]
                 async fn ipc_we_bind() {
+                    let _panics = super::support::check_library_panics();
                     super::$scenario(Transport::Ipc, true).await
                 }
                 #[tokio::test]
                 async fn ipc_they_bind() {
+                    let _panics = super::support::check_library_panics();
                     super::$scenario(Transport::Ipc, false).await
                 }
             }
@@ -253,7 +257,7 @@ async fn req_rep(tr: Transport, we_bind: bool) {
         assert_eq!(frames(&recv(&s, "REQ recv").await), m, "reply");
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn rep_req(tr: Transport, we_bind: bool) {
@@ -268,7 +272,7 @@ async fn rep_req(tr: Transport, we_bind: bool) {
         peer_got(&mut l.peer, &[r.as_bytes()]).await;
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn req_router(tr: Transport, we_bind: bool) {
@@ -279,7 +283,7 @@ async fn req_router(tr: Transport, we_bind: bool) {
     peer_got(&mut l.peer, &[b"our-req", b"", b"hello"]).await;
     assert_eq!(frames(&recv(&s, "REQ recv").await), v(&[b"hello"]));
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn router_req(tr: Transport, we_bind: bool) {
@@ -293,7 +297,7 @@ async fn router_req(tr: Transport, we_bind: bool) {
     send(&s, msg(&[b"peer-1", b"", b"world"]), "ROUTER send").await;
     peer_got(&mut l.peer, &[b"world"]).await;
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn dealer_rep(tr: Transport, we_bind: bool) {
@@ -306,7 +310,7 @@ async fn dealer_rep(tr: Transport, we_bind: bool) {
         v(&[b"", b"hello", b""])
     );
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn rep_dealer(tr: Transport, we_bind: bool) {
@@ -317,7 +321,7 @@ async fn rep_dealer(tr: Transport, we_bind: bool) {
     send(&s, msg(&[b"world"]), "REP send").await;
     peer_got(&mut l.peer, &[b"", b"world"]).await;
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn dealer_router(tr: Transport, we_bind: bool) {
@@ -328,7 +332,7 @@ async fn dealer_router(tr: Transport, we_bind: bool) {
     peer_got(&mut l.peer, &[b"our-dealer", b"hello", b""]).await;
     assert_eq!(frames(&recv(&s, "DEALER recv").await), v(&[b"hello", b""]));
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn router_dealer(tr: Transport, we_bind: bool) {
@@ -351,7 +355,7 @@ async fn router_dealer(tr: Transport, we_bind: bool) {
     send(&s, msg(&[b"peer-1", b"world"]), "ROUTER send").await;
     peer_got(&mut l.peer, &[b"world"]).await;
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn dealer_dealer(tr: Transport, we_bind: bool) {
@@ -366,7 +370,7 @@ async fn dealer_dealer(tr: Transport, we_bind: bool) {
         assert_eq!(frames(&recv(&s, "DEALER recv").await), m, "echo");
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// ROUTER to ROUTER: each side addresses the other by the identity it announced. We send
@@ -397,7 +401,7 @@ async fn router_router(tr: Transport, we_bind: bool) {
         v(&[b"theirs", b"from-theirs"])
     );
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Publish-subscribe -----------------------------------------------------------------
@@ -436,14 +440,14 @@ async fn pub_sub(tr: Transport, we_bind: bool) {
     let s = Socket::new(SocketType::Pub);
     let l = link(&s, tr, we_bind, "SUB", &SUBSCRIBER).await;
     publish_to_libzmq(&s, l).await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn pub_xsub(tr: Transport, we_bind: bool) {
     let s = Socket::new(SocketType::Pub);
     let l = link(&s, tr, we_bind, "XSUB", &SUBSCRIBER).await;
     publish_to_libzmq(&s, l).await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// libzmq's PUB publishes `data-{i}` every 5 ms (10 s at most): our subscriber gets a run
@@ -456,7 +460,7 @@ async fn sub_pub(tr: Transport, we_bind: bool) {
     let mut l = link(&s, tr, we_bind, "PUB", &PACED_PUBLISHER).await;
     recv_consecutive(&s, "data-", 5).await;
     l.peer.kill().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn xsub_pub(tr: Transport, we_bind: bool) {
@@ -465,7 +469,7 @@ async fn xsub_pub(tr: Transport, we_bind: bool) {
     let mut l = link(&s, tr, we_bind, "PUB", &PACED_PUBLISHER).await;
     recv_consecutive(&s, "data-", 5).await;
     l.peer.kill().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// Our XPUB: the libzmq subscriber's subscription arrives as exactly `\x01data`; then
@@ -501,7 +505,7 @@ async fn xpub_sub(tr: Transport, we_bind: bool) {
     )
     .await;
     xpub_publishes(&s, l).await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn xpub_xsub(tr: Transport, we_bind: bool) {
@@ -515,7 +519,7 @@ async fn xpub_xsub(tr: Transport, we_bind: bool) {
     )
     .await;
     xpub_publishes(&s, l).await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// libzmq's XPUB waits for our subscription (printing it), then publishes three messages.
@@ -531,7 +535,7 @@ async fn sub_xpub(tr: Transport, we_bind: bool) {
         assert_eq!(frames(&recv(&s, "SUB recv").await), v(&[data.as_bytes()]));
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn xsub_xpub(tr: Transport, we_bind: bool) {
@@ -544,7 +548,7 @@ async fn xsub_xpub(tr: Transport, we_bind: bool) {
         assert_eq!(frames(&recv(&s, "XSUB recv").await), v(&[data.as_bytes()]));
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Pipeline and exclusive pair -------------------------------------------------------
@@ -561,7 +565,7 @@ async fn push_pull(tr: Transport, we_bind: bool) {
         peer_got(&mut l.peer, &[m.as_bytes(), b""]).await;
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn pull_push(tr: Transport, we_bind: bool) {
@@ -576,7 +580,7 @@ async fn pull_push(tr: Transport, we_bind: bool) {
         );
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 async fn pair_pair(tr: Transport, we_bind: bool) {
@@ -591,7 +595,7 @@ async fn pair_pair(tr: Transport, we_bind: bool) {
         assert_eq!(frames(&recv(&s, "PAIR recv").await), m, "echo");
     }
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Subscription details --------------------------------------------------------------
@@ -636,16 +640,18 @@ async fn sub_subscription_bytes(tr: Transport, we_bind: bool) {
         "unsubscription as libzmq's XPUB received it"
     );
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 #[tokio::test]
 async fn sub_subscription_bytes_seen_by_libzmq_xpub_tcp() {
+    let _panics = support::check_library_panics();
     sub_subscription_bytes(Transport::Tcp, false).await
 }
 
 #[tokio::test]
 async fn sub_subscription_bytes_seen_by_libzmq_xpub_ipc_we_bind() {
+    let _panics = support::check_library_panics();
     sub_subscription_bytes(Transport::Ipc, true).await
 }
 
@@ -654,6 +660,7 @@ async fn sub_subscription_bytes_seen_by_libzmq_xpub_ipc_we_bind() {
 /// subscription only.
 #[tokio::test]
 async fn our_verbose_xpub_sees_libzmq_xsub_messages() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::XPub);
     s.set_xpub_verbose(true).unwrap();
     let args = [
@@ -689,13 +696,14 @@ async fn our_verbose_xpub_sees_libzmq_xsub_messages() {
     send(&s, msg(&[b"b-here"]), "publish").await;
     peer_got(&mut l.peer, &[b"b-here"]).await;
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// Our SUB subscribed to `1` gets exactly libzmq PUB's messages whose text starts with `1`
 /// (`1`, `10`-`19`, `100`-`199`, `1000`-`1999`), none missing once joined.
 #[tokio::test]
 async fn sub_prefix_filter_with_libzmq_pub() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Sub);
     s.subscribe(Bytes::from_static(b"1")).unwrap();
     let args = ["--interval", "2", "send", "2000", "text:{i}"];
@@ -724,13 +732,14 @@ async fn sub_prefix_filter_with_libzmq_pub() {
         assert_eq!(got, want, "filtered stream (prefix 1) from libzmq's PUB");
     }
     l.peer.kill().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// Our SUB filters by itself too: a publisher that sends everything (a mock PUB that
 /// ignores subscriptions) gets only the matching messages through.
 #[tokio::test]
 async fn sub_filters_messages_from_unfiltering_publisher() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Sub);
     s.subscribe(Bytes::from_static(b"ab")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -753,7 +762,7 @@ async fn sub_filters_messages_from_unfiltering_publisher() {
         s.try_recv().is_err(),
         "a message that does not match the subscription was delivered"
     );
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Heartbeats ------------------------------------------------------------------------
@@ -821,16 +830,18 @@ async fn libzmq_heartbeats_us(we_bind: bool) {
     send(&s, msg(&[b"bye"]), "bye").await;
     peer_got(&mut l.peer, &[b"bye"]).await;
     l.peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 #[tokio::test]
 async fn libzmq_heartbeats_us_we_bind() {
+    let _panics = support::check_library_panics();
     libzmq_heartbeats_us(true).await
 }
 
 #[tokio::test]
 async fn libzmq_heartbeats_us_they_bind() {
+    let _panics = support::check_library_panics();
     libzmq_heartbeats_us(false).await
 }
 
@@ -898,16 +909,18 @@ async fn we_heartbeat_stopped_peer(we_bind: bool) {
     );
     drop(_resume);
     l.peer.kill().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 #[tokio::test]
 async fn we_heartbeat_stopped_libzmq_peer_we_bind() {
+    let _panics = support::check_library_panics();
     we_heartbeat_stopped_peer(true).await
 }
 
 #[tokio::test]
 async fn we_heartbeat_stopped_libzmq_peer_they_bind() {
+    let _panics = support::check_library_panics();
     we_heartbeat_stopped_peer(false).await
 }
 
@@ -917,6 +930,7 @@ async fn we_heartbeat_stopped_libzmq_peer_they_bind() {
 /// subscription again, and the new publisher's messages flow.
 #[tokio::test]
 async fn sub_resubscribes_to_restarted_libzmq_pub() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Sub);
     s.set_reconnect_ivl(Duration::from_millis(50)).unwrap();
     s.subscribe(Bytes::from_static(b"first-")).unwrap();
@@ -977,5 +991,5 @@ async fn sub_resubscribes_to_restarted_libzmq_pub() {
     }
     assert_eq!(s.counters().reconnects, 1, "{:?}", s.counters());
     second.kill().await;
-    s.close().await;
+    support::close(&s).await;
 }

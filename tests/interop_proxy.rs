@@ -204,6 +204,7 @@ async fn broker_traffic(
 /// steers it: exact STATISTICS, then TERMINATE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_req_clients_through_our_broker_to_pyzmq_rep_workers() {
+    let _panics = support::check_library_panics();
     let frontend = Arc::new(Socket::new(SocketType::Router));
     let backend = Arc::new(Socket::new(SocketType::Dealer));
     let control = Arc::new(Socket::new(SocketType::Rep));
@@ -263,6 +264,7 @@ async fn broker_process_statistics(mut proxy: Proc) -> ProxyStatistics {
 /// and exit after TERMINATE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_broker_statistics_match_libzmq_proxy() {
+    let _panics = support::check_library_panics();
     let spec = |t: &str| format!("{t}@tcp://127.0.0.1:*");
     let (f, b, c) = (spec("router"), spec("dealer"), spec("rep"));
     let ours = broker_process_statistics(Proc::cli(&[
@@ -284,6 +286,7 @@ async fn cli_broker_statistics_match_libzmq_proxy() {
 /// only topic A arrives, in order, and the unsubscription reaches the publisher too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_publisher_through_our_xsub_xpub_forwarder_to_pyzmq_subscriber() {
+    let _panics = support::check_library_panics();
     let frontend = Arc::new(Socket::new(SocketType::XSub));
     let backend = Arc::new(Socket::new(SocketType::XPub));
     let front_ep = bind_any(&frontend).await;
@@ -306,6 +309,7 @@ async fn pyzmq_publisher_through_our_xsub_xpub_forwarder_to_pyzmq_subscriber() {
 /// forwarder -> two pyzmq SUBs: each gets topic A only, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_pub_through_cli_forwarder_to_pyzmq_subs() {
+    let _panics = support::check_library_panics();
     let mut proxy = Proc::cli(&[
         "--frontend",
         "xsub@tcp://127.0.0.1:*",

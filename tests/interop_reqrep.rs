@@ -60,20 +60,24 @@ macro_rules! both_ways {
     ($scenario:ident => $we_bind:ident, $they_bind:ident) => {
         #[tokio::test]
         async fn $we_bind() {
+            let _panics = support::check_library_panics();
             $scenario(true).await
         }
         #[tokio::test]
         async fn $they_bind() {
+            let _panics = support::check_library_panics();
             $scenario(false).await
         }
     };
     ($scenario:ident => $we_bind:ident, $they_bind:ident, multi_thread) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $we_bind() {
+            let _panics = support::check_library_panics();
             $scenario(true).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $they_bind() {
+            let _panics = support::check_library_panics();
             $scenario(false).await
         }
     };
@@ -91,7 +95,7 @@ async fn our_req_their_rep(we_bind: bool) {
         assert_eq!(frames(&recv(&s, "REQ recv").await), m, "reply");
     }
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_req_their_rep => req_rep_we_req_we_bind, req_rep_we_req_they_bind);
 
@@ -113,7 +117,7 @@ async fn our_rep_their_req(we_bind: bool) {
         peer_got(&mut peer, &[r.as_bytes(), b""]).await;
     }
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_rep_their_req => req_rep_we_rep_we_bind, req_rep_we_rep_they_bind);
 
@@ -131,7 +135,7 @@ async fn our_req_their_router(we_bind: bool) {
     peer_got(&mut peer, &[b"our-req", b"", b"x", b"", b""]).await;
     assert_eq!(frames(&recv(&s, "REQ recv").await), v(&[b"x", b"", b""]));
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_req_their_router => req_router_we_req_we_bind, req_router_we_req_they_bind);
 
@@ -153,7 +157,7 @@ async fn our_router_their_req(we_bind: bool) {
         peer_got(&mut peer, &[world.as_bytes()]).await;
     }
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_router_their_req => req_router_we_router_we_bind, req_router_we_router_they_bind);
 
@@ -173,7 +177,7 @@ async fn our_dealer_their_rep(we_bind: bool) {
         v(&[b"", b"a", b"", b"", b"b"])
     );
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_dealer_their_rep => dealer_rep_we_dealer_we_bind, dealer_rep_we_dealer_they_bind);
 
@@ -190,7 +194,7 @@ async fn our_rep_their_dealer(we_bind: bool) {
     send(&s, msg(&[b"world", b""]), "REP send").await;
     peer_got(&mut peer, &[b"", b"world", b""]).await;
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_rep_their_dealer => dealer_rep_we_rep_we_bind, dealer_rep_we_rep_they_bind);
 
@@ -208,7 +212,7 @@ async fn our_dealer_their_router(we_bind: bool) {
     peer_got(&mut peer, &[b"our-dealer", b"", b"x", b""]).await;
     assert_eq!(frames(&recv(&s, "DEALER recv").await), v(&[b"", b"x", b""]));
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_dealer_their_router => dealer_router_we_dealer_we_bind, dealer_router_we_dealer_they_bind);
 
@@ -245,7 +249,7 @@ async fn our_router_their_dealer(we_bind: bool) {
     send(&s, msg(&[b"peer-1", b"", b"a", b""]), "ROUTER send").await;
     peer_got(&mut peer, &[b"", b"a", b""]).await;
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(our_router_their_dealer => dealer_router_we_router_we_bind, dealer_router_we_router_they_bind);
 
@@ -274,7 +278,7 @@ async fn dealer_dealer(we_bind: bool) {
         assert_eq!(&frames(&recv(&s, "DEALER recv").await), m, "echo");
     }
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(dealer_dealer => dealer_dealer_we_bind, dealer_dealer_they_bind);
 
@@ -307,7 +311,7 @@ async fn large_message(we_bind: bool) {
     assert_eq!(echo.len(), 1);
     assert!(echo[0] == ours, "echoed 10 MB frame differs");
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 both_ways!(large_message => large_10mb_message_we_bind, large_10mb_message_they_bind, multi_thread);
 
@@ -317,6 +321,7 @@ both_ways!(large_message => large_10mb_message_we_bind, large_10mb_message_they_
 /// every request arrives under its peer's routing id, and every reply reaches that peer.
 #[tokio::test]
 async fn fifty_pyzmq_dealers_on_our_router() {
+    let _panics = support::check_library_panics();
     const N: usize = 50;
     let s = Socket::new(SocketType::Router);
     s.set_router_mandatory(true).unwrap();
@@ -373,7 +378,7 @@ async fn fifty_pyzmq_dealers_on_our_router() {
     }
     assert_eq!(replies.len(), N);
     peer.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Restart ---------------------------------------------------------------------------
@@ -382,6 +387,7 @@ async fn fifty_pyzmq_dealers_on_our_router() {
 /// queued and, with later ones, reach a new ROUTER started on the same port.
 #[tokio::test]
 async fn dealer_reconnects_to_restarted_router() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     s.set_routing_id(Bytes::from_static(b"our-dealer")).unwrap();
     s.set_reconnect_ivl(Duration::from_millis(50)).unwrap();
@@ -431,7 +437,7 @@ async fn dealer_reconnects_to_restarted_router() {
     }
     peer_got(&mut second, &[b"our-dealer", b"after-restart"]).await;
     second.finish().await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 // ----- Handshake bytes -------------------------------------------------------------------
@@ -507,13 +513,16 @@ async fn both_transcripts(
     connect(&s, &ep).await;
     let mut m = MockPeer::accept(&listener).await;
     let ours = transcript(&mut m, mock_type).await;
-    s.close().await;
+    // The mock never reads: close would wait LINGER for its EOF.
+    drop(m);
+    support::close(&s).await;
     (ours, theirs)
 }
 
 /// Version, mechanism, filler and READY metadata are byte for byte libzmq's.
 #[tokio::test]
 async fn greeting_and_ready_bytes_match_libzmq() {
+    let _panics = support::check_library_panics();
     for (ty, id, mock_type) in HANDSHAKE_CASES {
         let (ours, theirs) = both_transcripts(ty, id, mock_type).await;
         let case = format!("{ty} with routing id {id:?}");
@@ -535,6 +544,7 @@ async fn greeting_and_ready_bytes_match_libzmq() {
 /// The 10-byte signature is libzmq's too: its padding carries routing-id length + 1.
 #[tokio::test]
 async fn signature_bytes_match_libzmq() {
+    let _panics = support::check_library_panics();
     let mut mismatches = Vec::new();
     for (ty, id, mock_type) in HANDSHAKE_CASES {
         let (ours, theirs) = both_transcripts(ty, id, mock_type).await;

@@ -518,7 +518,7 @@ async fn run_case(mech: Mech, pair: Pair, transport: Transport, server: Server) 
                 Transport::Ipc => assert_eq!(r.address, ""),
             }
             py.quit().await;
-            ours.close().await;
+            support::close(&ours).await;
         }
         Server::Libzmq => {
             let args = peer_server_args(
@@ -544,7 +544,7 @@ async fn run_case(mech: Mech, pair: Pair, transport: Transport, server: Server) 
             };
             assert_eq!(zap, vec![(name.to_owned(), expected_creds(mech, &keys))]);
             py.quit().await;
-            ours.close().await;
+            support::close(&ours).await;
         }
     }
     support::assert_no_library_panics();
@@ -687,6 +687,7 @@ macro_rules! matrix {
         $(
             #[tokio::test]
             async fn $name() {
+                let _panics = support::check_library_panics();
                 run_case(Mech::$mech, Pair::$pair, Transport::$transport, Server::$server).await;
             }
         )*
@@ -813,7 +814,7 @@ async fn refused_by_ours(r: Refusal) {
     assert!(ours.try_recv().is_err(), "no message delivered");
     assert_eq!(ours.counters().messages_in, 0);
     py.quit().await;
-    ours.close().await;
+    support::close(&ours).await;
     support::assert_no_library_panics();
 }
 
@@ -859,36 +860,42 @@ async fn refused_by_libzmq(r: Refusal) {
     }
     py.expect_no_message().await;
     py.quit().await;
-    ours.close().await;
+    support::close(&ours).await;
     support::assert_no_library_panics();
 }
 
 #[tokio::test]
 async fn refused_wrong_server_key_by_ours() {
+    let _panics = support::check_library_panics();
     refused_by_ours(Refusal::WrongServerKey).await;
 }
 
 #[tokio::test]
 async fn refused_wrong_server_key_by_libzmq() {
+    let _panics = support::check_library_panics();
     refused_by_libzmq(Refusal::WrongServerKey).await;
 }
 
 #[tokio::test]
 async fn refused_curve_key_not_allowed_by_ours() {
+    let _panics = support::check_library_panics();
     refused_by_ours(Refusal::KeyNotAllowed).await;
 }
 
 #[tokio::test]
 async fn refused_curve_key_not_allowed_by_libzmq() {
+    let _panics = support::check_library_panics();
     refused_by_libzmq(Refusal::KeyNotAllowed).await;
 }
 
 #[tokio::test]
 async fn refused_wrong_password_by_ours() {
+    let _panics = support::check_library_panics();
     refused_by_ours(Refusal::WrongPassword).await;
 }
 
 #[tokio::test]
 async fn refused_wrong_password_by_libzmq() {
+    let _panics = support::check_library_panics();
     refused_by_libzmq(Refusal::WrongPassword).await;
 }

@@ -31,6 +31,7 @@ async fn dealer_roundtrip(s: &Socket, m: &mut MockPeer) {
 /// before the peer's previous stage came in.
 #[tokio::test]
 async fn greeting_is_staged_when_we_bind() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let ep = bind_any(&s).await;
     let mut m = MockPeer::connect(&ep).await;
@@ -46,15 +47,16 @@ async fn greeting_is_staged_when_we_bind() {
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// The same staging when we are the connecting side.
 #[tokio::test]
 async fn greeting_is_staged_when_we_connect() {
+    let _panics = support::check_library_panics();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let s = Socket::new(SocketType::Dealer);
     connect(&s, &format!("tcp://{}", listener.local_addr().unwrap())).await;
@@ -71,15 +73,16 @@ async fn greeting_is_staged_when_we_connect() {
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// A peer that sends its whole greeting and READY in one write, without waiting for ours.
 #[tokio::test]
 async fn greeting_sent_all_at_once() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let ep = bind_any(&s).await;
     let mut m = MockPeer::connect(&ep).await;
@@ -92,16 +95,17 @@ async fn greeting_sent_all_at_once() {
     let got = recv(&s, "message that came with the greeting").await;
     assert_eq!(frames(&got), [b"early".to_vec()]);
     dealer_roundtrip(&s, &mut m).await;
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// READY's metadata, byte for byte, for each request-reply socket type: `Socket-Type`, and
 /// `Identity` (our routing id) for REQ, DEALER and ROUTER only, as libzmq sends it.
 #[tokio::test]
 async fn ready_metadata_is_exact() {
+    let _panics = support::check_library_panics();
     let cases: [(SocketType, &[u8], SocketType); 5] = [
         (SocketType::Dealer, b"dealer-7", SocketType::Router),
         (SocketType::Dealer, b"", SocketType::Dealer),
@@ -133,10 +137,10 @@ async fn ready_metadata_is_exact() {
         want[1] = (want.len() - 2) as u8;
         m.expect_bytes(&want).await;
         m.send_ready(mock_type, Some(b"mock")).await;
-        // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-        // LINGER); mocks never read to the end, so they go first.
+        // Our socket wrote to its mock peers, which never read: close would wait LINGER
+        // for their EOF.
         drop(m);
-        s.close().await;
+        support::close(&s).await;
     }
 }
 
@@ -144,6 +148,7 @@ async fn ready_metadata_is_exact() {
 /// identity header); for a DEALER with routing id `peer-1` that is `FF 0..0 07 7F`.
 #[tokio::test]
 async fn signature_padding_carries_routing_id_length_like_libzmq() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     s.set_routing_id(Bytes::from_static(b"peer-1")).unwrap();
     let ep = bind_any(&s).await;
@@ -159,16 +164,17 @@ async fn signature_padding_carries_routing_id_length_like_libzmq() {
     m.send_ready(SocketType::Router, Some(b"")).await;
     m.send_message(&msg(&[b"hi"])).await;
     assert_eq!(frames(&recv(&s, "DEALER recv").await), [b"hi".to_vec()]);
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// Closing a socket with nothing queued returns promptly even when one of its connections
 /// is stuck in the handshake (libzmq's LINGER only holds back unsent messages).
 #[tokio::test]
 async fn close_does_not_wait_for_a_stalled_handshake() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let ep = bind_any(&s).await;
     let mut m = MockPeer::connect(&ep).await;
@@ -189,6 +195,7 @@ async fn close_does_not_wait_for_a_stalled_handshake() {
 /// messages flow both ways.
 #[tokio::test]
 async fn zmtp30_peer_works_with_dealer() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let ep = bind_any(&s).await;
     let mut m = MockPeer::connect(&ep).await;
@@ -196,15 +203,16 @@ async fn zmtp30_peer_works_with_dealer() {
     m.send_ready(SocketType::Dealer, Some(b"")).await;
     m.expect_ready(SocketType::Dealer, Some(b"")).await;
     dealer_roundtrip(&s, &mut m).await;
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// PING is answered by PONG echoing the context (at most 16 bytes of it, as libzmq).
 #[tokio::test]
 async fn ping_gets_pong_with_same_context() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let ep = bind_any(&s).await;
     let mut m = MockPeer::connect(&ep).await;
@@ -236,16 +244,17 @@ async fn ping_gets_pong_with_same_context() {
     );
 
     dealer_roundtrip(&s, &mut m).await;
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
     drop(m);
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// A peer announcing a socket type that cannot talk to ours (PUB to our REQ) gets an ERROR
 /// command and the connection is closed; a compatible peer on the same socket then works.
 #[tokio::test]
 async fn incompatible_socket_type_gets_error_then_close() {
+    let _panics = support::check_library_panics();
     support::record_library_panics();
     let s = Socket::new(SocketType::Req);
     let ep = bind_any(&s).await;
@@ -266,10 +275,11 @@ async fn incompatible_socket_type_gets_error_then_close() {
     good.expect_bytes(&message_frames(&[b"", b"request"])).await;
     good.send_message(&msg(&[b"", b"reply"])).await;
     assert_eq!(frames(&recv(&s, "REQ recv").await), [b"reply".to_vec()]);
-    // A closing socket keeps a connection it wrote to until the peer's EOF (bounded by
-    // LINGER); mocks never read to the end, so they go first.
-    drop((bad, good));
-    s.close().await;
+    // Our socket wrote to its mock peers, which never read: close would wait LINGER
+    // for their EOF.
+    drop(bad);
+    drop(good);
+    support::close(&s).await;
     assert_no_library_panics();
 }
 
@@ -322,9 +332,11 @@ impl Hostile {
             .handshake_as(SocketType::Dealer, b"good-2", SocketType::Router, b"")
             .await;
         router_roundtrip(&self.s, &mut good2, b"good-2", "new peer after the attack").await;
-        // Mocks never read to the end: they go before the close (see above).
-        drop((good2, self.good1));
-        self.s.close().await;
+        // The mocks never read: close would wait its LINGER for their EOF.
+        drop(good2);
+        let Hostile { s, good1, .. } = self;
+        drop(good1);
+        support::close(&s).await;
         assert_no_library_panics();
     }
 }
@@ -343,6 +355,7 @@ async fn router_roundtrip(s: &Socket, m: &mut MockPeer, id: &[u8], when: &str) {
 
 #[tokio::test]
 async fn bad_signature_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     // First byte not FF.
     let mut m = MockPeer::connect(&h.ep).await;
@@ -359,6 +372,7 @@ async fn bad_signature_closes_only_that_connection() {
 
 #[tokio::test]
 async fn major_version_2_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     let mut m = MockPeer::connect(&h.ep).await;
     m.expect_bytes(&SIGNATURE).await;
@@ -372,6 +386,7 @@ async fn major_version_2_closes_only_that_connection() {
 
 #[tokio::test]
 async fn reserved_flag_bits_close_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     for flags in [0x08u8, 0x10, 0x80] {
         let mut m = h.after_ready().await;
@@ -383,6 +398,7 @@ async fn reserved_flag_bits_close_only_that_connection() {
 
 #[tokio::test]
 async fn oversize_frame_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(Some(100)).await;
     let mut m = h.after_ready().await;
     // Exactly MAXMSGSIZE is fine.
@@ -401,6 +417,7 @@ async fn oversize_frame_closes_only_that_connection() {
 
 #[tokio::test]
 async fn truncated_command_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     // After READY: a command whose name length runs past its body.
     let mut m = h.after_ready().await;
@@ -427,6 +444,7 @@ async fn truncated_command_closes_only_that_connection() {
 
 #[tokio::test]
 async fn garbage_after_ready_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     let mut m = h.after_ready().await;
     m.send_bytes(b"\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n")
@@ -446,6 +464,7 @@ async fn garbage_after_ready_closes_only_that_connection() {
 
 #[tokio::test]
 async fn message_before_ready_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     let mut m = h.after_greeting().await;
     m.send_bytes(&message_frames(&[b"too early"])).await;
@@ -459,6 +478,7 @@ async fn message_before_ready_closes_only_that_connection() {
 
 #[tokio::test]
 async fn peer_error_command_closes_only_that_connection() {
+    let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;
     let mut m = h.after_ready().await;
     m.send_bytes(&command_frame(b"ERROR", b"\x04oops")).await;

@@ -104,6 +104,7 @@ fn client_id(client: usize) -> String {
 /// counts them: routing id, delimiter and body are 3); TERMINATE ends the proxy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_req_rep_ten_clients_ten_requests() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Router);
     let backend = socket(SocketType::Dealer);
     let control = socket(SocketType::Rep);
@@ -130,7 +131,7 @@ async fn broker_req_rep_ten_clients_ten_requests() {
                         "reply to client {i} request {j}"
                     );
                 }
-                req.close().await;
+                support::close(&req).await;
             })
         })
         .collect();
@@ -174,6 +175,7 @@ async fn broker_req_rep_ten_clients_ten_requests() {
 /// Every message forwarded either way reaches the capture socket, frames intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_gets_every_forwarded_message() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Router);
     let backend = socket(SocketType::Dealer);
     let capture = socket(SocketType::Push);
@@ -201,7 +203,7 @@ async fn capture_gets_every_forwarded_message() {
             expected.push(vec![rid.clone(), vec![], body.clone().into_bytes()]);
             expected.push(vec![rid, vec![], format!("ok:{body}").into_bytes()]);
         }
-        req.close().await;
+        support::close(&req).await;
     }
     let mut captured = Vec::new();
     for _ in 0..expected.len() {
@@ -222,6 +224,7 @@ async fn capture_gets_every_forwarded_message() {
 /// command is ignored but answered, TERMINATE ends the proxy with Ok.
 #[tokio::test]
 async fn steering_over_rep_control() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Pull);
     let backend = socket(SocketType::Push);
     let control = socket(SocketType::Rep);
@@ -289,6 +292,7 @@ async fn steering_over_rep_control() {
 /// to them): the first reply the client gets is the statistics.
 #[tokio::test]
 async fn steering_over_router_control_replies_to_statistics_only() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Pull);
     let backend = socket(SocketType::Push);
     let control = socket(SocketType::Router);
@@ -320,13 +324,14 @@ async fn steering_over_router_control_replies_to_statistics_only() {
 /// The proxy fails with ETERM (Closed) when one of its sockets is closed.
 #[tokio::test]
 async fn closing_a_socket_ends_the_proxy_with_closed() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Router);
     let backend = socket(SocketType::Dealer);
     let task = {
         let (f, b) = (frontend.clone(), backend.clone());
         tokio::spawn(async move { proxy(&f, &b, None).await })
     };
-    backend.close().await;
+    support::close(&backend).await;
     let err = proxy_result(task).await.expect_err("the proxy must fail");
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
 }
@@ -334,6 +339,7 @@ async fn closing_a_socket_ends_the_proxy_with_closed() {
 /// Combinations that cannot work are refused at once with EINVAL.
 #[tokio::test]
 async fn impossible_combinations_are_einval() {
+    let _panics = support::check_library_panics();
     let s = Socket::new;
     let cases: Vec<(&str, aiozmq::Result<()>)> = vec![
         (
@@ -392,6 +398,7 @@ async fn impossible_combinations_are_einval() {
 /// A REP frontend and a REQ backend: the proxy keeps both alternations by taking turns.
 #[tokio::test]
 async fn rep_frontend_req_backend_take_turns() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Rep);
     let backend = socket(SocketType::Req);
     let front_ep = bind_any(&frontend).await;
@@ -417,6 +424,7 @@ async fn rep_frontend_req_backend_take_turns() {
 /// The same ROUTER as frontend and backend: an echo service (only frontend -> backend).
 #[tokio::test]
 async fn same_socket_on_both_sides_echoes() {
+    let _panics = support::check_library_panics();
     let router = socket(SocketType::Router);
     let ep = bind_any(&router).await;
     let task = {
@@ -438,6 +446,7 @@ async fn same_socket_on_both_sides_echoes() {
 /// buffers), and every message it could send arrives once the consumer reads again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backpressure_reaches_the_producer() {
+    let _panics = support::check_library_panics();
     const LIMIT: usize = 2000;
     let frontend = socket(SocketType::Pull);
     let backend = socket(SocketType::Push);
@@ -454,18 +463,68 @@ async fn backpressure_reaches_the_producer() {
     connect(&consumer, &back_ep).await;
 
     let payload = Bytes::from(vec![7u8; 256 * 1024]);
+    // Blocked is a state, not a send taking long: the producer's send is pending while
+    // the producer's queue, the proxy's backend queue and the consumer's queue are each at
+    // their HWM, and nothing moves between several observations of it.
+    let queues = |s: &Socket| -> (usize, usize) {
+        let c = s.counters();
+        let q = c.peer_queues.first();
+        (q.map_or(0, |q| q.outbound), q.map_or(0, |q| q.inbound))
+    };
     let mut sent = 0;
+    let mut blocked_state = None;
     while sent < LIMIT {
         let m = Message::from(vec![Bytes::from(sent.to_string()), payload.clone()]);
-        match tokio::time::timeout(Duration::from_secs(1), producer.send(m)).await {
-            Ok(r) => r.expect("send"),
-            Err(_) => break, // blocked: the pipeline is full
+        let send = producer.send(m);
+        tokio::pin!(send);
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        let mut still = 0;
+        let mut last = None;
+        let deadline = tokio::time::sleep(OP_TIMEOUT);
+        tokio::pin!(deadline);
+        let done = loop {
+            tokio::select! {
+                r = &mut send => { r.expect("send"); break true; }
+                _ = ticks.tick() => {
+                    let state = (
+                        queues(&producer).0,
+                        queues(&backend).0,
+                        queues(&consumer).1,
+                        frontend.counters().messages_in,
+                        backend.counters().messages_out,
+                    );
+                    let full = state.0 == 4 && state.1 == 4 && state.2 == 4;
+                    still = if full && last == Some(state) { still + 1 } else { 0 };
+                    last = Some(state);
+                    if still >= 5 {
+                        blocked_state = Some(state);
+                        break false;
+                    }
+                }
+                _ = &mut deadline => panic!(
+                    "send {sent} neither completed nor blocked with every queue full within \
+                     {OP_TIMEOUT:?}\n  producer {:?}\n  frontend {:?}\n  backend {:?}\n  \
+                     consumer {:?}",
+                    producer.counters(),
+                    frontend.counters(),
+                    backend.counters(),
+                    consumer.counters()
+                ),
+            }
+        };
+        if !done {
+            break;
         }
         sent += 1;
     }
     assert!(
         sent < LIMIT,
         "the producer was never blocked: the proxy buffers without bound"
+    );
+    let (_, _, _, forwarded_in, forwarded_out) = blocked_state.expect("blocked");
+    assert!(
+        forwarded_in <= sent as u64 && forwarded_out <= forwarded_in,
+        "the proxy forwarded more than was sent: in {forwarded_in}, out {forwarded_out}, sent {sent}"
     );
     eprintln!("the producer was blocked after {sent} messages");
     for i in 0..sent {
@@ -494,6 +553,7 @@ async fn backpressure_reaches_the_producer() {
 /// sockets: a new proxy over the same sockets forwards it.
 #[tokio::test]
 async fn dropping_the_proxy_keeps_queued_messages() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Pull);
     let backend = socket(SocketType::Push);
     let front_ep = bind_any(&frontend).await;
@@ -524,6 +584,7 @@ async fn dropping_the_proxy_keeps_queued_messages() {
 /// filtered by topic.
 #[tokio::test]
 async fn xsub_xpub_forwarder() {
+    let _panics = support::check_library_panics();
     let publisher = Socket::new(SocketType::XPub);
     let pub_ep = bind_any(&publisher).await;
     let frontend = socket(SocketType::XSub);
@@ -582,6 +643,7 @@ async fn run_cli(args: &[&str]) -> (Option<i32>, String, String) {
 
 #[tokio::test]
 async fn cli_help_and_usage_errors() {
+    let _panics = support::check_library_panics();
     let (code, out, _) = run_cli(&["--help"]).await;
     assert_eq!(code, Some(0));
     assert!(
@@ -716,6 +778,7 @@ async fn cli_endpoints(
 /// over its REP control socket (exit status 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_broker_with_our_sockets() {
+    let _panics = support::check_library_panics();
     let mut child = tokio::process::Command::new(BIN)
         .args([
             "proxy",
@@ -780,6 +843,7 @@ async fn cli_broker_with_our_sockets() {
 /// what is published reaches our PULL through the proxy's PUSH backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_connects_a_sub_frontend_subscribed_to_everything() {
+    let _panics = support::check_library_panics();
     let publisher = Socket::new(SocketType::XPub);
     let pub_ep = bind_any(&publisher).await;
     let mut child = tokio::process::Command::new(BIN)
@@ -812,6 +876,7 @@ async fn cli_connects_a_sub_frontend_subscribed_to_everything() {
 /// The proxy over inproc endpoints (frontend and backend bound, peers in the process).
 #[tokio::test]
 async fn over_inproc() {
+    let _panics = support::check_library_panics();
     let frontend = socket(SocketType::Pull);
     let backend = socket(SocketType::Push);
     frontend.bind("inproc://proxy-test-front").await.unwrap();

@@ -25,6 +25,7 @@ const BOUND: u64 = 200;
 
 #[test]
 fn a_streaming_connection_steps_aside_for_the_application() {
+    let _panics = support::check_library_panics();
     let path = std::env::temp_dir().join(format!("aiozmq-readahead-{}.ipc", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let endpoint = format!("ipc://{}", path.display());
@@ -70,7 +71,7 @@ fn a_streaming_connection_steps_aside_for_the_application() {
         }
     });
     drop(peer.join().unwrap());
-    rt.block_on(pull.close());
+    rt.block_on(support::close(&pull));
     let _ = std::fs::remove_file(&path);
     assert!(
         most <= BOUND,

@@ -333,18 +333,18 @@ fn exc_of(e: &Error) -> &Exception {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_rust_client_python_server() {
-    // Reserve a port, free it, and have Python bind it: the restart needs a fixed endpoint.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let _panics = support::check_library_panics();
+    // Python binds port 0 and reports the port it got; the restart below binds that same
+    // endpoint again (the only moment the port is free).
     let mut py = Py::spawn(
         "server.py",
-        &["rpc", "--bind", &endpoint, "--generation", "1"],
+        &["rpc", "--bind", "tcp://127.0.0.1:0", "--generation", "1"],
     );
-    assert_eq!(py.ready().await, endpoint);
+    let endpoint = py.ready().await;
+    assert!(
+        endpoint.starts_with("tcp://127.0.0.1:") && !endpoint.ends_with(":0"),
+        "{endpoint}"
+    );
 
     let client = rpc::connect_rpc()
         .connect(&endpoint)
@@ -508,10 +508,17 @@ async fn rpc_rust_client_python_server() {
         .map(|_: Value| ())
         .unwrap_err();
     assert!(matches!(e, Error::Timeout), "{e:?}");
+    // The late reply arrives while a later, longer call is in flight on the same client
+    // and is dropped, not taken as that call's answer: the server started the first sleep
+    // earlier on the same connection, so its reply is sent before the later one's.
+    let n: f64 = call!(client, sleep(1.5)).await.unwrap();
+    assert_eq!(
+        n, 1.5,
+        "the late reply was taken as the later call's answer"
+    );
+    assert_eq!(client.pending_calls(), 0);
     let n: i64 = call!(client, add(2, 2)).await.unwrap();
     assert_eq!(n, 4);
-    tokio::time::sleep(Duration::from_millis(900)).await; // the late reply arrives
-    assert_eq!(client.pending_calls(), 0);
     let n: i64 = call!(client, add(3, 3)).await.unwrap();
     assert_eq!(n, 6);
 
@@ -566,6 +573,7 @@ async fn rpc_rust_client_python_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_python_client_rust_server() {
+    let _panics = support::check_library_panics();
     let server = rust_server("tcp://127.0.0.1:*", 1).await;
     let endpoint = server.bindings()[0].clone();
     let mut py = Py::spawn("client.py", &["rpc", "--connect", &endpoint]);
@@ -761,6 +769,7 @@ impl AsyncNext for &mut mpsc::UnboundedReceiver<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_rust_client_python_server() {
+    let _panics = support::check_library_panics();
     let mut py = Py::spawn("server.py", &["pipeline", "--bind", "tcp://127.0.0.1:*"]);
     let endpoint = py.ready().await;
     let client = rpc::connect_pipeline()
@@ -779,6 +788,7 @@ async fn pipeline_rust_client_python_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_python_client_rust_server() {
+    let _panics = support::check_library_panics();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pipeline(recorder(tx))
         .bind("tcp://127.0.0.1:*")
@@ -796,6 +806,7 @@ async fn pipeline_python_client_rust_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_rust_client_python_server() {
+    let _panics = support::check_library_panics();
     let mut py = Py::spawn(
         "server.py",
         &[
@@ -843,6 +854,7 @@ async fn pubsub_rust_client_python_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_python_client_rust_server() {
+    let _panics = support::check_library_panics();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pubsub(recorder(tx))
         .bind("tcp://127.0.0.1:*")

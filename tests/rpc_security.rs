@@ -1,5 +1,7 @@
 //! RPC over secured sockets: every RPC builder takes a [`SecurityConfig`].
 
+mod support;
+
 use std::time::Duration;
 
 use aiozmq::rpc::{self, call, notify, AttrHandler, Error};
@@ -20,6 +22,7 @@ fn handler() -> AttrHandler<Calc> {
 
 #[tokio::test]
 async fn curve_request_reply_with_allow_list() {
+    let _panics = support::check_library_panics();
     let (server_public, server_secret) = aiozmq::curve_keypair();
     let (client_public, client_secret) = aiozmq::curve_keypair();
     let auth = Authenticator::new()
@@ -88,6 +91,7 @@ async fn curve_request_reply_with_allow_list() {
 
 #[tokio::test]
 async fn curve_pipeline_and_pubsub() {
+    let _panics = support::check_library_panics();
     use std::sync::Arc;
     use tokio::sync::mpsc;
 

@@ -182,6 +182,7 @@ fn params_message(e: &Error) -> String {
 
 #[tokio::test]
 async fn handlers_binding_and_values() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let n: i64 = call!(client, add(1, 2)).await.unwrap();
     assert_eq!(n, 3);
@@ -329,6 +330,7 @@ impl std::error::Error for Conflict {}
 
 #[tokio::test]
 async fn errors_and_error_table() {
+    let _panics = support::check_library_panics();
     let server = rpc::serve_rpc(calc_handler())
         .bind("tcp://127.0.0.1:*")
         .await
@@ -390,6 +392,7 @@ async fn errors_and_error_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_calls_in_flight_answered_out_of_order() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -421,6 +424,7 @@ async fn many_calls_in_flight_answered_out_of_order() {
 /// come back in any order.
 #[tokio::test]
 async fn many_calls_in_flight_from_one_task() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let calls = (0..100i64).map(|i| {
         let delay = ((i * 7) % 10) as f64 / 200.0;
@@ -436,6 +440,7 @@ async fn many_calls_in_flight_from_one_task() {
 
 #[tokio::test]
 async fn timeouts_and_late_replies() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let short = client.with_timeout(Duration::from_millis(100));
     let e = call!(short, slow(0.5, 1))
@@ -444,8 +449,13 @@ async fn timeouts_and_late_replies() {
         .unwrap_err();
     assert!(matches!(e, Error::Timeout) && e.is_timeout());
     assert_eq!(client.pending_calls(), 0, "the timed-out call is forgotten");
-    // The late reply arrives meanwhile and is dropped; later calls are unaffected.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The late reply (1) arrives while a later call is in flight on the same client and is
+    // dropped, not taken as that call's answer: the later call sleeps longer on the server,
+    // which started the first call earlier on the same connection, so its reply (2) is sent
+    // after the late one.
+    let n: i64 = call!(client, slow(0.8, 2)).await.unwrap();
+    assert_eq!(n, 2, "the late reply was taken as the later call's answer");
+    assert_eq!(client.pending_calls(), 0);
     let n: i64 = call!(short, add(1, 1)).await.unwrap();
     assert_eq!(n, 2);
     assert_eq!(short.timeout(), Some(Duration::from_millis(100)));
@@ -481,6 +491,7 @@ async fn timeouts_and_late_replies() {
 
 #[tokio::test]
 async fn server_timeout_answers_timeout_error() {
+    let _panics = support::check_library_panics();
     let server = rpc::serve_rpc(calc_handler())
         .bind("tcp://127.0.0.1:*")
         .timeout(Duration::from_millis(100))
@@ -505,10 +516,11 @@ async fn server_timeout_answers_timeout_error() {
 
 #[tokio::test]
 async fn closing_the_client_fails_pending_calls() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
-    let pending = tokio::spawn(client.call("slow", (5.0, 1), ()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let call = client.call("slow", (5.0, 1), ());
     assert_eq!(client.pending_calls(), 1);
+    let pending = tokio::spawn(call);
     client.close();
     let e = within(pending).await.unwrap().unwrap_err();
     assert!(matches!(e, Error::ServiceClosed), "{e:?}");
@@ -523,12 +535,19 @@ async fn closing_the_client_fails_pending_calls() {
 
 #[tokio::test]
 async fn a_dropped_call_is_forgotten() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let fut = client.call("slow", (0.3, 1), ());
     assert_eq!(client.pending_calls(), 1);
     let _ = tokio::time::timeout(Duration::from_millis(50), fut).await;
     assert_eq!(client.pending_calls(), 0, "cancelled call removed");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Its reply (1) comes while a later, longer call is in flight (see
+    // timeouts_and_late_replies) and is not taken as that call's answer.
+    let n: i64 = call!(client, slow(0.5, 2)).await.unwrap();
+    assert_eq!(
+        n, 2,
+        "the dropped call's reply was taken as the later call's answer"
+    );
     let n: i64 = call!(client, add(1, 2)).await.unwrap();
     assert_eq!(n, 3);
     shutdown(server, client).await;
@@ -536,6 +555,7 @@ async fn a_dropped_call_is_forgotten() {
 
 #[tokio::test]
 async fn closing_the_server_cancels_running_handlers() {
+    let _panics = support::check_library_panics();
     let started = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicBool::new(false));
     struct Flag(Arc<AtomicBool>);
@@ -567,9 +587,12 @@ async fn closing_the_server_cancels_running_handlers() {
         .await
         .unwrap();
     let call = tokio::spawn(client.call("hang", (), ()));
-    while !started.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    within(async {
+        while !started.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     server.close();
     within(server.wait_closed()).await;
     assert!(dropped.load(Ordering::SeqCst), "the handler was cancelled");
@@ -584,6 +607,7 @@ async fn closing_the_server_cancels_running_handlers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_bounded() {
+    let _panics = support::check_library_panics();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r, p) = (running.clone(), peak.clone());
@@ -626,6 +650,7 @@ fn frames(parts: &[&[u8]]) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_dropped_without_disturbing_others() {
+    let _panics = support::check_library_panics();
     support::record_library_panics();
     let (server, client) = serve_calc().await;
     let ep = server.bindings()[0].clone();
@@ -693,6 +718,7 @@ async fn malformed_requests_are_dropped_without_disturbing_others() {
 
 #[tokio::test]
 async fn transport_changes_at_run_time() {
+    let _panics = support::check_library_panics();
     // A server with no endpoint yet; bind later, then unbind.
     let server = rpc::serve_rpc(calc_handler()).await.unwrap();
     assert!(server.bindings().is_empty());
@@ -751,6 +777,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Value)>) -> (String, Val
 
 #[tokio::test]
 async fn pipeline_notifications() {
+    let _panics = support::check_library_panics();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pipeline(recording_handler(tx))
         .bind("tcp://127.0.0.1:*")
@@ -778,6 +805,7 @@ async fn pipeline_notifications() {
 
 #[tokio::test]
 async fn pubsub_topics_and_subscriptions() {
+    let _panics = support::check_library_panics();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pubsub(recording_handler(tx))
         .bind("tcp://127.0.0.1:*")
@@ -879,6 +907,7 @@ impl tracing::Subscriber for Captured {
 
 #[test]
 fn log_exceptions_and_exclusions() {
+    let _panics = support::check_library_panics();
     let captured = Captured::default();
     let logs = captured.0.clone();
     tracing::subscriber::with_default(captured, || {
@@ -932,6 +961,7 @@ fn log_exceptions_and_exclusions() {
 
 #[tokio::test]
 async fn service_closes_when_dropped() {
+    let _panics = support::check_library_panics();
     let (server, client) = serve_calc().await;
     let ep = server.bindings()[0].clone();
     drop(server);
@@ -957,6 +987,7 @@ async fn service_closes_when_dropped() {
 /// in one go.
 #[tokio::test(flavor = "current_thread")]
 async fn a_flooded_server_gives_way_every_32_requests() {
+    let _panics = support::check_library_panics();
     let handled = Arc::new(AtomicUsize::new(0));
     let handler = DictHandler::new().method(
         "tick",
@@ -1000,7 +1031,7 @@ async fn a_flooded_server_gives_way_every_32_requests() {
     for _ in 0..N {
         within(raw.recv()).await.unwrap();
     }
-    raw.close().await;
+    support::close(&raw).await;
     server.close();
     within(server.wait_closed()).await;
 }
@@ -1009,6 +1040,7 @@ async fn a_flooded_server_gives_way_every_32_requests() {
 /// run (and make their next calls) while the rest are taken in.
 #[tokio::test(flavor = "current_thread")]
 async fn a_flooded_client_gives_way_every_32_replies() {
+    let _panics = support::check_library_panics();
     const N: usize = 200;
     let router = Socket::new(SocketType::Router);
     router.bind("inproc://rpc-client-gives-way").await.unwrap();
@@ -1062,7 +1094,7 @@ async fn a_flooded_client_gives_way_every_32_replies() {
     for c in calls {
         within(c).await.unwrap().unwrap();
     }
-    router.close().await;
+    support::close(&router).await;
     client.close();
     within(client.wait_closed()).await;
 }

@@ -141,6 +141,7 @@ fn expected_ext(name: &str) -> Value {
 
 #[test]
 fn every_ext_vector_decodes_and_reencodes_byte_exact() {
+    let _panics = support::check_library_panics();
     let codec = Codec::plain();
     let v = vectors();
     let mut n = 0;
@@ -162,6 +163,7 @@ fn every_ext_vector_decodes_and_reencodes_byte_exact() {
 
 #[test]
 fn args_and_kwargs_vectors() {
+    let _panics = support::check_library_panics();
     let codec = Codec::plain();
     let v = vectors();
     let args = b(&v["args (1, 'a', b'\\x00', None, True, 1.5, [1,2], {'k': 'v'})"]);
@@ -197,6 +199,7 @@ fn args_and_kwargs_vectors() {
 
 #[test]
 fn older_pickle_protocols_decode_and_reencode_as_protocol_5() {
+    let _panics = support::check_library_panics();
     let codec = Codec::plain();
     let v = vectors();
     let p4 = codec
@@ -224,6 +227,7 @@ const CAPTURED_HEADER: &str = "120821bb 01000000 e240f522cec1da41";
 
 #[test]
 fn captured_request_parses_and_reencodes() {
+    let _panics = support::check_library_panics();
     let codec = Codec::plain();
     let msg: Message = [
         b("006b8b4567"),
@@ -253,6 +257,7 @@ fn captured_request_parses_and_reencodes() {
 
 #[test]
 fn captured_reply_header() {
+    let _panics = support::check_library_panics();
     let h = wire::ReplyHeader::load(&hex("1208e31b 2a000000 6a6af522cec1da41 00")).unwrap();
     assert_eq!(
         (h.pid, h.random, h.req_id, h.is_error),
@@ -291,6 +296,7 @@ fn error_body(exc_type: &str, arg: &str, repr: &str) -> Vec<u8> {
 /// A Rust server answers raw DEALER requests with Python's reply bytes.
 #[tokio::test]
 async fn rust_server_replies_like_python() {
+    let _panics = support::check_library_panics();
     let handler = rpc::DictHandler::new().handler(
         "ns",
         rpc::DictHandler::new().method("add", rpc::method(["a", "b"], |a: i64, b: i64| a + b)),
@@ -367,6 +373,7 @@ async fn rust_server_replies_like_python() {
 /// error reply.
 #[tokio::test]
 async fn rust_client_requests_like_python() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let ep = bind_any(&router).await;
     let client = rpc::connect_rpc().connect(&ep).await.unwrap();
@@ -420,6 +427,7 @@ impl<F: std::future::Future<Output = Result<Value, Error>> + Send> ValueFuture f
 /// predefined date/time translators); unknown codes stay raw ext values.
 #[test]
 fn translation_table_order_and_unknown_codes() {
+    let _panics = support::check_library_panics();
     use aiozmq::rpc::{ConvertError, TranslationTable, Translator};
     #[derive(Clone, Debug, PartialEq)]
     struct P(u8);
@@ -492,6 +500,7 @@ fn translation_table_order_and_unknown_codes() {
 /// Raw msgpack values (rmpv) in and out of methods, untranslated.
 #[tokio::test]
 async fn raw_rmpv_values() {
+    let _panics = support::check_library_panics();
     let handler = rpc::DictHandler::new().method(
         "raw",
         rpc::method(["v"], |v: rmpv::Value| {

@@ -1,5 +1,7 @@
 //! PLAIN and CURVE between our own sockets, with ZAP.
 
+mod support;
+
 use aiozmq::security::zap::Authenticator;
 use aiozmq::{EventKind, Message, Socket, SocketType};
 use std::future::Future;
@@ -25,6 +27,7 @@ async fn wait_event(mon: &mut aiozmq::Monitor, kind: EventKind) -> aiozmq::Monit
 
 #[tokio::test]
 async fn curve_roundtrip_with_allow_list() {
+    let _panics = support::check_library_panics();
     let (spub, ssec) = aiozmq::curve_keypair();
     let (cpub, csec) = aiozmq::curve_keypair();
     let server = Socket::new(SocketType::Rep);
@@ -57,6 +60,7 @@ async fn curve_roundtrip_with_allow_list() {
 
 #[tokio::test]
 async fn curve_key_not_allowed_and_wrong_server_key() {
+    let _panics = support::check_library_panics();
     let (spub, ssec) = aiozmq::curve_keypair();
     let (cpub, csec) = aiozmq::curve_keypair();
     let (other_pub, _) = aiozmq::curve_keypair();
@@ -96,6 +100,7 @@ async fn curve_key_not_allowed_and_wrong_server_key() {
 
 #[tokio::test]
 async fn plain_with_passwords() {
+    let _panics = support::check_library_panics();
     let server = Socket::new(SocketType::Router);
     server.set_plain_server(true).unwrap();
     server.set_zap_handler(Authenticator::new().password("admin", "secret"));
@@ -134,6 +139,7 @@ async fn plain_with_passwords() {
 
 #[tokio::test]
 async fn null_with_zap_domain_checks_addresses() {
+    let _panics = support::check_library_panics();
     let server = Socket::new(SocketType::Pull);
     server.set_zap_domain("global").unwrap();
     server.set_zap_handler(Authenticator::new().deny_address("127.0.0.1"));
@@ -153,6 +159,7 @@ async fn null_with_zap_domain_checks_addresses() {
 
 #[tokio::test]
 async fn curve_pub_sub_and_mechanism_mismatch() {
+    let _panics = support::check_library_panics();
     let (spub, ssec) = aiozmq::curve_keypair();
     let (cpub, csec) = aiozmq::curve_keypair();
     let publ = Socket::new(SocketType::XPub);
@@ -198,6 +205,7 @@ async fn curve_pub_sub_and_mechanism_mismatch() {
 
 #[test]
 fn keys_and_z85() {
+    let _panics = support::check_library_panics();
     let (p, s) = aiozmq::curve_keypair();
     assert_eq!(aiozmq::curve_public(&s).unwrap(), p);
     let sock = Socket::new(SocketType::Req);
@@ -209,6 +217,7 @@ fn keys_and_z85() {
 
 #[tokio::test]
 async fn zap_user_id_is_visible_on_messages() {
+    let _panics = support::check_library_panics();
     let server = Socket::new(SocketType::Pull);
     server.set_plain_server(true).unwrap();
     server.set_zap_handler(|req: &aiozmq::security::zap::ZapRequest| {
@@ -236,6 +245,7 @@ async fn zap_user_id_is_visible_on_messages() {
 
 #[tokio::test]
 async fn secured_streams_are_one_argument_away() {
+    let _panics = support::check_library_panics();
     use aiozmq::security::SecurityConfig;
     use aiozmq::{create_zmq_stream, StreamOptions};
     let (spub, ssec) = aiozmq::curve_keypair();

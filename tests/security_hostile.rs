@@ -204,6 +204,7 @@ fn curve_tampered(side: &str, name: &[u8], f: impl Fn(Vec<u8>) -> Vec<u8>) -> Pr
 
 #[test]
 fn hello_of_199_and_201_bytes() {
+    let _panics = support::check_library_panics();
     let e = curve_tampered("client", b"HELLO", |mut b| {
         assert_eq!(b.len(), 200);
         b.pop();
@@ -219,6 +220,7 @@ fn hello_of_199_and_201_bytes() {
 
 #[test]
 fn hello_without_padding() {
+    let _panics = support::check_library_panics();
     let e = curve_tampered("client", b"HELLO", |b| {
         // name + version, then straight to C', nonce and box: 128 bytes.
         [&b[..8], &b[80..]].concat()
@@ -228,6 +230,7 @@ fn hello_without_padding() {
 
 #[test]
 fn hello_bad_version() {
+    let _panics = support::check_library_panics();
     for (major, minor) in [(2, 0), (1, 1), (0, 0)] {
         let e = curve_tampered("client", b"HELLO", |mut b| {
             b[6] = major;
@@ -243,6 +246,7 @@ fn hello_bad_version() {
 
 #[test]
 fn hello_tampered_box_or_key() {
+    let _panics = support::check_library_panics();
     // A flipped bit in the box.
     let e = curve_tampered("client", b"HELLO", |mut b| {
         b[150] ^= 1;
@@ -259,6 +263,7 @@ fn hello_tampered_box_or_key() {
 
 #[test]
 fn welcome_not_168_bytes() {
+    let _panics = support::check_library_panics();
     for delta in [-1i32, 1, -100] {
         let e = curve_tampered("server", b"WELCOME", |mut b| {
             assert_eq!(b.len(), 168);
@@ -283,6 +288,7 @@ fn welcome_not_168_bytes() {
 
 #[test]
 fn initiate_under_257_bytes() {
+    let _panics = support::check_library_panics();
     for len in [256, 200, 113, 9] {
         let e = curve_tampered("client", b"INITIATE", |mut b| {
             assert!(b.len() >= 257);
@@ -298,6 +304,7 @@ fn initiate_under_257_bytes() {
 
 #[test]
 fn initiate_tampered_cookie_nonce_or_box() {
+    let _panics = support::check_library_panics();
     // Cookie (9..105), short nonce (105..113), box (113..).
     for at in [20, 100, 110, 200] {
         let e = curve_tampered("client", b"INITIATE", |mut b| {
@@ -317,6 +324,7 @@ fn initiate_tampered_cookie_nonce_or_box() {
 
 #[test]
 fn ready_tampered_or_short() {
+    let _panics = support::check_library_panics();
     let e = curve_tampered("server", b"READY", |mut b| {
         let n = b.len();
         b[n - 1] ^= 1;
@@ -332,6 +340,7 @@ fn ready_tampered_or_short() {
 
 #[test]
 fn curve_commands_out_of_order() {
+    let _panics = support::check_library_panics();
     let k = keys();
     // A server that gets INITIATE (or WELCOME, READY, MESSAGE) instead of HELLO.
     for name in ["INITIATE", "WELCOME", "READY", "MESSAGE", "PING"] {
@@ -390,6 +399,7 @@ fn greeting_of(cfg: &Config) -> Vec<u8> {
 
 #[test]
 fn plaintext_frame_after_handshake() {
+    let _panics = support::check_library_panics();
     for bytes in [
         frame(0x00, b"hello"),
         frame(0x01, b"more"),
@@ -406,6 +416,7 @@ fn plaintext_frame_after_handshake() {
 
 #[test]
 fn replayed_message_nonce() {
+    let _panics = support::check_library_panics();
     let (mut c, mut s) = curve_pair();
     c.send_message(&Message::from("once"));
     let m = take(&mut c);
@@ -424,6 +435,7 @@ fn replayed_message_nonce() {
 
 #[test]
 fn reordered_message_nonce() {
+    let _panics = support::check_library_panics();
     let (mut c, mut s) = curve_pair();
     c.send_message(&Message::from("first"));
     let m1 = take(&mut c);
@@ -438,6 +450,7 @@ fn reordered_message_nonce() {
 
 #[test]
 fn skipped_nonce_is_accepted() {
+    let _panics = support::check_library_panics();
     // Strictly increasing, not consecutive: a gap is fine (libzmq checks the same).
     let (mut c, mut s) = curve_pair();
     c.send_message(&Message::from("lost"));
@@ -474,6 +487,7 @@ fn fixed_pair() -> (Connection, Connection) {
 
 #[test]
 fn tampered_message_box() {
+    let _panics = support::check_library_panics();
     let (mut c, _) = fixed_pair();
     c.send_message(&Message::from("payload!"));
     let good = take(&mut c);
@@ -510,6 +524,7 @@ fn tampered_message_box() {
 
 #[test]
 fn message_from_another_connection_does_not_open() {
+    let _panics = support::check_library_panics();
     let (mut c1, _) = curve_pair();
     let (_, mut s2) = curve_pair();
     c1.send_message(&Message::from("x"));
@@ -535,6 +550,7 @@ fn plain_server_input(hello_body: &[u8]) -> Result<(), ProtocolError> {
 
 #[test]
 fn plain_malformed_hello() {
+    let _panics = support::check_library_panics();
     assert!(plain_server_input(b"\x05HELLO\x01u\x01p").is_ok());
     for (what, body) in [
         ("no lengths", &b"\x05HELLO"[..]),
@@ -552,6 +568,7 @@ fn plain_malformed_hello() {
 
 #[test]
 fn plain_welcome_with_data_and_bad_ready() {
+    let _panics = support::check_library_panics();
     let mut cfg = Config::new(SocketType::Dealer);
     cfg.security = Security::PlainClient {
         username: Bytes::from_static(b"u"),
@@ -732,14 +749,15 @@ impl Server {
             self.router.try_recv().is_err(),
             "a message from a hostile connection was delivered"
         );
-        self.good.close().await;
-        self.router.close().await;
+        support::close(&self.good).await;
+        support::close(&self.router).await;
         support::assert_no_library_panics();
     }
 }
 
 #[tokio::test]
 async fn tcp_hostile_after_handshake() {
+    let _panics = support::check_library_panics();
     let mut srv = Server::start().await;
 
     // Plaintext frame after the handshake.
@@ -847,6 +865,7 @@ fn find_command(out: &[u8], name: &[u8]) -> Option<usize> {
 
 #[tokio::test]
 async fn tcp_hostile_handshake_commands() {
+    let _panics = support::check_library_panics();
     let mut srv = Server::start().await;
     tcp_bad_client_command(&mut srv, b"HELLO", |mut b| {
         b.pop();
@@ -881,6 +900,7 @@ async fn tcp_hostile_handshake_commands() {
 /// drops the connection and reports a failed handshake.
 #[tokio::test]
 async fn tcp_client_refuses_bad_welcome() {
+    let _panics = support::check_library_panics();
     support::record_library_panics();
     let k = keys();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -938,6 +958,6 @@ async fn tcp_client_refuses_bad_welcome() {
             Ok(Ok(_)) => {}
         }
     }
-    client.close().await;
+    support::close(&client).await;
     support::assert_no_library_panics();
 }

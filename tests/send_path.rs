@@ -5,6 +5,8 @@
 //! frames on both sides of the copy/chain threshold (8 KiB) and of the short/long header
 //! (255 bytes) in one stream.
 
+mod support;
+
 use aiozmq::{Message, Socket, SocketType};
 use bytes::Bytes;
 use std::future::Future;
@@ -58,23 +60,26 @@ async fn push_pull(endpoint: &str) {
     for i in 0..COUNT {
         check(i, &within(pull.recv()).await.unwrap());
     }
-    within(sender).await.unwrap().close().await;
-    pull.close().await;
+    support::close(&within(sender).await.unwrap()).await;
+    support::close(&pull).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_pull_over_tcp_keeps_every_message_whole_and_in_order() {
+    let _panics = support::check_library_panics();
     push_pull("tcp://127.0.0.1:*").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_pull_over_ipc_keeps_every_message_whole_and_in_order() {
+    let _panics = support::check_library_panics();
     let path = std::env::temp_dir().join(format!("aiozmq-send-path-{}.ipc", std::process::id()));
     push_pull(&format!("ipc://{}", path.display())).await;
 }
 
 #[tokio::test]
 async fn dealer_and_router_keep_every_message_whole_and_in_order() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
     let dealer = Socket::new(SocketType::Dealer);
@@ -109,6 +114,6 @@ async fn dealer_and_router_keep_every_message_whole_and_in_order() {
         tokio::join!(sends, recvs);
     };
     tokio::join!(echo, client);
-    dealer.close().await;
-    router.close().await;
+    support::close(&dealer).await;
+    support::close(&router).await;
 }

@@ -1,6 +1,8 @@
 //! Heartbeats: we PING a peer every HEARTBEAT_IVL and drop it when it stays silent for
 //! HEARTBEAT_TIMEOUT; a peer's PING TTL is honoured.
 
+mod support;
+
 use aiozmq::zmtp::{Config, Connection, Event};
 use aiozmq::{EventKind, Socket, SocketType};
 use bytes::{Bytes, BytesMut};
@@ -45,6 +47,7 @@ async fn wait_for(mon: &mut aiozmq::Monitor, kind: EventKind) -> aiozmq::Monitor
 
 #[tokio::test]
 async fn silent_peer_is_pinged_then_dropped() {
+    let _panics = support::check_library_panics();
     let dealer = Socket::new(SocketType::Dealer);
     dealer.set_heartbeat_ivl(Duration::from_millis(50)).unwrap();
     dealer
@@ -87,6 +90,7 @@ async fn silent_peer_is_pinged_then_dropped() {
 
 #[tokio::test]
 async fn peer_ttl_is_honoured_and_pings_answered() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let mut mon = router.monitor(64);
     let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();

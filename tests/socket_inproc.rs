@@ -1,6 +1,8 @@
 //! The inproc transport: bind and connect in either order, no copies, the same socket
 //! semantics, HWM and monitor events as the network transports.
 
+mod support;
+
 use aiozmq::{ErrorKind, EventKind, Message, Socket, SocketType};
 use bytes::Bytes;
 use std::future::Future;
@@ -24,6 +26,7 @@ fn name(tag: &str) -> String {
 
 #[tokio::test]
 async fn bind_then_connect_and_zero_copy() {
+    let _panics = support::check_library_panics();
     let ep = name("zc");
     let pull = Socket::new(SocketType::Pull);
     assert_eq!(pull.bind(&ep).await.unwrap(), ep);
@@ -41,6 +44,7 @@ async fn bind_then_connect_and_zero_copy() {
 
 #[tokio::test]
 async fn connect_before_bind_queues() {
+    let _panics = support::check_library_panics();
     let ep = name("late");
     let dealer = Socket::new(SocketType::Dealer);
     dealer.connect(&ep).await.unwrap();
@@ -55,6 +59,7 @@ async fn connect_before_bind_queues() {
 
 #[tokio::test]
 async fn duplicate_bind_is_an_error_and_unbind_frees_the_name() {
+    let _panics = support::check_library_panics();
     let ep = name("dup");
     let a = Socket::new(SocketType::Rep);
     a.bind(&ep).await.unwrap();
@@ -63,13 +68,14 @@ async fn duplicate_bind_is_an_error_and_unbind_frees_the_name() {
     a.unbind(&ep).await.unwrap();
     b.bind(&ep).await.unwrap();
     // A closed socket's name is free too.
-    b.close().await;
+    support::close(&b).await;
     let c = Socket::new(SocketType::Rep);
     c.bind(&ep).await.unwrap();
 }
 
 #[tokio::test]
 async fn req_rep_and_router_identities() {
+    let _panics = support::check_library_panics();
     let ep = name("rr");
     let router = Socket::new(SocketType::Router);
     router.bind(&ep).await.unwrap();
@@ -85,6 +91,7 @@ async fn req_rep_and_router_identities() {
 
 #[tokio::test]
 async fn pub_sub_over_inproc() {
+    let _panics = support::check_library_panics();
     let ep = name("ps");
     let xpub = Socket::new(SocketType::XPub);
     xpub.bind(&ep).await.unwrap();
@@ -108,6 +115,7 @@ async fn pub_sub_over_inproc() {
 
 #[tokio::test]
 async fn hwm_blocks_sender_without_loss() {
+    let _panics = support::check_library_panics();
     let ep = name("hwm");
     let pull = Socket::new(SocketType::Pull);
     pull.set_rcvhwm(5).unwrap();
@@ -139,6 +147,7 @@ async fn hwm_blocks_sender_without_loss() {
 
 #[tokio::test]
 async fn monitor_events_and_rebind() {
+    let _panics = support::check_library_panics();
     let ep = name("mon");
     let rep = Socket::new(SocketType::Rep);
     let mut rmon = rep.monitor(64);
@@ -179,7 +188,7 @@ async fn monitor_events_and_rebind() {
         ]
     );
     // The binder goes away; a new one binds the name; the REQ reconnects.
-    rep.close().await;
+    support::close(&rep).await;
     within(async {
         while let Some(ev) = qmon.recv().await {
             if ev.kind == EventKind::Disconnected {
@@ -196,6 +205,7 @@ async fn monitor_events_and_rebind() {
 
 #[tokio::test]
 async fn incompatible_types_do_not_connect() {
+    let _panics = support::check_library_panics();
     let ep = name("bad");
     let publ = Socket::new(SocketType::Pub);
     let mut mon = publ.monitor(16);

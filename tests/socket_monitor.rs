@@ -51,12 +51,13 @@ async fn expect_stopped(mon: &mut Monitor) {
     }
 }
 
-/// A TCP endpoint on which nothing listens (a port just released).
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let ep = format!("tcp://{}", l.local_addr().unwrap());
-    drop(l);
-    ep
+/// A TCP endpoint on which nothing listens: the port stays bound (so no other test can
+/// take it) by the returned socket, which never listens, so connects to it are refused.
+fn closed_port() -> (tokio::net::TcpSocket, String) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let ep = format!("tcp://{}", s.local_addr().unwrap());
+    (s, ep)
 }
 
 // ----- Numbers ---------------------------------------------------------------------------
@@ -64,6 +65,7 @@ fn closed_port() -> String {
 /// zmq.h's `ZMQ_EVENT_*` values and `ZMQ_PROTOCOL_ERROR_*` codes.
 #[test]
 fn event_numbers_are_libzmqs() {
+    let _panics = support::check_library_panics();
     let zmq_h: [(EventKind, u16, &str); 15] = [
         (EventKind::Connected, 0x0001, "CONNECTED"),
         (EventKind::ConnectDelayed, 0x0002, "CONNECT_DELAYED"),
@@ -115,6 +117,7 @@ fn event_numbers_are_libzmqs() {
 /// The same numbers as the libzmq that pyzmq ships (`zmq.EVENT_*`).
 #[test]
 fn event_numbers_match_pyzmq() {
+    let _panics = support::check_library_panics();
     let python = support::python::venv_python();
     let out = std::process::Command::new(python)
         .args([
@@ -161,6 +164,7 @@ fn event_numbers_match_pyzmq() {
 /// EINPROGRESS before CONNECTED and a CLOSED after each refused attempt.)
 #[tokio::test]
 async fn connecting_side_sequence() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let ep = bind_any(&router).await;
     let dealer = Socket::new(SocketType::Dealer);
@@ -183,7 +187,7 @@ async fn connecting_side_sequence() {
         assert_eq!(ev.endpoint, ep, "{ev:?}");
     }
 
-    router.close().await;
+    support::close(&router).await;
     let down = expect(
         &mut mon,
         &[EventKind::Disconnected, EventKind::ConnectRetried],
@@ -205,7 +209,7 @@ async fn connecting_side_sequence() {
         }
     }
     assert_eq!(retried, [100, 100]);
-    dealer.close().await;
+    support::close(&dealer).await;
     loop {
         let ev = next(&mut mon).await;
         if ev.kind == EventKind::MonitorStopped {
@@ -227,6 +231,7 @@ async fn connecting_side_sequence() {
 /// (listener fd) and MONITOR_STOPPED. (libzmq 4.3.5 reports no per-connection CLOSED.)
 #[tokio::test]
 async fn binding_side_sequence() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let mut mon = router.monitor(1000);
     let ep = bind_any(&router).await;
@@ -252,12 +257,12 @@ async fn binding_side_sequence() {
         assert_eq!(ev.endpoint, ep, "{ev:?}");
     }
 
-    dealer.close().await;
+    support::close(&dealer).await;
     let down = expect(&mut mon, &[EventKind::Disconnected, EventKind::Closed]).await;
     assert_eq!(down[0].value, conn_fd, "{down:?}");
     assert_eq!(down[1].value, conn_fd, "{down:?}");
 
-    router.close().await;
+    support::close(&router).await;
     let closed = next(&mut mon).await;
     assert_eq!(
         (closed.kind, closed.value, closed.endpoint.as_str()),
@@ -274,7 +279,8 @@ async fn binding_side_sequence() {
 /// 50, 100, 200, 200 for the same settings). No CONNECTED ever.
 #[tokio::test]
 async fn refused_connect_is_retried_with_backoff() {
-    let ep = closed_port();
+    let _panics = support::check_library_panics();
+    let (_reserved, ep) = closed_port();
     let dealer = Socket::new(SocketType::Dealer);
     dealer.set_reconnect_ivl(Duration::from_millis(50)).unwrap();
     dealer
@@ -307,13 +313,14 @@ async fn refused_connect_is_retried_with_backoff() {
         }
     }
     assert_eq!(retried, [50, 100, 200, 200, 200]);
-    dealer.close().await;
+    support::close(&dealer).await;
 }
 
 /// Without RECONNECT_IVL_MAX the interval stays RECONNECT_IVL.
 #[tokio::test]
 async fn refused_connect_without_backoff_keeps_the_interval() {
-    let ep = closed_port();
+    let _panics = support::check_library_panics();
+    let (_reserved, ep) = closed_port();
     let dealer = Socket::new(SocketType::Dealer);
     dealer.set_reconnect_ivl(Duration::from_millis(30)).unwrap();
     let mut mon = dealer.monitor(1000);
@@ -326,7 +333,7 @@ async fn refused_connect_without_backoff_keeps_the_interval() {
         }
     }
     assert_eq!(retried, [30, 30, 30, 30]);
-    dealer.close().await;
+    support::close(&dealer).await;
 }
 
 // ----- Failed handshakes -----------------------------------------------------------------
@@ -349,7 +356,7 @@ async fn connect_to_bad_peer(greeting_bytes: &[u8], then: &[u8], n: usize) -> Ve
     while events.len() < n {
         events.push(next(&mut mon).await);
     }
-    dealer.close().await;
+    support::close(&dealer).await;
     events
 }
 
@@ -357,6 +364,7 @@ async fn connect_to_bad_peer(greeting_bytes: &[u8], then: &[u8], n: usize) -> Ve
 /// ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, as libzmq reports it.
 #[tokio::test]
 async fn mechanism_mismatch_is_handshake_failed_protocol() {
+    let _panics = support::check_library_panics();
     let events = connect_to_bad_peer(&greeting(3, 1, "PLAIN", false), b"", 2).await;
     assert_eq!(events[0].kind, EventKind::Connected, "{events:?}");
     assert_eq!(
@@ -374,6 +382,7 @@ async fn mechanism_mismatch_is_handshake_failed_protocol() {
 /// value for the same bytes).
 #[tokio::test]
 async fn command_before_ready_is_unexpected_command() {
+    let _panics = support::check_library_panics();
     let ping = command_frame(b"PING", &[0, 0]);
     let events = connect_to_bad_peer(&greeting(3, 1, "NULL", false), &ping, 2).await;
     assert_eq!(
@@ -389,6 +398,7 @@ async fn command_before_ready_is_unexpected_command() {
 /// The bind side reports a bad peer the same way: a message frame before READY.
 #[tokio::test]
 async fn bind_side_message_before_ready_is_unexpected_command() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let mut mon = router.monitor(1000);
     let ep = bind_any(&router).await;
@@ -413,13 +423,14 @@ async fn bind_side_message_before_ready_is_unexpected_command() {
     // The connection is closed and no peer was added.
     m.read_until_closed().await;
     assert_eq!(router.counters().peers, 0);
-    router.close().await;
+    support::close(&router).await;
 }
 
 /// The peer goes away in the middle of the greeting: HANDSHAKE_FAILED_NO_DETAIL with an
 /// errno (libzmq reports EPIPE or ECONNRESET here), then a retry.
 #[tokio::test]
 async fn peer_closing_during_greeting_is_no_detail() {
+    let _panics = support::check_library_panics();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ep = format!("tcp://{}", listener.local_addr().unwrap());
     let dealer = Socket::new(SocketType::Dealer);
@@ -460,7 +471,7 @@ async fn peer_closing_during_greeting_is_no_detail() {
             "unexpected event after the failed handshake: {kinds:?}"
         );
     }
-    dealer.close().await;
+    support::close(&dealer).await;
 }
 
 // ----- Bind failures ---------------------------------------------------------------------
@@ -469,6 +480,7 @@ async fn peer_closing_during_greeting_is_no_detail() {
 /// the OS numbers it) on the endpoint.
 #[tokio::test]
 async fn bind_failed_for_address_in_use() {
+    let _panics = support::check_library_panics();
     let first = Socket::new(SocketType::Router);
     let ep = bind_any(&first).await;
     let addr = ep.strip_prefix("tcp://").unwrap();
@@ -492,9 +504,9 @@ async fn bind_failed_for_address_in_use() {
     );
     assert!(ev.endpoint.contains(addr), "{ev:?}");
     assert!(mon.try_recv().is_none(), "nothing else: no LISTENING");
-    second.close().await;
+    support::close(&second).await;
     expect_stopped(&mut mon).await;
-    first.close().await;
+    support::close(&first).await;
 }
 
 // ----- Stopping and the backlog ----------------------------------------------------------
@@ -502,6 +514,7 @@ async fn bind_failed_for_address_in_use() {
 /// `disable_monitor` ends every monitor with MONITOR_STOPPED; later events go nowhere.
 #[tokio::test]
 async fn disable_monitor_stops_with_monitor_stopped() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Dealer);
     let mut a = s.monitor(10);
     let mut b = s.monitor(10);
@@ -509,13 +522,14 @@ async fn disable_monitor_stops_with_monitor_stopped() {
     bind_any(&s).await;
     expect_stopped(&mut a).await;
     expect_stopped(&mut b).await;
-    s.close().await;
+    support::close(&s).await;
 }
 
 /// monitor(2): a burst of 20 events keeps only the newest two, counting the rest as
 /// dropped; on close MONITOR_STOPPED still arrives, as the last event.
 #[tokio::test]
 async fn bounded_backlog_keeps_the_newest() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Router);
     let mut mon = s.monitor(2);
     let mut last = String::new();
@@ -546,7 +560,7 @@ async fn bounded_backlog_keeps_the_newest() {
     let ep = bind_any(&s).await;
     s.unbind(&ep).await.unwrap();
     let ep = bind_any(&s).await;
-    s.close().await;
+    support::close(&s).await;
     let kept = [next(&mut mon).await, next(&mut mon).await];
     assert_eq!(
         (kept[0].kind, kept[0].endpoint.as_str(), kept[1].kind),
@@ -563,6 +577,7 @@ async fn bounded_backlog_keeps_the_newest() {
 /// full.
 #[tokio::test]
 async fn full_backlog_does_not_block_the_socket() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let _mon = router.monitor(1);
     let ep = bind_any(&router).await;
@@ -571,13 +586,14 @@ async fn full_backlog_does_not_block_the_socket() {
         connect(&d, &ep).await;
         send(&d, msg(&[b"x"]), "DEALER send").await;
         recv(&router, "ROUTER recv").await;
-        d.close().await;
+        support::close(&d).await;
     }
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn dropped_monitor_is_forgotten_and_others_keep_working() {
+    let _panics = support::check_library_panics();
     let s = Socket::new(SocketType::Rep);
     let kept = s.monitor(16);
     let dropped = s.monitor(16);
@@ -591,27 +607,100 @@ async fn dropped_monitor_is_forgotten_and_others_keep_working() {
     assert_eq!(ev.kind, EventKind::Listening);
     assert_eq!(ev.endpoint, ep);
     assert!(!s.is_closed());
-    s.close().await;
+    support::close(&s).await;
     assert!(s.is_closed());
 }
 
+/// HANDSHAKE_IVL zero means no limit: a peer that never sends its greeting is kept, while
+/// in the same test a short limit on another socket drops the same kind of peer. The
+/// zero-limit connection is checked after ten times the short limit.
 #[tokio::test]
 async fn handshake_ivl_zero_means_no_limit() {
-    let s = Socket::new(SocketType::Dealer);
-    s.set_handshake_ivl(std::time::Duration::ZERO).unwrap();
-    let ep = s.bind("tcp://127.0.0.1:*").await.unwrap();
-    let peer = Socket::new(SocketType::Dealer);
-    peer.connect(&ep).await.unwrap();
-    peer.send("ok").await.unwrap();
-    let m = tokio::time::timeout(std::time::Duration::from_secs(5), s.recv())
+    let _panics = support::check_library_panics();
+    use tokio::io::AsyncReadExt;
+    const SHORT: Duration = Duration::from_millis(300);
+    const WAIT: Duration = Duration::from_secs(3);
+
+    let limited = Socket::new(SocketType::Dealer);
+    limited.set_handshake_ivl(SHORT).unwrap();
+    let mut limited_mon = limited.monitor(64);
+    let limited_ep = bind_any(&limited).await;
+    let unlimited = Socket::new(SocketType::Dealer);
+    unlimited.set_handshake_ivl(Duration::ZERO).unwrap();
+    let mut unlimited_mon = unlimited.monitor(64);
+    let unlimited_ep = bind_any(&unlimited).await;
+
+    // A raw TCP peer on each that never sends a byte: its handshake never completes.
+    let start = tokio::time::Instant::now();
+    let tcp = |ep: &str| ep.strip_prefix("tcp://").unwrap().to_string();
+    let mut stalled_limited = tokio::net::TcpStream::connect(tcp(&limited_ep))
         .await
-        .expect("message")
         .unwrap();
+    let mut stalled_unlimited = tokio::net::TcpStream::connect(tcp(&unlimited_ep))
+        .await
+        .unwrap();
+
+    // The short limit fires, not before its time...
+    let ev = support::wait_event(
+        &mut limited_mon,
+        EventKind::HandshakeFailedNoDetail,
+        "the short HANDSHAKE_IVL",
+    )
+    .await;
+    assert!(
+        start.elapsed() >= SHORT - Duration::from_millis(50),
+        "fired early: {ev:?}"
+    );
+    assert_eq!(ev.value, 110, "ETIMEDOUT: {ev:?}");
+    // ...and closes the connection: the peer reads the greeting, then EOF.
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(OP_TIMEOUT, async {
+        while stalled_limited.read(&mut buf).await.unwrap_or(0) > 0 {}
+    })
+    .await
+    .expect("the timed-out connection was not closed");
+
+    // The zero limit: still open well beyond the short limit.
+    tokio::time::sleep_until(start + WAIT).await;
+    while let Some(ev) = unlimited_mon.try_recv() {
+        assert!(
+            !matches!(
+                ev.kind,
+                EventKind::HandshakeFailedNoDetail
+                    | EventKind::HandshakeFailedProtocol
+                    | EventKind::Disconnected
+                    | EventKind::Closed
+            ),
+            "HANDSHAKE_IVL zero dropped the stalled peer: {ev:?}"
+        );
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), stalled_unlimited.read(&mut buf))
+            .await
+        {
+            Err(_) => break, // nothing more to read, and no EOF: the connection is open
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                panic!("HANDSHAKE_IVL zero closed the stalled connection within {WAIT:?}")
+            }
+            Ok(Ok(_greeting)) => {}
+        }
+    }
+
+    // And a real peer still completes its handshake and is served.
+    let peer = Socket::new(SocketType::Dealer);
+    connect(&peer, &unlimited_ep).await;
+    send(&peer, msg(&[b"ok"]), "peer send").await;
+    let m = recv(&unlimited, "message through the zero-limit socket").await;
     assert_eq!(&m[0][..], b"ok");
+    drop(stalled_unlimited);
+    support::close(&peer).await;
+    support::close(&unlimited).await;
+    support::close(&limited).await;
 }
 
 #[tokio::test]
 async fn close_failed_when_the_ipc_file_cannot_be_removed() {
+    let _panics = support::check_library_panics();
     let dir = std::env::temp_dir().join(format!("aiozmq-closefail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sock");
@@ -641,6 +730,7 @@ async fn close_failed_when_the_ipc_file_cannot_be_removed() {
 
 #[tokio::test]
 async fn ipc_stale_file_is_replaced_and_live_one_refused() {
+    let _panics = support::check_library_panics();
     let dir = std::env::temp_dir().join(format!("aiozmq-stale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("stale.sock");
@@ -653,7 +743,7 @@ async fn ipc_stale_file_is_replaced_and_live_one_refused() {
     let b = Socket::new(SocketType::Pull);
     let err = b.bind(&ep).await.unwrap_err();
     assert_eq!(err.kind(), aiozmq::ErrorKind::AddrInUse);
-    a.close().await;
+    support::close(&a).await;
     assert!(!path.exists(), "close removes the socket file");
     std::fs::remove_dir_all(&dir).unwrap();
 }

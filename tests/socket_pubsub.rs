@@ -1,5 +1,7 @@
 //! PUB/SUB/XPUB/XSUB, PUSH/PULL and PAIR semantics between our own sockets.
 
+mod support;
+
 use aiozmq::{ErrorKind, Message, Socket, SocketType};
 use std::future::Future;
 use std::time::Duration;
@@ -31,6 +33,7 @@ async fn sync_pubsub(publ: &Socket, sub: &Socket, probe: &'static str) {
 
 #[tokio::test]
 async fn prefix_matching_and_duplicates() {
+    let _panics = support::check_library_panics();
     let publ = Socket::new(SocketType::Pub);
     let ep = publ.bind("tcp://127.0.0.1:*").await.unwrap();
     let sub = Socket::new(SocketType::Sub);
@@ -85,6 +88,7 @@ async fn prefix_matching_and_duplicates() {
 
 #[tokio::test]
 async fn slow_subscriber_does_not_stall_others() {
+    let _panics = support::check_library_panics();
     let publ = Socket::new(SocketType::Pub);
     let ep = publ.bind("tcp://127.0.0.1:*").await.unwrap();
     let fast = Socket::new(SocketType::Sub);
@@ -129,6 +133,7 @@ async fn slow_subscriber_does_not_stall_others() {
 
 #[tokio::test]
 async fn xpub_sees_subscriptions_and_xsub_sends_them() {
+    let _panics = support::check_library_panics();
     let xpub = Socket::new(SocketType::XPub);
     let ep = xpub.bind("tcp://127.0.0.1:*").await.unwrap();
     let xsub = Socket::new(SocketType::XSub);
@@ -176,6 +181,7 @@ async fn xpub_sees_subscriptions_and_xsub_sends_them() {
 
 #[tokio::test]
 async fn xpub_verbose_reports_duplicates() {
+    let _panics = support::check_library_panics();
     let xpub = Socket::new(SocketType::XPub);
     xpub.set_xpub_verbose(true).unwrap();
     let ep = xpub.bind("tcp://127.0.0.1:*").await.unwrap();
@@ -197,6 +203,7 @@ async fn xpub_verbose_reports_duplicates() {
 
 #[tokio::test]
 async fn sub_resubscribes_after_reconnect() {
+    let _panics = support::check_library_panics();
     let publ = Socket::new(SocketType::XPub);
     let ep = publ.bind("tcp://127.0.0.1:*").await.unwrap();
     let sub = Socket::new(SocketType::Sub);
@@ -208,7 +215,7 @@ async fn sub_resubscribes_after_reconnect() {
         Message::from(&b"\x01news"[..])
     );
     publ.set_linger(Duration::ZERO).unwrap();
-    publ.close().await;
+    support::close(&publ).await;
     drop(publ);
     let publ = Socket::new(SocketType::XPub);
     within(async {
@@ -228,6 +235,7 @@ async fn sub_resubscribes_after_reconnect() {
 
 #[tokio::test]
 async fn push_round_robin_and_pull_fair_queue() {
+    let _panics = support::check_library_panics();
     let push = Socket::new(SocketType::Push);
     let mut pulls = Vec::new();
     for _ in 0..3 {
@@ -257,14 +265,11 @@ async fn push_round_robin_and_pull_fair_queue() {
 
 #[tokio::test]
 async fn push_blocks_at_hwm() {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let _panics = support::check_library_panics();
+    let (_reserved, ep) = support::refused_tcp_endpoint();
     let push = Socket::new(SocketType::Push);
     push.set_sndhwm(5).unwrap();
-    push.connect(&format!("tcp://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    push.connect(&ep).await.unwrap();
     for _ in 0..5 {
         push.try_send("x").unwrap();
     }
@@ -277,6 +282,7 @@ async fn push_blocks_at_hwm() {
 
 #[tokio::test]
 async fn pair_is_exclusive() {
+    let _panics = support::check_library_panics();
     let a = Socket::new(SocketType::Pair);
     let ep = a.bind("tcp://127.0.0.1:*").await.unwrap();
     let b = Socket::new(SocketType::Pair);
@@ -306,6 +312,7 @@ async fn pair_is_exclusive() {
 
 #[tokio::test]
 async fn conflate_keeps_newest() {
+    let _panics = support::check_library_panics();
     let pull = Socket::new(SocketType::Pull);
     pull.set_conflate(true).unwrap();
     let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
@@ -327,6 +334,7 @@ async fn conflate_keeps_newest() {
 
 #[tokio::test]
 async fn req_relaxed_and_correlate() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
     let req = Socket::new(SocketType::Req);
@@ -368,15 +376,11 @@ async fn req_relaxed_and_correlate() {
 
 #[tokio::test]
 async fn immediate_does_not_queue_to_pending_connections() {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let _panics = support::check_library_panics();
+    let (_reserved, ep) = support::refused_tcp_endpoint();
     let dealer = Socket::new(SocketType::Dealer);
     dealer.set_immediate(true).unwrap();
-    dealer
-        .connect(&format!("tcp://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    dealer.connect(&ep).await.unwrap();
     assert_eq!(
         dealer.try_send("x").unwrap_err().error.kind(),
         ErrorKind::Again
@@ -385,6 +389,7 @@ async fn immediate_does_not_queue_to_pending_connections() {
 
 #[tokio::test]
 async fn counters_count() {
+    let _panics = support::check_library_panics();
     let pull = Socket::new(SocketType::Pull);
     let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
     let push = Socket::new(SocketType::Push);

@@ -61,7 +61,7 @@ async fn cycle(router: &Socket, ep: &str, i: usize) {
     send(router, m, "ROUTER echo").await;
     let echo = recv(&dealer, "DEALER recv").await;
     assert_eq!(frames(&echo), vec![body.into_bytes()]);
-    dealer.close().await;
+    support::close(&dealer).await;
 }
 
 /// Counts the ROUTER's per-connection CLOSED events (a connection is fully gone, its fd
@@ -107,6 +107,7 @@ async fn wait_closed(rx: &mut tokio::sync::watch::Receiver<usize>, n: usize, lim
 /// builds, so the whole test stays under a minute in debug (10,000 cycles either way).
 #[test]
 fn ten_thousand_connect_disconnect_cycles_leak_nothing() {
+    let _panics = support::check_library_panics();
     const CYCLES: usize = 10_000;
     const WARMUP: usize = 200;
     let _serial = serial();
@@ -155,7 +156,7 @@ fn ten_thousand_connect_disconnect_cycles_leak_nothing() {
         );
         let c = router.counters();
         assert_eq!(c.peers, 0, "peers left on the ROUTER: {c:?}");
-        router.close().await;
+        support::close(&router).await;
         let mon = tokio::time::timeout(OP_TIMEOUT, counter)
             .await
             .expect("the monitor did not end after close")
@@ -169,15 +170,15 @@ fn ten_thousand_connect_disconnect_cycles_leak_nothing() {
 /// endpoint. All 1000 arrive, in order, and close returns once they are delivered.
 #[test]
 fn close_with_linger_delivers_everything_queued() {
+    let _panics = support::check_library_panics();
     const N: usize = 1000;
     let _serial = serial();
     let rt = runtime();
     rt.block_on(async {
-        // An endpoint with nothing behind it (a port just released).
-        let ep = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("tcp://{}", l.local_addr().unwrap())
-        };
+        // An endpoint with nothing behind it yet (an IPC path unique to this test: a TCP
+        // port released for later could be taken by another test meanwhile).
+        let unbound = support::UnboundIpc::new("linger");
+        let ep = unbound.endpoint.clone();
         let sender = Socket::new(SocketType::Dealer);
         sender.set_linger(Duration::from_secs(10)).unwrap();
         sender.set_reconnect_ivl(Duration::from_millis(20)).unwrap();
@@ -235,7 +236,7 @@ fn close_with_linger_delivers_everything_queued() {
             receiver.try_recv().is_err(),
             "more than {N} messages arrived"
         );
-        receiver.close().await;
+        support::close(&receiver).await;
     });
 }
 
@@ -244,6 +245,7 @@ fn close_with_linger_delivers_everything_queued() {
 /// own). Covers the batching engine (PUSH) and the direct-write one (REQ, REP).
 #[test]
 fn close_of_an_idle_connected_socket_does_not_wait_for_linger() {
+    let _panics = support::check_library_panics();
     let _serial = serial();
     let rt = runtime();
     rt.block_on(async {

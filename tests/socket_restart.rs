@@ -3,6 +3,8 @@
 //! that then dies are lost, as with libzmq: TCP acknowledges bytes to the kernel, not to
 //! the peer application. See README, "HWM semantics".)
 
+mod support;
+
 use aiozmq::{EventKind, Message, Socket, SocketType};
 use std::future::Future;
 use std::time::Duration;
@@ -15,6 +17,7 @@ async fn within<F: Future>(f: F) -> F::Output {
 
 #[tokio::test]
 async fn push_queue_survives_pull_restart() {
+    let _panics = support::check_library_panics();
     let pull = Socket::new(SocketType::Pull);
     let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
     let push = Socket::new(SocketType::Push);
@@ -31,7 +34,7 @@ async fn push_queue_survives_pull_restart() {
         assert_eq!(&m[0][..], &i.to_be_bytes());
     }
     pull.set_linger(Duration::ZERO).unwrap();
-    pull.close().await;
+    support::close(&pull).await;
     drop(pull);
     within(async { while mon.recv().await.unwrap().kind != EventKind::Disconnected {} }).await;
     // Peer down: up to SNDHWM messages queue.

@@ -1,6 +1,7 @@
 //! aiozmq's Streams API: `create_zmq_stream` and `ZmqStream`.
 
 mod core_support;
+mod support;
 
 use aiozmq::api::{opt, ExtraInfo};
 use aiozmq::{
@@ -23,6 +24,7 @@ async fn read(s: &ZmqStream) -> Message {
 
 #[tokio::test]
 async fn dealer_router_roundtrip() {
+    let _panics = support::check_library_panics();
     let router = stream(
         SocketType::Router,
         StreamOptions::new().bind("tcp://127.0.0.1:*"),
@@ -46,6 +48,7 @@ async fn dealer_router_roundtrip() {
 
 #[tokio::test]
 async fn read_after_close_fails_with_stream_closed() {
+    let _panics = support::check_library_panics();
     let s = stream(SocketType::Dealer, StreamOptions::new()).await;
     s.close();
     let e = s.read().await.unwrap_err();
@@ -61,6 +64,7 @@ async fn read_after_close_fails_with_stream_closed() {
 
 #[tokio::test]
 async fn a_waiting_read_ends_when_the_stream_closes() {
+    let _panics = support::check_library_panics();
     let s = Arc::new(stream(SocketType::Dealer, StreamOptions::new()).await);
     let reader = tokio::spawn({
         let s = s.clone();
@@ -81,6 +85,7 @@ async fn a_waiting_read_ends_when_the_stream_closes() {
 
 #[tokio::test]
 async fn at_closing_is_false_while_unread_messages_remain() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-unread");
     let s = stream(SocketType::Pull, StreamOptions::new().bind(&ep)).await;
     let push = Socket::new(SocketType::Push);
@@ -93,11 +98,12 @@ async fn at_closing_is_false_while_unread_messages_remain() {
     s.close();
     assert!(!s.at_closing());
     assert!(s.read().await.unwrap_err() == ZmqStreamClosed, "as aiozmq");
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn read_watermarks_pause_and_resume_reading() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-watermarks");
     let s = stream(
         SocketType::Pull,
@@ -135,11 +141,12 @@ async fn read_watermarks_pause_and_resume_reading() {
         assert_eq!(read(&s).await, Message::from(format!("msg-{i}")));
     }
     s.close();
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn raising_read_limits_resumes_reading() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-limits");
     let s = stream(
         SocketType::Pull,
@@ -164,11 +171,12 @@ async fn raising_read_limits_resumes_reading() {
     assert_eq!(read(&s).await, Message::from("abc"));
     assert_eq!(read(&s).await, Message::from("def"));
     s.close();
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn write_watermarks_and_option_validation() {
+    let _panics = support::check_library_panics();
     let s = stream(
         SocketType::Dealer,
         StreamOptions::new().high_write(100).low_write(10),
@@ -196,6 +204,7 @@ async fn write_watermarks_and_option_validation() {
 
 #[tokio::test]
 async fn drain_waits_under_backpressure_with_a_slow_reader() {
+    let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     router.set_rcvhwm(1).unwrap();
     let ep = within("bind", router.bind(&inproc("stream-drain")))
@@ -231,7 +240,7 @@ async fn drain_waits_under_backpressure_with_a_slow_reader() {
             got.push(m[1].clone());
             tokio::task::yield_now().await; // a slow reader
         }
-        router.close().await;
+        support::close(&router).await;
         got
     });
     within("drain", drain).await.unwrap();
@@ -250,6 +259,7 @@ async fn drain_waits_under_backpressure_with_a_slow_reader() {
 
 #[tokio::test]
 async fn events_backlog_keeps_the_newest() {
+    let _panics = support::check_library_panics();
     let s = stream(SocketType::Dealer, StreamOptions::new().events_backlog(2)).await;
     s.transport()
         .enable_monitor(Some(u32::from(EventKind::Listening.to_raw())))
@@ -273,6 +283,7 @@ async fn events_backlog_keeps_the_newest() {
 
 #[tokio::test]
 async fn events_backlog_can_be_unlimited() {
+    let _panics = support::check_library_panics();
     let s = stream(
         SocketType::Dealer,
         StreamOptions::new().events_backlog(None),
@@ -302,6 +313,7 @@ async fn events_backlog_can_be_unlimited() {
 
 #[tokio::test]
 async fn monitor_events_until_closed() {
+    let _panics = support::check_library_panics();
     let router = stream(
         SocketType::Router,
         StreamOptions::new().bind("tcp://127.0.0.1:*"),
@@ -344,6 +356,7 @@ async fn monitor_events_until_closed() {
 
 #[tokio::test]
 async fn exception_after_a_socket_error() {
+    let _panics = support::check_library_panics();
     let rep = Socket::new(SocketType::Rep);
     let ep = within("bind", rep.bind(&inproc("stream-fatal")))
         .await
@@ -361,11 +374,12 @@ async fn exception_after_a_socket_error() {
         "aiozmq would wait for ever here"
     );
     assert!(!s.at_closing(), "ended by an error, not closed");
-    rep.close().await;
+    support::close(&rep).await;
 }
 
 #[tokio::test]
 async fn stream_and_sink() {
+    let _panics = support::check_library_panics();
     let mut router = stream(
         SocketType::Router,
         StreamOptions::new().bind("tcp://127.0.0.1:*"),
@@ -413,6 +427,7 @@ async fn stream_and_sink() {
 
 #[tokio::test]
 async fn dropping_the_stream_closes_it() {
+    let _panics = support::check_library_panics();
     let s = stream(SocketType::Dealer, StreamOptions::new()).await;
     let t = s.transport().clone();
     drop(s);
@@ -422,6 +437,7 @@ async fn dropping_the_stream_closes_it() {
 
 #[tokio::test]
 async fn cancelled_read_and_read_event_lose_nothing() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-cancel");
     let s = stream(SocketType::Pull, StreamOptions::new().bind(&ep)).await;
     s.transport().enable_monitor(None).unwrap();
@@ -438,11 +454,12 @@ async fn cancelled_read_and_read_event_lose_nothing() {
     let e = within("read_event", s.read_event()).await.unwrap();
     assert_eq!(e.endpoint, ep);
     s.close();
-    push.close().await;
+    support::close(&push).await;
 }
 
 #[tokio::test]
 async fn cancelled_create_zmq_stream_closes_the_socket() {
+    let _panics = support::check_library_panics();
     let sock = Arc::new(Socket::new(SocketType::Router));
     {
         let mut create = std::pin::pin!(create_zmq_stream(
@@ -462,6 +479,7 @@ async fn cancelled_create_zmq_stream_closes_the_socket() {
 
 #[tokio::test]
 async fn cancelled_wait_closed_can_be_awaited_again() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-wait");
     let s = stream(SocketType::Dealer, StreamOptions::new().connect(&ep)).await;
     s.transport().setsockopt(opt::SNDHWM, 1).unwrap();
@@ -476,11 +494,12 @@ async fn cancelled_wait_closed_can_be_awaited_again() {
     let router = Socket::new(SocketType::Router);
     within("bind", router.bind(&ep)).await.unwrap();
     within("wait_closed", s.wait_closed()).await;
-    router.close().await;
+    support::close(&router).await;
 }
 
 #[tokio::test]
 async fn req_rep_streams() {
+    let _panics = support::check_library_panics();
     // REQ cannot receive before a request and REP not before its reply (libzmq reports no
     // POLLIN then); the transports wait instead of failing.
     let rep = stream(
@@ -506,6 +525,7 @@ async fn req_rep_streams() {
 
 #[tokio::test]
 async fn pub_sub_and_push_pull_streams() {
+    let _panics = support::check_library_panics();
     let ep = inproc("stream-pubsub");
     let publisher = stream(SocketType::Pub, StreamOptions::new().bind(&ep)).await;
     let subscriber = stream(SocketType::Sub, StreamOptions::new().connect(&ep)).await;
@@ -541,6 +561,7 @@ async fn pub_sub_and_push_pull_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_readers_and_a_draining_writer() {
+    let _panics = support::check_library_panics();
     use std::sync::atomic::{AtomicUsize, Ordering};
     let ep = inproc("stream-mt");
     let pull = Arc::new(

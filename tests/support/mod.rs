@@ -96,6 +96,27 @@ pub fn record_library_panics() {
     });
 }
 
+/// Installs the library-panic hook and, when dropped at the end of the test (declare it
+/// first, so it is dropped last), fails the test if the library panicked meanwhile
+/// (unless the test is already failing). Every test that runs sockets starts with
+/// `let _panics = support::check_library_panics();`.
+#[must_use = "bind it: the check runs when it is dropped"]
+pub fn check_library_panics() -> LibraryPanicCheck {
+    record_library_panics();
+    LibraryPanicCheck(())
+}
+
+/// See [`check_library_panics`].
+pub struct LibraryPanicCheck(());
+
+impl Drop for LibraryPanicCheck {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_library_panics();
+        }
+    }
+}
+
 /// Fails when any library panic was recorded (see [`record_library_panics`]).
 pub fn assert_no_library_panics() {
     let panics = LIBRARY_PANICS.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,4 +125,83 @@ pub fn assert_no_library_panics() {
         "the library panicked (in a background task?):\n{}",
         panics.join("\n")
     );
+}
+
+/// Grace beyond LINGER that [`close`] allows: `Socket::close` promises to return no later
+/// than LINGER plus a short grace.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Closes `s`, failing the test when close takes longer than its LINGER plus [`CLOSE_GRACE`]
+/// (a hung close fails here instead of hanging `cargo test`).
+pub async fn close(s: &Socket) {
+    let limit = s.linger() + CLOSE_GRACE;
+    if tokio::time::timeout(limit, s.close()).await.is_err() {
+        panic!(
+            "close() of a {:?} socket did not return within LINGER + {CLOSE_GRACE:?} = {limit:?}",
+            s.socket_type()
+        );
+    }
+}
+
+/// Waits for the next monitor event of `kind`, skipping other kinds; fails the test after
+/// [`OP_TIMEOUT`] or when the monitor ends first.
+pub async fn wait_event(
+    mon: &mut aiozmq::Monitor,
+    kind: aiozmq::EventKind,
+    what: &str,
+) -> aiozmq::MonitorEvent {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let wait = async {
+        loop {
+            match mon.recv().await {
+                Some(ev) if ev.kind == kind => return ev,
+                Some(ev) => seen.lock().unwrap().push(ev),
+                None => panic!("{what}: the monitor ended before {kind:?}"),
+            }
+        }
+    };
+    match tokio::time::timeout(OP_TIMEOUT, wait).await {
+        Ok(ev) => ev,
+        Err(_) => panic!(
+            "{what}: no {kind:?} event within {OP_TIMEOUT:?}; saw {:?}",
+            seen.lock().unwrap()
+        ),
+    }
+}
+
+/// An `ipc://` endpoint on which nothing listens yet, unique to this process and call (for
+/// tests that connect before their peer binds: a TCP port released for later use could be
+/// taken by another test meanwhile). The directory is removed on drop.
+pub struct UnboundIpc {
+    pub endpoint: String,
+    dir: std::path::PathBuf,
+}
+
+impl UnboundIpc {
+    pub fn new(tag: &str) -> UnboundIpc {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("aiozmq-test-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let endpoint = format!("ipc://{}", dir.join("sock").display());
+        UnboundIpc { endpoint, dir }
+    }
+}
+
+impl Drop for UnboundIpc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TCP endpoint where connects are refused: its port stays bound (so no other test can
+/// take it) by the returned socket, which never listens. Keep the socket while the
+/// endpoint is in use.
+pub fn refused_tcp_endpoint() -> (tokio::net::TcpSocket, String) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let ep = format!("tcp://{}", s.local_addr().unwrap());
+    (s, ep)
 }
