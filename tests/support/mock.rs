@@ -279,6 +279,15 @@ impl MockPeer {
         }
     }
 
+    /// Aborts the connection: SO_LINGER 0, then close, so the kernel sends a RST instead
+    /// of a FIN (whatever the peer had not read is discarded).
+    pub fn abort(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER 0");
+        drop(self);
+    }
+
     /// Sends the 10-byte signature.
     pub async fn send_signature(&mut self) {
         self.send_bytes(&SIGNATURE).await;
