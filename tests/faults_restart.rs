@@ -25,9 +25,12 @@
 //! And REQ with a request in flight when REP restarts:
 //! - strict REQ (the default): as in libzmq, the request is lost with the connection
 //!   and REQ stays waiting for its reply: `recv` never completes and `send` fails with
-//!   `EFSM` (libzmq's `req_t` keeps `_receiving_reply` set after the reply pipe
-//!   terminates, and drops whatever comes from any other pipe). The application's way
-//!   out is libzmq's "lazy pirate": close that REQ and open a new one — tested too.
+//!   `EFSM`. In libzmq (4.3) nothing resets `req_t::_receiving_reply` when the
+//!   connection breaks: with IMMEDIATE=0 the connect side's pipe outlives the connection
+//!   (`session_base_t::reconnect` keeps it), so `_reply_pipe` stays set and REQ waits on
+//!   it for a reply the restarted REP, never having seen the request, does not send. The
+//!   application's way out is libzmq's "lazy pirate": close that REQ and open a new one
+//!   (tested too).
 //! - REQ_RELAXED + REQ_CORRELATE: the application resends, and the reply to the new
 //!   request arrives.
 
