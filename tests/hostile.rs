@@ -234,6 +234,68 @@ async fn xpub_subscription_flood() {
     subscription_flood(SocketType::XPub).await;
 }
 
+/// A subscriber that sends 100 MiB of data messages upstream (1 KiB each) to an XPUB
+/// whose application does not read them (RCVHWM 100). README ("HWM semantics"): RCVHWM
+/// bounds the messages queued per peer after receiving, and a connection whose queue is
+/// full stops reading. So the XPUB takes at most about RCVHWM of them (the offender's
+/// writes stall once the kernel buffers are full) and the process grows by at most
+/// 32 MiB, while the good subscriber is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xpub_upstream_data_flood_is_bounded_by_rcvhwm() {
+    const CHUNKS: usize = 100;
+    const PER_CHUNK: usize = 1024;
+    let _serial = SERIAL.lock().await;
+    record_library_panics();
+    let xpub = Socket::new(SocketType::XPub);
+    xpub.set_linger(Duration::ZERO).unwrap();
+    xpub.set_rcvhwm(100).unwrap();
+    let mut mon = xpub.monitor(4096);
+    let ep = bind_any(&xpub).await;
+    let good = good_subscriber(&xpub, &ep).await;
+    let m = recv(&xpub, "the good subscriber's subscription").await;
+    assert_eq!(frames(&m), vec![b"\x01news".to_vec()]);
+
+    let before = rss_kib();
+    let mut mock = MockPeer::connect(&ep).await;
+    mock.handshake(SocketType::XSub, SocketType::XPub, b"")
+        .await;
+    let body = vec![0x55u8; 1000];
+    let chunk: Vec<u8> = (0..PER_CHUNK).flat_map(|_| frame(0x00, &body)).collect();
+    // Writes until everything is sent or the XPUB stops taking it for 2 s.
+    let writer = tokio::spawn(async move {
+        let mut sent = 0usize;
+        for _ in 0..CHUNKS {
+            if !mock.try_send_bytes(&chunk, Duration::from_secs(2)).await {
+                break;
+            }
+            sent += PER_CHUNK;
+        }
+        (mock, sent)
+    });
+    let (mock, sent) = tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .expect("the flooding writer neither finished nor stalled")
+        .unwrap();
+    let grown = rss_kib().saturating_sub(before);
+    let taken = xpub.counters().messages_in;
+    eprintln!(
+        "XPUB upstream flood: {sent} of {} messages written, {taken} taken in by the XPUB, \
+         RSS grew {grown} KiB",
+        CHUNKS * PER_CHUNK
+    );
+    news_arrives(&xpub, &good, "during the upstream flood").await;
+    assert!(
+        grown <= 32 * MIB,
+        "an upstream flood the application does not read grew the process by {grown} KiB \
+         ({taken} messages taken in with RCVHWM 100)"
+    );
+    drop(mock);
+    wait_event(&mut mon, EventKind::Disconnected, "the flooding mock left").await;
+    close(&good, "good").await;
+    close(&xpub, "xpub").await;
+    assert_no_library_panics();
+}
+
 /// The length of the long topic: a quarter of the largest command frame (1 MiB) a peer
 /// may send, enough to show the cost without taking gigabytes of a shared machine.
 const LONG_TOPIC: usize = 256 << 10;

@@ -205,6 +205,15 @@ impl MockPeer {
             .unwrap_or_else(|e| panic!("mock: writing {} bytes failed: {e}", bytes.len()));
     }
 
+    /// Writes `bytes`, giving up (returning false) when the peer does not take them
+    /// within `limit` (it stopped reading) or the write fails.
+    pub async fn try_send_bytes(&mut self, bytes: &[u8], limit: Duration) -> bool {
+        matches!(
+            timeout(limit, self.stream.write_all(bytes)).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Reads until at least `n` bytes are buffered.
     async fn fill(&mut self, n: usize, what: &str) {
         let deadline = Instant::now() + MOCK_TIMEOUT;
