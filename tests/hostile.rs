@@ -1,10 +1,11 @@
 //! Hostile peers over TCP: each test shows that the offender alone is dealt with (closed,
 //! refused, or held at a bounded cost) while a well-behaved peer on the same socket keeps
-//! being served, and that the process's memory (VmRSS of `/proc/self/status`) stays within
-//! a stated bound.
+//! being served, and, where memory is at stake, that the process's memory (VmRSS of
+//! `/proc/self/status`) stays within a stated bound.
 //!
 //! - a subscription flood (100,000 distinct SUBSCRIBE commands) on PUB and on XPUB;
-//! - one SUBSCRIBE whose topic is as long as a command may be;
+//! - one SUBSCRIBE with a 256 KiB topic (a quarter of what a command may carry);
+//! - 100 MiB of upstream data messages to an XPUB whose application does not read them;
 //! - a message frame declaring 2^62 bytes (and one declaring 2^64 - 1) under the default,
 //!   unlimited MAXMSGSIZE, on ROUTER and on REP (whose `recv` reads the connection
 //!   itself);
@@ -12,7 +13,10 @@
 //!   ROUTER_HANDOVER);
 //! - garbage instead of ZMTP, garbage in a PLAIN handshake, and a frame with reserved flags.
 //!
-//! The tests measure the whole process, so they run one at a time (a lock).
+//! The tests that measure memory run each in a child process of their own (see
+//! `isolated!`), one at a time: a fresh process, so that memory freed by earlier tests
+//! cannot hide growth, and a crash (a stack overflow aborts the process) fails that test
+//! alone.
 
 mod support;
 
