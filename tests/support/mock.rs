@@ -205,6 +205,15 @@ impl MockPeer {
             .unwrap_or_else(|e| panic!("mock: writing {} bytes failed: {e}", bytes.len()));
     }
 
+    /// Writes `bytes`, giving up (returning false) when the peer does not take them
+    /// within `limit` (it stopped reading) or the write fails.
+    pub async fn try_send_bytes(&mut self, bytes: &[u8], limit: Duration) -> bool {
+        matches!(
+            timeout(limit, self.stream.write_all(bytes)).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Reads until at least `n` bytes are buffered.
     async fn fill(&mut self, n: usize, what: &str) {
         let deadline = Instant::now() + MOCK_TIMEOUT;
@@ -277,6 +286,15 @@ impl MockPeer {
             ),
             Ok(Err(e)) => panic!("mock: expected silence but the read failed: {e}"),
         }
+    }
+
+    /// Aborts the connection: SO_LINGER 0, then close, so the kernel sends a RST instead
+    /// of a FIN (whatever the peer had not read is discarded).
+    pub fn abort(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER 0");
+        drop(self);
     }
 
     /// Sends the 10-byte signature.
@@ -373,7 +391,11 @@ impl MockPeer {
                 Ok(None) => {
                     let need = self.decoder.bytes_needed(self.rbuf.len());
                     let have = self.rbuf.len();
-                    self.fill(have + need, what).await;
+                    // Before the header is seen `need` is only an upper bound (a long
+                    // header): a short frame at the end of the stream has fewer bytes,
+                    // so read what comes and decode again.
+                    let want = if need > 9 { have + need } else { have + 1 };
+                    self.fill(want, what).await;
                 }
                 Err(e) => panic!("mock: the peer sent a malformed frame ({what}): {e}"),
             }
