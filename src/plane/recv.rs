@@ -17,6 +17,10 @@ impl State {
     pub(crate) fn in_room(&self, id: PeerId) -> usize {
         match self.peers.get(&id) {
             Some(_) if self.opts.conflate => usize::MAX,
+            Some(_) if self.socket_type == SocketType::XPub => self
+                .opts
+                .rcvhwm_limit()
+                .saturating_sub(self.xpub_pending.len()),
             Some(p) => self.opts.rcvhwm_limit().saturating_sub(p.inbound.len()),
             None => 0,
         }
@@ -46,7 +50,19 @@ impl State {
                     _ => {}
                 }
             }
-            return usize::MAX;
+            if st != SocketType::XPub {
+                return usize::MAX;
+            }
+            // XPUB's upstream data waits in one socket-wide queue: RCVHWM bounds it, and
+            // a connection that finds it full stops reading until `recv` makes room.
+            let room = hwm.saturating_sub(self.xpub_pending.len());
+            if room == 0 {
+                self.xpub_paused = true;
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.in_paused = true;
+                }
+            }
+            return room;
         }
         // A subscription to the empty topic lets everything through: no filtering.
         let filter = is_sub(st) && !self.local_subs.matches(&[]);
@@ -280,10 +296,16 @@ impl State {
                 None => Ok(None),
             },
             SocketType::XPub => {
-                if let Some(m) = self.xpub_pending.pop_front() {
-                    return Ok(Some(m));
+                let m = self.xpub_pending.pop_front();
+                if self.xpub_paused && self.xpub_pending.len() < self.opts.rcvhwm_limit() {
+                    // Room again: the connections that stopped at RCVHWM read on.
+                    self.xpub_paused = false;
+                    for p in self.peers.values_mut().filter(|p| p.in_paused) {
+                        p.in_paused = false;
+                        wakes.push(p.in_space.clone());
+                    }
                 }
-                Ok(None)
+                Ok(m)
             }
             SocketType::Dealer
             | SocketType::Pull

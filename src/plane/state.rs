@@ -327,6 +327,8 @@ pub(crate) struct State {
     pub monitors: Vec<Arc<EventQueue>>,
     /// XPUB: subscription messages and upstream data waiting for `recv`.
     pub(super) xpub_pending: VecDeque<Message>,
+    /// XPUB: a connection stopped reading because `xpub_pending` reached RCVHWM.
+    pub(super) xpub_paused: bool,
     /// ZAP: authenticates incoming handshakes when set.
     pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
 }
@@ -572,6 +574,7 @@ impl State {
             closed: false,
             monitors: Vec::new(),
             xpub_pending: VecDeque::new(),
+            xpub_paused: false,
             zap_handler: None,
         }
     }

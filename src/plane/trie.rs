@@ -2,10 +2,15 @@
 //!
 //! Matching walks the message's topic bytes once from the root, so the cost per message is
 //! the topic's length plus the matches, however many subscriptions exist.
+//!
+//! The trie is path-compressed (a radix trie): a node holds the run of bytes from its
+//! parent, and every node but the root holds a value or branches. Subscriptions come from
+//! peers, so memory must follow the input: a node per subscription (plus one per branch),
+//! not a node per topic byte. For the same reason nothing here recurses over the trie's
+//! depth: walks keep an explicit stack and dropping takes nodes apart one by one, so a
+//! topic of any length (a command may carry a MiB) cannot exhaust a thread's stack.
 
-use std::collections::BTreeMap;
-
-/// A byte trie with a value at each node (`V::default()` where nothing is stored).
+/// A byte trie with a value at each key (`V::default()` where nothing is stored).
 #[derive(Debug)]
 pub(crate) struct Trie<V> {
     root: Node<V>,
@@ -13,131 +18,198 @@ pub(crate) struct Trie<V> {
 
 #[derive(Debug)]
 struct Node<V> {
+    /// The bytes from the parent to this node (empty only for the root).
+    label: Box<[u8]>,
     value: V,
-    children: BTreeMap<u8, Node<V>>,
+    /// Sorted by the first byte of their labels, which differ.
+    children: Vec<Node<V>>,
 }
 
-impl<V: Default> Default for Node<V> {
-    fn default() -> Self {
+impl<V: Default> Node<V> {
+    fn new(label: &[u8]) -> Self {
         Node {
+            label: label.into(),
             value: V::default(),
-            children: BTreeMap::new(),
+            children: Vec::new(),
         }
+    }
+
+    /// The child whose label starts with `b`: `Ok(index)`, or `Err(insertion index)`.
+    fn find(&self, b: u8) -> Result<usize, usize> {
+        self.children.binary_search_by_key(&b, |c| c.label[0])
+    }
+
+    /// Takes the only child's place: its bytes follow this node's, its value and children
+    /// become this node's (for a node that holds nothing and leads one way).
+    fn absorb_only_child(&mut self) {
+        debug_assert_eq!(self.children.len(), 1);
+        let c = self.children.pop().expect("one child");
+        let mut label = Vec::with_capacity(self.label.len() + c.label.len());
+        label.extend_from_slice(&self.label);
+        label.extend_from_slice(&c.label);
+        self.label = label.into();
+        self.value = c.value;
+        self.children = c.children;
     }
 }
 
 impl<V: Default> Default for Trie<V> {
     fn default() -> Self {
         Trie {
-            root: Node::default(),
+            root: Node::new(b""),
         }
     }
+}
+
+impl<V> Drop for Trie<V> {
+    /// Takes the nodes apart one by one: dropping them as nested values would recurse as
+    /// deep as the trie is.
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.root.children);
+        while let Some(mut n) = stack.pop() {
+            stack.append(&mut n.children);
+        }
+    }
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 impl<V: Default> Trie<V> {
     /// The value at `key`, created on demand.
     pub(crate) fn entry(&mut self, key: &[u8]) -> &mut V {
         let mut n = &mut self.root;
-        for b in key {
-            n = n.children.entry(*b).or_default();
+        let mut rest = key;
+        while !rest.is_empty() {
+            let i = match n.find(rest[0]) {
+                Ok(i) => i,
+                Err(at) => {
+                    n.children.insert(at, Node::new(rest));
+                    return &mut n.children[at].value;
+                }
+            };
+            let child = &mut n.children[i];
+            let common = common_prefix(&child.label, rest);
+            if common < child.label.len() {
+                // `key` ends or turns inside the child's bytes: split them there.
+                let tail = Node {
+                    label: child.label[common..].into(),
+                    value: std::mem::take(&mut child.value),
+                    children: std::mem::take(&mut child.children),
+                };
+                child.label = child.label[..common].into();
+                child.children.push(tail);
+            }
+            rest = &rest[common..];
+            n = &mut n.children[i];
         }
         &mut n.value
     }
 
+    /// The node at exactly `key`, if there is one.
+    fn node(&self, key: &[u8]) -> Option<&Node<V>> {
+        let mut n = &self.root;
+        let mut rest = key;
+        while !rest.is_empty() {
+            let c = &n.children[n.find(rest[0]).ok()?];
+            rest = rest.strip_prefix(&c.label[..])?;
+            n = c;
+        }
+        Some(n)
+    }
+
     /// The value at `key`, if the node exists.
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.node(key)?;
         let mut n = &mut self.root;
-        for b in key {
-            n = n.children.get_mut(b)?;
+        let mut rest = key;
+        while !rest.is_empty() {
+            let i = n.find(rest[0]).ok()?;
+            rest = &rest[n.children[i].label.len()..];
+            n = &mut n.children[i];
         }
         Some(&mut n.value)
     }
 
-    /// Calls `f` with the value of every node on the path of `data` (every prefix of
-    /// `data`, the empty prefix included).
+    /// Calls `f` with the value of every node on the path of `data` (the root, for the
+    /// empty prefix, included).
     pub(crate) fn for_each_prefix(&self, data: &[u8], mut f: impl FnMut(&V)) {
         let mut n = &self.root;
+        let mut rest = data;
         f(&n.value);
-        for b in data {
-            match n.children.get(b) {
-                Some(c) => {
-                    n = c;
-                    f(&n.value);
-                }
-                None => return,
-            }
+        while let Some(&b) = rest.first() {
+            let Ok(i) = n.find(b) else { return };
+            let c = &n.children[i];
+            let Some(r) = rest.strip_prefix(&c.label[..]) else {
+                return;
+            };
+            rest = r;
+            n = c;
+            f(&n.value);
         }
     }
 
     /// Whether any prefix of `data` satisfies `pred`.
     pub(crate) fn any_prefix(&self, data: &[u8], pred: impl Fn(&V) -> bool) -> bool {
-        let mut n = &self.root;
-        if pred(&n.value) {
-            return true;
-        }
-        for b in data {
-            match n.children.get(b) {
-                Some(c) => {
-                    n = c;
-                    if pred(&n.value) {
-                        return true;
-                    }
-                }
-                None => return false,
-            }
-        }
-        false
+        let mut found = false;
+        self.for_each_prefix(data, |v| found = found || pred(v));
+        found
     }
 
-    /// Visits every node with its key.
+    /// Visits every node with its key, in byte order.
     pub(crate) fn walk(&self, mut f: impl FnMut(&[u8], &V)) {
-        fn go<V>(n: &Node<V>, key: &mut Vec<u8>, f: &mut impl FnMut(&[u8], &V)) {
-            f(key, &n.value);
-            for (b, c) in &n.children {
-                key.push(*b);
-                go(c, key, f);
-                key.pop();
-            }
+        let mut key = Vec::new();
+        let mut stack: Vec<(&Node<V>, usize)> = vec![(&self.root, 0)];
+        while let Some((n, depth)) = stack.pop() {
+            key.truncate(depth);
+            key.extend_from_slice(&n.label);
+            f(&key, &n.value);
+            stack.extend(n.children.iter().rev().map(|c| (c, key.len())));
         }
-        go(&self.root, &mut Vec::new(), &mut f);
     }
 
-    /// Visits every node mutably with its key, then drops nodes left empty.
-    pub(crate) fn walk_mut(
-        &mut self,
-        is_empty: impl Fn(&V) -> bool + Copy,
-        mut f: impl FnMut(&[u8], &mut V),
-    ) {
-        fn go<V>(
-            n: &mut Node<V>,
-            key: &mut Vec<u8>,
-            f: &mut impl FnMut(&[u8], &mut V),
-            is_empty: impl Fn(&V) -> bool + Copy,
-        ) {
-            f(key, &mut n.value);
-            n.children.retain(|b, c| {
-                key.push(*b);
-                go(c, key, f, is_empty);
-                key.pop();
-                !(is_empty(&c.value) && c.children.is_empty())
-            });
-        }
-        go(&mut self.root, &mut Vec::new(), &mut f, is_empty);
-    }
-
-    /// Removes the nodes along `key` that hold nothing and lead nowhere.
-    pub(crate) fn prune(&mut self, key: &[u8], is_empty: impl Fn(&V) -> bool + Copy) {
-        fn go<V>(n: &mut Node<V>, key: &[u8], is_empty: impl Fn(&V) -> bool + Copy) {
-            if let Some((b, rest)) = key.split_first() {
-                if let Some(c) = n.children.get_mut(b) {
-                    go(c, rest, is_empty);
-                    if is_empty(&c.value) && c.children.is_empty() {
-                        n.children.remove(b);
+    /// After the value at `key` was emptied: removes its node if it leads nowhere, and
+    /// merges what then holds nothing and leads one way (that node, or its parent), so
+    /// every node but the root keeps holding a value or branching.
+    pub(crate) fn prune(&mut self, key: &[u8], is_empty: impl Fn(&V) -> bool) {
+        let mut parent = &mut self.root;
+        let mut parent_is_root = true;
+        let mut rest = key;
+        while let Some(&b) = rest.first() {
+            let Ok(i) = parent.find(b) else { return };
+            let Some(r) = rest.strip_prefix(&parent.children[i].label[..]) else {
+                return;
+            };
+            if r.is_empty() {
+                let node = &mut parent.children[i];
+                if is_empty(&node.value) {
+                    match node.children.len() {
+                        0 => {
+                            parent.children.remove(i);
+                        }
+                        1 => node.absorb_only_child(),
+                        _ => {}
                     }
                 }
+                if !parent_is_root && is_empty(&parent.value) && parent.children.len() == 1 {
+                    parent.absorb_only_child();
+                }
+                return;
             }
+            rest = r;
+            parent = &mut parent.children[i];
+            parent_is_root = false;
         }
-        go(&mut self.root, key, is_empty);
+    }
+
+    /// Number of nodes (the root included).
+    #[cfg(test)]
+    fn nodes(&self) -> usize {
+        let mut n = 0;
+        self.walk(|_, _| n += 1);
+        n
     }
 }
 
@@ -233,19 +305,19 @@ impl RemoteSubs {
     }
 
     /// Removes every subscription of `peer`; calls `gone` for each topic left without any
-    /// subscriber.
+    /// subscriber, in byte order.
     pub(crate) fn remove_peer(&mut self, peer: u64, mut gone: impl FnMut(&[u8])) {
-        self.trie.walk_mut(
-            |s| s.is_empty(),
-            |k, s| {
-                if let Some(pos) = s.iter().position(|p| *p == peer) {
-                    s.swap_remove(pos);
-                    if s.is_empty() {
-                        gone(k);
-                    }
-                }
-            },
-        );
+        let mut keys = Vec::new();
+        self.trie.walk(|k, s| {
+            if s.contains(&peer) {
+                keys.push(k.to_vec());
+            }
+        });
+        for k in keys {
+            if let (true, true) = self.remove(&k, peer) {
+                gone(&k);
+            }
+        }
     }
 
     /// Collects the peers subscribed to a prefix of `data` into `out` (sorted, no
@@ -264,6 +336,69 @@ impl RemoteSubs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trie_splits_merges_and_stays_compressed() {
+        let mut t: Trie<u32> = Trie::default();
+        *t.entry(b"abcdef") = 1;
+        assert_eq!(t.nodes(), 2, "one node per key, not per byte");
+        *t.entry(b"abc") = 2; // ends inside a label: split
+        *t.entry(b"abx") = 3; // turns inside a label: split with a branch node
+        assert_eq!(t.nodes(), 5);
+        let mut seen = Vec::new();
+        t.for_each_prefix(b"abcdefg", |v| seen.push(*v));
+        assert_eq!(seen, [0, 0, 2, 1], "root, the ab branch, abc, abcdef");
+        let mut keys = Vec::new();
+        t.walk(|k, v| {
+            if *v > 0 {
+                keys.push((k.to_vec(), *v));
+            }
+        });
+        assert_eq!(
+            keys,
+            [
+                (b"abc".to_vec(), 2),
+                (b"abcdef".to_vec(), 1),
+                (b"abx".to_vec(), 3)
+            ]
+        );
+        // Removing abc merges it into abcdef; removing abx leaves ab leading one way,
+        // which merges too.
+        *t.get_mut(b"abc").unwrap() = 0;
+        t.prune(b"abc", |v| *v == 0);
+        *t.get_mut(b"abx").unwrap() = 0;
+        t.prune(b"abx", |v| *v == 0);
+        assert_eq!(t.nodes(), 2);
+        assert_eq!(t.get_mut(b"abcdef").copied(), Some(1));
+        assert!(t.get_mut(b"abc").is_none());
+        assert!(t.get_mut(b"abcd").is_none());
+        *t.get_mut(b"abcdef").unwrap() = 0;
+        t.prune(b"abcdef", |v| *v == 0);
+        assert_eq!(t.nodes(), 1);
+    }
+
+    #[test]
+    fn a_trie_five_thousand_nodes_deep_is_walked_and_dropped_without_recursion() {
+        // Every prefix of a topic subscribed: the deepest trie a peer can build for its
+        // bytes. A recursive walk or drop overflows a test thread's stack at this depth
+        // in a debug build.
+        let mut r = RemoteSubs::default();
+        let topic = vec![b'x'; 5000];
+        for len in 0..=topic.len() {
+            r.add(&topic[..len], 1);
+        }
+        let mut out = Vec::new();
+        r.matching(&topic, &mut out);
+        assert_eq!(out, vec![1]);
+        let mut gone = 0;
+        r.remove_peer(1, |_| gone += 1);
+        assert_eq!(gone, 5001);
+        assert_eq!(r.trie.nodes(), 1, "every node pruned");
+        for len in 0..=topic.len() {
+            r.add(&topic[..len], 2);
+        }
+        drop(r);
+    }
 
     #[test]
     fn local_counts_and_matches() {
