@@ -79,10 +79,11 @@ pub(crate) async fn connect_loop(
     }
     stop.cancel();
     if let Target::Existing(id) = target {
-        shared.state.lock().unwrap().detach(id, true);
+        shared.detach(id, true);
+    } else {
+        shared.send_ready.notify_waiters();
+        shared.recv_ready.notify_waiters();
     }
-    shared.send_ready.notify_waiters();
-    shared.recv_ready.notify_waiters();
 }
 
 async fn run_pipe(
@@ -93,14 +94,8 @@ async fn run_pipe(
     bind_token: &CancellationToken,
     endpoint: &str,
 ) {
-    let (ct, cid) = {
-        let st = conn.state.lock().unwrap();
-        (st.socket_type, st.opts.routing_id.clone())
-    };
-    let (bt, bid) = {
-        let st = binder.state.lock().unwrap();
-        (st.socket_type, st.opts.routing_id.clone())
-    };
+    let (ct, cid) = conn.identity();
+    let (bt, bid) = binder.identity();
     if !ct.is_compatible(bt) {
         let reason = format!("incompatible socket types: {ct} connecting to {bt}");
         emit(
@@ -125,28 +120,18 @@ async fn run_pipe(
         Target::Existing(id) => Some(id),
         Target::New => None,
     };
-    let a = conn
-        .state
-        .lock()
-        .unwrap()
-        .attach(existing, bid, conn_token, endpoint, true);
+    let a = conn.attach(existing, bid, conn_token, endpoint, true);
     let Some(a) = a else {
         return;
     };
-    let b = binder
-        .state
-        .lock()
-        .unwrap()
-        .attach(None, cid, bind_token, endpoint, true);
+    let b = binder.attach(None, cid, bind_token, endpoint, true);
     let Some(b) = b else {
-        conn.state.lock().unwrap().detach(a.id, existing.is_none());
+        conn.detach(a.id, existing.is_none());
         emit(binder, EventKind::Closed, 0, endpoint, None);
         return;
     };
     emit(conn, EventKind::HandshakeSucceeded, 0, endpoint, None);
     emit(binder, EventKind::HandshakeSucceeded, 0, endpoint, None);
-    conn.send_ready.notify_waiters();
-    binder.send_ready.notify_waiters();
 
     let a = Side {
         shared: conn.clone(),
@@ -158,15 +143,8 @@ async fn run_pipe(
     };
     let peer_gone = pump(&a, &b).await;
 
-    conn.state
-        .lock()
-        .unwrap()
-        .detach(a.att.id, existing.is_none());
-    binder.state.lock().unwrap().detach(b.att.id, true);
-    for s in [conn, binder] {
-        s.send_ready.notify_waiters();
-        s.recv_ready.notify_waiters();
-    }
+    conn.detach(a.att.id, existing.is_none());
+    binder.detach(b.att.id, true);
     if peer_gone {
         emit(
             conn,
@@ -186,53 +164,20 @@ fn transfer(
     items: &mut VecDeque<Outbound>,
     msgs: &mut VecDeque<Message>,
 ) -> bool {
-    let room = to.shared.state.lock().unwrap().in_room(to.att.id);
+    let room = to.shared.in_room(to.att.id);
     if room == 0 {
         return false;
     }
-    let was_full = from
-        .shared
-        .state
-        .lock()
-        .unwrap()
-        .pull_out(from.att.id, items, room.min(BATCH));
-    if was_full {
-        from.shared.send_ready.notify_waiters();
-    }
+    from.shared.pull_items(from.att.id, items, room.min(BATCH));
     if items.is_empty() {
         return false;
     }
-    let mut st = to.shared.state.lock().unwrap();
-    for item in items.drain(..) {
-        match item {
-            Outbound::Msg(m) => msgs.push_back(m),
-            Outbound::Sub { subscribe, topic } => {
-                st.on_subscription(to.att.id, subscribe, &topic);
-            }
-            // Fan-out never encodes for in-process peers.
-            Outbound::Wire(_) | Outbound::Small(_) => {
-                debug_assert!(false, "encoded frames queued to an inproc peer")
-            }
-        }
-    }
-    if !msgs.is_empty() {
-        st.deliver(to.att.id, msgs);
-    }
-    drop(st);
-    to.shared.recv_ready.notify_waiters();
+    to.shared.deliver_items(to.att.id, items, msgs);
     true
 }
 
 fn flushed(side: &Side) -> bool {
-    side.shared.closing.is_cancelled()
-        && side
-            .shared
-            .state
-            .lock()
-            .unwrap()
-            .peers
-            .get(&side.att.id)
-            .is_none_or(|p| p.queued() == 0)
+    side.shared.flushed(side.att.id)
 }
 
 /// Pumps both directions until one side goes. Returns true when the binding side ended it.

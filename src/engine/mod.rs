@@ -226,41 +226,18 @@ where
     let direct_writer = Arc::downgrade(&wr);
     let mut wr = ConnWriter(wr);
     let shared = ctx.shared.clone();
-    let (cfg, zap_handler) = {
-        let st = shared.state.lock().unwrap();
-        let mut cfg = zmtp::Config::new(st.socket_type);
-        cfg.routing_id = st.opts.routing_id.clone();
-        cfg.max_msg_size = st.opts.maxmsgsize;
-        cfg.peer_address = ctx.peer_address.clone();
-        cfg.handshake_ivl = st.opts.handshake_ivl;
-        cfg.heartbeat_ivl = st.opts.heartbeat_ivl;
-        cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
-        cfg.heartbeat_ttl = st.opts.heartbeat_ttl;
-        match st.opts.security() {
-            Ok(sec) => cfg.security = sec,
-            Err(why) => {
-                drop(st);
-                tracing::warn!(endpoint = %ctx.endpoint, "{why}");
-                shared.emit(MonitorEvent {
-                    kind: EventKind::HandshakeFailedNoDetail,
-                    value: 22,
-                    endpoint: ctx.endpoint.clone(),
-                    reason: Some(why),
-                });
-                return Outcome::HandshakeFailed;
-            }
+    let (cfg, zap_handler) = match shared.connection_config(&ctx.peer_address) {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(endpoint = %ctx.endpoint, "{why}");
+            shared.emit(MonitorEvent {
+                kind: EventKind::HandshakeFailedNoDetail,
+                value: 22,
+                endpoint: ctx.endpoint.clone(),
+                reason: Some(why),
+            });
+            return Outcome::HandshakeFailed;
         }
-        // ZAP runs when a handler is installed: always for the PLAIN/CURVE server role,
-        // and for NULL only with a ZAP domain (libzmq's rule).
-        let zap_applies = st.zap_handler.is_some()
-            && match cfg.security {
-                zmtp::Security::Null => !st.opts.zap_domain.is_empty(),
-                ref s => s.as_server(),
-            };
-        if zap_applies {
-            cfg.zap_domain = Some(st.opts.zap_domain.clone());
-        }
-        (cfg, st.zap_handler.clone())
     };
     let mut conn = Connection::new(cfg, now());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -369,7 +346,7 @@ where
         Target::Existing(id) => Some(id),
         Target::New => None,
     };
-    let attached = shared.state.lock().unwrap().attach(
+    let attached = shared.attach(
         existing,
         info.identity.clone(),
         &ctx.parent,
@@ -387,7 +364,6 @@ where
         return Outcome::HandshakeFailed;
     };
     emit(EventKind::HandshakeSucceeded, 0, None);
-    shared.send_ready.notify_waiters();
 
     let gone = !matches!(ctx.target, Target::Existing(_));
     // Secured or ZAP-checked connections label their messages (libzmq's zmq_msg_gets).
@@ -412,7 +388,7 @@ where
             direct_writer.clone(),
             conn.config().max_msg_size,
         ));
-        shared.state.lock().unwrap().set_lease(id, l.clone());
+        shared.set_lease(id, l.clone());
         l
     });
     let end_reason = main_loop(
@@ -436,12 +412,7 @@ where
     if let Some(reason) = end_reason {
         emit(EventKind::Disconnected, ctx.fd, Some(reason));
     }
-    {
-        let mut st = shared.state.lock().unwrap();
-        st.detach(id, gone);
-    }
-    shared.send_ready.notify_waiters();
-    shared.recv_ready.notify_waiters();
+    shared.detach(id, gone);
     Outcome::Ended
 }
 
@@ -472,7 +443,7 @@ where
     // The read buffer before the current one (see `renew`).
     let mut rspare: Option<BytesMut> = None;
     let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
-    let mut room = shared.state.lock().unwrap().in_room(id);
+    let mut room = shared.in_room(id);
     let mut closing = shared.closing.is_cancelled();
     // The socket may write to the connection directly (see `State::offer_direct`).
     let mut direct_on = false;
@@ -525,16 +496,7 @@ where
             }
         }
         if !inbox.is_empty() || !subs.is_empty() {
-            {
-                let mut st = shared.state.lock().unwrap();
-                for (subscribe, topic) in subs.drain(..) {
-                    st.on_subscription(id, subscribe, &topic);
-                }
-                if !inbox.is_empty() {
-                    room = st.deliver(id, &mut inbox);
-                }
-            }
-            shared.recv_ready.notify_waiters();
+            room = shared.deliver(id, &mut subs, &mut inbox, room);
             if room == 0 {
                 // The connection stops reading until the application makes room: it
                 // steps aside anyway.
@@ -561,29 +523,12 @@ where
         // Pull outbound messages while the write buffer has room.
         let mut out_idle = false;
         while conn.transmit().len() < WRITE_HIGH {
-            let (was_full, rest) = {
-                let mut st = shared.state.lock().unwrap();
-                let before = conn.transmit().len();
-                let was_full = st.pull_out_to(id, &mut outbox, PULL_BATCH, conn.transmit());
-                sent |= !outbox.is_empty() || conn.transmit().len() != before;
-                // Anything to write: the connection is ours again, and the end of a
-                // directly written message goes first.
-                let rest = if direct_on
-                    && (!outbox.is_empty() || !conn.transmit().is_empty() || st.has_direct_rest(id))
-                {
-                    direct_on = false;
-                    st.revoke_direct(id)
-                } else {
-                    None
-                };
-                (was_full, rest)
-            };
-            if let Some(rest) = rest {
-                conn.transmit().put_front(rest);
-            }
-            if was_full {
-                shared.send_ready.notify_waiters();
-            }
+            // Anything to write: the connection is ours again, and the end of a directly
+            // written message goes first.
+            let (took, still_lent) =
+                shared.pull_out(id, &mut outbox, PULL_BATCH, conn.transmit(), direct_on);
+            sent |= took;
+            direct_on = still_lent;
             if outbox.is_empty() {
                 out_idle = true;
                 break;
@@ -603,28 +548,24 @@ where
         if want_write && direct_on {
             // Our own bytes (a PONG, a command): take the connection back before writing.
             direct_on = false;
-            let rest = shared.state.lock().unwrap().revoke_direct(id);
-            if let Some(rest) = rest {
-                conn.transmit().put_front(rest);
-            }
+            shared.revoke_direct(id, conn.transmit());
         }
         if closing && out_idle && !want_write {
             if direct_on {
                 // The socket may have left the end of a directly written message.
                 direct_on = false;
-                if let Some(rest) = shared.state.lock().unwrap().revoke_direct(id) {
-                    conn.transmit().put_front(rest);
+                if shared.revoke_direct(id, conn.transmit()) {
                     continue;
                 }
             }
-            if sent || (direct.is_some() && shared.state.lock().unwrap().wrote_directly(id)) {
+            if sent || (direct.is_some() && shared.wrote_directly(id)) {
                 linger_until_peer_eof(rd, wr, rbuf, lease, killed.as_mut()).await;
             }
             return None;
         }
         if let Some(w) = direct {
             if out_idle && !want_write && !direct_on && !closing {
-                direct_on = shared.state.lock().unwrap().offer_direct(id, w);
+                direct_on = shared.offer_direct(id, w);
             }
         }
         let deadline = conn.poll_timeout();
@@ -678,8 +619,7 @@ where
                             }
                         }
                         if !inbox.is_empty() {
-                            shared.state.lock().unwrap().deliver(id, &mut inbox);
-                            shared.recv_ready.notify_waiters();
+                            shared.deliver(id, &mut Vec::new(), &mut inbox, 0);
                         }
                         return Some("connection closed by peer".into());
                     }
@@ -707,7 +647,7 @@ where
             }
             _ = &mut out_ready, if out_idle => out_ready.set(out_wake.notified()),
             _ = in_space.notified(), if room == 0 => {
-                room = shared.state.lock().unwrap().in_room(id);
+                room = shared.in_room(id);
                 if room > 0 {
                     if let Err(e) = conn.handle_input_limited(rbuf, room) {
                         return Some(e.to_string());

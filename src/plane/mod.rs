@@ -5,16 +5,20 @@
 //!
 //! # The contract with the engine
 //! [`Shared`] is the one type an engine (a connection task, `crate::engine`) and the socket
-//! handle (`crate::socket`) both hold. Its `state` mutex is taken for short, non-blocking
-//! critical sections only, never across an `.await`:
-//! - the engine attaches its peer after the handshake ([`State::attach`]), delivers what it
-//!   decoded ([`State::deliver`], [`State::on_subscription`]), takes what waits to be sent
-//!   ([`State::pull_out_to`]), offers and revokes the direct write
-//!   ([`State::offer_direct`], [`State::revoke_direct`]) and detaches ([`State::detach`]);
-//! - the socket handle sends and receives through the same state under the same lock;
-//! - `recv_batch` is locked before `state` when both are held;
-//! - wake-ups go through the `Notify`s (`recv_ready`, `send_ready`, and each peer's
-//!   `out_wake` / `in_space`), signalled after the lock is released.
+//! handle (`crate::socket`) both hold. A connection's engine goes through the methods in
+//! `Shared`'s "engine contract" section only: each takes the `state` lock once, for a short
+//! non-blocking section, never across an `.await`, and signals the wake-ups it causes after
+//! releasing it. In a connection's life:
+//! 1. [`Shared::connection_config`] before the handshake;
+//! 2. [`Shared::attach`] once the handshake is done (refused: the connection ends);
+//! 3. any number of [`Shared::deliver`] (decoded messages and subscriptions in),
+//!    [`Shared::in_room`], [`Shared::pull_out`] (what waits to be sent, out), and for
+//!    REQ/REP [`Shared::offer_direct`] / [`Shared::revoke_direct`] / [`Shared::set_lease`];
+//! 4. [`Shared::detach`] at the end.
+//!
+//! The socket handle sends and receives through the same state under the same lock;
+//! `recv_batch` is locked before `state` when both are held. Wake-ups go through the
+//! `Notify`s (`recv_ready`, `send_ready`, and each peer's `out_wake` / `in_space`).
 //!
 //! # Organization
 //! - [`state`]: the types (peers, queues, `State`) and the routing rule of each socket type
@@ -41,11 +45,14 @@ pub(crate) mod state;
 mod trie;
 
 use crate::monitor::{EventKind, MonitorEvent};
-use crate::transport;
+use crate::transport::{self, ConnHandle};
+use crate::zmtp::{self, WriteBuf};
 use crate::Message;
-use state::{PeerId, State};
+use bytes::Bytes;
+use state::{Attached, Outbound, PeerId, State};
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -115,5 +122,221 @@ impl Shared {
             endpoint: endpoint.to_string(),
             reason,
         })
+    }
+}
+
+/// The engine contract (see the module documentation): what a connection task does to the
+/// data plane, one lock each.
+impl Shared {
+    /// The protocol settings of a new connection from the socket's options: the socket
+    /// type, routing id, limits, timers and security, and the ZAP handler when ZAP applies
+    /// (always for a PLAIN/CURVE server, for NULL only with a ZAP domain, as libzmq).
+    /// `Err` says why the security options are incomplete.
+    pub(crate) fn connection_config(
+        &self,
+        peer_address: &str,
+    ) -> Result<
+        (
+            zmtp::Config,
+            Option<Arc<dyn crate::security::zap::ZapHandler>>,
+        ),
+        String,
+    > {
+        let st = self.state.lock().unwrap();
+        let mut cfg = zmtp::Config::new(st.socket_type);
+        cfg.routing_id = st.opts.routing_id.clone();
+        cfg.max_msg_size = st.opts.maxmsgsize;
+        cfg.peer_address = peer_address.to_string();
+        cfg.handshake_ivl = st.opts.handshake_ivl;
+        cfg.heartbeat_ivl = st.opts.heartbeat_ivl;
+        cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
+        cfg.heartbeat_ttl = st.opts.heartbeat_ttl;
+        cfg.security = st.opts.security()?;
+        let zap_applies = st.zap_handler.is_some()
+            && match cfg.security {
+                zmtp::Security::Null => !st.opts.zap_domain.is_empty(),
+                ref s => s.as_server(),
+            };
+        if zap_applies {
+            cfg.zap_domain = Some(st.opts.zap_domain.clone());
+        }
+        Ok((cfg, st.zap_handler.clone()))
+    }
+
+    /// A connection finished its handshake: attaches it (see [`State::attach`]) and wakes
+    /// senders waiting for a peer. `None`: refused.
+    pub(crate) fn attach(
+        &self,
+        existing: Option<PeerId>,
+        identity: Bytes,
+        parent: &CancellationToken,
+        endpoint: &str,
+        raw: bool,
+    ) -> Option<Attached> {
+        let a = self
+            .state
+            .lock()
+            .unwrap()
+            .attach(existing, identity, parent, endpoint, raw);
+        if a.is_some() {
+            self.send_ready.notify_waiters();
+        }
+        a
+    }
+
+    /// The connection ended (see [`State::detach`]); wakes every waiter.
+    pub(crate) fn detach(&self, id: PeerId, gone: bool) {
+        self.state.lock().unwrap().detach(id, gone);
+        self.send_ready.notify_waiters();
+        self.recv_ready.notify_waiters();
+    }
+
+    /// Room left in `id`'s inbound queue under RCVHWM.
+    pub(crate) fn in_room(&self, id: PeerId) -> usize {
+        self.state.lock().unwrap().in_room(id)
+    }
+
+    /// Subscriptions (`(subscribe, topic)`) and decoded messages from `id`, both drained;
+    /// wakes receivers. Returns the room left (0: stop reading), or `room` unchanged when
+    /// no message came.
+    pub(crate) fn deliver(
+        &self,
+        id: PeerId,
+        subs: &mut Vec<(bool, Bytes)>,
+        msgs: &mut VecDeque<Message>,
+        room: usize,
+    ) -> usize {
+        let room = {
+            let mut st = self.state.lock().unwrap();
+            for (subscribe, topic) in subs.drain(..) {
+                st.on_subscription(id, subscribe, &topic);
+            }
+            if msgs.is_empty() {
+                room
+            } else {
+                st.deliver(id, msgs)
+            }
+        };
+        self.recv_ready.notify_waiters();
+        room
+    }
+
+    /// Takes what waits to be sent to `id` (see [`State::pull_out_to`]); wakes senders when
+    /// a full queue got room. When the engine had lent the connection for direct writes
+    /// (`direct_on`) and has anything to write now, it takes the connection back: the
+    /// unwritten end of a directly written message is then put in front of `transmit`.
+    /// Returns whether anything was taken, and whether the connection is still lent.
+    pub(crate) fn pull_out(
+        &self,
+        id: PeerId,
+        dst: &mut VecDeque<Outbound>,
+        max: usize,
+        transmit: &mut WriteBuf,
+        direct_on: bool,
+    ) -> (bool, bool) {
+        let (was_full, took, rest, direct_on) = {
+            let mut st = self.state.lock().unwrap();
+            let before = transmit.len();
+            let was_full = st.pull_out_to(id, dst, max, transmit);
+            let took = !dst.is_empty() || transmit.len() != before;
+            if direct_on && (!dst.is_empty() || !transmit.is_empty() || st.has_direct_rest(id)) {
+                (was_full, took, st.revoke_direct(id), false)
+            } else {
+                (was_full, took, None, direct_on)
+            }
+        };
+        if let Some(rest) = rest {
+            transmit.put_front(rest);
+        }
+        if was_full {
+            self.send_ready.notify_waiters();
+        }
+        (took, direct_on)
+    }
+
+    /// REQ/REP: lends the idle connection to `send` (see [`State::offer_direct`]).
+    pub(crate) fn offer_direct(&self, id: PeerId, writer: &Weak<ConnHandle>) -> bool {
+        self.state.lock().unwrap().offer_direct(id, writer)
+    }
+
+    /// REQ/REP: takes the connection back; the unwritten end of a directly written message
+    /// is put in front of `transmit`. Returns whether there was one.
+    pub(crate) fn revoke_direct(&self, id: PeerId, transmit: &mut WriteBuf) -> bool {
+        let rest = self.state.lock().unwrap().revoke_direct(id);
+        match rest {
+            Some(rest) => {
+                transmit.put_front(rest);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `send` ever wrote to `id`'s connection directly.
+    pub(crate) fn wrote_directly(&self, id: PeerId) -> bool {
+        self.state.lock().unwrap().wrote_directly(id)
+    }
+
+    /// REQ/REP: registers the read side a waiting `recv` may borrow.
+    pub(crate) fn set_lease(&self, id: PeerId, lease: Arc<lease::ReadLease>) {
+        self.state.lock().unwrap().set_lease(id, lease);
+    }
+
+    // ---- the inproc pump, which moves queued items between two sockets' planes --------
+
+    /// The socket type and routing id (what a handshake would announce).
+    pub(crate) fn identity(&self) -> (zmtp::SocketType, Bytes) {
+        let st = self.state.lock().unwrap();
+        (st.socket_type, st.opts.routing_id.clone())
+    }
+
+    /// Takes up to `max` queued items for `id`, as they are (see [`State::pull_out`]);
+    /// wakes senders when a full queue got room.
+    pub(crate) fn pull_items(&self, id: PeerId, dst: &mut VecDeque<Outbound>, max: usize) {
+        let was_full = self.state.lock().unwrap().pull_out(id, dst, max);
+        if was_full {
+            self.send_ready.notify_waiters();
+        }
+    }
+
+    /// Delivers items another socket queued for `id`, in order: subscriptions applied,
+    /// messages queued (`msgs` is scratch space, left empty); wakes receivers.
+    pub(crate) fn deliver_items(
+        &self,
+        id: PeerId,
+        items: &mut VecDeque<Outbound>,
+        msgs: &mut VecDeque<Message>,
+    ) {
+        {
+            let mut st = self.state.lock().unwrap();
+            for item in items.drain(..) {
+                match item {
+                    Outbound::Msg(m) => msgs.push_back(m),
+                    Outbound::Sub { subscribe, topic } => {
+                        st.on_subscription(id, subscribe, &topic);
+                    }
+                    // Fan-out never encodes for in-process peers.
+                    Outbound::Wire(_) | Outbound::Small(_) => {
+                        debug_assert!(false, "encoded frames queued to an inproc peer")
+                    }
+                }
+            }
+            if !msgs.is_empty() {
+                st.deliver(id, msgs);
+            }
+        }
+        self.recv_ready.notify_waiters();
+    }
+
+    /// Closing, with nothing left queued for `id`.
+    pub(crate) fn flushed(&self, id: PeerId) -> bool {
+        self.closing.is_cancelled()
+            && self
+                .state
+                .lock()
+                .unwrap()
+                .peers
+                .get(&id)
+                .is_none_or(|p| p.queued() == 0)
     }
 }
