@@ -112,6 +112,9 @@ impl Counters {
     fn add(&self, name: &str, n: u64) {
         self.0[name].fetch_add(n, Ordering::Relaxed);
     }
+    fn set(&self, name: &str, n: u64) {
+        self.0[name].store(n, Ordering::Relaxed);
+    }
     fn line(&self) -> String {
         self.0
             .iter()
@@ -314,6 +317,8 @@ async fn server(ctl: tmpsc::UnboundedReceiver<String>, id: &str, backend: &str, 
         "pub_sent",
         "pull_recv_0",
         "pull_recv_1",
+        "pull_next_0",
+        "pull_next_1",
         "pull_missing",
         "pull_dup",
     ]);
@@ -354,7 +359,10 @@ async fn server(ctl: tmpsc::UnboundedReceiver<String>, id: &str, backend: &str, 
             cp.add("pub_sent", 20);
         }
     });
-    // PULL sink: frames [stream, seq]; each stream must arrive complete and in order.
+    // PULL sink: frames [stream, seq]; each stream must arrive complete and in order (one
+    // PUSH to one PULL is one FIFO pipe). A jump forward counts the skipped numbers as
+    // missing, a number at or below one already seen counts as duplicated (or reordered);
+    // pull_next_S, the highest number seen + 1, tells the parent whether the tail arrived.
     let sink = Socket::new(SocketType::Pull);
     let pull_ep = sink.bind("tcp://127.0.0.1:*").await.unwrap();
     let pull_ipc = sink.bind(&ipc(id, "pull")).await.unwrap();
@@ -372,6 +380,10 @@ async fn server(ctl: tmpsc::UnboundedReceiver<String>, id: &str, backend: &str, 
             }
             expected[s] = expected[s].max(seq + 1);
             cs.add(if s == 0 { "pull_recv_0" } else { "pull_recv_1" }, 1);
+            cs.set(
+                if s == 0 { "pull_next_0" } else { "pull_next_1" },
+                expected[s],
+            );
         }
     });
     // RPC server.
@@ -861,6 +873,9 @@ fn parent(args: &[String]) -> i32 {
     }
     drop(procs);
     failures.extend(leak_rules(&opts, &samples));
+    // A child that died is seen by the run and again when quitting: say it once.
+    let mut seen = std::collections::BTreeSet::new();
+    failures.retain(|f| seen.insert(f.clone()));
     if failures.is_empty() {
         println!("\nSOAK PASSED: no loss, no child died, fds/tasks/RSS flat after warm-up");
         0
@@ -889,8 +904,8 @@ fn run(opts: &Opts, procs: &mut Vec<Proc>, samples: &mut Vec<(u64, Sample)>) -> 
         opts.warmup,
         ROLES.join(", ")
     );
-    println!("Messages are per interval; lost is cumulative; per process: open fds / alive tasks / RSS MiB.\n");
-    println!("| elapsed | req/rep | pub/sub (gaps) | push/pull | rpc | hostile conns | lost | broker | server | client | hostile |");
+    println!("Messages are per interval; lost (req/rep, push/pull, rpc) is cumulative; per process: open fds / alive tasks / RSS MiB.\n");
+    println!("| elapsed | req/rep | pub/sub (gaps) | push/pull | rpc | hostile conns | lost (req/push/rpc) | broker | server | client | hostile |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let start = Instant::now();
     let mut prev: Option<Sample> = None;
@@ -908,7 +923,8 @@ fn run(opts: &Opts, procs: &mut Vec<Proc>, samples: &mut Vec<(u64, Sample)>) -> 
         }
         let sample = settled_sample(procs)?;
         println!("{}", row(start.elapsed().as_secs(), &sample, prev.as_ref()));
-        samples.push((at, sample.clone()));
+        // Kept with the time it was taken (a pause lasts a second or two).
+        samples.push((start.elapsed().as_secs(), sample.clone()));
         prev = Some(sample);
         if at < opts.seconds {
             for p in procs.iter_mut() {
@@ -941,7 +957,7 @@ fn settled_sample(procs: &mut [Proc]) -> Result<Sample, String> {
             .collect();
         let (server, client) = (&sample[1], &sample[2]);
         let caught_up = (0..2).all(|s| {
-            get(server, &format!("pull_recv_{s}")) >= get(client, &format!("push_sent_{s}"))
+            get(server, &format!("pull_next_{s}")) >= get(client, &format!("push_sent_{s}"))
         });
         let stable = last_counts.as_ref() == Some(&counts);
         if (caught_up && stable) || t0.elapsed() > SETTLE_TIMEOUT {
@@ -952,13 +968,15 @@ fn settled_sample(procs: &mut [Proc]) -> Result<Sample, String> {
     }
 }
 
-/// Cumulative losses [req/rep, push/pull, rpc].
+/// Cumulative losses [req/rep, push/pull, rpc]. PUSH/PULL: the gaps and duplicates the
+/// sink saw, plus the tail it never got (sent beyond the highest number received). Not
+/// `sent - received`: a duplicate would hide a loss there, and a gap would count twice.
 fn losses(sample: &Sample) -> [u64; 3] {
     let (server, client) = (&sample[1], &sample[2]);
     let push: u64 = (0..2)
         .map(|s| {
             get(client, &format!("push_sent_{s}"))
-                .saturating_sub(get(server, &format!("pull_recv_{s}")))
+                .saturating_sub(get(server, &format!("pull_next_{s}")))
         })
         .sum::<u64>()
         + get(server, "pull_missing")
@@ -994,7 +1012,7 @@ fn row(elapsed: u64, s: &Sample, prev: Option<&Sample>) -> String {
         d(1, "pull_recv_0") + d(1, "pull_recv_1"),
         d(2, "rpc_ok"),
         hostile,
-        lost.iter().sum::<u64>(),
+        lost.map(|l| l.to_string()).join("/"),
         procs.join(" | ")
     )
 }
