@@ -15,6 +15,7 @@ impl State {
     /// (nothing queued, nothing being written), else queues it for the engine. A partial
     /// write leaves the rest for the engine to write first; a full socket or an error
     /// queues the whole message (the engine meets the error itself).
+    #[inline]
     pub(super) fn send_direct_or_queue(&mut self, id: PeerId, msg: Message, wakes: &mut Wakes) {
         let conflate = self.opts.conflate;
         let Some(p) = self.peers.get_mut(&id) else {
@@ -48,6 +49,7 @@ impl State {
     /// The engine of `id` has nothing to write: `send` may write to `writer` directly
     /// until [`revoke_direct`](Self::revoke_direct). Refused (false) while messages are
     /// queued or a directly written message is unfinished.
+    #[inline]
     pub(crate) fn offer_direct(
         &mut self,
         id: PeerId,
@@ -64,6 +66,7 @@ impl State {
 
     /// The engine of `id` takes its connection back: no more direct writes. Returns the
     /// unwritten end of a directly written message, which the engine must write first.
+    #[inline]
     pub(crate) fn revoke_direct(&mut self, id: PeerId) -> Option<Bytes> {
         let p = self.peers.get_mut(&id)?;
         p.direct = None;
@@ -71,6 +74,7 @@ impl State {
     }
 
     /// Registers the read side of `id`'s connection for borrowing (REQ/REP).
+    #[inline]
     pub(crate) fn set_lease(&mut self, id: PeerId, lease: Arc<ReadLease>) {
         if let Some(p) = self.peers.get_mut(&id) {
             p.lease = Some(lease);
@@ -80,6 +84,7 @@ impl State {
     /// The connection whose next message a waiting REQ/REP `recv` wants, when its read
     /// side may be borrowed: REQ's, the peer it asked; REP's, its only peer (with more,
     /// it must fair-queue among them). Call after `try_recv` found nothing.
+    #[inline]
     pub(crate) fn borrowable(&self) -> Option<(PeerId, Arc<ReadLease>)> {
         let id = match self.socket_type {
             SocketType::Req => self.req.awaiting?,
@@ -97,6 +102,7 @@ impl State {
     /// when they drop it, as they would have from the queue). When the socket cannot
     /// receive now (another `recv` on it took a request, or the reply, meanwhile), the
     /// message is queued as its engine would have delivered it, and `None` returned.
+    #[inline]
     pub(crate) fn recv_borrowed(&mut self, id: PeerId, msg: Message) -> Option<Message> {
         if !self.peers.contains_key(&id) {
             return None;
@@ -119,11 +125,13 @@ impl State {
     }
 
     /// Whether `send` ever wrote to `id`'s connection directly.
+    #[inline]
     pub(crate) fn wrote_directly(&self, id: PeerId) -> bool {
         self.peers.get(&id).is_some_and(|p| p.direct_wrote)
     }
 
     /// Whether the unwritten end of a directly written message waits for `id`'s engine.
+    #[inline]
     pub(crate) fn has_direct_rest(&self, id: PeerId) -> bool {
         self.peers.get(&id).is_some_and(|p| p.direct_rest.is_some())
     }

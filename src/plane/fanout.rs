@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 impl State {
     /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
+    #[inline]
     pub(super) fn fan_out(&mut self, msg: Message, wakes: &mut Wakes) {
         let topic: &[u8] = msg.first().map_or(&[], |t| &t[..]);
         let mut targets = std::mem::take(&mut self.scratch);
@@ -54,6 +55,7 @@ impl State {
     }
 
     /// SUB/XSUB: adds a subscription and tells every peer.
+    #[inline]
     pub(crate) fn subscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
         self.local_subs.add(&topic);
         // libzmq sends every subscribe upstream (XPUB filters duplicates).
@@ -61,11 +63,14 @@ impl State {
     }
 
     /// SUB/XSUB: drops a subscription reference; the peers hear of it when the last goes.
+    #[inline]
     pub(crate) fn unsubscribe(&mut self, topic: Bytes, wakes: &mut Wakes) {
         if self.local_subs.remove(&topic) {
             self.broadcast_sub(false, topic, wakes);
         }
     }
+
+    #[inline]
 
     pub(super) fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Wakes) {
         let ids: Vec<PeerId> = self
@@ -87,6 +92,7 @@ impl State {
     }
 
     /// A subscription change from peer `id` (3.1 command or 3.0 message form).
+    #[inline]
     pub(crate) fn on_subscription(&mut self, id: PeerId, subscribe: bool, topic: &Bytes) {
         if !is_pub(self.socket_type) {
             return;

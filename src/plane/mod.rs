@@ -78,6 +78,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The TCP keepalive settings for new connections.
+    #[inline]
     pub(crate) fn keepalive(&self) -> transport::tcp::Keepalive {
         let st = self.state.lock().unwrap();
         transport::tcp::Keepalive {
@@ -91,6 +92,7 @@ impl Shared {
     }
 
     /// Whether a connect-side peer still has messages to deliver (close lingers for them).
+    #[inline]
     pub(crate) fn has_queued(&self, peer: Option<PeerId>) -> bool {
         peer.is_some_and(|id| {
             self.state
@@ -102,6 +104,7 @@ impl Shared {
         })
     }
 
+    #[inline]
     pub(crate) fn emit(&self, ev: MonitorEvent) {
         let mut st = self.state.lock().unwrap();
         if !st.monitors.is_empty() {
@@ -109,6 +112,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn emit_kind(
         &self,
         kind: EventKind,
@@ -132,6 +136,7 @@ impl Shared {
     /// type, routing id, limits, timers and security, and the ZAP handler when ZAP applies
     /// (always for a PLAIN/CURVE server, for NULL only with a ZAP domain, as libzmq).
     /// `Err` says why the security options are incomplete.
+    #[inline]
     pub(crate) fn connection_config(
         &self,
         peer_address: &str,
@@ -165,6 +170,7 @@ impl Shared {
 
     /// A connection finished its handshake: attaches it (see [`State::attach`]) and wakes
     /// senders waiting for a peer. `None`: refused.
+    #[inline]
     pub(crate) fn attach(
         &self,
         existing: Option<PeerId>,
@@ -185,6 +191,7 @@ impl Shared {
     }
 
     /// The connection ended (see [`State::detach`]); wakes every waiter.
+    #[inline]
     pub(crate) fn detach(&self, id: PeerId, gone: bool) {
         self.state.lock().unwrap().detach(id, gone);
         self.send_ready.notify_waiters();
@@ -192,6 +199,7 @@ impl Shared {
     }
 
     /// Room left in `id`'s inbound queue under RCVHWM.
+    #[inline]
     pub(crate) fn in_room(&self, id: PeerId) -> usize {
         self.state.lock().unwrap().in_room(id)
     }
@@ -199,6 +207,7 @@ impl Shared {
     /// Subscriptions (`(subscribe, topic)`) and decoded messages from `id`, both drained;
     /// wakes receivers. Returns the room left (0: stop reading), or `room` unchanged when
     /// no message came.
+    #[inline]
     pub(crate) fn deliver(
         &self,
         id: PeerId,
@@ -226,6 +235,7 @@ impl Shared {
     /// (`direct_on`) and has anything to write now, it takes the connection back: the
     /// unwritten end of a directly written message is then put in front of `transmit`.
     /// Returns whether anything was taken, and whether the connection is still lent.
+    #[inline]
     pub(crate) fn pull_out(
         &self,
         id: PeerId,
@@ -255,12 +265,14 @@ impl Shared {
     }
 
     /// REQ/REP: lends the idle connection to `send` (see [`State::offer_direct`]).
+    #[inline]
     pub(crate) fn offer_direct(&self, id: PeerId, writer: &Weak<ConnHandle>) -> bool {
         self.state.lock().unwrap().offer_direct(id, writer)
     }
 
     /// REQ/REP: takes the connection back; the unwritten end of a directly written message
     /// is put in front of `transmit`. Returns whether there was one.
+    #[inline]
     pub(crate) fn revoke_direct(&self, id: PeerId, transmit: &mut WriteBuf) -> bool {
         let rest = self.state.lock().unwrap().revoke_direct(id);
         match rest {
@@ -273,11 +285,13 @@ impl Shared {
     }
 
     /// Whether `send` ever wrote to `id`'s connection directly.
+    #[inline]
     pub(crate) fn wrote_directly(&self, id: PeerId) -> bool {
         self.state.lock().unwrap().wrote_directly(id)
     }
 
     /// REQ/REP: registers the read side a waiting `recv` may borrow.
+    #[inline]
     pub(crate) fn set_lease(&self, id: PeerId, lease: Arc<lease::ReadLease>) {
         self.state.lock().unwrap().set_lease(id, lease);
     }
@@ -285,6 +299,7 @@ impl Shared {
     // ---- the inproc pump, which moves queued items between two sockets' planes --------
 
     /// The socket type and routing id (what a handshake would announce).
+    #[inline]
     pub(crate) fn identity(&self) -> (zmtp::SocketType, Bytes) {
         let st = self.state.lock().unwrap();
         (st.socket_type, st.opts.routing_id.clone())
@@ -292,6 +307,7 @@ impl Shared {
 
     /// Takes up to `max` queued items for `id`, as they are (see [`State::pull_out`]);
     /// wakes senders when a full queue got room.
+    #[inline]
     pub(crate) fn pull_items(&self, id: PeerId, dst: &mut VecDeque<Outbound>, max: usize) {
         let was_full = self.state.lock().unwrap().pull_out(id, dst, max);
         if was_full {
@@ -301,6 +317,7 @@ impl Shared {
 
     /// Delivers items another socket queued for `id`, in order: subscriptions applied,
     /// messages queued (`msgs` is scratch space, left empty); wakes receivers.
+    #[inline]
     pub(crate) fn deliver_items(
         &self,
         id: PeerId,
@@ -329,6 +346,7 @@ impl Shared {
     }
 
     /// Closing, with nothing left queued for `id`.
+    #[inline]
     pub(crate) fn flushed(&self, id: PeerId) -> bool {
         self.closing.is_cancelled()
             && self

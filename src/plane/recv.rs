@@ -14,6 +14,7 @@ impl State {
     // ---- receive side ---------------------------------------------------------------
 
     /// Room left in `id`'s inbound queue.
+    #[inline]
     pub(crate) fn in_room(&self, id: PeerId) -> usize {
         match self.peers.get(&id) {
             Some(_) if self.opts.conflate => usize::MAX,
@@ -29,6 +30,7 @@ impl State {
     /// An engine delivers messages from `id` (`msgs` is left empty). Returns the room left
     /// (0: stop reading). When the peer's queue is empty the two queues are swapped, so a
     /// batch reaches the receiver without moving its messages.
+    #[inline]
     pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut VecDeque<Message>) -> usize {
         let hwm = self.opts.rcvhwm_limit();
         if !self.peers.contains_key(&id) {
@@ -108,6 +110,7 @@ impl State {
 
     /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
     /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
+    #[inline]
     pub(crate) fn batches_recv(socket_type: SocketType) -> bool {
         matches!(
             socket_type,
@@ -125,6 +128,7 @@ impl State {
     /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued and no routing
     /// id to prepend, the peer's whole queue is swapped out without moving a message.
     /// Only for the types of [`batches_recv`](Self::batches_recv).
+    #[inline]
     pub(crate) fn take_inbound(&mut self, dst: &mut VecDeque<Message>, wakes: &mut Wakes) {
         debug_assert!(dst.is_empty() && Self::batches_recv(self.socket_type));
         let hwm = self.opts.rcvhwm_limit();
@@ -179,6 +183,7 @@ impl State {
     /// Pops the next inbound message, fair-queued over peers: the peer, its routing id (when `with_rid`; else empty), the
     /// message, and the engine wake-up to signal if that peer was paused at RCVHWM.
     #[allow(clippy::type_complexity)]
+    #[inline]
     pub(super) fn pop_fq(
         &mut self,
         with_rid: bool,
@@ -221,6 +226,7 @@ impl State {
     /// REQ awaiting the reply from `want`: a message from `id` is that reply only when
     /// `id` is `want` and it carries the delimiter (and with REQ_CORRELATE the request id
     /// first); anything else is dropped. Returns the reply's body.
+    #[inline]
     pub(super) fn req_accept(
         &mut self,
         want: PeerId,
@@ -247,6 +253,7 @@ impl State {
     /// REP: a request from `id` splits at its first empty frame into the envelope (kept
     /// for the reply) and the body (returned); without one it is malformed and dropped,
     /// as libzmq does.
+    #[inline]
     pub(super) fn rep_accept(&mut self, id: PeerId, mut msg: Message) -> Option<Message> {
         let pos = msg.iter().position(|f| f.is_empty())?;
         let body = msg.split_off(pos + 1);
@@ -255,6 +262,7 @@ impl State {
     }
 
     /// Tries to receive according to the socket type. `Ok(None)`: nothing yet.
+    #[inline]
     pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<Option<Message>> {
         match self.socket_type {
             SocketType::Req => {

@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 impl State {
     // ---- send side ------------------------------------------------------------------
 
+    #[inline]
+
     pub(super) fn has_room(&self, id: PeerId) -> bool {
         self.peers
             .get(&id)
@@ -18,6 +20,7 @@ impl State {
     }
 
     /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
+    #[inline]
     pub(super) fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {
         let conflate = self.opts.conflate;
         if let Some(p) = self.peers.get_mut(&id) {
@@ -26,6 +29,7 @@ impl State {
     }
 
     /// Picks the next round-robin peer with room.
+    #[inline]
     pub(super) fn next_rr(&mut self) -> Option<PeerId> {
         let opts = &self.opts;
         pick_rr(&self.rr, &mut self.rr_next, &self.peers, |p| {
@@ -37,6 +41,7 @@ impl State {
     /// One map lookup per peer tried: the room check and the push share it. The message
     /// is encoded from `slot` (or moved once from there into the queue); without a peer
     /// it stays in `slot`.
+    #[inline]
     pub(super) fn send_rr(
         &mut self,
         slot: &mut Option<Message>,
@@ -65,6 +70,8 @@ impl State {
         Err(SendBlock::Full)
     }
 
+    #[inline]
+
     pub(super) fn count_out(&mut self, msg: &Message) {
         self.counters.messages_out += 1;
         self.counters.bytes_out += msg.byte_len() as u64;
@@ -76,6 +83,7 @@ impl State {
     /// when the result is an error. Taking it by reference keeps the round-robin path to
     /// one move of the message, from the caller's slot into the queue: every move of a
     /// message just built stalled on store forwarding.
+    #[inline]
     pub(crate) fn try_send(
         &mut self,
         slot: &mut Option<Message>,
@@ -107,6 +115,7 @@ impl State {
     /// `try_send` for the socket types that change or fan out the message, taking it by
     /// value; after an error it is given back in `back`. (DEALER, PUSH and PAIR are sent
     /// from the caller's slot by `try_send`; their arm here keeps the match total.)
+    #[inline]
     pub(super) fn send_other(
         &mut self,
         mut msg: Message,
@@ -243,6 +252,7 @@ impl State {
     /// (which must be empty), as [`pull_out`](Self::pull_out) does. While encoded messages
     /// wait and `transmit` is not empty, nothing is taken: the items are younger. Returns
     /// whether the queue was full before (senders waiting must be woken).
+    #[inline]
     pub(crate) fn pull_out_to(
         &mut self,
         id: PeerId,
@@ -271,6 +281,7 @@ impl State {
     /// empty): a queue of at most `max` items is swapped out whole, without moving its
     /// items. Returns whether the queue was full before (senders waiting must be woken).
     /// For peers without encoded messages (in-process pipes, CURVE): see `pull_out_to`.
+    #[inline]
     pub(crate) fn pull_out(
         &mut self,
         id: PeerId,

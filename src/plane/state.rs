@@ -168,6 +168,7 @@ impl Peer {
     }
 
     /// Drops every queued outbound item and encoded message.
+    #[inline]
     pub(super) fn clear_out(&mut self) {
         self.out.clear();
         self.enc.clear();
@@ -175,11 +176,13 @@ impl Peer {
     }
 
     /// Whether the next message goes into `enc` (see there).
+    #[inline]
     pub(super) fn encodes(&self, conflate: bool) -> bool {
         self.attached && !self.raw && !conflate && self.out.is_empty()
     }
 
     /// CONFLATE: drops every queued message (subscription changes stay).
+    #[inline]
     pub(super) fn conflate_out(&mut self) {
         self.out.retain(|o| matches!(o, Outbound::Sub { .. }));
         self.enc.clear();
@@ -188,6 +191,7 @@ impl Peer {
 
     /// Queues `msg` encoded in `enc`. Encoded from the caller's slot, which is emptied:
     /// the message is not moved on the way.
+    #[inline]
     pub(super) fn push_encoded(&mut self, slot: &mut Option<Message>, wakes: &mut Wakes) {
         if let Some(msg) = slot.as_ref() {
             encode_message(msg, &mut self.enc);
@@ -197,12 +201,14 @@ impl Peer {
     }
 
     /// Queues a message already encoded (`wire`, copied) in `enc`.
+    #[inline]
     pub(super) fn push_wire(&mut self, wire: &[u8], wakes: &mut Wakes) {
         self.enc.put_slice(wire);
         self.count_encoded(wakes);
     }
 
     /// One more message in `enc`; the first wakes the engine.
+    #[inline]
     pub(super) fn count_encoded(&mut self, wakes: &mut Wakes) {
         self.enc_msgs += 1;
         if self.enc_msgs == 1 {
@@ -212,6 +218,7 @@ impl Peer {
 
     /// The connection now attached cannot take pre-encoded frames (CURVE was configured
     /// after these messages were queued): decode them back into messages, ahead of `out`.
+    #[inline]
     pub(super) fn requeue_encoded(&mut self) {
         if self.enc_msgs == 0 {
             return;
@@ -394,9 +401,13 @@ pub(crate) struct Attached {
     pub kill: CancellationToken,
 }
 
+#[inline]
+
 pub(super) fn is_sub(t: SocketType) -> bool {
     matches!(t, SocketType::Sub | SocketType::XSub)
 }
+
+#[inline]
 
 pub(super) fn is_pub(t: SocketType) -> bool {
     matches!(t, SocketType::Pub | SocketType::XPub)
@@ -404,6 +415,7 @@ pub(super) fn is_pub(t: SocketType) -> bool {
 
 /// Whether `p` takes another outbound message (alive, attached unless IMMEDIATE is off,
 /// below SNDHWM unless CONFLATE).
+#[inline]
 pub(super) fn peer_has_room(p: &Peer, opts: &Options) -> bool {
     p.alive
         && (p.attached || !opts.immediate)
@@ -411,6 +423,7 @@ pub(super) fn peer_has_room(p: &Peer, opts: &Options) -> bool {
 }
 
 /// Queues `item` on `p`; adds its engine's wake-up to `wakes` when the queue was empty.
+#[inline]
 pub(super) fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut Wakes) {
     match item {
         Outbound::Msg(msg) => push_msg(p, &mut Some(msg), conflate, wakes),
@@ -426,6 +439,7 @@ pub(super) fn push_to(p: &mut Peer, item: Outbound, conflate: bool, wakes: &mut 
 
 /// Queues the message in `slot` (which is emptied) on `p`: encoded into its write buffer
 /// when the connection takes that, else as a queue item.
+#[inline]
 pub(super) fn push_msg(
     p: &mut Peer,
     slot: &mut Option<Message>,
@@ -443,6 +457,7 @@ pub(super) fn push_msg(
 }
 
 /// Queues `item` as it is on `p`.
+#[inline]
 pub(super) fn push_item(p: &mut Peer, item: Outbound, wakes: &mut Wakes) {
     let was_empty = p.queued() == 0;
     p.out.push_back(item);
@@ -453,6 +468,7 @@ pub(super) fn push_item(p: &mut Peer, item: Outbound, wakes: &mut Wakes) {
 
 /// Gives `msg` back to the sender: no peer can take it now.
 #[cold]
+#[inline]
 pub(super) fn bounce_full(back: &mut Option<Message>, msg: Message) -> SendBlock {
     *back = Some(msg);
     SendBlock::Full
@@ -460,6 +476,7 @@ pub(super) fn bounce_full(back: &mut Option<Message>, msg: Message) -> SendBlock
 
 /// Gives `msg` back to the sender with a final error.
 #[cold]
+#[inline]
 pub(super) fn bounce_err(back: &mut Option<Message>, e: Error, msg: Message) -> SendBlock {
     *back = Some(msg);
     SendBlock::Err(Box::new(e))
@@ -478,6 +495,7 @@ pub(crate) struct SmallWire {
 
 impl SmallWire {
     /// `msg` as ZMTP frames, if that fits.
+    #[inline]
     pub(super) fn encode(msg: &Message) -> Option<SmallWire> {
         let mut w = SmallWire {
             len: 0,
@@ -516,6 +534,7 @@ impl std::fmt::Debug for SmallWire {
 pub(super) const WIRE_ARENA: usize = 64 * 1024;
 
 /// `msg` as ZMTP frames (what `encode_message` writes), cut from `arena`.
+#[inline]
 pub(super) fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
     if arena.capacity() < WIRE_ARENA / 4 {
         // Takes the old chunk back when no message cut from it is alive any more.
@@ -527,6 +546,7 @@ pub(super) fn encode_wire(msg: &Message, arena: &mut BytesMut) -> Bytes {
 
 /// The first peer of the round-robin ring, from `*next` on, that `ok` accepts; `*next`
 /// moves past it (no division on this per-message path).
+#[inline]
 pub(super) fn pick_rr(
     rr: &[PeerId],
     next: &mut usize,
@@ -609,6 +629,8 @@ impl State {
         c
     }
 }
+
+#[inline]
 
 pub(super) fn initial_rid() -> u32 {
     use std::hash::{BuildHasher, Hasher};
