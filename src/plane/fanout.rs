@@ -71,7 +71,6 @@ impl State {
     }
 
     #[inline]
-
     pub(super) fn broadcast_sub(&mut self, subscribe: bool, topic: Bytes, wakes: &mut Wakes) {
         let ids: Vec<PeerId> = self
             .peers

@@ -12,7 +12,6 @@ impl State {
     // ---- send side ------------------------------------------------------------------
 
     #[inline]
-
     pub(super) fn has_room(&self, id: PeerId) -> bool {
         self.peers
             .get(&id)
@@ -71,7 +70,6 @@ impl State {
     }
 
     #[inline]
-
     pub(super) fn count_out(&mut self, msg: &Message) {
         self.counters.messages_out += 1;
         self.counters.bytes_out += msg.byte_len() as u64;

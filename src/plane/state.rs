@@ -402,13 +402,11 @@ pub(crate) struct Attached {
 }
 
 #[inline]
-
 pub(super) fn is_sub(t: SocketType) -> bool {
     matches!(t, SocketType::Sub | SocketType::XSub)
 }
 
 #[inline]
-
 pub(super) fn is_pub(t: SocketType) -> bool {
     matches!(t, SocketType::Pub | SocketType::XPub)
 }
@@ -631,7 +629,6 @@ impl State {
 }
 
 #[inline]
-
 pub(super) fn initial_rid() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
