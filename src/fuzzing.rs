@@ -16,7 +16,7 @@
 //! The command-line tool's JSON arguments are fuzzed by `fuzz/fuzz_targets/cli_json.rs`,
 //! which includes the tool's parser (it lives in the binary, not in the library).
 
-pub use crate::plane::fuzz_ops::{socket_paths, subscriptions};
+pub use crate::plane::fuzz_ops::{socket_paths, subscriptions, SimSocket};
 pub use crate::rpc::fuzzing::{join_frames, pickle, rpc_request, split_frames};
 pub use crate::zmtp::fuzzing::*;
 

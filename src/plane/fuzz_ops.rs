@@ -228,6 +228,105 @@ pub fn socket_paths(data: &[u8]) {
     }
 }
 
+/// One socket's data plane without tasks or I/O, for the deterministic simulator in
+/// `tests/`: the application's `send`/`recv`/`subscribe`, and for each connection the
+/// engine's side of the contract (attach after the handshake, deliver what the connection
+/// decoded, pull what waits to be sent into the connection), all driven by the caller.
+#[derive(Debug)]
+pub struct SimSocket {
+    st: State,
+    token: CancellationToken,
+    outbox: std::collections::VecDeque<super::state::Outbound>,
+}
+
+impl SimSocket {
+    /// A socket of type `t` with routing id `routing_id` (what its connections announce).
+    pub fn new(t: SocketType, routing_id: &[u8]) -> SimSocket {
+        let mut st = State::new(t);
+        st.opts.routing_id = Bytes::copy_from_slice(routing_id);
+        SimSocket {
+            st,
+            token: CancellationToken::new(),
+            outbox: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// A connection finished its handshake with a peer announcing `identity`: its peer id,
+    /// or `None` when the socket refuses it (as `State::attach`).
+    pub fn attach(&mut self, identity: Bytes) -> Option<u64> {
+        self.st
+            .attach(None, identity, &self.token, "sim", false)
+            .map(|a| a.id)
+    }
+
+    /// The application sends: `Err` when no peer can take the message now (`EAGAIN`) or
+    /// the socket type refuses it (the error's kind says which); the message is dropped.
+    pub fn send(&mut self, msg: Message) -> Result<(), crate::Error> {
+        let mut slot = Some(msg);
+        let mut wakes = Wakes::default();
+        match self.st.try_send(&mut slot, &mut wakes) {
+            Ok(()) => Ok(()),
+            Err(super::state::SendBlock::Full) => {
+                Err(crate::Error::again("no peer can take the message now"))
+            }
+            Err(super::state::SendBlock::Err(e)) => Err(*e),
+        }
+    }
+
+    /// The application receives, if a message is there.
+    pub fn recv(&mut self) -> Option<Message> {
+        self.st.try_recv(&mut Wakes::default()).ok().flatten()
+    }
+
+    /// SUB/XSUB: subscribes (sent to every peer).
+    pub fn subscribe(&mut self, topic: &[u8]) {
+        self.st
+            .subscribe(Bytes::copy_from_slice(topic), &mut Wakes::default());
+    }
+
+    /// The connection of `id` decoded a SUBSCRIBE or CANCEL.
+    pub fn on_subscription(&mut self, id: u64, subscribe: bool, topic: &Bytes) {
+        self.st.on_subscription(id, subscribe, topic);
+    }
+
+    /// The connection of `id` decoded `msg`; returns the room left under RCVHWM.
+    pub fn deliver(&mut self, id: u64, msg: Message) -> usize {
+        let mut q = std::collections::VecDeque::from([msg]);
+        self.st.deliver(id, &mut q)
+    }
+
+    /// Room left under RCVHWM for `id` (a connection at 0 stops reading).
+    pub fn in_room(&self, id: u64) -> usize {
+        self.st.in_room(id)
+    }
+
+    /// Moves what waits to be sent to `id` into its connection, as the engine does.
+    pub fn pull_into(&mut self, id: u64, conn: &mut crate::zmtp::Connection) {
+        loop {
+            self.st
+                .pull_out_to(id, &mut self.outbox, 1024, conn.transmit());
+            if self.outbox.is_empty() {
+                return;
+            }
+            for item in self.outbox.drain(..) {
+                match item {
+                    super::state::Outbound::Msg(m) => conn.send_message(&m),
+                    super::state::Outbound::Wire(b) => conn.send_encoded(&b),
+                    super::state::Outbound::Small(s) => conn.send_encoded_slice(s.as_bytes()),
+                    super::state::Outbound::Sub { subscribe, topic } => {
+                        conn.send_subscription(subscribe, &topic)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection of `id` ended.
+    pub fn detach(&mut self, id: u64) {
+        self.st.detach(id, true);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
