@@ -7,36 +7,15 @@
 
 mod support;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aiozmq::{ErrorKind, EventKind, Monitor, MonitorEvent, Socket, SocketType};
+use aiozmq::{ErrorKind, EventKind, Monitor, Socket, SocketType};
 use support::mock::MockPeer;
 use support::{
-    assert_no_library_panics, bind_any, connect, frames, msg, record_library_panics, recv, send,
-    OP_TIMEOUT,
+    assert_no_library_panics, bind_any, close, connect, frames, msg, record_library_panics, recv,
+    send, wait_event, within,
 };
 use tokio::net::TcpListener;
-
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {OP_TIMEOUT:?}"),
-    }
-}
-
-async fn wait_event(mon: &mut Monitor, kind: EventKind, what: &str) -> MonitorEvent {
-    within(&format!("{what}: waiting for {kind:?}"), async {
-        loop {
-            match mon.recv().await {
-                Some(ev) if ev.kind == kind => return ev,
-                Some(_) => {}
-                None => panic!("{what}: the monitor ended while waiting for {kind:?}"),
-            }
-        }
-    })
-    .await
-}
 
 /// Asserts that no event of `kind` arrives within `quiet`.
 async fn expect_no_event(mon: &mut Monitor, kind: EventKind, quiet: Duration, what: &str) {
@@ -53,10 +32,6 @@ async fn expect_no_event(mon: &mut Monitor, kind: EventKind, quiet: Duration, wh
     if let Ok(ev) = r {
         panic!("{what}: unexpected {ev:?}");
     }
-}
-
-async fn close(s: &Socket, what: &str) {
-    within(&format!("{what}: close"), s.close()).await;
 }
 
 /// A ROUTER bound to loopback TCP with a DEALER ("good") connected and proven to work.
@@ -149,8 +124,8 @@ async fn reset_peer_is_dropped_and_others_are_served() {
     round_trip(&router, &good, "after reset during the handshake").await;
     assert_eq!(router.counters().peers, 1, "only the good peer is left");
 
-    close(&good, "good").await;
-    close(&router, "router").await;
+    close(&good).await;
+    close(&router).await;
     assert_no_library_panics();
 }
 
@@ -210,8 +185,8 @@ async fn half_open_peer_is_dropped_at_heartbeat_ivl_plus_timeout() {
     round_trip(&router, &good, "two heartbeat periods later").await;
     assert_eq!(router.counters().peers, 1);
 
-    close(&good, "good").await;
-    close(&router, "router").await;
+    close(&good).await;
+    close(&router).await;
     assert_no_library_panics();
 }
 
@@ -248,8 +223,8 @@ async fn half_open_peer_is_kept_without_heartbeats() {
 
     drop(half_open);
     wait_event(&mut mon, EventKind::Disconnected, "the mock closed").await;
-    close(&good, "good").await;
-    close(&router, "router").await;
+    close(&good).await;
+    close(&router).await;
     assert_no_library_panics();
 }
 
@@ -270,9 +245,9 @@ async fn dealer_to_mock(linger: Duration) -> (Socket, MockPeer) {
 }
 
 /// Times `close`, failing after [`OP_TIMEOUT`].
-async fn timed_close(s: &Socket, what: &str) -> Duration {
+async fn timed_close(s: &Socket, _what: &str) -> Duration {
     let started = Instant::now();
-    close(s, what).await;
+    close(s).await;
     started.elapsed()
 }
 
@@ -394,7 +369,7 @@ async fn close_against_a_pull_that_stopped_reading_returns_at_linger() {
         assert!(sent >= 4, "{ep}: only {sent} messages went out");
         let took = timed_close(&push, &ep).await;
         assert_at_linger(took, &format!("PUSH to a stalled PULL over {ep}"));
-        close(&pull, &ep).await;
+        close(&pull).await;
     }
     assert_no_library_panics();
 }

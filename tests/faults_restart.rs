@@ -36,13 +36,13 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aiozmq::{ErrorKind, EventKind, Monitor, MonitorEvent, Socket, SocketType};
+use aiozmq::{ErrorKind, EventKind, Monitor, Socket, SocketType};
 use support::{
-    assert_no_library_panics, connect, frames, msg, record_library_panics, recv, send, OP_TIMEOUT,
+    assert_no_library_panics, close, connect, frames, msg, record_library_panics, recv, send,
+    wait_event, within, OP_TIMEOUT,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,32 +61,6 @@ enum Case {
     ReqInFlightStrict,
     /// REP restarts while a REQ_RELAXED + REQ_CORRELATE REQ waits for its reply.
     ReqInFlightRelaxed,
-}
-
-/// Fails loudly when `f` does not complete within [`OP_TIMEOUT`].
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {OP_TIMEOUT:?}"),
-    }
-}
-
-/// Waits for the next event of `kind` (others are skipped).
-async fn wait_event(mon: &mut Monitor, kind: EventKind, what: &str) -> MonitorEvent {
-    within(&format!("{what}: waiting for {kind:?}"), async {
-        loop {
-            match mon.recv().await {
-                Some(ev) if ev.kind == kind => return ev,
-                Some(_) => {}
-                None => panic!("{what}: the monitor ended while waiting for {kind:?}"),
-            }
-        }
-    })
-    .await
-}
-
-async fn close(s: &Socket, what: &str) {
-    within(&format!("{what}: close"), s.close()).await;
 }
 
 /// A fresh IPC path for each test (this process and a counter).
@@ -167,7 +141,7 @@ impl Rig {
     /// binds a new socket on the same endpoint and waits for the connected side's new
     /// handshake.
     async fn restart(&mut self, old: Socket, mon: &mut Monitor, what: &str) -> Socket {
-        close(&old, &format!("{what}: the restarting side")).await;
+        close(&old).await;
         drop(old);
         let ev = wait_event(mon, EventKind::Disconnected, what).await;
         assert_eq!(
@@ -354,8 +328,8 @@ async fn restart_pair(bound: SocketType, connected: SocketType, transport: Trans
         2,
         "{what}: the connected side reconnected once per restart"
     );
-    close(&a, &what).await;
-    close(&b, &what).await;
+    close(&a).await;
+    close(&b).await;
 }
 
 async fn req_in_flight(transport: Transport, relaxed: bool) {
@@ -386,7 +360,7 @@ async fn req_in_flight(transport: Transport, relaxed: bool) {
         send(&rep, msg(&[b"answer"]), "reply").await;
         assert_eq!(frames(&recv(&req, "reply").await), vec![b"answer".to_vec()]);
         prove(&rep, &req, 1).await;
-        close(&req, &what).await;
+        close(&req).await;
     } else {
         // libzmq's REQ: still waiting for the reply to the lost request.
         let e = req
@@ -405,13 +379,13 @@ async fn req_in_flight(transport: Transport, relaxed: bool) {
             "the new REP got a request (the lost one is not replayed)"
         );
         // The way out (libzmq's lazy pirate): a new REQ.
-        close(&req, &what).await;
+        close(&req).await;
         let req = rig.client(SocketType::Req);
         connect(&req, &rig.endpoint).await;
         prove(&rep, &req, 1).await;
-        close(&req, &what).await;
+        close(&req).await;
     }
-    close(&rep, &what).await;
+    close(&rep).await;
 }
 
 /// One test per case and transport: `tcp::`, `ipc::` and `curve::` (CURVE over TCP).

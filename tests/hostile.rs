@@ -23,11 +23,11 @@ mod support;
 use std::future::Future;
 use std::time::Duration;
 
-use aiozmq::{EventKind, Monitor, MonitorEvent, Socket, SocketType};
+use aiozmq::{EventKind, Monitor, Socket, SocketType};
 use support::mock::{command_frame, frame, greeting, MockPeer};
 use support::{
-    assert_no_library_panics, bind_any, connect, frames, msg, record_library_panics, recv, send,
-    OP_TIMEOUT,
+    assert_no_library_panics, bind_any, close, connect, frames, msg, record_library_panics, recv,
+    rss_kib, send, wait_event, within, OP_TIMEOUT,
 };
 
 /// The children run one at a time (a flood takes most of a gigabyte while the bugs
@@ -108,40 +108,6 @@ macro_rules! isolated {
 }
 
 const MIB: u64 = 1024;
-
-/// Resident memory of this process in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {OP_TIMEOUT:?}"),
-    }
-}
-
-async fn wait_event(mon: &mut Monitor, kind: EventKind, what: &str) -> MonitorEvent {
-    within(&format!("{what}: waiting for {kind:?}"), async {
-        loop {
-            match mon.recv().await {
-                Some(ev) if ev.kind == kind => return ev,
-                Some(_) => {}
-                None => panic!("{what}: the monitor ended while waiting for {kind:?}"),
-            }
-        }
-    })
-    .await
-}
-
-async fn close(s: &Socket, what: &str) {
-    within(&format!("{what}: close"), s.close()).await;
-}
 
 /// 16 pseudo-random bytes per topic (xorshift): distinct topics sharing no long prefix,
 /// the costliest kind for a prefix trie.
@@ -297,8 +263,8 @@ async fn subscription_flood(t: SocketType) {
          not given back",
         after_two.saturating_sub(after_one)
     );
-    close(&good, "good").await;
-    close(&publ, "publisher").await;
+    close(&good).await;
+    close(&publ).await;
     assert_no_library_panics();
 }
 
@@ -394,8 +360,8 @@ async fn upstream_flood() {
         drained <= sent + PER_CHUNK,
         "read {drained} messages, with {sent} (and part of one chunk) written"
     );
-    close(&good, "good").await;
-    close(&xpub, "xpub").await;
+    close(&good).await;
+    close(&xpub).await;
     assert_no_library_panics();
 }
 
@@ -451,8 +417,8 @@ async fn long_topic() {
         eprintln!("the mock left; waiting for the publisher to drop it");
         wait_event(&mut mon, EventKind::Disconnected, "the mock left").await;
         news_arrives(&publ, &good, "after the long topic").await;
-        close(&good, "good").await;
-        close(&publ, "publisher").await;
+        close(&good).await;
+        close(&publ).await;
         assert_no_library_panics();
         let bound = 64 * LONG_TOPIC as u64 / 1024;
         assert!(
@@ -558,8 +524,8 @@ async fn huge_frame() {
         send(&good, msg(&[b"again"]), "good peer").await;
         let m = recv(&s, "good peer again").await;
         assert_eq!(frames(&m).last().unwrap(), b"again");
-        close(&good, "good").await;
-        close(&s, "socket").await;
+        close(&good).await;
+        close(&s).await;
     }
     assert_no_library_panics();
 }
@@ -660,9 +626,9 @@ async fn router_ids_starting_with_a_zero_byte() {
         "unexpected events"
     );
     drop((zero, squatter));
-    close(&anon, "anon").await;
-    close(&anon2, "anon2").await;
-    close(&router, "router").await;
+    close(&anon).await;
+    close(&anon2).await;
+    close(&router).await;
     assert_no_library_panics();
 }
 
@@ -715,7 +681,7 @@ async fn router_id_collision() {
                 vec![b"to dup".to_vec()]
             );
         }
-        close(&router, "router").await;
+        close(&router).await;
     }
     assert_no_library_panics();
 }
@@ -793,8 +759,8 @@ async fn garbage_over_tcp_closes_only_the_offender() {
     let ev = wait_event(&mut mon, EventKind::Disconnected, "reserved flags").await;
     eprintln!("reserved flags: {:?}", ev.reason);
     round_trip("after reserved flags").await;
-    close(&good, "good").await;
-    close(&router, "router").await;
+    close(&good).await;
+    close(&router).await;
 
     // PLAIN server: a PLAIN greeting followed by garbage where HELLO belongs, then a
     // HELLO whose lengths run past its end.
@@ -839,7 +805,7 @@ async fn garbage_over_tcp_closes_only_the_offender() {
         eprintln!("PLAIN, {what}: {:?}", ev.reason);
         round_trip(what).await;
     }
-    close(&good, "good").await;
-    close(&server, "server").await;
+    close(&good).await;
+    close(&server).await;
     assert_no_library_panics();
 }

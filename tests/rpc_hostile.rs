@@ -10,7 +10,7 @@ use aiozmq::rpc::wire::{ReplyHeader, RequestHeader, REPLY_HEADER_LEN};
 use aiozmq::rpc::{self, call, AttrHandler, MAX_VALUES};
 use aiozmq::{Message, Socket, SocketType};
 use bytes::Bytes;
-use support::{recv, send};
+use support::{recv, rss_kib, send};
 
 struct Handler;
 
@@ -21,16 +21,6 @@ impl Handler {
     fn count(&self, items: Vec<rpc::Value>) -> i64 {
         items.len() as i64
     }
-}
-
-/// This process's resident set, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// msgpack: an array (array32) holding one array of `n` nils.

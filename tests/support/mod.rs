@@ -205,3 +205,21 @@ pub fn refused_tcp_endpoint() -> (tokio::net::TcpSocket, String) {
     let ep = format!("tcp://{}", s.local_addr().unwrap());
     (s, ep)
 }
+
+/// Fails loudly when `f` does not complete within [`OP_TIMEOUT`].
+pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(OP_TIMEOUT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: not done within {OP_TIMEOUT:?}"),
+    }
+}
+
+/// This process's resident set size, in KiB (`VmRSS` of `/proc/self/status`).
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}

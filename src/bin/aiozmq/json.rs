@@ -316,6 +316,22 @@ fn write(out: &mut String, v: &Value) {
     }
 }
 
+/// Fuzz entry point (the `cli_json` fuzz target and the corpus replay include this file by
+/// path): parsing never panics, and what parses prints to JSON that parses and prints the
+/// same.
+#[allow(dead_code)]
+pub fn fuzz_round_trip(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = parse(text) {
+        let printed = to_json(&v);
+        let again = parse(&printed)
+            .unwrap_or_else(|e| panic!("{text:?} printed as {printed:?}, which fails: {e}"));
+        assert_eq!(to_json(&again), printed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
