@@ -33,16 +33,6 @@ fn open_fds() -> usize {
         .count()
 }
 
-/// Resident memory of this process in KiB.
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 fn alive_tasks() -> usize {
     tokio::runtime::Handle::current()
         .metrics()
@@ -128,7 +118,7 @@ fn ten_thousand_connect_disconnect_cycles_leak_nothing() {
         wait_closed(&mut rx, WARMUP, OP_TIMEOUT).await;
         let fds0 = open_fds();
         let tasks0 = alive_tasks();
-        let rss0 = vm_rss_kib();
+        let rss0 = support::rss_kib();
 
         let started = Instant::now();
         for i in 0..CYCLES {
@@ -136,7 +126,7 @@ fn ten_thousand_connect_disconnect_cycles_leak_nothing() {
         }
         let elapsed = started.elapsed();
         wait_closed(&mut rx, WARMUP + CYCLES, OP_TIMEOUT).await;
-        let (fds1, tasks1, rss1) = (open_fds(), alive_tasks(), vm_rss_kib());
+        let (fds1, tasks1, rss1) = (open_fds(), alive_tasks(), support::rss_kib());
         eprintln!(
             "{CYCLES} cycles in {elapsed:?}; fds {fds0} -> {fds1}, tasks {tasks0} -> \
              {tasks1}, VmRSS {rss0} -> {rss1} KiB"
