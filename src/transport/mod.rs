@@ -68,12 +68,14 @@ impl Endpoint {
                         "malformed endpoint {s:?}: empty host"
                     )));
                 }
-                let port = if port == "*" || port == "0" {
+                // `*` and port 0 (however written: `0`, `000`) both ask for an ephemeral port.
+                let port = if port == "*" {
                     None
                 } else {
-                    Some(port.parse::<u16>().map_err(|_| {
+                    let n = port.parse::<u16>().map_err(|_| {
                         Error::inval(format!("malformed endpoint {s:?}: bad port {port:?}"))
-                    })?)
+                    })?;
+                    (n != 0).then_some(n)
                 };
                 Ok(Endpoint::Tcp {
                     host: host.to_string(),
