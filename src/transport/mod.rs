@@ -68,6 +68,12 @@ impl Endpoint {
                         "malformed endpoint {s:?}: empty host"
                     )));
                 }
+                // Brackets only enclose an IPv6 host; inside a host they are no address.
+                if host.contains(['[', ']']) {
+                    return Err(Error::inval(format!(
+                        "malformed endpoint {s:?}: stray bracket in the host"
+                    )));
+                }
                 // `*` and port 0 (however written: `0`, `000`) both ask for an ephemeral port.
                 let port = if port == "*" {
                     None
