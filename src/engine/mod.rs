@@ -535,12 +535,7 @@ where
             }
             // Encoded where they lie, then dropped together (popping each one moved it).
             for item in outbox.iter() {
-                match item {
-                    Outbound::Msg(m) => conn.send_message(m),
-                    Outbound::Wire(b) => conn.send_encoded(b),
-                    Outbound::Small(s) => conn.send_encoded_slice(s.as_bytes()),
-                    Outbound::Sub { subscribe, topic } => conn.send_subscription(*subscribe, topic),
-                }
+                item.encode_into(conn);
             }
             outbox.clear();
         }

@@ -309,14 +309,7 @@ impl SimSocket {
                 return;
             }
             for item in self.outbox.drain(..) {
-                match item {
-                    super::state::Outbound::Msg(m) => conn.send_message(&m),
-                    super::state::Outbound::Wire(b) => conn.send_encoded(&b),
-                    super::state::Outbound::Small(s) => conn.send_encoded_slice(s.as_bytes()),
-                    super::state::Outbound::Sub { subscribe, topic } => {
-                        conn.send_subscription(subscribe, &topic)
-                    }
-                }
+                item.encode_into(conn);
             }
         }
     }

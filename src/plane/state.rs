@@ -89,6 +89,19 @@ pub(crate) enum Outbound {
     },
 }
 
+impl Outbound {
+    /// Hands the item to its connection's protocol core, as the engine writes it.
+    #[inline]
+    pub(crate) fn encode_into(&self, conn: &mut crate::zmtp::Connection) {
+        match self {
+            Outbound::Msg(m) => conn.send_message(m),
+            Outbound::Wire(b) => conn.send_encoded(b),
+            Outbound::Small(s) => conn.send_encoded_slice(s.as_bytes()),
+            Outbound::Sub { subscribe, topic } => conn.send_subscription(*subscribe, topic),
+        }
+    }
+}
+
 /// One peer: its queues in both directions and the wake-ups of its engine.
 #[derive(Debug)]
 pub(crate) struct Peer {

@@ -108,27 +108,15 @@ impl<V: Default> Trie<V> {
         &mut n.value
     }
 
-    /// The node at exactly `key`, if there is one.
-    fn node(&self, key: &[u8]) -> Option<&Node<V>> {
-        let mut n = &self.root;
-        let mut rest = key;
-        while !rest.is_empty() {
-            let c = &n.children[n.find(rest[0]).ok()?];
-            rest = rest.strip_prefix(&c.label[..])?;
-            n = c;
-        }
-        Some(n)
-    }
-
     /// The value at `key`, if the node exists.
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.node(key)?;
         let mut n = &mut self.root;
         let mut rest = key;
         while !rest.is_empty() {
             let i = n.find(rest[0]).ok()?;
-            rest = &rest[n.children[i].label.len()..];
-            n = &mut n.children[i];
+            let c = &mut n.children[i];
+            rest = rest.strip_prefix(&c.label[..])?;
+            n = c;
         }
         Some(&mut n.value)
     }
