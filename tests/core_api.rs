@@ -400,6 +400,15 @@ async fn socket_options_by_number() {
         (opt::HEARTBEAT_IVL, 75),
         (opt::HEARTBEAT_TTL, 76),
         (opt::HEARTBEAT_TIMEOUT, 77),
+        (opt::MECHANISM, 43),
+        (opt::PLAIN_SERVER, 44),
+        (opt::PLAIN_USERNAME, 45),
+        (opt::PLAIN_PASSWORD, 46),
+        (opt::CURVE_SERVER, 47),
+        (opt::CURVE_PUBLICKEY, 48),
+        (opt::CURVE_SECRETKEY, 49),
+        (opt::CURVE_SERVERKEY, 50),
+        (opt::ZAP_DOMAIN, 55),
     ];
     for (got, want) in numbers {
         assert_eq!(got, want);
@@ -937,4 +946,122 @@ async fn monitor_stopped_from_the_socket_can_be_enabled_again() {
     };
     assert_eq!(e.kind, EventKind::Listening);
     close(&t, &mut ev).await;
+}
+
+/// Security set only through libzmq's option numbers, as aiozmq code sets it on a
+/// transport (`tr.setsockopt(zmq.CURVE_SERVER, 1)`): the options read back as pyzmq reads
+/// them, and a CURVE pair so configured talks.
+#[tokio::test]
+async fn security_options_by_number() {
+    let _panics = support::check_library_panics();
+    let (server_public, server_secret) = aiozmq::curve_keypair();
+    let (client_public, client_secret) = aiozmq::curve_keypair();
+    let (router, _rp, mut router_events) =
+        open(SocketType::Router, ConnectionOptions::new(), true).await;
+    let bytes = |t: &ZmqTransport, o| t.getsockopt(o).unwrap().as_bytes().unwrap().clone();
+    let int = |t: &ZmqTransport, o| t.getsockopt(o).unwrap().as_int().unwrap();
+
+    assert_eq!(int(&router, opt::MECHANISM), 0);
+    assert_eq!(int(&router, opt::CURVE_SERVER), 0);
+    // An unset key reads as 32 zero bytes in Z85, as libzmq's does.
+    assert_eq!(&bytes(&router, opt::CURVE_PUBLICKEY)[..], &[b'0'; 40][..]);
+    router.setsockopt(opt::CURVE_SERVER, 1).unwrap();
+    router
+        .setsockopt(opt::CURVE_SECRETKEY, server_secret.as_str())
+        .unwrap();
+    router
+        .setsockopt(opt::CURVE_PUBLICKEY, server_public.as_str())
+        .unwrap();
+    router.setsockopt(opt::ZAP_DOMAIN, "global").unwrap();
+    assert_eq!(int(&router, opt::MECHANISM), 2);
+    assert_eq!(int(&router, opt::CURVE_SERVER), 1);
+    assert_eq!(int(&router, opt::PLAIN_SERVER), 0);
+    assert_eq!(
+        bytes(&router, opt::CURVE_SECRETKEY),
+        server_secret.as_bytes()
+    );
+    assert_eq!(
+        bytes(&router, opt::CURVE_PUBLICKEY),
+        server_public.as_bytes()
+    );
+    assert_eq!(&bytes(&router, opt::ZAP_DOMAIN)[..], b"global");
+    assert_eq!(router.socket().zap_domain(), "global");
+    let addr = within("bind", router.bind("tcp://127.0.0.1:*"))
+        .await
+        .unwrap();
+
+    let (dealer, _dp, mut dealer_events) =
+        open(SocketType::Dealer, ConnectionOptions::new(), false).await;
+    // Raw 32-byte keys are taken as well as Z85 text (and Z85 with C's terminating zero).
+    let raw_server = z85_decode(&server_public);
+    dealer
+        .setsockopt(opt::CURVE_SERVERKEY, raw_server.clone())
+        .unwrap();
+    let mut public_c = client_public.clone().into_bytes();
+    public_c.push(0);
+    dealer.setsockopt(opt::CURVE_PUBLICKEY, public_c).unwrap();
+    dealer
+        .setsockopt(opt::CURVE_SECRETKEY, client_secret.as_str())
+        .unwrap();
+    assert_eq!(int(&dealer, opt::MECHANISM), 2);
+    assert_eq!(int(&dealer, opt::CURVE_SERVER), 0);
+    assert_eq!(
+        bytes(&dealer, opt::CURVE_SERVERKEY),
+        server_public.as_bytes()
+    );
+    assert_eq!(
+        bytes(&dealer, opt::CURVE_PUBLICKEY),
+        client_public.as_bytes()
+    );
+    within("connect", dealer.connect(&addr)).await.unwrap();
+    let m = msg(&["over", "curve"]);
+    dealer.write(m.clone()).unwrap();
+    assert_eq!(
+        dealer_events.msg().await,
+        m,
+        "the echo came back through CURVE"
+    );
+    let at_router = router_events.msg().await;
+    assert_eq!(at_router.len(), 3, "routing id + 2 frames");
+
+    let einval = |r: aiozmq::Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
+    einval(dealer.setsockopt(opt::MECHANISM, 1));
+    einval(dealer.setsockopt(opt::CURVE_SERVERKEY, vec![1u8; 31]));
+    einval(dealer.setsockopt(
+        opt::CURVE_SERVERKEY,
+        "not a z85 key of 40 characters!!!!!!!!",
+    ));
+    einval(dealer.setsockopt(opt::CURVE_SERVER, 2));
+    einval(dealer.setsockopt(opt::PLAIN_USERNAME, 1));
+    einval(dealer.setsockopt(opt::ZAP_DOMAIN, vec![0xffu8, 0xfe]));
+    close(&dealer, &mut dealer_events).await;
+    close(&router, &mut router_events).await;
+}
+
+/// PLAIN through option numbers: the roles switch as libzmq's do, and the values read back.
+#[tokio::test]
+async fn plain_options_by_number() {
+    let _panics = support::check_library_panics();
+    let (t, _p, mut ev) = open(SocketType::Dealer, ConnectionOptions::new(), false).await;
+    let int = |o| t.getsockopt(o).unwrap().as_int().unwrap();
+    t.setsockopt(opt::PLAIN_USERNAME, "admin").unwrap();
+    t.setsockopt(opt::PLAIN_PASSWORD, "s3cret").unwrap();
+    assert_eq!((int(opt::MECHANISM), int(opt::PLAIN_SERVER)), (1, 0));
+    assert_eq!(
+        t.getsockopt(opt::PLAIN_USERNAME).unwrap(),
+        OptValue::from("admin")
+    );
+    assert_eq!(
+        t.getsockopt(opt::PLAIN_PASSWORD).unwrap(),
+        OptValue::from("s3cret")
+    );
+    t.setsockopt(opt::PLAIN_SERVER, 1).unwrap();
+    assert_eq!((int(opt::MECHANISM), int(opt::PLAIN_SERVER)), (1, 1));
+    t.setsockopt(opt::PLAIN_SERVER, 0).unwrap();
+    assert_eq!((int(opt::MECHANISM), int(opt::PLAIN_SERVER)), (0, 0));
+    close(&t, &mut ev).await;
+}
+
+fn z85_decode(text: &str) -> Vec<u8> {
+    aiozmq::zmtp::z85::decode(text).expect("a Z85 key")
 }

@@ -2,6 +2,8 @@
 //! and [`setsockopt`](super::ZmqTransport::setsockopt), mapped onto the typed options of
 //! [`Socket`].
 
+use crate::zmtp::z85;
+use crate::zmtp::Mechanism;
 use crate::{Error, Result, Socket};
 use bytes::Bytes;
 use std::time::Duration;
@@ -78,8 +80,23 @@ pub mod opt {
     pub const ROUTER_RAW: i32 = 41;
     /// ZMQ_IPV6 (unsupported: IPv6 endpoints always work).
     pub const IPV6: i32 = 42;
-    /// ZMQ_MECHANISM (unsupported here).
+    /// ZMQ_MECHANISM (get only): 0 NULL, 1 PLAIN, 2 CURVE.
     pub const MECHANISM: i32 = 43;
+    /// ZMQ_PLAIN_SERVER: 0 or 1.
+    pub const PLAIN_SERVER: i32 = 44;
+    /// ZMQ_PLAIN_USERNAME: bytes (sets the PLAIN client role).
+    pub const PLAIN_USERNAME: i32 = 45;
+    /// ZMQ_PLAIN_PASSWORD: bytes.
+    pub const PLAIN_PASSWORD: i32 = 46;
+    /// ZMQ_CURVE_SERVER: 0 or 1.
+    pub const CURVE_SERVER: i32 = 47;
+    /// ZMQ_CURVE_PUBLICKEY: 32 bytes or 40 Z85 characters; read as 40 Z85 characters.
+    pub const CURVE_PUBLICKEY: i32 = 48;
+    /// ZMQ_CURVE_SECRETKEY: 32 bytes or 40 Z85 characters; read as 40 Z85 characters.
+    pub const CURVE_SECRETKEY: i32 = 49;
+    /// ZMQ_CURVE_SERVERKEY: 32 bytes or 40 Z85 characters (sets the CURVE client role);
+    /// read as 40 Z85 characters.
+    pub const CURVE_SERVERKEY: i32 = 50;
     /// ZMQ_PROBE_ROUTER (unsupported).
     pub const PROBE_ROUTER: i32 = 51;
     /// ZMQ_REQ_CORRELATE: 0 or 1.
@@ -88,7 +105,7 @@ pub mod opt {
     pub const REQ_RELAXED: i32 = 53;
     /// ZMQ_CONFLATE: 0 or 1.
     pub const CONFLATE: i32 = 54;
-    /// ZMQ_ZAP_DOMAIN (unsupported here).
+    /// ZMQ_ZAP_DOMAIN: bytes (UTF-8).
     pub const ZAP_DOMAIN: i32 = 55;
     /// ZMQ_ROUTER_HANDOVER: 0 or 1.
     pub const ROUTER_HANDOVER: i32 = 56;
@@ -251,6 +268,36 @@ fn usize_of(option: i32, value: &OptValue) -> Result<usize> {
     usize::try_from(v).map_err(|_| inval(option, format!("{v} is too large")))
 }
 
+fn bytes_of(option: i32, value: &OptValue) -> Result<Bytes> {
+    value
+        .as_bytes()
+        .cloned()
+        .ok_or_else(|| inval(option, "takes a bytes value"))
+}
+
+/// A CURVE key as libzmq takes it: 32 bytes, 40 Z85 characters, or 41 with the C string's
+/// terminating zero (what a C caller passes with `strlen + 1`).
+fn key_of(option: i32, value: &OptValue) -> Result<Bytes> {
+    let b = bytes_of(option, value)?;
+    Ok(match b.len() {
+        41 if b[40] == 0 => b.slice(..40),
+        32 | 40 => b,
+        n => {
+            return Err(inval(
+                option,
+                format!("a key is 32 bytes or 40 Z85 characters, not {n}"),
+            ))
+        }
+    })
+}
+
+/// A CURVE key as pyzmq reads it: Z85 text; an unset key reads as 32 zero bytes, as in
+/// libzmq.
+fn z85_key(key: Option<[u8; 32]>) -> OptValue {
+    let text = z85::encode(&key.unwrap_or([0; 32])).expect("32 bytes encode");
+    OptValue::Bytes(Bytes::from(text))
+}
+
 fn unsupported(option: i32) -> Error {
     inval(option, "unknown or unsupported option")
 }
@@ -295,6 +342,19 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::HEARTBEAT_IVL => OptValue::Int(ms(socket.heartbeat_ivl())),
         opt::HEARTBEAT_TTL => OptValue::Int(ms(socket.heartbeat_ttl())),
         opt::HEARTBEAT_TIMEOUT => OptValue::Int(ms(socket.heartbeat_timeout())),
+        opt::MECHANISM => OptValue::Int(match socket.mechanism() {
+            Mechanism::Null => 0,
+            Mechanism::Plain => 1,
+            Mechanism::Curve => 2,
+        }),
+        opt::PLAIN_SERVER => socket.plain_server().into(),
+        opt::PLAIN_USERNAME => OptValue::Bytes(socket.plain_username()),
+        opt::PLAIN_PASSWORD => OptValue::Bytes(socket.plain_password()),
+        opt::CURVE_SERVER => socket.curve_server().into(),
+        opt::CURVE_PUBLICKEY => z85_key(socket.curve_publickey()),
+        opt::CURVE_SECRETKEY => z85_key(socket.curve_secretkey()),
+        opt::CURVE_SERVERKEY => z85_key(socket.curve_serverkey()),
+        opt::ZAP_DOMAIN => OptValue::Bytes(Bytes::from(socket.zap_domain())),
         opt::SUBSCRIBE | opt::UNSUBSCRIBE => {
             return Err(inval(option, "can be set, not read"));
         }
@@ -392,7 +452,22 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
             socket.set_heartbeat_ttl(d)
         }
         opt::HEARTBEAT_TIMEOUT => socket.set_heartbeat_timeout(millis(option, value)?),
-        opt::TYPE | opt::RCVMORE | opt::LAST_ENDPOINT => Err(inval(option, "is read-only")),
+        opt::PLAIN_SERVER => socket.set_plain_server(flag(option, value)?),
+        opt::PLAIN_USERNAME => socket.set_plain_username(bytes_of(option, value)?),
+        opt::PLAIN_PASSWORD => socket.set_plain_password(bytes_of(option, value)?),
+        opt::CURVE_SERVER => socket.set_curve_server(flag(option, value)?),
+        opt::CURVE_PUBLICKEY => socket.set_curve_publickey(key_of(option, value)?),
+        opt::CURVE_SECRETKEY => socket.set_curve_secretkey(key_of(option, value)?),
+        opt::CURVE_SERVERKEY => socket.set_curve_serverkey(key_of(option, value)?),
+        opt::ZAP_DOMAIN => {
+            let domain = std::str::from_utf8(&bytes_of(option, value)?)
+                .map_err(|_| inval(option, "takes UTF-8 text"))?
+                .to_owned();
+            socket.set_zap_domain(domain)
+        }
+        opt::TYPE | opt::RCVMORE | opt::LAST_ENDPOINT | opt::MECHANISM => {
+            Err(inval(option, "is read-only"))
+        }
         _ => Err(unsupported(option)),
     }
 }

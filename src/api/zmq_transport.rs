@@ -601,7 +601,11 @@ impl ZmqTransport {
     /// transport's last bind or connect), ROUTER_MANDATORY, TCP_KEEPALIVE(_CNT, _IDLE,
     /// _INTVL), IMMEDIATE, XPUB_VERBOSE, REQ_CORRELATE, REQ_RELAXED, CONFLATE,
     /// ROUTER_HANDOVER, HANDSHAKE_IVL (0 = no limit), HEARTBEAT_IVL, HEARTBEAT_TTL,
-    /// HEARTBEAT_TIMEOUT. Anything else: `EINVAL`, as libzmq answers for unknown options.
+    /// HEARTBEAT_TIMEOUT, and security: MECHANISM (0 NULL, 1 PLAIN, 2 CURVE), PLAIN_SERVER,
+    /// PLAIN_USERNAME, PLAIN_PASSWORD, CURVE_SERVER, CURVE_PUBLICKEY, CURVE_SECRETKEY,
+    /// CURVE_SERVERKEY (keys read as 40 Z85 characters, as pyzmq returns them; an unset key
+    /// reads as 32 zero bytes), ZAP_DOMAIN. Anything else: `EINVAL`, as libzmq answers for
+    /// unknown options.
     pub fn getsockopt(&self, option: i32) -> Result<OptValue> {
         if option == opt::LAST_ENDPOINT {
             let ep = self.inner.lock().last_endpoint.clone();
@@ -611,8 +615,8 @@ impl ZmqTransport {
     }
 
     /// aiozmq's `setsockopt(option, value)`: the options of
-    /// [`getsockopt`](Self::getsockopt) (except the read-only TYPE, RCVMORE and
-    /// LAST_ENDPOINT) plus SUBSCRIBE and UNSUBSCRIBE (SUB only; passed straight to the
+    /// [`getsockopt`](Self::getsockopt) (except the read-only TYPE, RCVMORE, MECHANISM and
+    /// LAST_ENDPOINT; CURVE keys as 32 bytes or 40 Z85 characters) plus SUBSCRIBE and UNSUBSCRIBE (SUB only; passed straight to the
     /// socket, so they count like libzmq's, and recorded in
     /// [`subscriptions`](Self::subscriptions) as aiozmq does). A value of the wrong kind
     /// or out of range: `EINVAL`.

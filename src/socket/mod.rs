@@ -304,6 +304,55 @@ impl Socket {
         Ok(())
     }
 
+    /// ZMQ_PLAIN_SERVER: whether this socket is the PLAIN server.
+    pub fn plain_server(&self) -> bool {
+        let st = self.shared.state.lock().unwrap();
+        st.opts.mechanism == Mechanism::Plain && st.opts.as_server
+    }
+
+    /// ZMQ_PLAIN_USERNAME: the PLAIN client's user name (empty when unset).
+    pub fn plain_username(&self) -> Bytes {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .plain_username
+            .clone()
+    }
+
+    /// ZMQ_PLAIN_PASSWORD: the PLAIN client's password (empty when unset).
+    pub fn plain_password(&self) -> Bytes {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .plain_password
+            .clone()
+    }
+
+    /// ZMQ_CURVE_SERVER: whether this socket is the CURVE server.
+    pub fn curve_server(&self) -> bool {
+        let st = self.shared.state.lock().unwrap();
+        st.opts.mechanism == Mechanism::Curve && st.opts.as_server
+    }
+
+    /// ZMQ_CURVE_PUBLICKEY: our long-term public key, when set.
+    pub fn curve_publickey(&self) -> Option<[u8; 32]> {
+        self.shared.state.lock().unwrap().opts.curve_publickey
+    }
+
+    /// ZMQ_CURVE_SECRETKEY: our long-term secret key, when set.
+    pub fn curve_secretkey(&self) -> Option<[u8; 32]> {
+        self.shared.state.lock().unwrap().opts.curve_secretkey
+    }
+
+    /// ZMQ_CURVE_SERVERKEY: the server's public key a CURVE client expects, when set.
+    pub fn curve_serverkey(&self) -> Option<[u8; 32]> {
+        self.shared.state.lock().unwrap().opts.curve_serverkey
+    }
+
     /// ZMQ_MECHANISM: the security mechanism the options set so far select.
     pub fn mechanism(&self) -> Mechanism {
         self.shared.state.lock().unwrap().opts.mechanism
