@@ -492,3 +492,113 @@ async fn cat_plain_client_against_pyzmq_server() {
     );
     server.quit().await;
 }
+
+/// `--sockopt` sets options by libzmq's names (any case, with or without `ZMQ_`) or
+/// numbers; bytes options take text or `0x` hex. A libzmq ROUTER sees the routing ids so
+/// set.
+#[tokio::test]
+async fn cat_sockopt_routing_id_seen_by_pyzmq_router() {
+    let (mut peer, eps) =
+        PyPeer::start(["ROUTER", "--bind", "tcp://127.0.0.1:0", "recv", "3"]).await;
+    for (sockopt, id) in [
+        ("routing_id=cli-7", &b"cli-7"[..]),
+        ("ZMQ_IDENTITY=0x01ff00", &[0x01, 0xff, 0x00][..]),
+        ("5=by-number", &b"by-number"[..]),
+    ] {
+        let (code, _, err) = run(
+            &[
+                "cat",
+                "--type",
+                "dealer",
+                "--send",
+                "--connect",
+                &eps[0],
+                "--sockopt",
+                sockopt,
+                "--sockopt",
+                "sndhwm=5",
+                "--sockopt",
+                "LINGER=5000",
+            ],
+            b"hello\n",
+        )
+        .await;
+        assert_eq!(code, Some(0), "{sockopt}: stderr: {err}");
+        let got = peer.messages(1).await;
+        assert_eq!(frames(&got[0]), vec![id, &b"hello"[..]], "{sockopt}");
+    }
+    peer.finish().await;
+}
+
+/// CURVE set up with `--sockopt` alone (libzmq's option names, Z85 keys as text) talks
+/// to a libzmq CURVE server.
+#[tokio::test]
+async fn cat_curve_client_by_sockopt_against_pyzmq_server() {
+    let (server_public, server_secret) = aiozmq::curve_keypair();
+    let (client_public, client_secret) = aiozmq::curve_keypair();
+    let (mut server, ep) = SecPeer::start(&[
+        "PULL",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        &server_secret,
+        "--allow-curve",
+        &client_public,
+    ])
+    .await;
+    let serverkey = format!("curve_serverkey={server_public}");
+    let publickey = format!("curve_publickey={client_public}");
+    let secretkey = format!("curve_secretkey={client_secret}");
+    let (code, _, err) = run(
+        &[
+            "cat",
+            "--type",
+            "push",
+            "--connect",
+            &ep,
+            "--sockopt",
+            &serverkey,
+            "--sockopt",
+            &publickey,
+            "--sockopt",
+            &secretkey,
+            "--linger",
+            "5000",
+        ],
+        b"keys by name\n",
+    )
+    .await;
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(
+        server.cmd("recv").await,
+        format!("{{\"frames\": [\"{}\"]}}", hex(b"keys by name"))
+    );
+    server.quit().await;
+}
+
+/// What `--sockopt` refuses: usage errors (2) for what cannot be parsed, a runtime error
+/// (1) naming the option for what libzmq has and this socket cannot take.
+#[tokio::test]
+async fn cat_sockopt_errors() {
+    let base = ["cat", "--type", "push", "--connect", "tcp://127.0.0.1:1"];
+    for (sockopt, code, needle) in [
+        (
+            "no_such_option=1",
+            2,
+            "unknown socket option 'no_such_option'",
+        ),
+        ("sndhwm", 2, "is not NAME=VALUE"),
+        ("sndhwm=ten", 2, "sndhwm takes an integer, not 'ten'"),
+        ("routing_id=0xzz", 2, "is not hex"),
+        ("999=1", 2, "libzmq has no socket option 999"),
+        ("rate=10", 1, "--sockopt RATE (8)"),
+        ("sndhwm=-1", 1, "--sockopt SNDHWM (23)"),
+        ("type=1", 1, "read-only"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--sockopt", sockopt]);
+        let (got, _, err) = run(&args, b"").await;
+        assert_eq!(got, Some(code), "{sockopt}: stderr: {err}");
+        assert!(err.contains(needle), "{sockopt}: {err}");
+    }
+}

@@ -1065,3 +1065,31 @@ async fn plain_options_by_number() {
 fn z85_decode(text: &str) -> Vec<u8> {
     aiozmq::zmtp::z85::decode(text).expect("a Z85 key")
 }
+
+/// The same numbers on a plain `Socket`, with LAST_ENDPOINT following its binds and
+/// connects.
+#[tokio::test]
+async fn socket_getsockopt_and_last_endpoint() {
+    let _panics = support::check_library_panics();
+    let s = Socket::new(SocketType::Dealer);
+    assert_eq!(
+        s.getsockopt(opt::LAST_ENDPOINT).unwrap(),
+        OptValue::from("")
+    );
+    s.setsockopt(opt::SNDHWM, 3).unwrap();
+    assert_eq!(s.sndhwm(), 3);
+    assert_eq!(s.getsockopt(opt::SNDHWM).unwrap(), OptValue::Int(3));
+    let bound = within("bind", s.bind("tcp://127.0.0.1:*")).await.unwrap();
+    assert_eq!(s.last_endpoint(), bound);
+    let ep = inproc("last-endpoint");
+    within("connect", s.connect(&ep)).await.unwrap();
+    assert_eq!(
+        s.getsockopt(opt::LAST_ENDPOINT).unwrap(),
+        OptValue::from(ep.as_str())
+    );
+    assert_eq!(
+        s.setsockopt(opt::LAST_ENDPOINT, "x").unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    support::close(&s).await;
+}

@@ -37,12 +37,11 @@
 //! ```
 
 mod protocol;
-mod sockopt;
 pub mod stream;
 mod zmq_transport;
 
+pub use crate::socket::sockopt::{opt, OptValue};
 pub use protocol::{SocketEvent, ZmqProtocol};
-pub use sockopt::{opt, OptValue};
 pub use zmq_transport::{ExtraInfo, ZmqTransport, DEFAULT_HIGH_WATER};
 
 pub(crate) use zmq_transport::{resolve_limits, WeakTransport};

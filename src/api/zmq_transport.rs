@@ -9,7 +9,7 @@
 //! were decided, and a callback that calls back into the transport never deadlocks.
 
 use super::protocol::{SocketEvent, ZmqProtocol};
-use super::sockopt::{self, opt, OptValue};
+use crate::socket::sockopt::{self, opt, OptValue};
 use crate::{Error, ErrorKind, Message, Monitor, Result, Socket, SocketType};
 use bytes::Bytes;
 use std::collections::VecDeque;

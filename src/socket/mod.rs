@@ -19,6 +19,8 @@ pub use crate::monitor;
 /// Socket options (the module lives in the data plane; this path stays).
 pub use crate::plane::options;
 mod secure;
+pub mod sockopt;
+pub use sockopt::{opt, OptValue};
 
 use crate::engine::{self, EngineCtx, Outcome, Target};
 use crate::plane::lease::{Borrowed, ReadLease};
@@ -92,6 +94,8 @@ pub struct Socket {
     socket_type: SocketType,
     binds: Mutex<Vec<EndpointRecord>>,
     connects: Mutex<Vec<EndpointRecord>>,
+    /// ZMQ_LAST_ENDPOINT: the endpoint of the last successful bind (resolved) or connect.
+    last_endpoint: Mutex<String>,
 }
 
 macro_rules! option_accessors {
@@ -128,6 +132,7 @@ impl Socket {
             socket_type,
             binds: Mutex::new(Vec::new()),
             connects: Mutex::new(Vec::new()),
+            last_endpoint: Mutex::new(String::new()),
         }
     }
 
@@ -304,6 +309,31 @@ impl Socket {
         Ok(())
     }
 
+    /// The endpoint of the last successful [`bind`](Self::bind) (resolved, as it returned)
+    /// or [`connect`](Self::connect), as libzmq's ZMQ_LAST_ENDPOINT; empty before either.
+    pub fn last_endpoint(&self) -> String {
+        self.last_endpoint.lock().unwrap().clone()
+    }
+
+    /// libzmq's `zmq_getsockopt` by option number ([`opt`]): integers (times in
+    /// milliseconds, flags as 0/1) or bytes, as pyzmq returns them. Each supported number
+    /// reads the typed option of the same name (see [`opt`] for the list); LAST_ENDPOINT
+    /// reads [`last_endpoint`](Self::last_endpoint). Anything else: `EINVAL`, as libzmq
+    /// answers for unknown options.
+    pub fn getsockopt(&self, option: i32) -> Result<OptValue> {
+        if option == opt::LAST_ENDPOINT {
+            return Ok(OptValue::from(self.last_endpoint()));
+        }
+        sockopt::get(self, option)
+    }
+
+    /// libzmq's `zmq_setsockopt` by option number ([`opt`]): sets the typed option of the
+    /// same name. A value of the wrong kind or out of range, a read-only option (TYPE,
+    /// RCVMORE, MECHANISM, LAST_ENDPOINT) or an unsupported one: `EINVAL`.
+    pub fn setsockopt(&self, option: i32, value: impl Into<OptValue>) -> Result<()> {
+        sockopt::set(self, option, &value.into())
+    }
+
     /// ZMQ_PLAIN_SERVER: whether this socket is the PLAIN server.
     pub fn plain_server(&self) -> bool {
         let st = self.shared.state.lock().unwrap();
@@ -433,6 +463,7 @@ impl Socket {
             }
             let resolved = format!("inproc://{name}");
             shared.emit_kind(EventKind::Listening, 0, &resolved, None);
+            resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
             self.binds.lock().unwrap().push(EndpointRecord {
                 endpoint: resolved.clone(),
                 token,
@@ -470,6 +501,7 @@ impl Socket {
             fd,
             listener,
         ));
+        resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
         self.binds.lock().unwrap().push(EndpointRecord {
             endpoint: resolved.clone(),
             token,
@@ -517,6 +549,7 @@ impl Socket {
             shared.send_ready.notify_waiters();
             Target::Existing(id)
         };
+        endpoint.clone_into(&mut self.last_endpoint.lock().unwrap());
         self.connects.lock().unwrap().push(EndpointRecord {
             endpoint: endpoint.to_string(),
             token: token.clone(),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aiozmq::socket::{opt, OptValue};
 use aiozmq::{ErrorKind, Message, Socket, SocketType};
 use bytes::Bytes;
 use std::io::BufRead;
@@ -71,6 +72,11 @@ Options:
                         backslash and \\xHH the byte HH
   --linger MS           at exit, how long to go on delivering queued messages (default
                         30000)
+  --sockopt NAME=VALUE  set a socket option as libzmq's zmq_setsockopt would (repeatable,
+                        applied in order after the options above): NAME is libzmq's name
+                        without ZMQ_ (any case, e.g. sndhwm, CURVE_SERVERKEY) or its
+                        number; VALUE is an integer for integer options, and for bytes
+                        options the UTF-8 text, or hex after a 0x prefix
   -q, --quiet           no status lines on stderr
   -v, --verbose         also print the socket's monitor events on stderr, as
                         'event NAME VALUE ENDPOINT [REASON]' (see aiozmq monitor)
@@ -134,6 +140,7 @@ struct CatArgs {
     mode: Mode,
     subscribe: Vec<Bytes>,
     identity: Option<Bytes>,
+    sockopts: Vec<(i32, OptValue)>,
     count: Option<u64>,
     timeout: Option<Duration>,
     linger: Duration,
@@ -156,6 +163,7 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
         (false, false, false, false, false, false);
     let mut subscribe: Vec<String> = Vec::new();
     let mut identity: Option<String> = None;
+    let mut sockopts = Vec::new();
     let mut count = None;
     let mut timeout = None;
     let mut linger = None;
@@ -182,6 +190,11 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
                 once(CMD, &name, &mut linger, parse_ms(CMD, &name, &v, 0)?)?;
             }
             "--subscribe" => subscribe.push(args.value(CMD, &name, inline)?),
+            "--sockopt" => {
+                let v = args.value(CMD, &name, inline)?;
+                sockopts
+                    .push(parse_sockopt(&v).map_err(|e| usage(Some(CMD), format!("{name}: {e}")))?);
+            }
             "--identity" => {
                 let v = args.value(CMD, &name, inline)?;
                 once(CMD, &name, &mut identity, v)?;
@@ -293,6 +306,7 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
         mode,
         subscribe,
         identity,
+        sockopts,
         count,
         timeout,
         linger: linger.unwrap_or(Duration::from_secs(30)),
@@ -300,6 +314,38 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
         quiet,
         verbose,
     }))
+}
+
+/// `NAME=VALUE` of `--sockopt`: the option's number and its value, of the kind the option
+/// takes (an integer, or bytes: UTF-8 text or `0x` hex).
+fn parse_sockopt(arg: &str) -> Result<(i32, OptValue), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("'{arg}' is not NAME=VALUE"))?;
+    let option = opt::by_name(name).ok_or_else(|| format!("unknown socket option '{name}'"))?;
+    let value = match opt::kind_of(option) {
+        Some(opt::Kind::Bytes) => match value.strip_prefix("0x") {
+            Some(hex) => {
+                let as_hex = Format {
+                    hex: true,
+                    ..Format::default()
+                };
+                OptValue::Bytes(
+                    as_hex
+                        .frame(hex.as_bytes())
+                        .map_err(|e| format!("{name}: {e}"))?,
+                )
+            }
+            None => OptValue::from(value),
+        },
+        Some(opt::Kind::Int) => OptValue::Int(
+            value
+                .parse()
+                .map_err(|_| format!("{name} takes an integer, not '{value}'"))?,
+        ),
+        None => return Err(format!("libzmq has no socket option {option}")),
+    };
+    Ok((option, value))
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -425,6 +471,12 @@ async fn cat(a: CatArgs) -> Result<(), Failure> {
         if t == SocketType::Router {
             // Report unroutable messages instead of dropping them silently.
             socket.set_router_mandatory(true)?;
+        }
+        for (option, value) in &a.sockopts {
+            socket.setsockopt(*option, value.clone()).map_err(|e| {
+                let name = opt::name_of(*option).unwrap_or("?");
+                aiozmq::Error::new(e.kind(), format!("--sockopt {name} ({option}): {e}"))
+            })?;
         }
         if t == SocketType::Sub {
             if a.subscribe.is_empty() {
