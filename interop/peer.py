@@ -20,6 +20,8 @@ Options:
     --interval MS              pause MS between the messages of a send action (paced
                                publishing: a PUB keeps sending while subscribers join)
     --monitor                  count the sockets' monitor events (see the events action)
+    --sockopt NAME=INT         (repeatable) any integer option by pyzmq's name, e.g.
+                               IPV6=1, set before binding and connecting
 
 Actions, run in order:
     send N SPEC...   send N messages whose frames are SPECs, from every socket
@@ -110,6 +112,7 @@ def parse_args(argv):
         "heartbeat_ttl": None,
         "interval": 0,
         "monitor": False,
+        "sockopt": [],
     }
     actions = []
     args = argv[1:]
@@ -146,6 +149,9 @@ def parse_args(argv):
             opts["xpub_verbose"] = True
         elif a == "--monitor":
             opts["monitor"] = True
+        elif a == "--sockopt":
+            name, _, value = take().partition("=")
+            opts["sockopt"].append((getattr(zmq, name.upper()), int(value)))
         elif a == "--timeout":
             opts["timeout"] = float(take())
         elif a == "--router-mandatory":
@@ -267,6 +273,8 @@ def main(argv):
                 s.setsockopt(getattr(zmq, name.upper()), opts[name])
         if opts["router_mandatory"]:
             s.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        for option, value in opts["sockopt"]:
+            s.setsockopt(option, value)
         if opts["xpub_verbose"]:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
         for name in ("heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl"):

@@ -77,17 +77,25 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The TCP keepalive settings for new connections.
+    /// The options of new connections and listeners.
     #[inline]
-    pub(crate) fn keepalive(&self) -> transport::tcp::Keepalive {
+    pub(crate) fn conn_options(&self) -> transport::tcp::ConnOptions {
         let st = self.state.lock().unwrap();
-        transport::tcp::Keepalive {
-            mode: st.opts.tcp_keepalive,
-            idle: st.opts.tcp_keepalive_idle,
-            count: st.opts.tcp_keepalive_cnt,
-            interval: st.opts.tcp_keepalive_intvl,
-            sndbuf: st.opts.sndbuf,
-            rcvbuf: st.opts.rcvbuf,
+        let o = &st.opts;
+        transport::tcp::ConnOptions {
+            keepalive: o.tcp_keepalive,
+            keepalive_idle: o.tcp_keepalive_idle,
+            keepalive_count: o.tcp_keepalive_cnt,
+            keepalive_interval: o.tcp_keepalive_intvl,
+            sndbuf: o.sndbuf,
+            rcvbuf: o.rcvbuf,
+            backlog: o.backlog,
+            ipv6: o.ipv6,
+            tos: o.tos,
+            priority: o.priority,
+            bind_to_device: o.bindtodevice.clone(),
+            max_retransmit: o.tcp_maxrt,
+            connect_timeout: o.connect_timeout,
         }
     }
 

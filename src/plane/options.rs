@@ -63,6 +63,27 @@ pub struct Options {
     /// ZMQ_RCVBUF: the kernel receive buffer (SO_RCVBUF) of new TCP and IPC connections,
     /// in bytes (-1: the system default).
     pub rcvbuf: i32,
+    /// ZMQ_BACKLOG: the listen queue of new TCP listeners. Default 100.
+    pub backlog: i32,
+    /// ZMQ_IPV6: `tcp://*` binds both IPv4 and IPv6, and host names resolve to IPv6
+    /// addresses too (IPv6 literals work either way). Default off.
+    pub ipv6: bool,
+    /// ZMQ_TOS: the IP type of service of new TCP connections and listeners (0: leave).
+    pub tos: i32,
+    /// ZMQ_PRIORITY: SO_PRIORITY of new TCP connections and listeners (Linux; 0: leave).
+    pub priority: i32,
+    /// ZMQ_BINDTODEVICE: the network device new TCP connections and listeners are bound
+    /// to (Linux; empty: none).
+    pub bindtodevice: String,
+    /// ZMQ_TCP_MAXRT: how long sent data may stay unacknowledged before the connection is
+    /// dropped (TCP_USER_TIMEOUT on Linux; zero: the system's default).
+    pub tcp_maxrt: Duration,
+    /// ZMQ_CONNECT_TIMEOUT: how long one TCP connect attempt may take before it counts as
+    /// failed and is retried (zero: the system's own limit).
+    pub connect_timeout: Duration,
+    /// ZMQ_RECONNECT_STOP: when a connect stops retrying (a mask of
+    /// `opt::RECONNECT_STOP_*`). Default 0: never.
+    pub reconnect_stop: i32,
     /// ZMQ_MECHANISM: set by the security options below, as libzmq does (the last one
     /// set decides).
     pub mechanism: crate::zmtp::Mechanism,
@@ -109,6 +130,14 @@ impl Default for Options {
             tcp_keepalive_intvl: -1,
             sndbuf: -1,
             rcvbuf: -1,
+            backlog: 100,
+            ipv6: false,
+            tos: 0,
+            priority: 0,
+            bindtodevice: String::new(),
+            tcp_maxrt: Duration::ZERO,
+            connect_timeout: Duration::ZERO,
+            reconnect_stop: 0,
             mechanism: crate::zmtp::Mechanism::Null,
             as_server: false,
             plain_username: bytes::Bytes::new(),

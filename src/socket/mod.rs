@@ -202,6 +202,32 @@ impl Socket {
         sndbuf: i32, set_sndbuf;
         /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
         rcvbuf: i32, set_rcvbuf;
+        /// ZMQ_BACKLOG: the listen queue of TCP listeners bound afterwards (default 100).
+        backlog: i32, set_backlog;
+        /// ZMQ_IPV6: `tcp://*` binds both IPv4 and IPv6, and host names resolve to IPv6
+        /// addresses too; IPv6 literals (`tcp://[::1]:5555`) work either way (default off).
+        ipv6: bool, set_ipv6;
+        /// ZMQ_TOS: the IP type of service (IPv6 traffic class) of new TCP connections and
+        /// listeners (0, the default: leave the system's).
+        tos: i32, set_tos;
+        /// ZMQ_PRIORITY: SO_PRIORITY of new TCP connections and listeners, on Linux (0,
+        /// the default: leave the system's; above 6 needs CAP_NET_ADMIN).
+        priority: i32, set_priority;
+        /// ZMQ_BINDTODEVICE: the network device (or VRF) new TCP connections and listeners
+        /// are bound to, on Linux (needs CAP_NET_RAW; empty, the default: none).
+        bindtodevice: String, set_bindtodevice;
+        /// ZMQ_TCP_MAXRT: how long sent data may stay unacknowledged before a TCP
+        /// connection is dropped (TCP_USER_TIMEOUT on Linux; zero, the default: the system's).
+        tcp_maxrt: Duration, set_tcp_maxrt;
+        /// ZMQ_CONNECT_TIMEOUT: how long one TCP connect attempt may take before it fails
+        /// and is retried (zero, the default: the system's own limit).
+        connect_timeout: Duration, set_connect_timeout;
+        /// ZMQ_RECONNECT_STOP: the conditions under which a connect stops retrying, a mask
+        /// of [`opt::RECONNECT_STOP_CONN_REFUSED`] (the peer refused the connection),
+        /// [`opt::RECONNECT_STOP_HANDSHAKE_FAILED`] (the ZMTP handshake failed) and
+        /// [`opt::RECONNECT_STOP_AFTER_DISCONNECT`] (after `disconnect`, which here always
+        /// stops it). The connect's queued messages are dropped with it. Default 0.
+        reconnect_stop: i32, set_reconnect_stop;
     }
 
     /// ZMQ_ROUTING_ID: the identity sent to peers (at most 255 bytes, and not starting with
@@ -474,9 +500,16 @@ impl Socket {
             return Ok(resolved);
         }
         let bound = match ep {
-            Endpoint::Tcp { host, port } => transport::tcp::bind(&host, port)
-                .await
-                .map(|(l, resolved)| (Listener::Tcp(l), resolved, None)),
+            Endpoint::Tcp {
+                source: Some(_), ..
+            } => Err(Error::inval(format!(
+                "a source address is for connect only: {endpoint}"
+            ))),
+            Endpoint::Tcp { host, port, .. } => {
+                transport::tcp::bind(&host, port, &shared.conn_options())
+                    .await
+                    .map(|(l, resolved)| (Listener::Tcp(l), resolved, None))
+            }
             Endpoint::Ipc(path) => transport::ipc::bind(&path).await.map(|l| {
                 let file = (!path.starts_with('@')).then(|| path.clone());
                 (Listener::Ipc(l), format!("ipc://{path}"), file)
@@ -994,7 +1027,7 @@ async fn accept_loop(
     listener: Listener,
 ) {
     loop {
-        let ka = shared.keepalive();
+        let ka = shared.conn_options();
         let r = tokio::select! {
             r = listener.accept(&ka) => r,
             _ = token.cancelled() => break,
@@ -1048,7 +1081,7 @@ async fn connect_loop(
         if shared.closing.is_cancelled() && !shared.has_queued(target.peer()) {
             break;
         }
-        let ka = shared.keepalive();
+        let ka = shared.conn_options();
         let connected = tokio::select! {
             r = transport::dial(&ep, &ka) => r,
             _ = token.cancelled() => break,
@@ -1073,10 +1106,16 @@ async fn connect_loop(
                         attempt = 0;
                         ever_connected = true;
                     }
-                    Outcome::HandshakeFailed => attempt = attempt.saturating_add(1),
+                    Outcome::HandshakeFailed => {
+                        if reconnect_stops(&shared, opt::RECONNECT_STOP_HANDSHAKE_FAILED) {
+                            break;
+                        }
+                        attempt = attempt.saturating_add(1);
+                    }
                 }
             }
             Err(e) => {
+                let refused = e.kind() == std::io::ErrorKind::ConnectionRefused;
                 let err = Error::from(e);
                 shared.emit_kind(
                     EventKind::ConnectDelayed,
@@ -1084,6 +1123,9 @@ async fn connect_loop(
                     &endpoint,
                     Some(err.to_string()),
                 );
+                if refused && reconnect_stops(&shared, opt::RECONNECT_STOP_CONN_REFUSED) {
+                    break;
+                }
                 attempt = attempt.saturating_add(1);
             }
         }
@@ -1124,6 +1166,12 @@ async fn connect_loop(
     }
     shared.send_ready.notify_waiters();
     shared.recv_ready.notify_waiters();
+}
+
+/// Whether ZMQ_RECONNECT_STOP has `condition` set: the connect then ends instead of
+/// retrying, as libzmq's does.
+fn reconnect_stops(shared: &Shared, condition: i32) -> bool {
+    shared.state.lock().unwrap().opts.reconnect_stop & condition != 0
 }
 
 /// A connection's read side borrowed by a REQ/REP `recv`; given back when dropped.

@@ -265,6 +265,14 @@ pub mod opt {
         NORM_PUSH = 124, Int;
     }
 
+    /// ZMQ_RECONNECT_STOP_CONN_REFUSED: stop retrying when the peer refuses the connection.
+    pub const RECONNECT_STOP_CONN_REFUSED: i32 = 0x1;
+    /// ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED: stop retrying when the ZMTP handshake fails.
+    pub const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 0x2;
+    /// ZMQ_RECONNECT_STOP_AFTER_DISCONNECT: stop retrying after `disconnect` (which here
+    /// always ends the connect).
+    pub const RECONNECT_STOP_AFTER_DISCONNECT: i32 = 0x4;
+
     /// The number of the option called `name`: libzmq's name with or without the `ZMQ_`
     /// prefix, in any case (`"linger"`, `"ZMQ_SNDHWM"`), or a decimal number.
     pub fn by_name(name: &str) -> Option<i32> {
@@ -430,6 +438,14 @@ fn usize_of(option: i32, value: &OptValue) -> Result<usize> {
     usize::try_from(v).map_err(|_| inval(option, format!("{v} is too large")))
 }
 
+fn non_negative_i32(option: i32, value: &OptValue) -> Result<i32> {
+    let v = int(option, value)?;
+    i32::try_from(v)
+        .ok()
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| inval(option, format!("{v} is out of range")))
+}
+
 fn bytes_of(option: i32, value: &OptValue) -> Result<Bytes> {
     value
         .as_bytes()
@@ -504,6 +520,14 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::HEARTBEAT_IVL => OptValue::Int(ms(socket.heartbeat_ivl())),
         opt::HEARTBEAT_TTL => OptValue::Int(ms(socket.heartbeat_ttl())),
         opt::HEARTBEAT_TIMEOUT => OptValue::Int(ms(socket.heartbeat_timeout())),
+        opt::BACKLOG => socket.backlog().into(),
+        opt::IPV6 => socket.ipv6().into(),
+        opt::TOS => socket.tos().into(),
+        opt::PRIORITY => socket.priority().into(),
+        opt::BINDTODEVICE => OptValue::from(socket.bindtodevice()),
+        opt::TCP_MAXRT => OptValue::Int(ms(socket.tcp_maxrt())),
+        opt::CONNECT_TIMEOUT => OptValue::Int(ms(socket.connect_timeout())),
+        opt::RECONNECT_STOP => socket.reconnect_stop().into(),
         opt::MECHANISM => OptValue::Int(match socket.mechanism() {
             Mechanism::Null => 0,
             Mechanism::Plain => 1,
@@ -614,6 +638,29 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
             socket.set_heartbeat_ttl(d)
         }
         opt::HEARTBEAT_TIMEOUT => socket.set_heartbeat_timeout(millis(option, value)?),
+        opt::BACKLOG => socket.set_backlog(non_negative_i32(option, value)?),
+        opt::IPV6 => socket.set_ipv6(flag(option, value)?),
+        opt::TOS => socket.set_tos(non_negative_i32(option, value)?),
+        opt::PRIORITY => socket.set_priority(non_negative_i32(option, value)?),
+        opt::BINDTODEVICE => {
+            let dev = std::str::from_utf8(&bytes_of(option, value)?)
+                .map_err(|_| inval(option, "takes UTF-8 text"))?
+                .to_owned();
+            // IFNAMSIZ: a device name is at most 15 bytes.
+            if dev.len() > 15 {
+                return Err(inval(option, "a device name is at most 15 bytes"));
+            }
+            socket.set_bindtodevice(dev)
+        }
+        opt::TCP_MAXRT => socket.set_tcp_maxrt(millis(option, value)?),
+        opt::CONNECT_TIMEOUT => socket.set_connect_timeout(millis(option, value)?),
+        opt::RECONNECT_STOP => {
+            let mask = non_negative_i32(option, value)?;
+            if mask & !0x7 != 0 {
+                return Err(inval(option, format!("{mask:#x} has unknown bits")));
+            }
+            socket.set_reconnect_stop(mask)
+        }
         opt::PLAIN_SERVER => socket.set_plain_server(flag(option, value)?),
         opt::PLAIN_USERNAME => socket.set_plain_username(bytes_of(option, value)?),
         opt::PLAIN_PASSWORD => socket.set_plain_password(bytes_of(option, value)?),

@@ -29,6 +29,9 @@ pub enum Endpoint {
         host: String,
         /// Port, or `None` for the wildcard `*`.
         port: Option<u16>,
+        /// The local address and port a connection is made from, as libzmq's
+        /// `tcp://source;destination` form gives it (`None` port: any; connect only).
+        source: Option<(String, Option<u16>)>,
     },
     /// `ipc://path`; a path starting with `@` is a Linux abstract socket name.
     Ipc(String),
@@ -42,7 +45,9 @@ impl Endpoint {
     /// ```
     /// use aiozmq::Endpoint;
     /// let ep: Endpoint = "tcp://127.0.0.1:*".parse().unwrap();
-    /// assert_eq!(ep, Endpoint::Tcp { host: "127.0.0.1".into(), port: None });
+    /// assert_eq!(ep, Endpoint::Tcp { host: "127.0.0.1".into(), port: None, source: None });
+    /// let ep: Endpoint = "tcp://127.0.0.1:*;localhost:5555".parse().unwrap();
+    /// assert_eq!(ep.to_string(), "tcp://127.0.0.1:*;localhost:5555");
     /// assert!("udp://x:1".parse::<Endpoint>().is_err());
     /// ```
     pub fn parse(s: &str) -> Result<Endpoint> {
@@ -53,40 +58,15 @@ impl Endpoint {
         })?;
         match scheme {
             "tcp" => {
-                let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
-                    Error::inval(format!("malformed endpoint {s:?}: tcp needs host:port"))
-                })?;
-                let host = if let Some(h) = host.strip_prefix('[') {
-                    h.strip_suffix(']').ok_or_else(|| {
-                        Error::inval(format!("malformed endpoint {s:?}: unclosed '['"))
-                    })?
-                } else {
-                    host
+                let (source, addr) = match addr.split_once(';') {
+                    Some((src, dst)) => {
+                        let (host, port) = Self::tcp_host_port(s, src)?;
+                        (Some((host, port)), dst)
+                    }
+                    None => (None, addr),
                 };
-                if host.is_empty() {
-                    return Err(Error::inval(format!(
-                        "malformed endpoint {s:?}: empty host"
-                    )));
-                }
-                // Brackets only enclose an IPv6 host; inside a host they are no address.
-                if host.contains(['[', ']']) {
-                    return Err(Error::inval(format!(
-                        "malformed endpoint {s:?}: stray bracket in the host"
-                    )));
-                }
-                // `*` and port 0 (however written: `0`, `000`) both ask for an ephemeral port.
-                let port = if port == "*" {
-                    None
-                } else {
-                    let n = port.parse::<u16>().map_err(|_| {
-                        Error::inval(format!("malformed endpoint {s:?}: bad port {port:?}"))
-                    })?;
-                    (n != 0).then_some(n)
-                };
-                Ok(Endpoint::Tcp {
-                    host: host.to_string(),
-                    port,
-                })
+                let (host, port) = Self::tcp_host_port(s, addr)?;
+                Ok(Endpoint::Tcp { host, port, source })
             }
             "ipc" => {
                 if addr.is_empty() {
@@ -110,6 +90,41 @@ impl Endpoint {
             )),
         }
     }
+
+    /// `host:port` of a TCP endpoint (`s` is the whole endpoint, for messages).
+    fn tcp_host_port(s: &str, addr: &str) -> Result<(String, Option<u16>)> {
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
+            Error::inval(format!("malformed endpoint {s:?}: tcp needs host:port"))
+        })?;
+        let host = if let Some(h) = host.strip_prefix('[') {
+            h.strip_suffix(']')
+                .ok_or_else(|| Error::inval(format!("malformed endpoint {s:?}: unclosed '['")))?
+        } else {
+            host
+        };
+        if host.is_empty() {
+            return Err(Error::inval(format!(
+                "malformed endpoint {s:?}: empty host"
+            )));
+        }
+        // Brackets only enclose an IPv6 host; inside a host they are no address. A
+        // second `;` would make the printed form parse differently.
+        if host.contains(['[', ']', ';']) {
+            return Err(Error::inval(format!(
+                "malformed endpoint {s:?}: stray bracket or ';' in the host"
+            )));
+        }
+        // `*` and port 0 (however written: `0`, `000`) both ask for an ephemeral port.
+        let port = if port == "*" {
+            None
+        } else {
+            let n = port.parse::<u16>().map_err(|_| {
+                Error::inval(format!("malformed endpoint {s:?}: bad port {port:?}"))
+            })?;
+            (n != 0).then_some(n)
+        };
+        Ok((host.to_string(), port))
+    }
 }
 
 impl std::str::FromStr for Endpoint {
@@ -122,15 +137,23 @@ impl std::str::FromStr for Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Tcp { host, port } => {
-                let h = if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                };
-                match port {
-                    Some(p) => write!(f, "tcp://{h}:{p}"),
-                    None => write!(f, "tcp://{h}:*"),
+            Endpoint::Tcp { host, port, source } => {
+                fn host_port(host: &str, port: &Option<u16>) -> String {
+                    let h = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.to_string()
+                    };
+                    match port {
+                        Some(p) => format!("{h}:{p}"),
+                        None => format!("{h}:*"),
+                    }
+                }
+                match source {
+                    Some((sh, sp)) => {
+                        write!(f, "tcp://{};{}", host_port(sh, sp), host_port(host, port))
+                    }
+                    None => write!(f, "tcp://{}", host_port(host, port)),
                 }
             }
             Endpoint::Ipc(p) => write!(f, "ipc://{p}"),
@@ -177,11 +200,11 @@ impl Listener {
     }
 
     /// Accepts one connection (TCP_NODELAY set), split into halves, with its fd.
-    pub(crate) async fn accept(&self, ka: &tcp::Keepalive) -> std::io::Result<Accepted> {
+    pub(crate) async fn accept(&self, ka: &tcp::ConnOptions) -> std::io::Result<Accepted> {
         match self {
             Listener::Tcp(l) => {
                 let (s, addr) = l.accept().await?;
-                tcp::tune(&s, ka)?;
+                ka.tune(&s)?;
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((
@@ -203,13 +226,15 @@ impl Listener {
 }
 
 /// Connects to a stream endpoint.
-pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::Keepalive) -> std::io::Result<Accepted> {
+pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::ConnOptions) -> std::io::Result<Accepted> {
     match ep {
         Endpoint::Tcp {
             host,
             port: Some(port),
+            source,
         } => {
-            let s = tcp::connect(host, *port, ka).await?;
+            let source = source.as_ref().map(|(h, p)| (h.as_str(), *p));
+            let s = tcp::connect(host, *port, source, ka).await?;
             let fd = raw_fd(&s);
             let peer = s
                 .peer_addr()
@@ -460,14 +485,15 @@ impl tokio::io::AsyncWrite for ConnWriter {
 mod tests {
     use super::*;
 
-    fn with_buffers(sndbuf: i32, rcvbuf: i32) -> tcp::Keepalive {
-        tcp::Keepalive {
-            mode: -1,
-            idle: -1,
-            count: -1,
-            interval: -1,
+    fn with_buffers(sndbuf: i32, rcvbuf: i32) -> tcp::ConnOptions {
+        tcp::ConnOptions {
+            keepalive: -1,
+            keepalive_idle: -1,
+            keepalive_count: -1,
+            keepalive_interval: -1,
             sndbuf,
             rcvbuf,
+            ..Default::default()
         }
     }
 
@@ -501,6 +527,7 @@ mod tests {
                         Endpoint::Tcp {
                             host: host.clone(),
                             port: Some(port),
+                            source: None,
                         },
                     )
                 }
@@ -547,14 +574,121 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// TOS, SO_PRIORITY and TCP_USER_TIMEOUT reach both ends' sockets (libzmq sets them on
+    /// the listener, which accepted connections inherit, and on each connection).
+    #[tokio::test]
+    async fn tos_priority_and_maxrt_reach_the_sockets() {
+        let opts = tcp::ConnOptions {
+            keepalive: -1,
+            sndbuf: -1,
+            rcvbuf: -1,
+            backlog: 100,
+            tos: 0x28,
+            priority: 3,
+            max_retransmit: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        };
+        let (l, ep) = tcp::bind("127.0.0.1", None, &opts).await.unwrap();
+        let listener = Listener::Tcp(l);
+        let dest = Endpoint::parse(&ep).unwrap();
+        let (accepted, dialed) = tokio::join!(listener.accept(&opts), dial(&dest, &opts));
+        for w in [accepted.unwrap().1, dialed.unwrap().1] {
+            let ConnHandle::Tcp(w) = w else {
+                unreachable!()
+            };
+            let sock = socket2::SockRef::from(w.as_ref());
+            assert_eq!(sock.tos_v4().unwrap(), 0x28);
+            #[cfg(target_os = "linux")]
+            {
+                assert_eq!(sock.priority().unwrap(), 3);
+                assert_eq!(
+                    sock.tcp_user_timeout().unwrap(),
+                    Some(std::time::Duration::from_millis(1500))
+                );
+            }
+        }
+    }
+
+    /// The `source;destination` form connects from the given local address and port.
+    #[tokio::test]
+    async fn a_source_address_is_where_the_connection_comes_from() {
+        let opts = tcp::ConnOptions::default();
+        let (l, ep) = tcp::bind("127.0.0.1", None, &opts).await.unwrap();
+        // A free source port: bound once, released, then asked for (a race with another
+        // process taking it is possible but makes the test fail loudly, not pass).
+        let src_port = std::net::TcpListener::bind("127.0.0.2:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dest = ep.strip_prefix("tcp://").unwrap();
+        let with_source = Endpoint::parse(&format!("tcp://127.0.0.2:{src_port};{dest}")).unwrap();
+        let (accepted, dialed) = tokio::join!(l.accept(), dial(&with_source, &opts));
+        let (_, from) = accepted.unwrap();
+        dialed.unwrap();
+        assert_eq!(
+            from,
+            "127.0.0.2:".to_string().parse().unwrap_or(from),
+            "{from}"
+        );
+        assert_eq!(from.ip().to_string(), "127.0.0.2");
+        assert_eq!(from.port(), src_port);
+        // Any port from a given address.
+        let any_port = Endpoint::parse(&format!("tcp://127.0.0.3:*;{dest}")).unwrap();
+        let (accepted, dialed) = tokio::join!(l.accept(), dial(&any_port, &opts));
+        dialed.unwrap();
+        assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.3");
+    }
+
+    /// With ZMQ_IPV6, `*` takes IPv4 and IPv6 connections on one port; without, IPv4 only.
+    #[tokio::test]
+    async fn ipv6_wildcard_binds_both_stacks() {
+        let v6 = tcp::ConnOptions {
+            ipv6: true,
+            ..Default::default()
+        };
+        let (l, ep) = tcp::bind("*", None, &v6).await.unwrap();
+        assert!(ep.starts_with("tcp://[::]:"), "{ep}");
+        let port = l.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "[::1]"] {
+            let dest = Endpoint::parse(&format!("tcp://{host}:{port}")).unwrap();
+            let (accepted, dialed) = tokio::join!(l.accept(), dial(&dest, &v6));
+            dialed.unwrap_or_else(|e| panic!("{host}: {e}"));
+            accepted.unwrap();
+        }
+        let (l4, ep4) = tcp::bind("*", None, &tcp::ConnOptions::default())
+            .await
+            .unwrap();
+        assert!(ep4.starts_with("tcp://0.0.0.0:"), "{ep4}");
+        let port4 = l4.local_addr().unwrap().port();
+        let v6_dest = Endpoint::parse(&format!("tcp://[::1]:{port4}")).unwrap();
+        let err = dial(&v6_dest, &v6).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    }
+
     #[test]
     fn parses() {
         assert_eq!(
             Endpoint::parse("tcp://[::1]:5555").unwrap(),
             Endpoint::Tcp {
                 host: "::1".into(),
-                port: Some(5555)
+                port: Some(5555),
+                source: None,
             }
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:*;host:5").unwrap(),
+            Endpoint::Tcp {
+                host: "host".into(),
+                port: Some(5),
+                source: Some(("::1".into(), None)),
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://10.0.0.1:0;[::1]:5")
+                .unwrap()
+                .to_string(),
+            "tcp://10.0.0.1:*;[::1]:5"
         );
         assert_eq!(
             Endpoint::parse("tcp://*:5555").unwrap().to_string(),
@@ -570,6 +704,9 @@ mod tests {
             "tcp://:5",
             "tcp://h:99999",
             "tcp://[::1:5",
+            "tcp://a;b:5",
+            "tcp://a:1;b:5;c:6",
+            "tcp://;b:5",
             "nothing",
             "ipc://",
         ] {

@@ -1,46 +1,43 @@
 //! TCP: listeners and outgoing connections.
 
 use crate::{Error, Result};
-use tokio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-/// Binds `host:port` (`*` = all interfaces, `None` port = ephemeral). Returns the listener
-/// and the resolved endpoint string (`tcp://127.0.0.1:40123`).
-pub(crate) async fn bind(host: &str, port: Option<u16>) -> Result<(TcpListener, String)> {
-    let port = port.unwrap_or(0);
-    let listener = if host == "*" {
-        // libzmq's `*` binds all IPv4 interfaces (IPv6 only with ZMQ_IPV6).
-        TcpListener::bind(("0.0.0.0", port)).await
-    } else {
-        TcpListener::bind((host, port)).await
-    }
-    .map_err(|e| {
-        let mut err = Error::from(e);
-        err = Error::new(
-            err.kind(),
-            format!("bind tcp://{host}:{port}: {}", err.message()),
-        );
-        err
-    })?;
-    let local = listener.local_addr()?;
-    let ep = match local {
-        std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
-        std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
-    };
-    Ok((listener, ep))
-}
-
-/// TCP keepalive and kernel buffer options of new connections, with libzmq's meaning
-/// (-1: leave the system default).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Keepalive {
-    pub mode: i32,
-    pub idle: i32,
-    pub count: i32,
-    pub interval: i32,
+/// The options of new TCP and IPC connections and listeners, with libzmq's meaning (-1 or
+/// zero: leave the system default).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnOptions {
+    /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on.
+    pub keepalive: i32,
+    /// ZMQ_TCP_KEEPALIVE_IDLE in seconds.
+    pub keepalive_idle: i32,
+    /// ZMQ_TCP_KEEPALIVE_CNT.
+    pub keepalive_count: i32,
+    /// ZMQ_TCP_KEEPALIVE_INTVL in seconds.
+    pub keepalive_interval: i32,
     /// SO_SNDBUF (ZMQ_SNDBUF), TCP and IPC.
     pub sndbuf: i32,
     /// SO_RCVBUF (ZMQ_RCVBUF), TCP and IPC.
     pub rcvbuf: i32,
+    /// ZMQ_BACKLOG: the listen queue of new listeners (TCP and IPC).
+    pub backlog: i32,
+    /// ZMQ_IPV6: `*` binds both stacks and host names resolve to IPv6 addresses too.
+    pub ipv6: bool,
+    /// ZMQ_TOS: IP_TOS (IPV6_TCLASS over IPv6); 0 leaves the default.
+    pub tos: i32,
+    /// ZMQ_PRIORITY: SO_PRIORITY (Linux); 0 leaves the default.
+    pub priority: i32,
+    /// ZMQ_BINDTODEVICE: SO_BINDTODEVICE (Linux); empty for none.
+    pub bind_to_device: String,
+    /// ZMQ_TCP_MAXRT: how long unacknowledged data may wait before the connection is
+    /// dropped (TCP_USER_TIMEOUT on Linux); zero leaves the default.
+    pub max_retransmit: Duration,
+    /// ZMQ_CONNECT_TIMEOUT: how long one TCP connect may take; zero leaves it to the
+    /// system.
+    pub connect_timeout: Duration,
 }
 
 /// SO_SNDBUF asked for on an IPC connection when ZMQ_SNDBUF is -1 (Linux doubles it, and
@@ -54,9 +51,9 @@ pub(crate) struct Keepalive {
 /// It is a bound, not an allocation: memory is taken only by bytes actually in flight.
 pub(crate) const IPC_SNDBUF: usize = 1 << 20;
 
-impl Keepalive {
+impl ConnOptions {
     /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP connection, as libzmq does.
-    pub(crate) fn apply_buffers(&self, sock: &socket2::SockRef<'_>) -> std::io::Result<()> {
+    pub(crate) fn apply_buffers(&self, sock: &SockRef<'_>) -> std::io::Result<()> {
         if let Ok(n) = usize::try_from(self.sndbuf) {
             sock.set_send_buffer_size(n)?;
         }
@@ -70,7 +67,7 @@ impl Keepalive {
     /// (Self::apply_buffers), except that a send buffer left at -1 is raised to
     /// [`IPC_SNDBUF`] (best effort, and never lowered), since a Unix socket's does not
     /// grow as TCP's does.
-    pub(crate) fn apply_ipc_buffers(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
+    pub(crate) fn apply_ipc_buffers(&self, sock: SockRef<'_>) -> std::io::Result<()> {
         self.apply_buffers(&sock)?;
         if self.sndbuf < 0 && sock.send_buffer_size().is_ok_and(|n| n < 2 * IPC_SNDBUF) {
             // Refused or capped by the system: the default buffer still works.
@@ -78,36 +75,245 @@ impl Keepalive {
         }
         Ok(())
     }
+
+    /// The options a socket takes before it binds or connects: the device, the type of
+    /// service and the priority (libzmq sets them on listeners too, so that accepted
+    /// connections inherit them).
+    fn apply_ip(&self, sock: &SockRef<'_>, v6: bool) -> std::io::Result<()> {
+        if !self.bind_to_device.is_empty() {
+            bind_device(sock, &self.bind_to_device)?;
+        }
+        if self.tos > 0 {
+            set_tos(sock, self.tos as u32, v6)?;
+        }
+        if self.priority > 0 {
+            set_priority(sock, self.priority as u32)?;
+        }
+        Ok(())
+    }
+
+    /// TCP_NODELAY, keepalive, buffers, the retransmit limit, and (for accepted
+    /// connections, which do not inherit SO_PRIORITY) type of service and priority.
+    pub(crate) fn tune(&self, s: &TcpStream) -> std::io::Result<()> {
+        s.set_nodelay(true)?;
+        let sock = SockRef::from(s);
+        self.apply_buffers(&sock)?;
+        if self.tos > 0 || self.priority > 0 {
+            let v6 = s.local_addr()?.is_ipv6();
+            if self.tos > 0 {
+                set_tos(&sock, self.tos as u32, v6)?;
+            }
+            if self.priority > 0 {
+                set_priority(&sock, self.priority as u32)?;
+            }
+        }
+        if !self.max_retransmit.is_zero() {
+            set_user_timeout(&sock, self.max_retransmit)?;
+        }
+        match self.keepalive {
+            0 => sock.set_keepalive(false)?,
+            1 => {
+                let mut k = socket2::TcpKeepalive::new();
+                if self.keepalive_idle > 0 {
+                    k = k.with_time(Duration::from_secs(self.keepalive_idle as u64));
+                }
+                if self.keepalive_interval > 0 {
+                    k = k.with_interval(Duration::from_secs(self.keepalive_interval as u64));
+                }
+                if self.keepalive_count > 0 {
+                    k = k.with_retries(self.keepalive_count as u32);
+                }
+                sock.set_tcp_keepalive(&k)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
-/// Sets TCP_NODELAY and the keepalive options on a new connection.
-pub(crate) fn tune(s: &TcpStream, ka: &Keepalive) -> std::io::Result<()> {
-    s.set_nodelay(true)?;
-    let sock = socket2::SockRef::from(s);
-    ka.apply_buffers(&sock)?;
-    match ka.mode {
-        0 => sock.set_keepalive(false)?,
-        1 => {
-            let mut k = socket2::TcpKeepalive::new();
-            if ka.idle > 0 {
-                k = k.with_time(std::time::Duration::from_secs(ka.idle as u64));
-            }
-            if ka.interval > 0 {
-                k = k.with_interval(std::time::Duration::from_secs(ka.interval as u64));
-            }
-            if ka.count > 0 {
-                k = k.with_retries(ka.count as u32);
-            }
-            sock.set_tcp_keepalive(&k)?;
-        }
-        _ => {}
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_device(sock: &SockRef<'_>, device: &str) -> std::io::Result<()> {
+    sock.bind_device(Some(device.as_bytes()))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_device(_: &SockRef<'_>, _: &str) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "ZMQ_BINDTODEVICE is supported on Linux only",
+    ))
+}
+
+fn set_tos(sock: &SockRef<'_>, tos: u32, v6: bool) -> std::io::Result<()> {
+    if v6 {
+        #[cfg(unix)]
+        return sock.set_tclass_v6(tos);
     }
+    sock.set_tos_v4(tos)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_priority(sock: &SockRef<'_>, priority: u32) -> std::io::Result<()> {
+    sock.set_priority(priority)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_priority(_: &SockRef<'_>, _: u32) -> std::io::Result<()> {
+    // libzmq ignores ZMQ_PRIORITY where the system has no SO_PRIORITY.
     Ok(())
 }
 
-/// Connects to `host:port` with TCP_NODELAY and the keepalive options.
-pub(crate) async fn connect(host: &str, port: u16, ka: &Keepalive) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect((host, port)).await?;
-    tune(&s, ka)?;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_user_timeout(sock: &SockRef<'_>, limit: Duration) -> std::io::Result<()> {
+    sock.set_tcp_user_timeout(Some(limit))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_user_timeout(_: &SockRef<'_>, _: Duration) -> std::io::Result<()> {
+    // libzmq ignores ZMQ_TCP_MAXRT where the system has no such option.
+    Ok(())
+}
+
+/// The addresses `host:port` stands for: an IP literal as it is, a name resolved, keeping
+/// only IPv4 addresses unless `ipv6` (libzmq resolves names so without ZMQ_IPV6).
+async fn resolve(host: &str, port: u16, ipv6: bool) -> std::io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await?
+        .filter(|a| ipv6 || a.is_ipv4())
+        .collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no IPv4 address (set ZMQ_IPV6 for IPv6 ones)"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Binds `host:port` (`*` = all interfaces, `None` port = ephemeral). Returns the listener
+/// and the resolved endpoint string (`tcp://127.0.0.1:40123`).
+pub(crate) async fn bind(
+    host: &str,
+    port: Option<u16>,
+    opts: &ConnOptions,
+) -> Result<(TcpListener, String)> {
+    let port = port.unwrap_or(0);
+    let listen = async {
+        let addr = if host == "*" {
+            // libzmq's `*` binds all IPv4 interfaces, and with ZMQ_IPV6 both stacks.
+            if opts.ipv6 {
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
+            } else {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+            }
+        } else {
+            resolve(host, port, opts.ipv6).await?[0]
+        };
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if addr.is_ipv6() {
+            // Dual stack only for the wildcard: an explicit IPv6 address is that address.
+            sock.set_only_v6(!(host == "*" && opts.ipv6))?;
+        }
+        // As tokio and libzmq do on Unix: a restarted server can bind its port at once.
+        #[cfg(unix)]
+        sock.set_reuse_address(true)?;
+        opts.apply_ip(&SockRef::from(&sock), addr.is_ipv6())?;
+        sock.bind(&addr.into())?;
+        sock.listen(opts.backlog.max(1))?;
+        sock.set_nonblocking(true)?;
+        TcpListener::from_std(sock.into())
+    };
+    let listener = listen.await.map_err(|e| {
+        let err = Error::from(e);
+        Error::new(
+            err.kind(),
+            format!("bind tcp://{host}:{port}: {}", err.message()),
+        )
+    })?;
+    let local = listener.local_addr()?;
+    let ep = match local {
+        SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
+    };
+    Ok((listener, ep))
+}
+
+/// Connects to `host:port` (from `source` when given: a local address and port, `*` host
+/// or `None` port for any) with the connection options, trying each address in turn.
+pub(crate) async fn connect(
+    host: &str,
+    port: u16,
+    source: Option<(&str, Option<u16>)>,
+    opts: &ConnOptions,
+) -> std::io::Result<TcpStream> {
+    let attempt = async {
+        let mut last = None;
+        for addr in resolve(host, port, opts.ipv6).await? {
+            match connect_one(addr, source, opts).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
+    };
+    let s = if opts.connect_timeout.is_zero() {
+        attempt.await?
+    } else {
+        tokio::time::timeout(opts.connect_timeout, attempt)
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connect timed out after {} ms (ZMQ_CONNECT_TIMEOUT)",
+                        opts.connect_timeout.as_millis()
+                    ),
+                )
+            })??
+    };
+    opts.tune(&s)?;
     Ok(s)
+}
+
+async fn connect_one(
+    addr: SocketAddr,
+    source: Option<(&str, Option<u16>)>,
+    opts: &ConnOptions,
+) -> std::io::Result<TcpStream> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    opts.apply_ip(&SockRef::from(&sock), addr.is_ipv6())?;
+    if let Some((src_host, src_port)) = source {
+        let port = src_port.unwrap_or(0);
+        let local = if src_host == "*" {
+            if addr.is_ipv4() {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+            } else {
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
+            }
+        } else {
+            *resolve(src_host, port, opts.ipv6)
+                .await?
+                .iter()
+                .find(|a| a.is_ipv4() == addr.is_ipv4())
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("source {src_host} has no address of the destination's family"),
+                    )
+                })?
+        };
+        if port != 0 {
+            // A fixed source port is reused at once by the next reconnect, as in libzmq.
+            sock.set_reuseaddr(true)?;
+        }
+        sock.bind(local)?;
+    }
+    sock.connect(addr).await
 }

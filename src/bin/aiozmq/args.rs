@@ -167,7 +167,7 @@ impl Attach {
     /// Checks the endpoint's syntax (and that a connect names a real address).
     pub fn parse(bind: bool, endpoint: &str) -> Result<Attach, String> {
         let parsed = Endpoint::parse(endpoint).map_err(|e| e.to_string())?;
-        if let (false, Endpoint::Tcp { host, port }) = (bind, &parsed) {
+        if let (false, Endpoint::Tcp { host, port, .. }) = (bind, &parsed) {
             if host == "*" || port.is_none() {
                 return Err(format!("cannot connect to a wildcard address '{endpoint}'"));
             }
