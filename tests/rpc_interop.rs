@@ -10,6 +10,9 @@
 //! | `pubsub_rust_client_python_server` | `connect_pubsub` | `serve_pubsub` |
 //! | `pubsub_python_client_rust_server` | `serve_pubsub` | `connect_pubsub` |
 //!
+//! Over TCP; the `_over_ipc` twins run request-reply both ways, pipeline with our client
+//! and pub-sub with our server over `ipc://`.
+//!
 //! Covered: nested namespaces, keyword arguments, defaults, every error kind (not found,
 //! each parameters error, builtins, a custom error table entry, generic), date/time values
 //! of all five kinds with and without timezone (values, reprs, round trips), a custom
@@ -336,15 +339,29 @@ async fn rpc_rust_client_python_server() {
     let _panics = support::check_library_panics();
     // Python binds port 0 and reports the port it got; the restart below binds that same
     // endpoint again (the only moment the port is free).
-    let mut py = Py::spawn(
-        "server.py",
-        &["rpc", "--bind", "tcp://127.0.0.1:0", "--generation", "1"],
-    );
+    rpc_rust_client_python_server_on("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_rust_client_python_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("rpc-server");
+    rpc_rust_client_python_server_on(&ipc.endpoint).await;
+}
+
+/// Our client against Python's `serve_rpc` bound at `bind`, then restarted on the
+/// endpoint it reported.
+async fn rpc_rust_client_python_server_on(bind: &str) {
+    let mut py = Py::spawn("server.py", &["rpc", "--bind", bind, "--generation", "1"]);
     let endpoint = py.ready().await;
-    assert!(
-        endpoint.starts_with("tcp://127.0.0.1:") && !endpoint.ends_with(":0"),
-        "{endpoint}"
-    );
+    if let Some(tcp) = bind.strip_suffix(":0") {
+        assert!(
+            endpoint.starts_with(tcp) && !endpoint.ends_with(":0"),
+            "{endpoint}"
+        );
+    } else {
+        assert_eq!(endpoint, bind);
+    }
 
     let client = rpc::connect_rpc()
         .connect(&endpoint)
@@ -574,7 +591,19 @@ async fn rpc_rust_client_python_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_python_client_rust_server() {
     let _panics = support::check_library_panics();
-    let server = rust_server("tcp://127.0.0.1:*", 1).await;
+    rpc_python_client_rust_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_python_client_rust_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("rpc-client");
+    rpc_python_client_rust_server_on(&ipc.endpoint).await;
+}
+
+/// Python's `client.py` checks against our server bound at `bind` (restarted there).
+async fn rpc_python_client_rust_server_on(bind: &str) {
+    let server = rust_server(bind, 1).await;
     let endpoint = server.bindings()[0].clone();
     let mut py = Py::spawn("client.py", &["rpc", "--connect", &endpoint]);
     let mut server = Some(server);
@@ -770,7 +799,18 @@ impl AsyncNext for &mut mpsc::UnboundedReceiver<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_rust_client_python_server() {
     let _panics = support::check_library_panics();
-    let mut py = Py::spawn("server.py", &["pipeline", "--bind", "tcp://127.0.0.1:*"]);
+    pipeline_rust_client_python_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_rust_client_python_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("pipeline");
+    pipeline_rust_client_python_server_on(&ipc.endpoint).await;
+}
+
+async fn pipeline_rust_client_python_server_on(bind: &str) {
+    let mut py = Py::spawn("server.py", &["pipeline", "--bind", bind]);
     let endpoint = py.ready().await;
     let client = rpc::connect_pipeline()
         .connect(&endpoint)
@@ -855,9 +895,20 @@ async fn pubsub_rust_client_python_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_python_client_rust_server() {
     let _panics = support::check_library_panics();
+    pubsub_python_client_rust_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_python_client_rust_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("pubsub");
+    pubsub_python_client_rust_server_on(&ipc.endpoint).await;
+}
+
+async fn pubsub_python_client_rust_server_on(bind: &str) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pubsub(recorder(tx))
-        .bind("tcp://127.0.0.1:*")
+        .bind(bind)
         .subscribe("topic")
         .translation_table(translation_table())
         .await
