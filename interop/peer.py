@@ -12,6 +12,7 @@ Options:
     --sockets K                open K sockets of TYPE (default 1), each bound/connected
     --identity ID              routing id; "{k}" in it is replaced by the socket index
     --sndhwm N --rcvhwm N --maxmsgsize N --linger MS (default 10000) --router-mandatory
+    --sndbuf N --rcvbuf N      ZMQ_SNDBUF / ZMQ_RCVBUF (kernel buffers in bytes)
     --timeout S                every send/receive gives up after S seconds (default 10)
     --subscribe PREFIX         (repeatable) SUB: ZMQ_SUBSCRIBE; XSUB: sends the message
                                \x01PREFIX once bound/connected. PREFIX is text, or hex:HEX
@@ -43,6 +44,17 @@ Actions, run in order:
     pid              print PID N (this process, e.g. for SIGSTOP)
     events           print EVENTS NAME=COUNT... (sorted; needs --monitor): the monitor
                      events of all sockets so far
+    await-event NAME wait (up to --timeout) for socket 0's next monitor event NAME (e.g.
+                     DISCONNECTED; needs --monitor), print EVENT NAME; the events passed
+                     on the way count for the events action too
+    fill MS SPEC...  send messages of SPECs on socket 0 until one send does not complete
+                     within MS (every peer at its HWM); print FILLED N (N sent, the one
+                     that timed out not counted)
+    hold             wait for a line on stdin (the reader stays idle until the test says)
+    seq N            receive N messages on socket 0 whose first frame is the message's
+                     index (0, 1, ...); print SEQ N (anything else is an error). With N
+                     given as "stdin", N is read from a line on stdin first: the reader
+                     stays idle until the test writes it
 
 A frame SPEC is text:STRING ("{i}" = message index, "{k}" = socket index), hex:HEX,
 size:N (N bytes with byte j = j % 251) or empty:.
@@ -102,6 +114,8 @@ def parse_args(argv):
         "sndhwm": None,
         "rcvhwm": None,
         "maxmsgsize": None,
+        "sndbuf": None,
+        "rcvbuf": None,
         "linger": 10000,
         "router_mandatory": False,
         "timeout": 10.0,
@@ -141,6 +155,8 @@ def parse_args(argv):
             "--heartbeat-timeout",
             "--heartbeat-ttl",
             "--interval",
+            "--sndbuf",
+            "--rcvbuf",
         ):
             opts[a[2:].replace("-", "_")] = int(take())
         elif a == "--subscribe":
@@ -166,11 +182,24 @@ def parse_args(argv):
             actions.append((a, n, specs))
         elif a in ("subs", "wait"):
             actions.append((a, int(take()), []))
+        elif a == "seq":
+            n = take()
+            actions.append((a, None if n == "stdin" else int(n), []))
+        elif a == "fill":
+            ms = int(take())
+            specs = []
+            while pos < len(args) and ":" in args[pos]:
+                specs.append(take())
+            if not specs:
+                raise SystemExit("peer.py: fill needs at least one frame spec")
+            actions.append((a, ms, specs))
+        elif a == "await-event":
+            actions.append((a, 0, [take().upper()]))
         elif a == "count":
             actions.append((a, int(take()), [int(take()), int(take())]))
         elif a in ("sync", "subscribe", "unsubscribe"):
             actions.append((a, 0, [take()]))
-        elif a in ("pid", "events"):
+        elif a in ("pid", "events", "hold"):
             actions.append((a, 0, []))
         else:
             raise SystemExit(f"peer.py: unknown argument {a!r}\n{__doc__}")
@@ -268,7 +297,7 @@ def main(argv):
         s.setsockopt(zmq.LINGER, opts["linger"])
         if opts["identity"] is not None:
             s.setsockopt(zmq.IDENTITY, opts["identity"].replace("{k}", str(k)).encode())
-        for name in ("sndhwm", "rcvhwm", "maxmsgsize"):
+        for name in ("sndhwm", "rcvhwm", "maxmsgsize", "sndbuf", "rcvbuf"):
             if opts[name] is not None:
                 s.setsockopt(getattr(zmq, name.upper()), opts[name])
         if opts["router_mandatory"]:
@@ -355,6 +384,53 @@ def main(argv):
                         event_counts[name] = event_counts.get(name, 0) + 1
                 counts = " ".join(f"{n}={c}" for n, c in sorted(event_counts.items()))
                 emit(("EVENTS " + counts).rstrip())
+            elif action == "await-event":
+                if not opts["monitor"]:
+                    raise SystemExit("peer.py: the await-event action needs --monitor")
+                want = specs[0]
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not monitors[0].poll(left * 1000):
+                        raise Timeout(f"{what}: no {want} event within {timeout}s")
+                    ev = recv_monitor_message(monitors[0])
+                    name = EVENT_NAMES.get(ev["event"], str(ev["event"]))
+                    event_counts[name] = event_counts.get(name, 0) + 1
+                    if name == want:
+                        break
+                emit("EVENT " + want)
+            elif action == "fill":
+                sent = 0
+                socks[0].setsockopt(zmq.SNDTIMEO, n)
+                while True:
+                    frames = [frame_from_spec(sp, sent, 0) for sp in specs]
+                    try:
+                        socks[0].send_multipart(frames)
+                    except zmq.Again:
+                        break
+                    sent += 1
+                socks[0].setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
+                emit(f"FILLED {sent}")
+            elif action == "hold":
+                if not sys.stdin.readline():
+                    raise SystemExit("peer.py: hold: stdin closed")
+            elif action == "seq":
+                if n is None:
+                    line = sys.stdin.readline()
+                    if not line.strip():
+                        raise SystemExit("peer.py: seq stdin: no count on stdin")
+                    n = int(line)
+                    what = f"{opts['type']} seq {n}"
+                for i in range(n):
+                    if not socks[0].poll(timeout * 1000):
+                        raise Timeout(f"{what}: message {i} of {n} not within {timeout}s")
+                    frames = socks[0].recv_multipart(zmq.NOBLOCK)
+                    if not frames or frames[0] != str(i).encode():
+                        head = frames[0][:40] if frames else None
+                        raise SystemExit(
+                            f"peer.py: seq: message {i} has first frame {head!r}"
+                        )
+                emit(f"SEQ {n}")
             elif action == "echo":
 
                 def echo(k, s, frames):

@@ -4,7 +4,8 @@
 //!
 //! Every wait is on a line printed by one side (no sleeps): the tool prints `ready` on
 //! stderr once set up, the peers `READY`; PUB/SUB synchronises through an XPUB peer that
-//! waits for the subscription before publishing. Needs Python 3 on PATH and access to
+//! waits for the subscription before publishing. The `_over_ipc` twins run PUSH, PULL and
+//! REQ over `ipc://`. Needs Python 3 on PATH and access to
 //! PyPI the first time (see tests/support/python.rs); without them these tests fail.
 
 mod cli_support;
@@ -24,7 +25,18 @@ fn frames(m: &PeerMessage) -> Vec<&[u8]> {
 
 #[tokio::test]
 async fn cat_push_to_pyzmq_pull() {
-    let (mut peer, eps) = PyPeer::start(["PULL", "--bind", "tcp://127.0.0.1:0", "recv", "3"]).await;
+    cat_push_to_pyzmq_pull_on("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test]
+async fn cat_push_to_pyzmq_pull_over_ipc() {
+    let ipc = support::UnboundIpc::new("cli-push");
+    cat_push_to_pyzmq_pull_on(&ipc.endpoint).await;
+}
+
+/// The tool's PUSH connects to a libzmq PULL bound at `bind`.
+async fn cat_push_to_pyzmq_pull_on(bind: &str) {
+    let (mut peer, eps) = PyPeer::start(["PULL", "--bind", bind, "recv", "3"]).await;
     let (code, out, err) = run(
         &["cat", "--type", "push", "--connect", &eps[0]],
         b"hello\tworld\n\nlast line\n",
@@ -41,16 +53,23 @@ async fn cat_push_to_pyzmq_pull() {
 
 #[tokio::test]
 async fn cat_pull_from_pyzmq_push() {
-    let (mut cli, bound) = Cli::start(&[
-        "cat",
-        "--type",
-        "pull",
-        "--bind",
-        "tcp://127.0.0.1:*",
-        "--count",
-        "3",
-    ])
-    .await;
+    cat_pull_from_pyzmq_push_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test]
+async fn cat_pull_from_pyzmq_push_over_ipc() {
+    let ipc = support::UnboundIpc::new("cli-pull");
+    cat_pull_from_pyzmq_push_on(&ipc.endpoint).await;
+}
+
+/// The tool's PULL, bound at `bind`, prints what a libzmq PUSH sends.
+async fn cat_pull_from_pyzmq_push_on(bind: &str) {
+    let (mut cli, bound) =
+        Cli::start(&["cat", "--type", "pull", "--bind", bind, "--count", "3"]).await;
+    assert_eq!(bound.len(), 1, "one bound line: {bound:?}");
+    if !bind.ends_with('*') {
+        assert_eq!(bound[0], bind, "the bound endpoint is the one asked for");
+    }
     let (peer, _) = PyPeer::start([
         "PUSH",
         "--connect",
@@ -72,7 +91,18 @@ async fn cat_pull_from_pyzmq_push() {
 
 #[tokio::test]
 async fn cat_req_to_pyzmq_rep() {
-    let (mut peer, eps) = PyPeer::start(["REP", "--bind", "tcp://127.0.0.1:0", "echo", "2"]).await;
+    cat_req_to_pyzmq_rep_on("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test]
+async fn cat_req_to_pyzmq_rep_over_ipc() {
+    let ipc = support::UnboundIpc::new("cli-req");
+    cat_req_to_pyzmq_rep_on(&ipc.endpoint).await;
+}
+
+/// The tool's REQ asks a libzmq REP bound at `bind`.
+async fn cat_req_to_pyzmq_rep_on(bind: &str) {
+    let (mut peer, eps) = PyPeer::start(["REP", "--bind", bind, "echo", "2"]).await;
     let (code, out, err) = run(
         &["cat", "--type", "req", "--connect", &eps[0]],
         b"ping\nmulti\tpart\n",

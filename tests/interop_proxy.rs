@@ -2,6 +2,7 @@
 //! -> our ROUTER/DEALER broker -> pyzmq REP workers, in process and as the `aiozmq proxy`
 //! tool, whose STATISTICS must equal those of libzmq's own `zmq_proxy_steerable` for the
 //! same traffic; and pyzmq publishers -> our XSUB/XPUB forwarder -> pyzmq subscribers.
+//! The broker cases run over TCP and, as their `_over_ipc` twins, over `ipc://`.
 //!
 //! Needs Python 3 on PATH and access to PyPI the first time (see tests/support/python.rs);
 //! without them these tests fail rather than skip.
@@ -205,12 +206,37 @@ async fn broker_traffic(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_req_clients_through_our_broker_to_pyzmq_rep_workers() {
     let _panics = support::check_library_panics();
+    in_process_broker("tcp").await;
+}
+
+/// The same over `ipc://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyzmq_req_clients_through_our_broker_to_pyzmq_rep_workers_over_ipc() {
+    let _panics = support::check_library_panics();
+    in_process_broker("ipc").await;
+}
+
+/// Binds `s` to an ephemeral TCP port or to a fresh IPC path (kept while `dirs` lives).
+async fn bind_on(s: &Socket, transport: &str, dirs: &mut Vec<support::UnboundIpc>) -> String {
+    if transport == "tcp" {
+        return bind_any(s).await;
+    }
+    let ipc = support::UnboundIpc::new("proxy");
+    let ep = support::within("bind", s.bind(&ipc.endpoint))
+        .await
+        .expect("bind ipc");
+    dirs.push(ipc);
+    ep
+}
+
+async fn in_process_broker(transport: &str) {
+    let mut dirs = Vec::new();
     let frontend = Arc::new(Socket::new(SocketType::Router));
     let backend = Arc::new(Socket::new(SocketType::Dealer));
     let control = Arc::new(Socket::new(SocketType::Rep));
-    let front_ep = bind_any(&frontend).await;
-    let back_ep = bind_any(&backend).await;
-    let control_ep = bind_any(&control).await;
+    let front_ep = bind_on(&frontend, transport, &mut dirs).await;
+    let back_ep = bind_on(&backend, transport, &mut dirs).await;
+    let control_ep = bind_on(&control, transport, &mut dirs).await;
     let task = {
         let (f, b, c) = (frontend.clone(), backend.clone(), control.clone());
         tokio::spawn(async move { proxy_steerable(&f, &b, None, Some(&c)).await })
@@ -267,16 +293,40 @@ async fn cli_broker_statistics_match_libzmq_proxy() {
     let _panics = support::check_library_panics();
     let spec = |t: &str| format!("{t}@tcp://127.0.0.1:*");
     let (f, b, c) = (spec("router"), spec("dealer"), spec("rep"));
+    cli_broker_against_libzmq_proxy([&f, &b, &c], [&f, &b, &c]).await;
+}
+
+/// The same over `ipc://` (each proxy on its own paths).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_broker_over_ipc_statistics_match_libzmq_proxy() {
+    let _panics = support::check_library_panics();
+    let dirs: Vec<support::UnboundIpc> =
+        (0..6).map(|_| support::UnboundIpc::new("proxy")).collect();
+    let spec = |t: &str, k: usize| format!("{t}@{}", dirs[k].endpoint);
+    let ours = [spec("router", 0), spec("dealer", 1), spec("rep", 2)];
+    let theirs = [spec("router", 3), spec("dealer", 4), spec("rep", 5)];
+    cli_broker_against_libzmq_proxy(
+        [&ours[0], &ours[1], &ours[2]],
+        [&theirs[0], &theirs[1], &theirs[2]],
+    )
+    .await;
+}
+
+/// Runs the broker scenario through `aiozmq proxy` on `ours` and libzmq's proxy on
+/// `theirs` (frontend, backend, control specs); both report the expected STATISTICS.
+async fn cli_broker_against_libzmq_proxy(ours: [&str; 3], theirs: [&str; 3]) {
+    let [f, b, c] = ours;
     let ours = broker_process_statistics(Proc::cli(&[
         "--frontend",
-        &f,
+        f,
         "--backend",
-        &b,
+        b,
         "--control",
-        &c,
+        c,
     ]))
     .await;
-    let libzmq = broker_process_statistics(Proc::peer(&["libzmq-proxy", &f, &b, &c]).await).await;
+    let [f, b, c] = theirs;
+    let libzmq = broker_process_statistics(Proc::peer(&["libzmq-proxy", f, b, c]).await).await;
     assert_eq!(ours, expected_broker_stats(2, 3, 5), "aiozmq proxy");
     assert_eq!(ours, libzmq, "aiozmq proxy vs libzmq's zmq_proxy_steerable");
 }

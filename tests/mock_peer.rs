@@ -416,6 +416,22 @@ async fn oversize_frame_closes_only_that_connection() {
 }
 
 #[tokio::test]
+async fn a_message_before_an_oversize_frame_in_the_same_write_still_arrives() {
+    let _panics = support::check_library_panics();
+    let h = Hostile::new(Some(100)).await;
+    let mut m = h.after_ready().await;
+    // One write, likely one read: the complete message decoded before the frame over
+    // MAXMSGSIZE is delivered, as libzmq does; then the connection closes.
+    let mut bytes = frame(0, &[7u8; 100]);
+    bytes.extend_from_slice(&frame(0, &[7u8; 101]));
+    m.send_bytes(&bytes).await;
+    let got = recv(&h.s, "the message before the oversize frame").await;
+    assert_eq!(frames(&got), [b"bad".to_vec(), vec![7u8; 100]]);
+    m.expect_closed().await;
+    h.check_survived().await;
+}
+
+#[tokio::test]
 async fn truncated_command_closes_only_that_connection() {
     let _panics = support::check_library_panics();
     let h = Hostile::new(None).await;

@@ -10,6 +10,11 @@
 //! | `pubsub_rust_client_python_server` | `connect_pubsub` | `serve_pubsub` |
 //! | `pubsub_python_client_rust_server` | `serve_pubsub` | `connect_pubsub` |
 //!
+//! Over TCP; the `_over_ipc` twins run request-reply both ways, pipeline with our client
+//! and pub-sub with our server over `ipc://`. The `_under_curve` tests run request-reply
+//! under CURVE both ways (Python's side set through `ZmqTransport.setsockopt`), each with
+//! a client holding the wrong server key whose call times out.
+//!
 //! Covered: nested namespaces, keyword arguments, defaults, every error kind (not found,
 //! each parameters error, builtins, a custom error table entry, generic), date/time values
 //! of all five kinds with and without timezone (values, reprs, round trips), a custom
@@ -27,6 +32,7 @@ use aiozmq::rpc::{
     self, call, notify, publish, AttrHandler, ConvertError, Error, ErrorTable, Exception, Method,
     PyDateTime, PyTime, PyTimezone, Sig, TranslationTable, Translator, Value,
 };
+use aiozmq::security::SecurityConfig;
 use chrono::{NaiveDate, TimeDelta};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -336,15 +342,29 @@ async fn rpc_rust_client_python_server() {
     let _panics = support::check_library_panics();
     // Python binds port 0 and reports the port it got; the restart below binds that same
     // endpoint again (the only moment the port is free).
-    let mut py = Py::spawn(
-        "server.py",
-        &["rpc", "--bind", "tcp://127.0.0.1:0", "--generation", "1"],
-    );
+    rpc_rust_client_python_server_on("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_rust_client_python_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("rpc-server");
+    rpc_rust_client_python_server_on(&ipc.endpoint).await;
+}
+
+/// Our client against Python's `serve_rpc` bound at `bind`, then restarted on the
+/// endpoint it reported.
+async fn rpc_rust_client_python_server_on(bind: &str) {
+    let mut py = Py::spawn("server.py", &["rpc", "--bind", bind, "--generation", "1"]);
     let endpoint = py.ready().await;
-    assert!(
-        endpoint.starts_with("tcp://127.0.0.1:") && !endpoint.ends_with(":0"),
-        "{endpoint}"
-    );
+    if let Some(tcp) = bind.strip_suffix(":0") {
+        assert!(
+            endpoint.starts_with(tcp) && !endpoint.ends_with(":0"),
+            "{endpoint}"
+        );
+    } else {
+        assert_eq!(endpoint, bind);
+    }
 
     let client = rpc::connect_rpc()
         .connect(&endpoint)
@@ -574,7 +594,19 @@ async fn rpc_rust_client_python_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_python_client_rust_server() {
     let _panics = support::check_library_panics();
-    let server = rust_server("tcp://127.0.0.1:*", 1).await;
+    rpc_python_client_rust_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_python_client_rust_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("rpc-client");
+    rpc_python_client_rust_server_on(&ipc.endpoint).await;
+}
+
+/// Python's `client.py` checks against our server bound at `bind` (restarted there).
+async fn rpc_python_client_rust_server_on(bind: &str) {
+    let server = rust_server(bind, 1).await;
     let endpoint = server.bindings()[0].clone();
     let mut py = Py::spawn("client.py", &["rpc", "--connect", &endpoint]);
     let mut server = Some(server);
@@ -770,7 +802,18 @@ impl AsyncNext for &mut mpsc::UnboundedReceiver<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_rust_client_python_server() {
     let _panics = support::check_library_panics();
-    let mut py = Py::spawn("server.py", &["pipeline", "--bind", "tcp://127.0.0.1:*"]);
+    pipeline_rust_client_python_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_rust_client_python_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("pipeline");
+    pipeline_rust_client_python_server_on(&ipc.endpoint).await;
+}
+
+async fn pipeline_rust_client_python_server_on(bind: &str) {
+    let mut py = Py::spawn("server.py", &["pipeline", "--bind", bind]);
     let endpoint = py.ready().await;
     let client = rpc::connect_pipeline()
         .connect(&endpoint)
@@ -855,9 +898,20 @@ async fn pubsub_rust_client_python_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_python_client_rust_server() {
     let _panics = support::check_library_panics();
+    pubsub_python_client_rust_server_on("tcp://127.0.0.1:*").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_python_client_rust_server_over_ipc() {
+    let _panics = support::check_library_panics();
+    let ipc = support::UnboundIpc::new("pubsub");
+    pubsub_python_client_rust_server_on(&ipc.endpoint).await;
+}
+
+async fn pubsub_python_client_rust_server_on(bind: &str) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = rpc::serve_pubsub(recorder(tx))
-        .bind("tcp://127.0.0.1:*")
+        .bind(bind)
         .subscribe("topic")
         .translation_table(translation_table())
         .await
@@ -877,4 +931,145 @@ async fn pubsub_python_client_rust_server() {
     py.finish().await;
     server.close();
     server.wait_closed().await;
+}
+
+// ---- request-reply under CURVE ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_rust_client_python_server_under_curve() {
+    let _panics = support::check_library_panics();
+    let (server_public, server_secret) = aiozmq::curve_keypair();
+    let mut py = Py::spawn(
+        "server.py",
+        &[
+            "rpc",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--curve-secret",
+            &server_secret,
+        ],
+    );
+    let endpoint = py.ready().await;
+    let client = rpc::connect_rpc()
+        .security(SecurityConfig::curve_client(&server_public).unwrap())
+        .connect(&endpoint)
+        .translation_table(translation_table())
+        .timeout(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.transport().unwrap().mechanism(),
+        aiozmq::zmtp::Mechanism::Curve
+    );
+    let n: i64 = call!(client, add(1, 2)).await.unwrap();
+    assert_eq!(n, 3);
+    let s: String = call!(client, ns.sub.concat("x", c = "?")).await.unwrap();
+    assert_eq!(s, "x-?");
+    let made: Value = call!(client, dt.make("datetime_tz")).await.unwrap();
+    assert_eq!(made, make("datetime_tz"));
+    let e = call!(client, fail("ValueError", "bad"))
+        .await
+        .map(|_: Value| ())
+        .unwrap_err();
+    assert!(matches!(e, Error::Builtin(_)), "{e:?}");
+    assert_eq!(exc_of(&e).args(), [Value::from("bad")]);
+
+    // A client holding another server key: libzmq refuses its handshake, the call times
+    // out; a client without CURVE gets nothing either.
+    let (wrong_public, _) = aiozmq::curve_keypair();
+    let stranger = rpc::connect_rpc()
+        .security(SecurityConfig::curve_client(&wrong_public).unwrap())
+        .connect(&endpoint)
+        .timeout(Duration::from_millis(500))
+        .await
+        .unwrap();
+    let r: Result<i64, Error> = call!(stranger, add(1, 2)).await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    let plain = rpc::connect_rpc()
+        .connect(&endpoint)
+        .timeout(Duration::from_millis(500))
+        .await
+        .unwrap();
+    let r: Result<i64, Error> = call!(plain, add(1, 2)).await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    // The CURVE client still works.
+    let n: i64 = call!(client, add(20, 22)).await.unwrap();
+    assert_eq!(n, 42);
+
+    for c in [&client, &stranger, &plain] {
+        c.close();
+        support::within("close the client", c.wait_closed()).await;
+    }
+    py.finish().await;
+}
+
+/// Runs `client.py ARGS...` to its end; returns its `OK` count, failing on any `FAIL`
+/// line or a non-zero exit.
+async fn python_client_checks(args: &[&str]) -> usize {
+    let mut py = Py::spawn("client.py", args);
+    let mut failures = Vec::new();
+    let mut oks = 0;
+    loop {
+        let line = py.line().await;
+        if line == "DONE" {
+            break;
+        } else if let Some(f) = line.strip_prefix("FAIL ") {
+            failures.push(f.to_owned());
+        } else if line.starts_with("OK ") {
+            oks += 1;
+        } else {
+            py.fail(format!("unexpected line {line}")).await;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "Python client checks failed:\n{}",
+        failures.join("\n")
+    );
+    match tokio::time::timeout(LINE_TIMEOUT, py.child.wait()).await {
+        Ok(Ok(s)) if s.success() => {}
+        other => py.fail(format!("exit: {other:?}")).await,
+    }
+    oks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_python_client_rust_server_under_curve() {
+    let _panics = support::check_library_panics();
+    let (server_public, server_secret) = aiozmq::curve_keypair();
+    let server = rpc::serve_rpc(interop_handler(1))
+        .security(SecurityConfig::curve_server(&server_secret).unwrap())
+        .bind("tcp://127.0.0.1:*")
+        .translation_table(translation_table())
+        .await
+        .expect("serve_rpc");
+    let endpoint = server.bindings()[0].clone();
+    assert_eq!(
+        server.transport().unwrap().mechanism(),
+        aiozmq::zmtp::Mechanism::Curve
+    );
+    let oks = python_client_checks(&[
+        "basic",
+        "--connect",
+        &endpoint,
+        "--curve-serverkey",
+        &server_public,
+    ])
+    .await;
+    assert_eq!(oks, 6, "every basic check ran");
+    // Python's client with another server key: we refuse its handshake, its call times
+    // out.
+    let (wrong_public, _) = aiozmq::curve_keypair();
+    let oks = python_client_checks(&[
+        "basic",
+        "--connect",
+        &endpoint,
+        "--curve-serverkey",
+        &wrong_public,
+        "--expect-refusal",
+    ])
+    .await;
+    assert_eq!(oks, 1, "the refusal check ran");
+    server.close();
+    support::within("close the server", server.wait_closed()).await;
 }

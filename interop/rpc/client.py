@@ -1,6 +1,7 @@
 """A Python aiozmq RPC client for the interop tests (tests/rpc_interop.rs).
 
     client.py rpc --connect EP
+    client.py basic --connect EP [--curve-serverkey Z85] [--expect-refusal]
     client.py pipeline --connect EP
     client.py pubsub --connect EP
 
@@ -8,7 +9,10 @@
 for each; before the restart check it prints `PHASE restart` and waits for the server's
 generation to change. `pipeline` and `pubsub` send the calls of `ONEWAY_CALLS`, then
 `sync(-1)`; `pubsub` first publishes `sync(n)` until it reads `GO` on stdin. All end with
-`DONE` and exit 1 if a check failed.
+`DONE` and exit 1 if a check failed. `basic` runs a few calls; with --curve-serverkey
+the client is a CURVE client of that server key (its own key pair is new; the options
+are set through `ZmqTransport.setsockopt` before the connect); with --expect-refusal its
+one check is that a call times out (the server refuses the handshake).
 """
 
 import argparse
@@ -16,6 +20,7 @@ import asyncio
 import sys
 
 import aiozmq.rpc
+import zmq
 
 import rpc_common
 from rpc_common import CustomError, Point, make
@@ -136,6 +141,16 @@ async def rpc_checks(client):
     await equal("after restart", c.add(5), 7)
 
 
+async def basic_checks(client):
+    c = client.call
+    await equal("add", c.add(1, 2), 3)
+    await equal("kwargs", c.add(a=40, b=2), 42)
+    await equal("nested namespace", c.ns.sub.concat("x", c="?"), "x-?")
+    await equal("echo bytes", c.echo(b"\x00\xff"), b"\x00\xff")
+    await raises("ValueError", ValueError, c.fail("ValueError", "bad"), ("bad",))
+    await raises("not found", aiozmq.rpc.NotFoundError, c.nope(), ("nope",))
+
+
 ONEWAY_CALLS = [
     ("record", (1, "a", b"\x00", None, True, 1.5, [1, 2], {"k": "v"}), {}),
     ("record", (), {"key": "value", "n": -7}),
@@ -156,12 +171,33 @@ def method_call(proxy, name):
 
 async def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["rpc", "pipeline", "pubsub"])
+    p.add_argument("mode", choices=["rpc", "basic", "pipeline", "pubsub"])
     p.add_argument("--connect", required=True)
     p.add_argument("--topic", default="topic")
+    p.add_argument("--curve-serverkey")
+    p.add_argument("--expect-refusal", action="store_true")
     a = p.parse_args()
     table = rpc_common.TRANSLATION_TABLE
-    if a.mode == "rpc":
+    if a.mode == "basic":
+        client = await aiozmq.rpc.connect_rpc(
+            translation_table=table, error_table=rpc_common.ERROR_TABLE, timeout=10,
+        )
+        if a.curve_serverkey is not None:
+            public, secret = zmq.curve_keypair()
+            t = client.transport
+            t.setsockopt(zmq.CURVE_SERVERKEY, a.curve_serverkey.encode())
+            t.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            t.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        if a.expect_refusal:
+            # The refused call stays queued: closing must not wait for it.
+            client.transport.setsockopt(zmq.LINGER, 0)
+        await client.transport.connect(a.connect)
+        if a.expect_refusal:
+            await raises("refused", asyncio.TimeoutError,
+                         client.with_timeout(1.0).call.add(1, 2))
+        else:
+            await basic_checks(client)
+    elif a.mode == "rpc":
         client = await aiozmq.rpc.connect_rpc(
             connect=a.connect, translation_table=table,
             error_table=rpc_common.ERROR_TABLE, timeout=10,

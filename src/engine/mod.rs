@@ -459,6 +459,7 @@ where
         return Some(e.to_string());
     }
     if let Err(e) = conn.handle_input_limited(rbuf, room) {
+        deliver_decoded(conn, &props, shared, id, &mut inbox);
         return Some(e.to_string());
     }
 
@@ -513,6 +514,7 @@ where
         if room > 0 && !rbuf.is_empty() {
             let before = rbuf.len();
             if let Err(e) = conn.handle_input_limited(rbuf, room) {
+                deliver_decoded(conn, &props, shared, id, &mut inbox);
                 return Some(e.to_string());
             }
             if rbuf.len() != before {
@@ -605,17 +607,7 @@ where
                     Ok((0, _)) => {
                         // Deliver what is complete, then end.
                         let _ = conn.handle_input(rbuf);
-                        while let Some(ev) = conn.poll_event() {
-                            if let Event::Message(mut m) = ev {
-                                if let Some(p) = &props {
-                                    m.set_properties(p.clone());
-                                }
-                                inbox.push_back(m);
-                            }
-                        }
-                        if !inbox.is_empty() {
-                            shared.deliver(id, &mut Vec::new(), &mut inbox, 0);
-                        }
+                        deliver_decoded(conn, &props, shared, id, &mut inbox);
                         return Some("connection closed by peer".into());
                     }
                     Ok((n, spare)) => {
@@ -634,6 +626,7 @@ where
                         conn.handle_received(now);
                         if let Err(e) = conn.handle_input_limited(rbuf, room) {
                             tracing::debug!(error = %e, "protocol error, closing connection");
+                            deliver_decoded(conn, &props, shared, id, &mut inbox);
                             return Some(e.to_string());
                         }
                     }
@@ -645,6 +638,7 @@ where
                 room = shared.in_room(id);
                 if room > 0 {
                     if let Err(e) = conn.handle_input_limited(rbuf, room) {
+                        deliver_decoded(conn, &props, shared, id, &mut inbox);
                         return Some(e.to_string());
                     }
                 }
@@ -656,6 +650,29 @@ where
                 }
             }
         }
+    }
+}
+
+/// The connection ends (the peer's EOF or a protocol error such as a frame over
+/// MAXMSGSIZE): the complete messages decoded before the end still go to the socket, as
+/// libzmq keeps the messages its decoder passed on before an error.
+fn deliver_decoded(
+    conn: &mut Connection,
+    props: &Option<Arc<Properties>>,
+    shared: &Shared,
+    id: PeerId,
+    inbox: &mut VecDeque<Message>,
+) {
+    while let Some(ev) = conn.poll_event() {
+        if let Event::Message(mut m) = ev {
+            if let Some(p) = props {
+                m.set_properties(p.clone());
+            }
+            inbox.push_back(m);
+        }
+    }
+    if !inbox.is_empty() {
+        shared.deliver(id, &mut Vec::new(), inbox, 0);
     }
 }
 

@@ -14,8 +14,8 @@ use std::process::{Command as StdCommand, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 /// Where the virtual environment is made.
@@ -266,6 +266,7 @@ pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
 pub struct PyPeer {
     label: String,
     child: Child,
+    stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -284,12 +285,13 @@ impl PyPeer {
             .arg("-u")
             .arg(PEER_SCRIPT)
             .args(&args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let mut err = child.stderr.take().expect("piped stderr");
         let stderr = tokio::spawn(async move {
@@ -300,6 +302,7 @@ impl PyPeer {
         PyPeer {
             label,
             child,
+            stdin,
             stdout,
             stderr: Some(stderr),
         }
@@ -345,6 +348,22 @@ impl PyPeer {
                 self.fail(format!("printed nothing for {limit:?} (expected a line)"))
                     .await
             }
+        }
+    }
+
+    /// Writes `line` and a newline to the peer's stdin (what its `seq stdin` action reads).
+    pub async fn send_line(&mut self, line: &str) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            self.fail("its stdin is already closed".into()).await
+        };
+        let write = async {
+            stdin.write_all(format!("{line}\n").as_bytes()).await?;
+            stdin.flush().await
+        };
+        match tokio::time::timeout(LINE_TIMEOUT, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.fail(format!("writing to its stdin failed: {e}")).await,
+            Err(_) => self.fail("writing to its stdin hung".into()).await,
         }
     }
 
