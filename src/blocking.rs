@@ -101,7 +101,8 @@ where
         // `block_in_place` leaves that runtime's context, where `block_on` is allowed.
         return Ok(tokio::task::block_in_place(|| rt.block_on(fut)));
     }
-    // A current-thread runtime cannot leave its context: `block_on` would panic here.
+    // A current-thread runtime's context cannot be left (`block_in_place` is refused there)
+    // and `block_on` would panic inside it: the operation runs as a task, this thread waits.
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     rt.spawn(async move {
         let _ = tx.send(fut.await);
