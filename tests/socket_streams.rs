@@ -294,3 +294,62 @@ async fn ready_sees_the_sockets_own_req_rep_turns() {
     close(&req).await;
     close(&rep).await;
 }
+
+/// What `events` reports for each socket type before any peer, as libzmq: the types that
+/// drop what they cannot queue are always writable, the others wait for a peer with room,
+/// and receive-only or send-only types never report the other direction.
+#[test]
+fn events_follow_libzmq_per_socket_type() {
+    let _panics = support::check_library_panics();
+    let expect = [
+        (SocketType::Pub, PollEvents::POLLOUT),
+        (SocketType::XPub, PollEvents::POLLOUT),
+        (SocketType::XSub, PollEvents::POLLOUT),
+        (SocketType::Router, PollEvents::POLLOUT),
+        (SocketType::Sub, PollEvents::empty()),
+        (SocketType::Pull, PollEvents::empty()),
+        (SocketType::Push, PollEvents::empty()),
+        (SocketType::Dealer, PollEvents::empty()),
+        (SocketType::Pair, PollEvents::empty()),
+        (SocketType::Req, PollEvents::empty()),
+        (SocketType::Rep, PollEvents::empty()),
+    ];
+    for (t, events) in expect {
+        assert_eq!(Socket::new(t).events().unwrap(), events, "{t:?}");
+    }
+    // ROUTER_MANDATORY: writable only when some peer has room.
+    let router = Socket::new(SocketType::Router);
+    router.set_router_mandatory(true).unwrap();
+    assert_eq!(router.events().unwrap(), PollEvents::empty());
+}
+
+/// With REQ_CORRELATE, the REQ is readable only once the reply to its request is there.
+#[tokio::test]
+async fn events_of_a_correlating_req() {
+    let _panics = support::check_library_panics();
+    let ep = name("correlate");
+    let rep = Socket::new(SocketType::Rep);
+    rep.bind(&ep).await.unwrap();
+    let req = Socket::new(SocketType::Req);
+    req.set_req_correlate(true).unwrap();
+    req.set_req_relaxed(true).unwrap();
+    req.connect(&ep).await.unwrap();
+    req.send("first").await.unwrap();
+    assert_eq!(
+        req.events().unwrap(),
+        PollEvents::POLLOUT,
+        "relaxed: writable"
+    );
+    assert_eq!(support::recv(&rep, "rep").await, Message::from("first"));
+    rep.send("answer").await.unwrap();
+    assert_eq!(
+        within("REQ readable", req.ready(PollEvents::POLLIN))
+            .await
+            .unwrap(),
+        PollEvents::POLLIN
+    );
+    assert_eq!(support::recv(&req, "req").await, Message::from("answer"));
+    assert_eq!(req.events().unwrap(), PollEvents::POLLOUT);
+    close(&req).await;
+    close(&rep).await;
+}
