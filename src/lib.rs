@@ -14,13 +14,14 @@
 //! | bytes | [`transport`] | endpoints, TCP and IPC byte streams |
 //! | data plane | (private) | per-peer queues, each socket type's send and receive rule, fan-out, the REQ/REP direct paths, counters, options |
 //! | tasks | (private) | one task per connection; the inproc pump and its registry |
-//! | sockets | [`socket`] | the public [`Socket`]: send/recv/close, bind/connect/reconnect, options |
-//! | aiozmq API | [`api`] | `create_zmq_connection`, `ZmqTransport`/`ZmqProtocol`, `ZmqStream` |
+//! | sockets | [`socket`] | the public [`Socket`]: send/recv/close, bind/connect/reconnect, options, readiness, `Stream`/`Sink` adapters |
+//! | aiozmq API, blocking API | [`api`], [`blocking`] | `create_zmq_connection`, `ZmqTransport`/`ZmqProtocol`, `ZmqStream`; blocking sockets and `poll` for programs without a runtime |
 //! | on sockets | [`proxy`](mod@proxy), [`rpc`] | `zmq_proxy`, aiozmq.rpc |
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod api;
+pub mod blocking;
 mod engine;
 mod error;
 #[doc(hidden)]
@@ -43,7 +44,7 @@ pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Pro
 pub use monitor::{EventKind, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ProxyStatistics};
 pub use security::curve::{curve_keypair, curve_public};
-pub use socket::{Counters, PeerQueue, Socket, TrySendError};
+pub use socket::{Counters, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError};
 pub use transport::Endpoint;
 pub use version::{version_info, ReleaseLevel, VersionInfo, VERSION};
 pub use zmtp::SocketType;

@@ -1,8 +1,9 @@
 //! Socket monitor events, with libzmq's names and numbers.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 /// A monitor event kind (libzmq's `ZMQ_EVENT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,13 +130,14 @@ struct QueueInner {
     events: VecDeque<MonitorEvent>,
     dropped: u64,
     closed: bool,
+    /// The consumer waiting for the next event (one `Monitor` reads each queue).
+    waker: Option<Waker>,
 }
 
 /// Shared between the socket (producer) and one [`Monitor`] (consumer).
 #[derive(Debug)]
 pub(crate) struct EventQueue {
     inner: Mutex<QueueInner>,
-    notify: Notify,
     backlog: usize,
     /// The `Monitor` was dropped: nobody reads this queue any more.
     detached: std::sync::atomic::AtomicBool,
@@ -148,8 +150,8 @@ impl EventQueue {
                 events: VecDeque::new(),
                 dropped: 0,
                 closed: false,
+                waker: None,
             }),
-            notify: Notify::new(),
             backlog: backlog.max(1),
             detached: std::sync::atomic::AtomicBool::new(false),
         })
@@ -169,8 +171,11 @@ impl EventQueue {
             q.dropped += 1;
         }
         q.events.push_back(ev);
+        let waker = q.waker.take();
         drop(q);
-        self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     pub(crate) fn close(&self, endpoint: String) {
@@ -189,8 +194,11 @@ impl EventQueue {
             reason: None,
         });
         q.closed = true;
+        let waker = q.waker.take();
         drop(q);
-        self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -220,19 +228,24 @@ impl Monitor {
     /// # Cancel safety
     /// Cancel-safe: an event is removed only when this returns it.
     pub async fn recv(&mut self) -> Option<MonitorEvent> {
-        loop {
-            let notified = self.queue.notify.notified();
-            {
-                let mut q = self.queue.inner.lock().unwrap();
-                if let Some(ev) = q.events.pop_front() {
-                    return Some(ev);
-                }
-                if q.closed {
-                    return None;
-                }
-            }
-            notified.await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event: `Ready(Some(event))`, `Ready(None)` after MONITOR_STOPPED
+    /// was delivered, or `Pending` (the task is woken by the next event). An event is
+    /// removed only when it is returned.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<MonitorEvent>> {
+        let mut q = self.queue.inner.lock().unwrap();
+        if let Some(ev) = q.events.pop_front() {
+            return Poll::Ready(Some(ev));
         }
+        if q.closed {
+            return Poll::Ready(None);
+        }
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            q.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// An event if one is queued.
@@ -243,5 +256,25 @@ impl Monitor {
     /// How many events were dropped because the backlog was full.
     pub fn dropped(&self) -> u64 {
         self.queue.inner.lock().unwrap().dropped
+    }
+}
+
+/// The events, as [`Monitor::recv`] returns them: the stream ends after
+/// [`EventKind::MonitorStopped`] (when the socket closes or
+/// [`Socket::disable_monitor`](crate::Socket::disable_monitor) is called). Cancel-safe: an
+/// event leaves the queue only in the poll that yields it, so a dropped `next()` loses
+/// nothing.
+impl futures_core::Stream for Monitor {
+    type Item = MonitorEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MonitorEvent>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl futures_core::FusedStream for Monitor {
+    fn is_terminated(&self) -> bool {
+        let q = self.queue.inner.lock().unwrap();
+        q.closed && q.events.is_empty()
     }
 }

@@ -1,4 +1,5 @@
-//! Runs every example of aiozmq's core and streams chapters and checks what it prints.
+//! Runs every example of aiozmq's core and streams chapters, and the blocking API's
+//! hello-world client and server, and checks what they print.
 //!
 //! The examples are built with `cargo build --example ...` (a no-op when `cargo test`
 //! already built them) in the test's own profile and target directory, then run with a
@@ -9,11 +10,13 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 6] = [
     "core_dealer_router",
     "stream_dealer_router",
     "stream_monitor",
     "socket_event_monitor",
+    "blocking_hwserver",
+    "blocking_hwclient",
 ];
 
 /// How long an example may run.
@@ -59,12 +62,22 @@ fn build_examples() {
     });
 }
 
+fn example_path(name: &str) -> PathBuf {
+    examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Runs an example and returns its standard output; fails on a non-zero exit or after
 /// [`LIMIT`].
 fn run(name: &str) -> String {
+    run_with(name, &[])
+}
+
+/// Runs an example with arguments, as [`run`].
+fn run_with(name: &str, args: &[&str]) -> String {
     build_examples();
-    let path = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let path = example_path(name);
     let mut child = Command::new(&path)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -171,4 +184,62 @@ fn socket_event_monitor() {
         "{out}"
     );
     assert_eq!(out.lines().last(), Some("DONE"), "{out}");
+}
+
+/// Kills the example it holds when dropped (a server that serves until killed).
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn blocking_hello_world_client_and_server() {
+    build_examples();
+    let mut server = Server(
+        Command::new(example_path("blocking_hwserver"))
+            .args(["tcp://127.0.0.1:*", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start blocking_hwserver"),
+    );
+    // The server's lines, read on a thread so that waiting for them has a deadline.
+    let stdout = server.0.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.expect("server output")).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(LIMIT)
+        .expect("the server printed no endpoint");
+    let endpoint = first
+        .strip_prefix("Bound to ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    assert!(endpoint.starts_with("tcp://127.0.0.1:"), "{endpoint}");
+
+    let out = run_with("blocking_hwclient", &[endpoint, "5"]);
+    let mut expected = vec![format!(
+        "Connecting to the hello world server at {endpoint}"
+    )];
+    for n in 0..5 {
+        expected.push(format!("Sending Hello {n}"));
+        expected.push(format!("Received World {n}"));
+    }
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+    for _ in 0..5 {
+        let line = lines
+            .recv_timeout(LIMIT)
+            .expect("the server printed fewer requests");
+        assert_eq!(line, "Received Hello");
+    }
+    drop(server);
 }

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["plane"],
     &["engine"],
     &["socket"],
-    &["api"],
+    &["api", "blocking"],
     &["proxy", "rpc"],
     &["fuzzing"],
 ];

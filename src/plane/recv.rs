@@ -233,21 +233,62 @@ impl State {
         id: PeerId,
         mut msg: Message,
     ) -> Option<Message> {
-        if id != want {
+        if id != want || !self.is_reply(&msg) {
             return None;
         }
         if self.opts.req_correlate {
-            if msg.first()?[..] != self.req.request_id.to_ne_bytes() {
-                return None;
-            }
             msg.pop_front();
-        }
-        if !msg.first()?.is_empty() {
-            return None;
         }
         msg.pop_front();
         self.req.awaiting = None;
         Some(msg)
+    }
+
+    /// REQ: whether `msg` is the reply to the request in flight (see `req_accept`).
+    #[inline]
+    fn is_reply(&self, msg: &Message) -> bool {
+        let mut frames = msg.iter();
+        if self.opts.req_correlate
+            && frames
+                .next()
+                .is_none_or(|f| f[..] != self.req.request_id.to_ne_bytes())
+        {
+            return false;
+        }
+        frames.next().is_some_and(|f| f.is_empty())
+    }
+
+    /// Whether [`try_recv`](Self::try_recv) would return a message now (libzmq's POLLIN),
+    /// looking without taking: a REQ only for the reply it awaits, a REP only for a
+    /// well-formed request while it owes no reply, never for the types that cannot
+    /// receive. Messages `take_inbound` moved out of the state are the caller's to count.
+    pub(crate) fn readable(&self) -> bool {
+        let queued = |p: &Peer| !p.inbound.is_empty();
+        match self.socket_type {
+            SocketType::Req => self.req.awaiting.is_some_and(|want| {
+                self.peers
+                    .get(&want)
+                    .is_some_and(|p| p.inbound.iter().any(|m| self.is_reply(m)))
+            }),
+            SocketType::Rep => {
+                self.rep.pending.is_none()
+                    && self
+                        .peers
+                        .values()
+                        .any(|p| p.inbound.iter().any(|m| m.iter().any(|f| f.is_empty())))
+            }
+            SocketType::XPub => !self.xpub_pending.is_empty(),
+            SocketType::Pub | SocketType::Push => false,
+            SocketType::Dealer
+            | SocketType::Router
+            | SocketType::Pull
+            | SocketType::Pair
+            | SocketType::Sub
+            | SocketType::XSub => self
+                .fq
+                .iter()
+                .any(|id| self.peers.get(id).is_some_and(queued)),
+        }
     }
 
     /// REP: a request from `id` splits at its first empty frame into the envelope (kept

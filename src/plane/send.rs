@@ -18,6 +18,31 @@ impl State {
             .is_some_and(|p| peer_has_room(p, &self.opts))
     }
 
+    /// Whether [`try_send`](Self::try_send) would take a message now without `EAGAIN`
+    /// (libzmq's POLLOUT): a round-robin peer with room (DEALER, PUSH, PAIR, and REQ when
+    /// no reply is owed or REQ_RELAXED), a request to answer (REP), always for the types
+    /// that drop what they cannot queue (PUB, XPUB, XSUB, and ROUTER unless
+    /// ROUTER_MANDATORY, where some peer must have room), never for SUB and PULL.
+    pub(crate) fn writable(&self) -> bool {
+        let rr_room = || {
+            self.rr.iter().any(|id| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|p| peer_has_room(p, &self.opts))
+            })
+        };
+        match self.socket_type {
+            SocketType::Dealer | SocketType::Push | SocketType::Pair => rr_room(),
+            SocketType::Req => (self.req.awaiting.is_none() || self.opts.req_relaxed) && rr_room(),
+            SocketType::Rep => self.rep.pending.is_some(),
+            SocketType::Router => {
+                !self.opts.router_mandatory || self.by_rid.values().any(|id| self.has_room(*id))
+            }
+            SocketType::Pub | SocketType::XPub | SocketType::XSub => true,
+            SocketType::Sub | SocketType::Pull => false,
+        }
+    }
+
     /// Queues `item` to `id`; adds the engine's wake-up to `wakes` when the queue was empty.
     #[inline]
     pub(super) fn push_out(&mut self, id: PeerId, item: Outbound, wakes: &mut Wakes) {

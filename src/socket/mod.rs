@@ -5,6 +5,10 @@
 //! - `state`: per-peer queues and the routing strategy of each socket type (table there).
 //! - [`options`]: libzmq's options with their defaults.
 //! - [`monitor`]: monitor events with libzmq's names and numbers.
+//! - `ready`: readiness without taking anything ([`PollEvents`], [`Socket::events`],
+//!   [`Socket::ready`]).
+//! - `streams`: the socket as a `futures` `Stream` ([`SocketStream`]) and `Sink`
+//!   ([`SocketSink`]).
 //!
 //! A socket owns no task of its own: each bound endpoint has an accept task, each connected
 //! endpoint a connect/reconnect task, and each live connection an engine task. Sending
@@ -18,9 +22,14 @@
 pub use crate::monitor;
 /// Socket options (the module lives in the data plane; this path stays).
 pub use crate::plane::options;
+mod ready;
 mod secure;
 pub mod sockopt;
 pub use sockopt::{opt, OptValue};
+mod streams;
+
+pub use ready::PollEvents;
+pub use streams::{SocketSink, SocketStream};
 
 use crate::engine::{self, EngineCtx, Outcome, Target};
 use crate::plane::lease::{Borrowed, ReadLease};
@@ -96,6 +105,8 @@ pub struct Socket {
     connects: Mutex<Vec<EndpointRecord>>,
     /// ZMQ_LAST_ENDPOINT: the endpoint of the last successful bind (resolved) or connect.
     last_endpoint: Mutex<String>,
+    /// [`ready`](Self::ready) calls waiting now (see `turned`).
+    ready_waiters: std::sync::atomic::AtomicUsize,
 }
 
 macro_rules! option_accessors {
@@ -133,6 +144,7 @@ impl Socket {
             binds: Mutex::new(Vec::new()),
             connects: Mutex::new(Vec::new()),
             last_endpoint: Mutex::new(String::new()),
+            ready_waiters: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -726,6 +738,9 @@ impl Socket {
         let mut wakes = Wakes::default();
         let r = self.shared.state.lock().unwrap().try_send(slot, &mut wakes);
         wakes.notify();
+        if r.is_ok() {
+            self.turned();
+        }
         r
     }
 
@@ -842,7 +857,11 @@ impl Socket {
         if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
             // Their message is rarely queued already: straight to the waiting receive,
             // which looks at the queue first.
-            return self.recv_borrowing().await;
+            let r = self.recv_borrowing().await;
+            if r.is_ok() {
+                self.turned();
+            }
+            return r;
         }
         // Fast path: no waiter registration when a message is queued.
         if let Some(m) = self.try_recv_inner()? {
@@ -929,8 +948,11 @@ impl Socket {
 
     /// Receives a message if one is queued, else `EAGAIN`.
     pub fn try_recv(&self) -> Result<Message> {
-        self.try_recv_inner()?
-            .ok_or_else(|| Error::again("no message available"))
+        let m = self
+            .try_recv_inner()?
+            .ok_or_else(|| Error::again("no message available"))?;
+        self.turned();
+        Ok(m)
     }
 
     /// Closes the socket: no more sends or receives; queued outbound messages are flushed
