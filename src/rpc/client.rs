@@ -6,7 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -197,6 +197,10 @@ fn encode_args(
     Ok(encode_call(codec, name, &args, &kwargs)?)
 }
 
+/// How many calls of one [`RpcClient`] (with its clones) may wait for their reply at once,
+/// unless [`ConnectRpc::max_pending_calls`] says otherwise.
+pub const DEFAULT_MAX_PENDING_CALLS: usize = 65_536;
+
 /// The options shared by the `connect_*` builders.
 #[derive(Clone, Debug, Default)]
 struct ClientOptions {
@@ -204,6 +208,8 @@ struct ClientOptions {
     table: TranslationTable,
     error_table: ErrorTable,
     timeout: Option<Duration>,
+    /// `None`: [`DEFAULT_MAX_PENDING_CALLS`].
+    max_pending: Option<usize>,
 }
 
 macro_rules! client_builder {
@@ -265,9 +271,21 @@ impl ConnectRpc {
         self
     }
 
-    /// The default timeout of every call (Python's `timeout=`); none by default.
+    /// The default timeout of every call (Python's `timeout=`); none by default. Without
+    /// one, a call to a server that never answers waits until its future is dropped or the
+    /// client closes.
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.opts.timeout = timeout.into();
+        self
+    }
+
+    /// At most `n` calls (at least 1) may wait for their reply at once, over the client and
+    /// its clones (default [`DEFAULT_MAX_PENDING_CALLS`]); a call beyond that fails at once
+    /// with [`Error::TooManyPendingCalls`], so that a server that stops answering costs a
+    /// bounded amount of memory. A call stops waiting when it is answered, times out, is
+    /// dropped, or the client closes. Python's aiozmq has no such limit.
+    pub fn max_pending_calls(mut self, n: usize) -> Self {
+        self.opts.max_pending = Some(n.max(1));
         self
     }
 }
@@ -340,6 +358,10 @@ const EXPIRED_KEPT: usize = 4096;
 #[derive(Debug)]
 struct Shared {
     pending: Mutex<Pending>,
+    /// See [`ConnectRpc::max_pending_calls`].
+    max_pending: usize,
+    /// Replies dropped: unknown or late ids, and messages that are not replies.
+    dropped_replies: AtomicU64,
     /// Requests on their way to the socket (see [`write_requests`]).
     outbox: mpsc::UnboundedSender<(u32, Message)>,
 }
@@ -363,6 +385,7 @@ impl Shared {
             match p.calls.remove(&id) {
                 Some(tx) => tx,
                 None => {
+                    self.dropped_replies.fetch_add(1, Ordering::Relaxed);
                     if p.expired.contains(&id) {
                         tracing::debug!(req_id = id, "dropping a late reply to a timed-out call");
                     } else {
@@ -441,6 +464,8 @@ impl IntoFuture for ConnectRpc {
             let (outbox, requests) = mpsc::unbounded_channel();
             let shared = Arc::new(Shared {
                 pending: Mutex::new(Pending::default()),
+                max_pending: opts.max_pending.unwrap_or(DEFAULT_MAX_PENDING_CALLS),
+                dropped_replies: AtomicU64::new(0),
                 outbox,
             });
             let token = CancellationToken::new();
@@ -537,7 +562,10 @@ async fn recv_replies(socket: Arc<Socket>, shared: Arc<Shared>) {
     while let Ok(msg) = intake.next(&socket).await {
         match Reply::load(msg) {
             Ok(reply) => shared.deliver(reply),
-            Err(e) => tracing::error!("cannot unpack a reply: {e}"),
+            Err(e) => {
+                shared.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("cannot unpack a reply: {e}");
+            }
         }
     }
 }
@@ -636,6 +664,9 @@ impl RpcClient {
             if p.closed || inner.service.is_closed() {
                 return Err(Error::ServiceClosed);
             }
+            if p.calls.len() >= inner.shared.max_pending {
+                return Err(Error::TooManyPendingCalls(inner.shared.max_pending));
+            }
             // Python's counter: 1, 2, ... 2^32-1, 0, 1, ...; skip ids still in use.
             let mut id;
             loop {
@@ -674,9 +705,17 @@ impl RpcClient {
         Ok((msg, guard, rx, direct))
     }
 
-    /// How many calls wait for their reply.
+    /// How many calls wait for their reply (at most the client's
+    /// [`max_pending_calls`](ConnectRpc::max_pending_calls)).
     pub fn pending_calls(&self) -> usize {
         self.inner.shared.pending.lock().unwrap().calls.len()
+    }
+
+    /// How many received messages were dropped since the client started: replies whose id
+    /// no call waits for (never issued, or the call timed out or was dropped) and messages
+    /// that are not replies (logged as `tracing` events of `aiozmq::rpc::client`).
+    pub fn dropped_replies(&self) -> u64 {
+        self.inner.shared.dropped_replies.load(Ordering::Relaxed)
     }
 }
 

@@ -87,6 +87,25 @@
 //! | lists come back as tuples | [`Value::Array`] (tuples, `Vec`) |
 //! | `aiozmq.rpc.logger` | `tracing` events of `aiozmq::rpc::server` |
 //!
+//! # Limits
+//! What a hostile or failing peer can cost is bounded:
+//! - **Values per message**: unpacking stops at [`MAX_VALUES`] values (every scalar,
+//!   array and map counts one) and [`MAX_DEPTH`] nested containers; a server drops such a
+//!   request (and logs it), a client fails the call the reply belongs to.
+//! - **Pending calls per client**: at most [`ConnectRpc::max_pending_calls`] calls (default
+//!   [`DEFAULT_MAX_PENDING_CALLS`], 65,536) wait for their reply at once, over a client
+//!   and its clones; one more fails at once with [`Error::TooManyPendingCalls`] and sends
+//!   nothing. A call stops waiting when answered, when its timeout expires
+//!   ([`Error::Timeout`]), when its future is dropped, or when the client closes. There is
+//!   no timeout by default (as in Python's `connect_rpc(timeout=None)`): against a server
+//!   that never answers, a call without one waits until dropped.
+//! - **Replies nobody waits for** (ids never issued, late replies to timed-out or dropped
+//!   calls) and messages that are not replies are dropped as they arrive, logged and
+//!   counted ([`RpcClient::dropped_replies`]); a flood of them is held back by the
+//!   client's RCVHWM and TCP, not buffered.
+//! - **Concurrent async methods per server**: [`Serve::max_concurrency`] (default
+//!   [`DEFAULT_MAX_CONCURRENCY`]); beyond it the server stops reading requests.
+//!
 //! # Interoperability notes
 //! - msgpack-python ≥ 1.0 unpacks maps with `strict_map_key=True`: a Python peer rejects
 //!   (drops) a message holding a map whose keys are not `str` or `bytes`.
@@ -112,6 +131,7 @@ pub mod wire;
 pub use client::{
     connect_pipeline, connect_pubsub, connect_rpc, Args, ConnectPipeline, ConnectPubSub,
     ConnectRpc, IntoArgs, IntoKwargs, Kwargs, PipelineClient, PubSubClient, Publisher, RpcClient,
+    DEFAULT_MAX_PENDING_CALLS,
 };
 pub use codec::{
     predefined_code, Codec, CodecError, TranslationTable, Translator, MAX_DEPTH, MAX_VALUES,
