@@ -320,6 +320,57 @@ isolated! {
     }
 }
 
+isolated! {
+    /// With no server to take them (nothing listens at the endpoint), 6,400 calls of 64
+    /// tasks, each with a 16 KiB argument, time out one after another: beyond the socket's
+    /// own queue (SNDHWM), the requests of the abandoned calls are not kept waiting for a
+    /// server, so memory stays bounded however many calls time out (kept, they would take
+    /// 100 MiB).
+    requests_of_timed_out_calls_do_not_pile_up_while_no_server_listens => async {
+        const TASKS: usize = 64;
+        const ROUNDS: usize = 100;
+        let nobody = support::UnboundIpc::new("rpc-nobody");
+        let client = rpc::connect_rpc()
+            .connect(nobody.endpoint.clone())
+            .max_pending_calls(TASKS)
+            .timeout(Duration::from_millis(2))
+            .await
+            .expect("client");
+        let payload = Bytes::from(vec![7u8; 16 * 1024]);
+        let run = |rounds: usize| {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let (client, payload) = (client.clone(), payload.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..rounds {
+                            match client.call_as::<i64>("f", (payload.clone(),), ()).await {
+                                Err(rpc::Error::Timeout) => {}
+                                other => panic!("a call nobody can answer: {other:?}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            async move {
+                for t in tasks {
+                    within("the calling tasks", t).await.expect("a calling task");
+                }
+            }
+        };
+        // The first 1,280 fill the socket's own queue (SNDHWM, 1000 messages, waiting for a
+        // server as in libzmq): that much stays, and no more.
+        run(20).await;
+        let before = rss_kib();
+        run(ROUNDS).await;
+        let grown = rss_kib().saturating_sub(before);
+        eprintln!("RSS {before} KiB before {} timed-out calls of 16 KiB, grown by {grown} KiB", TASKS * ROUNDS);
+        assert_eq!(client.pending_calls(), 0);
+        assert!(grown < 8 * 1024, "RSS grew by {grown} KiB");
+        client.close();
+        within("client close", client.wait_closed()).await;
+    }
+}
+
 /// A started call: its task and its future's result.
 type CallTask = tokio::task::JoinHandle<Result<i64, rpc::Error>>;
 

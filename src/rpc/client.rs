@@ -522,22 +522,27 @@ impl Drop for AbortOnDrop {
 /// the connection writes many requests per system call when many calls are in flight
 /// (each caller sending for itself would wake the connection once per request). Requests
 /// of calls abandoned meanwhile (timed out, dropped, closed) are not sent.
+///
+/// While the socket makes it wait (no server, or at its high-water mark), it goes on
+/// taking requests in and drops those of calls abandoned meanwhile once more are queued
+/// than calls may be pending, so that calls timing out while no server takes their
+/// requests leave nothing behind: at most twice the pending-call limit are queued.
 async fn write_requests(
     socket: Arc<Socket>,
     mut requests: mpsc::UnboundedReceiver<(u32, Message)>,
     shared: Arc<Shared>,
 ) {
-    let mut batch = Vec::with_capacity(128);
+    let mut queue: VecDeque<(u32, Message)> = VecDeque::with_capacity(128);
     while let Some(first) = requests.recv().await {
-        batch.push(first);
+        queue.push_back(first);
         tokio::task::yield_now().await;
         while let Ok(more) = requests.try_recv() {
-            batch.push(more);
+            queue.push_back(more);
         }
         let mut skip_abandoned = false;
-        for (id, msg) in batch.drain(..) {
-            // Sending normally completes at once; once the socket makes us wait (no server,
-            // or at its high-water mark), skip the calls abandoned meanwhile.
+        while let Some((id, msg)) = queue.pop_front() {
+            // Sending normally completes at once; once the socket makes us wait, skip the
+            // calls abandoned meanwhile.
             if skip_abandoned && !shared.is_pending(id) {
                 continue;
             }
@@ -545,8 +550,27 @@ async fn write_requests(
                 Ok(()) => {}
                 Err(e) if e.error.kind() == crate::ErrorKind::Again => {
                     skip_abandoned = true;
-                    if shared.is_pending(id) && socket.send(e.message).await.is_err() {
-                        return;
+                    if !shared.is_pending(id) {
+                        continue;
+                    }
+                    let send = socket.send(e.message);
+                    tokio::pin!(send);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            sent = &mut send => {
+                                if sent.is_err() {
+                                    return;
+                                }
+                                break;
+                            }
+                            Some(more) = requests.recv() => {
+                                queue.push_back(more);
+                                if queue.len() > shared.max_pending {
+                                    queue.retain(|(id, _)| shared.is_pending(*id));
+                                }
+                            }
+                        }
                     }
                 }
                 Err(_) => return,

@@ -98,7 +98,9 @@
 //!   nothing. A call stops waiting when answered, when its timeout expires
 //!   ([`Error::Timeout`]), when its future is dropped, or when the client closes. There is
 //!   no timeout by default (as in Python's `connect_rpc(timeout=None)`): against a server
-//!   that never answers, a call without one waits until dropped.
+//!   that never answers, a call without one waits until dropped. While no server takes
+//!   requests, those of abandoned calls are dropped rather than kept: what waits is the
+//!   socket's queue (SNDHWM requests) and at most twice the pending-call limit.
 //! - **Replies nobody waits for** (ids never issued, late replies to timed-out or dropped
 //!   calls) and messages that are not replies are dropped as they arrive, logged and
 //!   counted ([`RpcClient::dropped_replies`]); a flood of them is held back by the
