@@ -10,7 +10,10 @@
 //!
 //! Short nonces are 64-bit big-endian counters starting at 1 and strictly increasing; a
 //! MESSAGE whose nonce is not larger than the last one seen is rejected (replay). The
-//! server's cookie key is made for each connection and forgotten once INITIATE is checked.
+//! server's cookie key is made for each connection and forgotten once INITIATE is checked,
+//! so a recorded INITIATE replayed on another connection does not open. Every box key comes
+//! from `msgbox::beforenm`, which refuses a peer key of low order as libsodium does: the
+//! handshake fails with an authentication error naming the key.
 
 use super::msgbox::{beforenm, MessageKey};
 use super::{CurveKey, RandomSource, Step, ZapReply, ZapRequest};
