@@ -432,12 +432,16 @@ async fn never_answered_calls_time_out_and_pending_calls_stay_within_the_limit()
     }
     assert_eq!(client.pending_calls(), 0);
 
-    // A timeout: every call fails with it (the limit again refusing one more).
+    // A timeout: every call fails with it. The calls are prepared (and counted) before any
+    // is polled, and a call's timeout starts at its first poll, so the limit is checked
+    // before any can expire.
     let timed = client.with_timeout(Duration::from_millis(200));
-    let calls = start_calls(&timed, LIMIT);
-    let late = requests(&server, LIMIT).await;
+    let prepared: Vec<_> = (0..LIMIT)
+        .map(|i| timed.call_as::<i64>("add", (i as i64, 1), ()))
+        .collect();
     assert_eq!(client.pending_calls(), LIMIT);
     assert_refused_at_limit(timed.call_as("add", (0, 0), ()).now_or_never(), LIMIT);
+    let calls: Vec<_> = prepared.into_iter().map(tokio::spawn).collect();
     for c in calls {
         match within("a call with a timeout", c).await.unwrap() {
             Err(rpc::Error::Timeout) => {}
@@ -445,14 +449,24 @@ async fn never_answered_calls_time_out_and_pending_calls_stay_within_the_limit()
         }
     }
     assert_eq!(client.pending_calls(), 0);
-    // The refused calls sent nothing: the next request is the next call's.
-    assert!(server.try_recv().is_err(), "a refused call was sent");
+    // Each was sent (the socket had room), with the ids that follow; the refused calls
+    // took no id and sent nothing: the next request is the next call's.
+    let late = requests(&server, LIMIT).await;
+    let expected: Vec<u32> = (LIMIT as u32 + 1..=2 * LIMIT as u32).collect();
+    assert_eq!(
+        (&ids[..], &late[..]),
+        (&(1..=LIMIT as u32).collect::<Vec<_>>()[..], &expected[..])
+    );
 
     // Usable after: a late reply to a timed-out call is dropped, a new call is answered.
     let dropped = client.dropped_replies();
     let next = tokio::spawn(timed.with_timeout(None).call_as::<i64>("add", (20, 22), ()));
     let id = request_id(&recv(&server, "the next call").await);
-    assert!(!ids.contains(&id) && !late.contains(&id), "id {id} reused");
+    assert_eq!(
+        id,
+        2 * LIMIT as u32 + 1,
+        "the request after the refused calls"
+    );
     send(&server, reply_to(late[0], &[1]), "a late reply").await;
     send(&server, reply_to(id, &[42]), "the reply").await;
     assert_eq!(within("the next call", next).await.unwrap().unwrap(), 42);
