@@ -65,7 +65,7 @@
 //! | Python `aiozmq.rpc` | here |
 //! |---|---|
 //! | `serve_rpc(handler, bind=, connect=, translation_table=, log_exceptions=, exclude_log_exceptions=, timeout=)` | [`serve_rpc`]`(handler).bind(..).connect(..).translation_table(..).log_exceptions(..).exclude_log_exceptions(..).timeout(..)` (and [`Serve::max_concurrency`]), awaited: a [`Service`] |
-//! | `connect_rpc(connect=, bind=, error_table=, timeout=, translation_table=)` | [`connect_rpc`]`().connect(..).bind(..).error_table(..).timeout(..).translation_table(..)`, awaited: an [`RpcClient`] |
+//! | `connect_rpc(connect=, bind=, error_table=, timeout=, translation_table=)` | [`connect_rpc`]`().connect(..).bind(..).error_table(..).timeout(..).translation_table(..)`, awaited: an [`RpcClient`] (and [`ConnectRpc::max_pending_calls`]) |
 //! | `serve_pipeline`, `connect_pipeline` | [`serve_pipeline`], [`connect_pipeline`]: [`Service`], [`PipelineClient`] |
 //! | `serve_pubsub(subscribe=)`, `connect_pubsub` | [`serve_pubsub`]`(h).subscribe(topic)`, [`connect_pubsub`]: [`PubSubService`], [`PubSubClient`] |
 //! | `await client.call.ns.method(1, b=2)` | `call!(client, ns.method(1, b = 2)).await`, [`RpcClient::call`], [`RpcClient::call_as`] |
