@@ -969,6 +969,12 @@ async fn tcp_hostile_handshake_commands() {
         b
     })
     .await;
+    // A short-term key of low order (u = 0).
+    tcp_bad_client_command(&mut srv, b"HELLO", |mut b| {
+        b[80..112].fill(0);
+        b
+    })
+    .await;
     tcp_bad_client_command(&mut srv, b"INITIATE", |mut b| {
         b.truncate(256);
         b
