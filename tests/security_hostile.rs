@@ -2,7 +2,9 @@
 //! frame, a replayed or reordered MESSAGE nonce, a tampered box; during the handshake,
 //! truncated and oversize commands (HELLO of 199 and 201 bytes, a HELLO without its
 //! 72-byte padding, a bad CURVE version, WELCOME not 168 bytes, INITIATE under 257 bytes),
-//! commands out of order, and malformed PLAIN commands.
+//! commands out of order, and malformed PLAIN commands; CURVE public keys of low order
+//! (refused, as libsodium refuses their all-zero shared secret); a real client's HELLO
+//! and INITIATE recorded and replayed on a new connection.
 //!
 //! Each is checked on the sans-I/O [`Connection`] (the input is refused with an error, no
 //! panic), and the CURVE ones also over TCP against a bound socket: the hostile connection
@@ -393,6 +395,90 @@ fn greeting_of(cfg: &Config) -> Vec<u8> {
     out.extend(take(&mut c));
     assert_eq!(out.len(), 64);
     out
+}
+
+/// Public keys of low order on Curve25519 (u = 0, 1, the two points of order 8, and p - 1,
+/// p, p + 1 in non-canonical form): X25519 with any of them gives an all-zero secret.
+fn low_order_keys() -> Vec<[u8; 32]> {
+    let hex = |s: &str| -> [u8; 32] {
+        (0..32)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+            .try_into()
+            .unwrap()
+    };
+    [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]
+    .iter()
+    .map(|s| hex(s))
+    .collect()
+}
+
+#[track_caller]
+fn assert_low_order_refusal(what: &str, e: &ProtocolError) {
+    assert!(
+        matches!(e, ProtocolError::Auth(m) if m.contains("low order")),
+        "{what}: {e}"
+    );
+}
+
+#[test]
+fn hello_with_a_low_order_short_term_key() {
+    let _panics = support::check_library_panics();
+    for key in low_order_keys() {
+        let e = curve_tampered("client", b"HELLO", |mut b| {
+            b[80..112].copy_from_slice(&key);
+            b
+        });
+        assert_low_order_refusal(&format!("C' = {key:02x?}"), &e);
+    }
+}
+
+#[test]
+fn initiate_with_a_low_order_long_term_key() {
+    let _panics = support::check_library_panics();
+    let k = keys();
+    for key in low_order_keys() {
+        // The client vouches with its own secret key but names a low-order public key:
+        // the server refuses the key itself, before anything is boxed under it.
+        let mut client = curve_client(&k, SocketType::Dealer);
+        if let Security::CurveClient { public_key, .. } = &mut client.security {
+            *public_key = key;
+        }
+        match handshake_with(client, curve_server(&k, SocketType::Router), |_, b| b) {
+            Ok(_) => panic!("C = {key:02x?} accepted"),
+            Err((who, e)) => {
+                assert_eq!(who, "server", "{e}");
+                assert_low_order_refusal(&format!("C = {key:02x?}"), &e);
+            }
+        }
+    }
+}
+
+#[test]
+fn client_with_a_low_order_server_key() {
+    let _panics = support::check_library_panics();
+    let k = keys();
+    for key in low_order_keys() {
+        let mut client = curve_client(&k, SocketType::Dealer);
+        if let Security::CurveClient { server_key, .. } = &mut client.security {
+            *server_key = key;
+        }
+        match handshake_with(client, curve_server(&k, SocketType::Router), |_, b| b) {
+            Ok(_) => panic!("S = {key:02x?} accepted"),
+            Err((who, e)) => {
+                assert_eq!(who, "client", "{e}");
+                assert_low_order_refusal(&format!("S = {key:02x?}"), &e);
+            }
+        }
+    }
 }
 
 // ---- sans-I/O: after the CURVE handshake ---------------------------------------------
@@ -883,6 +969,12 @@ async fn tcp_hostile_handshake_commands() {
         b
     })
     .await;
+    // A short-term key of low order (u = 0).
+    tcp_bad_client_command(&mut srv, b"HELLO", |mut b| {
+        b[80..112].fill(0);
+        b
+    })
+    .await;
     tcp_bad_client_command(&mut srv, b"INITIATE", |mut b| {
         b.truncate(256);
         b
@@ -960,4 +1052,168 @@ async fn tcp_client_refuses_bad_welcome() {
     }
     support::close(&client).await;
     support::assert_no_library_panics();
+}
+
+/// A TCP proxy for one connection to `upstream`: forwards both ways and records every
+/// byte the client sent. Returns its endpoint and the recording.
+async fn recording_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+    let upstream = support::mock::tcp_addr(upstream);
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = sent.clone();
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(server) = TcpStream::connect(upstream).await else {
+            return;
+        };
+        let (mut client_rd, mut client_wr) = client.into_split();
+        let (mut server_rd, mut server_wr) = server.into_split();
+        let up = async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match client_rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if server_wr.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = server_wr.shutdown().await;
+        };
+        let down = async move {
+            let _ = tokio::io::copy(&mut server_rd, &mut client_wr).await;
+            let _ = client_wr.shutdown().await;
+        };
+        tokio::join!(up, down);
+    });
+    (endpoint, sent)
+}
+
+/// The greeting and the whole frames of a recorded client stream: (greeting, [(flags,
+/// body)]).
+fn recorded_frames(bytes: &[u8]) -> (Vec<u8>, Vec<(u8, Vec<u8>)>) {
+    let mut frames = Vec::new();
+    let mut rest = &bytes[64..];
+    while !rest.is_empty() {
+        let (flags, body, more) = split_frame(rest);
+        frames.push((flags, body.to_vec()));
+        rest = more;
+    }
+    (bytes[..64].to_vec(), frames)
+}
+
+/// The first frame of `bytes` when it is whole: (flags, body).
+fn whole_frame(bytes: &[u8]) -> Option<(u8, Vec<u8>)> {
+    let flags = *bytes.first()?;
+    let (len, hdr) = if flags & 0x02 != 0 {
+        (
+            u64::from_be_bytes(bytes.get(1..9)?.try_into().unwrap()) as usize,
+            9,
+        )
+    } else {
+        (*bytes.get(1)? as usize, 2)
+    };
+    Some((flags, bytes.get(hdr..hdr + len)?.to_vec()))
+}
+
+/// The HANDSHAKE_FAILED_AUTH event of a replayed INITIATE: its cookie does not open under
+/// the new connection's cookie key.
+async fn expect_cookie_refusal(srv: &mut Server, what: &str) {
+    let ev = srv.expect_failure_event().await;
+    assert_eq!(ev.kind, EventKind::HandshakeFailedAuth, "{what}: {ev:?}");
+    let reason = ev.reason.unwrap_or_default();
+    assert!(reason.contains("cookie"), "{what}: {reason}");
+}
+
+/// A real CURVE client's HELLO, INITIATE and first MESSAGE, recorded by a proxy and
+/// replayed verbatim on new connections to the same server (same long-term keys): all at
+/// once, and the HELLO alone then the INITIATE after the new WELCOME. The server answers
+/// the HELLO (a HELLO proves nothing and costs it one WELCOME) but refuses the INITIATE,
+/// whose cookie was sealed under the first connection's cookie key; the recorded message is
+/// never delivered again, each replaying connection is closed with a failed handshake, and
+/// a legitimate client is served after each.
+#[tokio::test]
+async fn tcp_replayed_hello_and_initiate() {
+    let _panics = support::check_library_panics();
+    let mut srv = Server::start().await;
+    let (proxy, recorded) = recording_proxy(&srv.endpoint).await;
+
+    // The victim: a real CURVE client through the proxy, one message.
+    let victim = Socket::new(SocketType::Dealer);
+    victim.set_routing_id("victim").unwrap();
+    victim.set_curve_serverkey(srv.keys.server_public).unwrap();
+    victim.set_curve_publickey(srv.keys.client_public).unwrap();
+    victim.set_curve_secretkey(srv.keys.client_secret).unwrap();
+    support::connect(&victim, &proxy).await;
+    support::send(&victim, "secret", "victim").await;
+    let got = support::recv(&srv.router, "router").await;
+    assert_eq!(
+        support::frames(&got),
+        [b"victim".to_vec(), b"secret".to_vec()]
+    );
+    support::close(&victim).await;
+    support::wait_event(&mut srv.mon, EventKind::Disconnected, "the victim's end").await;
+    let recorded = recorded.lock().unwrap().clone();
+    let (greeting, frames) = recorded_frames(&recorded);
+    let names: Vec<&[u8]> = frames
+        .iter()
+        .map(|(flags, body)| {
+            if flags & 0x04 != 0 {
+                &body[1..1 + body[0] as usize]
+            } else {
+                &body[..8]
+            }
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [&b"HELLO"[..], b"INITIATE", b"\x07MESSAGE"],
+        "the recorded client stream"
+    );
+    let frame_bytes = |i: usize| frame(frames[i].0 & !0x02, &frames[i].1);
+
+    // Everything at once, verbatim.
+    let mut raw =
+        RawClient::connect(&srv.endpoint, curve_client(&srv.keys, SocketType::Dealer)).await;
+    raw.write(&recorded).await;
+    raw.expect_closed().await;
+    expect_cookie_refusal(&mut srv, "the whole recording").await;
+    srv.check_good().await;
+
+    // The HELLO alone; then, after the new WELCOME, the recorded INITIATE and MESSAGE.
+    let mut raw =
+        RawClient::connect(&srv.endpoint, curve_client(&srv.keys, SocketType::Dealer)).await;
+    raw.write(&[&greeting[..], &frame_bytes(0)].concat()).await;
+    let deadline = tokio::time::Instant::now() + T;
+    let welcome = loop {
+        if let Some(f) = raw.rbuf.get(64..).and_then(whole_frame) {
+            break f;
+        }
+        let n = tokio::time::timeout_at(deadline, raw.stream.read_buf(&mut raw.rbuf))
+            .await
+            .expect("no WELCOME to the replayed HELLO")
+            .expect("read");
+        assert!(n > 0, "the server closed after the replayed HELLO");
+    };
+    assert!(
+        welcome.0 & 0x04 != 0 && welcome.1.starts_with(b"\x07WELCOME"),
+        "the answer to the replayed HELLO: {welcome:02x?}"
+    );
+    raw.write(&[frame_bytes(1), frame_bytes(2)].concat()).await;
+    raw.expect_closed().await;
+    expect_cookie_refusal(&mut srv, "HELLO, then INITIATE after WELCOME").await;
+    srv.check_good().await;
+
+    // Nothing from the replays reached the application (`finish` checks it again).
+    assert!(
+        srv.router.try_recv().is_err(),
+        "a replayed message was delivered"
+    );
+    srv.finish().await;
 }

@@ -6,7 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -197,6 +197,10 @@ fn encode_args(
     Ok(encode_call(codec, name, &args, &kwargs)?)
 }
 
+/// How many calls of one [`RpcClient`] (with its clones) may wait for their reply at once,
+/// unless [`ConnectRpc::max_pending_calls`] says otherwise.
+pub const DEFAULT_MAX_PENDING_CALLS: usize = 65_536;
+
 /// The options shared by the `connect_*` builders.
 #[derive(Clone, Debug, Default)]
 struct ClientOptions {
@@ -204,6 +208,8 @@ struct ClientOptions {
     table: TranslationTable,
     error_table: ErrorTable,
     timeout: Option<Duration>,
+    /// `None`: [`DEFAULT_MAX_PENDING_CALLS`].
+    max_pending: Option<usize>,
 }
 
 macro_rules! client_builder {
@@ -265,9 +271,21 @@ impl ConnectRpc {
         self
     }
 
-    /// The default timeout of every call (Python's `timeout=`); none by default.
+    /// The default timeout of every call (Python's `timeout=`); none by default. Without
+    /// one, a call to a server that never answers waits until its future is dropped or the
+    /// client closes.
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.opts.timeout = timeout.into();
+        self
+    }
+
+    /// At most `n` calls (at least 1) may wait for their reply at once, over the client and
+    /// its clones (default [`DEFAULT_MAX_PENDING_CALLS`]); a call beyond that fails at once
+    /// with [`Error::TooManyPendingCalls`], so that a server that stops answering costs a
+    /// bounded amount of memory. A call stops waiting when it is answered, times out, is
+    /// dropped, or the client closes. Python's aiozmq has no such limit.
+    pub fn max_pending_calls(mut self, n: usize) -> Self {
+        self.opts.max_pending = Some(n.max(1));
         self
     }
 }
@@ -340,6 +358,10 @@ const EXPIRED_KEPT: usize = 4096;
 #[derive(Debug)]
 struct Shared {
     pending: Mutex<Pending>,
+    /// See [`ConnectRpc::max_pending_calls`].
+    max_pending: usize,
+    /// Replies dropped: unknown or late ids, and messages that are not replies.
+    dropped_replies: AtomicU64,
     /// Requests on their way to the socket (see [`write_requests`]).
     outbox: mpsc::UnboundedSender<(u32, Message)>,
 }
@@ -363,6 +385,7 @@ impl Shared {
             match p.calls.remove(&id) {
                 Some(tx) => tx,
                 None => {
+                    self.dropped_replies.fetch_add(1, Ordering::Relaxed);
                     if p.expired.contains(&id) {
                         tracing::debug!(req_id = id, "dropping a late reply to a timed-out call");
                     } else {
@@ -441,6 +464,8 @@ impl IntoFuture for ConnectRpc {
             let (outbox, requests) = mpsc::unbounded_channel();
             let shared = Arc::new(Shared {
                 pending: Mutex::new(Pending::default()),
+                max_pending: opts.max_pending.unwrap_or(DEFAULT_MAX_PENDING_CALLS),
+                dropped_replies: AtomicU64::new(0),
                 outbox,
             });
             let token = CancellationToken::new();
@@ -497,22 +522,27 @@ impl Drop for AbortOnDrop {
 /// the connection writes many requests per system call when many calls are in flight
 /// (each caller sending for itself would wake the connection once per request). Requests
 /// of calls abandoned meanwhile (timed out, dropped, closed) are not sent.
+///
+/// While the socket makes it wait (no server, or at its high-water mark), it goes on
+/// taking requests in and drops those of calls abandoned meanwhile once more are queued
+/// than calls may be pending, so that calls timing out while no server takes their
+/// requests leave nothing behind: at most twice the pending-call limit are queued.
 async fn write_requests(
     socket: Arc<Socket>,
     mut requests: mpsc::UnboundedReceiver<(u32, Message)>,
     shared: Arc<Shared>,
 ) {
-    let mut batch = Vec::with_capacity(128);
+    let mut queue: VecDeque<(u32, Message)> = VecDeque::with_capacity(128);
     while let Some(first) = requests.recv().await {
-        batch.push(first);
+        queue.push_back(first);
         tokio::task::yield_now().await;
         while let Ok(more) = requests.try_recv() {
-            batch.push(more);
+            queue.push_back(more);
         }
         let mut skip_abandoned = false;
-        for (id, msg) in batch.drain(..) {
-            // Sending normally completes at once; once the socket makes us wait (no server,
-            // or at its high-water mark), skip the calls abandoned meanwhile.
+        while let Some((id, msg)) = queue.pop_front() {
+            // Sending normally completes at once; once the socket makes us wait, skip the
+            // calls abandoned meanwhile.
             if skip_abandoned && !shared.is_pending(id) {
                 continue;
             }
@@ -520,8 +550,27 @@ async fn write_requests(
                 Ok(()) => {}
                 Err(e) if e.error.kind() == crate::ErrorKind::Again => {
                     skip_abandoned = true;
-                    if shared.is_pending(id) && socket.send(e.message).await.is_err() {
-                        return;
+                    if !shared.is_pending(id) {
+                        continue;
+                    }
+                    let send = socket.send(e.message);
+                    tokio::pin!(send);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            sent = &mut send => {
+                                if sent.is_err() {
+                                    return;
+                                }
+                                break;
+                            }
+                            Some(more) = requests.recv() => {
+                                queue.push_back(more);
+                                if queue.len() > shared.max_pending {
+                                    queue.retain(|(id, _)| shared.is_pending(*id));
+                                }
+                            }
+                        }
                     }
                 }
                 Err(_) => return,
@@ -537,7 +586,10 @@ async fn recv_replies(socket: Arc<Socket>, shared: Arc<Shared>) {
     while let Ok(msg) = intake.next(&socket).await {
         match Reply::load(msg) {
             Ok(reply) => shared.deliver(reply),
-            Err(e) => tracing::error!("cannot unpack a reply: {e}"),
+            Err(e) => {
+                shared.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("cannot unpack a reply: {e}");
+            }
         }
     }
 }
@@ -636,6 +688,9 @@ impl RpcClient {
             if p.closed || inner.service.is_closed() {
                 return Err(Error::ServiceClosed);
             }
+            if p.calls.len() >= inner.shared.max_pending {
+                return Err(Error::TooManyPendingCalls(inner.shared.max_pending));
+            }
             // Python's counter: 1, 2, ... 2^32-1, 0, 1, ...; skip ids still in use.
             let mut id;
             loop {
@@ -674,9 +729,17 @@ impl RpcClient {
         Ok((msg, guard, rx, direct))
     }
 
-    /// How many calls wait for their reply.
+    /// How many calls wait for their reply (at most the client's
+    /// [`max_pending_calls`](ConnectRpc::max_pending_calls)).
     pub fn pending_calls(&self) -> usize {
         self.inner.shared.pending.lock().unwrap().calls.len()
+    }
+
+    /// How many received messages were dropped since the client started: replies whose id
+    /// no call waits for (never issued, or the call timed out or was dropped) and messages
+    /// that are not replies (logged as `tracing` events of `aiozmq::rpc::client`).
+    pub fn dropped_replies(&self) -> u64 {
+        self.inner.shared.dropped_replies.load(Ordering::Relaxed)
     }
 }
 

@@ -253,6 +253,9 @@ pub enum Error {
     Decode(String),
     /// The socket failed.
     Socket(crate::Error),
+    /// The call was not made: this many calls of the client already wait for their reply
+    /// (its [`max_pending_calls`](super::ConnectRpc::max_pending_calls)).
+    TooManyPendingCalls(usize),
 }
 
 impl Error {
@@ -304,6 +307,10 @@ impl fmt::Display for Error {
             Error::Encode(m) => write!(f, "cannot encode the call: {m}"),
             Error::Decode(m) => write!(f, "cannot decode the reply: {m}"),
             Error::Socket(e) => write!(f, "socket error: {e}"),
+            Error::TooManyPendingCalls(n) => write!(
+                f,
+                "call refused: {n} calls already wait for their reply (the client's limit)"
+            ),
         }
     }
 }

@@ -65,7 +65,7 @@
 //! | Python `aiozmq.rpc` | here |
 //! |---|---|
 //! | `serve_rpc(handler, bind=, connect=, translation_table=, log_exceptions=, exclude_log_exceptions=, timeout=)` | [`serve_rpc`]`(handler).bind(..).connect(..).translation_table(..).log_exceptions(..).exclude_log_exceptions(..).timeout(..)` (and [`Serve::max_concurrency`]), awaited: a [`Service`] |
-//! | `connect_rpc(connect=, bind=, error_table=, timeout=, translation_table=)` | [`connect_rpc`]`().connect(..).bind(..).error_table(..).timeout(..).translation_table(..)`, awaited: an [`RpcClient`] |
+//! | `connect_rpc(connect=, bind=, error_table=, timeout=, translation_table=)` | [`connect_rpc`]`().connect(..).bind(..).error_table(..).timeout(..).translation_table(..)`, awaited: an [`RpcClient`] (and [`ConnectRpc::max_pending_calls`]) |
 //! | `serve_pipeline`, `connect_pipeline` | [`serve_pipeline`], [`connect_pipeline`]: [`Service`], [`PipelineClient`] |
 //! | `serve_pubsub(subscribe=)`, `connect_pubsub` | [`serve_pubsub`]`(h).subscribe(topic)`, [`connect_pubsub`]: [`PubSubService`], [`PubSubClient`] |
 //! | `await client.call.ns.method(1, b=2)` | `call!(client, ns.method(1, b = 2)).await`, [`RpcClient::call`], [`RpcClient::call_as`] |
@@ -86,6 +86,27 @@
 //! | predefined translators 123–127 (pickles) | [`Value::Timezone`], [`Value::TimeDelta`], [`Value::Time`], [`Value::DateTime`], [`Value::Date`] through [`pickle`] (a whitelist decoder) |
 //! | lists come back as tuples | [`Value::Array`] (tuples, `Vec`) |
 //! | `aiozmq.rpc.logger` | `tracing` events of `aiozmq::rpc::server` |
+//!
+//! # Limits
+//! What a hostile or failing peer can cost is bounded:
+//! - **Values per message**: unpacking stops at [`MAX_VALUES`] values (every scalar,
+//!   array and map counts one) and [`MAX_DEPTH`] nested containers; a server drops such a
+//!   request (and logs it), a client fails the call the reply belongs to.
+//! - **Pending calls per client**: at most [`ConnectRpc::max_pending_calls`] calls (default
+//!   [`DEFAULT_MAX_PENDING_CALLS`], 65,536) wait for their reply at once, over a client
+//!   and its clones; one more fails at once with [`Error::TooManyPendingCalls`] and sends
+//!   nothing. A call stops waiting when answered, when its timeout expires
+//!   ([`Error::Timeout`]), when its future is dropped, or when the client closes. There is
+//!   no timeout by default (as in Python's `connect_rpc(timeout=None)`): against a server
+//!   that never answers, a call without one waits until dropped. While no server takes
+//!   requests, those of abandoned calls are dropped rather than kept: what waits is the
+//!   socket's queue (SNDHWM requests) and at most twice the pending-call limit.
+//! - **Replies nobody waits for** (ids never issued, late replies to timed-out or dropped
+//!   calls) and messages that are not replies are dropped as they arrive, logged and
+//!   counted ([`RpcClient::dropped_replies`]); a flood of them is held back by the
+//!   client's RCVHWM and TCP, not buffered.
+//! - **Concurrent async methods per server**: [`Serve::max_concurrency`] (default
+//!   [`DEFAULT_MAX_CONCURRENCY`]); beyond it the server stops reading requests.
 //!
 //! # Interoperability notes
 //! - msgpack-python ≥ 1.0 unpacks maps with `strict_map_key=True`: a Python peer rejects
@@ -112,6 +133,7 @@ pub mod wire;
 pub use client::{
     connect_pipeline, connect_pubsub, connect_rpc, Args, ConnectPipeline, ConnectPubSub,
     ConnectRpc, IntoArgs, IntoKwargs, Kwargs, PipelineClient, PubSubClient, Publisher, RpcClient,
+    DEFAULT_MAX_PENDING_CALLS,
 };
 pub use codec::{
     predefined_code, Codec, CodecError, TranslationTable, Translator, MAX_DEPTH, MAX_VALUES,

@@ -597,7 +597,7 @@ impl Connection {
                 secret_key,
             } => {
                 let mut c = Curve::client(server_key, public_key, secret_key, md, self.rng());
-                c.start(&mut out);
+                c.start(&mut out)?;
                 Mech::Curve(Box::new(c))
             }
             Security::CurveServer {
@@ -632,10 +632,13 @@ impl Connection {
             Some(Mech::Curve(c)) => {
                 let r = c.on_command(body, zap, &mut out);
                 self.curve_client_key = c.client_key();
-                if let Ok(Step::Done(_)) = &r {
-                    self.cipher = Some(c.cipher());
+                match r {
+                    Ok(Step::Done(md)) => c.cipher().map(|cipher| {
+                        self.cipher = Some(cipher);
+                        Step::Done(md)
+                    }),
+                    other => other,
                 }
-                r
             }
             Some(Mech::Null { ready_sent, peer }) => match Command::decode(body)? {
                 Command::Ready(md) => {
@@ -692,10 +695,13 @@ impl Connection {
             Some(Mech::Plain(p)) => p.zap_reply(&reply, &mut out),
             Some(Mech::Curve(c)) => {
                 let r = c.zap_reply(&reply, &mut out);
-                if let Ok(Step::Done(_)) = &r {
-                    self.cipher = Some(c.cipher());
+                match r {
+                    Ok(Step::Done(md)) => c.cipher().map(|cipher| {
+                        self.cipher = Some(cipher);
+                        Step::Done(md)
+                    }),
+                    other => other,
                 }
-                r
             }
             Some(Mech::Null { ready_sent, peer }) => {
                 if *ready_sent {

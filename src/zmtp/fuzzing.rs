@@ -514,8 +514,8 @@ pub fn curve_message(data: &[u8]) {
         );
         let pair = |prefix: &[u8; 16]| {
             (
-                MessageKey::new(&sb.public_key(), &sa, prefix),
-                MessageKey::new(&sa.public_key(), &sb, prefix),
+                MessageKey::new(&sb.public_key(), &sa, prefix).expect("a key of prime order"),
+                MessageKey::new(&sa.public_key(), &sb, prefix).expect("a key of prime order"),
             )
         };
         Keys {

@@ -10,9 +10,12 @@
 //!
 //! Short nonces are 64-bit big-endian counters starting at 1 and strictly increasing; a
 //! MESSAGE whose nonce is not larger than the last one seen is rejected (replay). The
-//! server's cookie key is made for each connection and forgotten once INITIATE is checked.
+//! server's cookie key is made for each connection and forgotten once INITIATE is checked,
+//! so a recorded INITIATE replayed on another connection does not open. Every box key comes
+//! from `msgbox::beforenm`, which refuses a peer key of low order as libsodium does: the
+//! handshake fails with an authentication error naming the key.
 
-use super::msgbox::MessageKey;
+use super::msgbox::{beforenm, MessageKey};
 use super::{CurveKey, RandomSource, Step, ZapReply, ZapRequest};
 use crate::zmtp::command::{Command, Metadata};
 use crate::zmtp::frame::{encode_header, WriteBuf};
@@ -20,8 +23,9 @@ use crate::zmtp::greeting::Mechanism;
 use crate::zmtp::ProtocolError;
 use bytes::{BufMut, Bytes, BytesMut};
 use crypto_box::aead::{generic_array::GenericArray, Aead, KeyInit};
-use crypto_box::{PublicKey, SalsaBox, SecretKey};
+use crypto_box::{PublicKey, SecretKey};
 use crypto_secretbox::XSalsa20Poly1305;
+use zeroize::Zeroize;
 
 const MESSAGE: &[u8] = b"\x07MESSAGE";
 /// Flag bits inside a MESSAGE box.
@@ -35,13 +39,31 @@ fn nonce24(prefix: &[u8], rest: &[u8]) -> GenericArray<u8, crypto_box::aead::con
     n.into()
 }
 
-fn seal(bx: &SalsaBox, prefix: &[u8], short: &[u8], plain: &[u8]) -> Vec<u8> {
+/// The box between `secret` and `peer` (`crypto_box` is `crypto_secretbox` under
+/// `crypto_box_beforenm`'s key); refused, as libsodium refuses it, when the X25519 shared
+/// secret is all zero (a peer key of low order): `whose` names that key.
+fn box_with(
+    peer: &PublicKey,
+    secret: &SecretKey,
+    whose: &str,
+) -> Result<XSalsa20Poly1305, ProtocolError> {
+    let mut key = beforenm(peer, secret).ok_or_else(|| {
+        ProtocolError::Auth(format!(
+            "{whose} is of low order (zero X25519 shared secret)"
+        ))
+    })?;
+    let bx = XSalsa20Poly1305::new(&key.into());
+    key.zeroize();
+    Ok(bx)
+}
+
+fn seal(bx: &XSalsa20Poly1305, prefix: &[u8], short: &[u8], plain: &[u8]) -> Vec<u8> {
     bx.encrypt(&nonce24(prefix, short), plain)
         .expect("XSalsa20-Poly1305 encryption cannot fail for in-memory buffers")
 }
 
 fn open(
-    bx: &SalsaBox,
+    bx: &XSalsa20Poly1305,
     prefix: &[u8],
     short: &[u8],
     boxed: &[u8],
@@ -297,12 +319,12 @@ impl Curve {
     }
 
     /// The client speaks first: HELLO.
-    pub(crate) fn start(&mut self, out: &mut Vec<Bytes>) {
+    pub(crate) fn start(&mut self, out: &mut Vec<Bytes>) -> Result<(), ProtocolError> {
         if self.state != State::ClientExpectWelcome {
-            return;
+            return Ok(());
         }
         let server = self.server_key.clone().expect("client has the server key");
-        let bx = SalsaBox::new(&server, &self.cn_secret);
+        let bx = box_with(&server, &self.cn_secret, "the server key")?;
         let short = self.next_nonce();
         let hello_box = seal(&bx, b"CurveZMQHELLO---", &short, &[0u8; 64]);
         out.push(cmd(
@@ -315,6 +337,7 @@ impl Curve {
                 &hello_box,
             ],
         ));
+        Ok(())
     }
 
     /// Handles one handshake command body (name included).
@@ -350,7 +373,7 @@ impl Curve {
         }
         let cn_client = PublicKey::from(<[u8; 32]>::try_from(&b[80..112]).expect("32 bytes"));
         let short = &b[112..120];
-        let bx = SalsaBox::new(&cn_client, &self.secret);
+        let bx = box_with(&cn_client, &self.secret, "HELLO's short-term key")?;
         let plain = open(&bx, b"CurveZMQHELLO---", short, &b[120..200], "HELLO")?;
         if plain.iter().any(|&x| x != 0) {
             return Err(ProtocolError::MalformedCommand("HELLO"));
@@ -387,7 +410,7 @@ impl Curve {
             return Err(ProtocolError::MalformedCommand("WELCOME"));
         }
         let server = self.server_key.clone().expect("client has the server key");
-        let bx = SalsaBox::new(&server, &self.cn_secret);
+        let bx = box_with(&server, &self.cn_secret, "the server key")?;
         let plain = open(&bx, b"WELCOME-", &b[8..24], &b[24..168], "WELCOME")?;
         let cn_server = PublicKey::from(<[u8; 32]>::try_from(&plain[..32]).expect("32 bytes"));
         self.cookie = plain[32..128].to_vec();
@@ -398,7 +421,7 @@ impl Curve {
         vouch_plain.extend_from_slice(self.cn_public.as_bytes());
         vouch_plain.extend_from_slice(server.as_bytes());
         let vouch_box = seal(
-            &SalsaBox::new(&cn_server, &self.secret),
+            &box_with(&cn_server, &self.secret, "WELCOME's short-term key")?,
             b"VOUCH---",
             &vouch_nonce,
             &vouch_plain,
@@ -412,7 +435,7 @@ impl Curve {
         init_plain.extend_from_slice(&md);
         let short = self.next_nonce();
         let init_box = seal(
-            &SalsaBox::new(&cn_server, &self.cn_secret),
+            &box_with(&cn_server, &self.cn_secret, "WELCOME's short-term key")?,
             b"CurveZMQINITIATE",
             &short,
             &init_plain,
@@ -452,14 +475,14 @@ impl Curve {
         if nonce <= self.peer_nonce {
             return Err(ProtocolError::Auth("INITIATE nonce replayed".into()));
         }
-        let bx = SalsaBox::new(&cn_client, &self.cn_secret);
+        let bx = box_with(&cn_client, &self.cn_secret, "HELLO's short-term key")?;
         let plain = open(&bx, b"CurveZMQINITIATE", short, &b[113..], "INITIATE")?;
         if plain.len() < 128 {
             return Err(ProtocolError::MalformedCommand("INITIATE"));
         }
         let client_key = PublicKey::from(<[u8; 32]>::try_from(&plain[..32]).expect("32 bytes"));
         let vouch = open(
-            &SalsaBox::new(&client_key, &self.cn_secret),
+            &box_with(&client_key, &self.cn_secret, "INITIATE's long-term key")?,
             b"VOUCH---",
             &plain[32..48],
             &plain[48..128],
@@ -480,25 +503,26 @@ impl Curve {
                 Ok(Step::Zap(req))
             }
             None => {
-                self.send_ready(out);
+                self.send_ready(out)?;
                 Ok(Step::Done(md))
             }
         }
     }
 
-    fn send_ready(&mut self, out: &mut Vec<Bytes>) {
+    fn send_ready(&mut self, out: &mut Vec<Bytes>) -> Result<(), ProtocolError> {
         let cn_client = self.cn_peer.clone().expect("set at HELLO");
         let mut md = BytesMut::new();
         self.our_metadata.encode(&mut md);
         let short = self.next_nonce();
         let ready_box = seal(
-            &SalsaBox::new(&cn_client, &self.cn_secret),
+            &box_with(&cn_client, &self.cn_secret, "HELLO's short-term key")?,
             b"CurveZMQREADY---",
             &short,
             &md,
         );
         out.push(cmd(b"READY", &[&short, &ready_box]));
         self.state = State::Done;
+        Ok(())
     }
 
     fn on_ready(&mut self, b: &[u8]) -> Result<Step, ProtocolError> {
@@ -508,7 +532,7 @@ impl Curve {
         let cn_server = self.cn_peer.clone().expect("set at WELCOME");
         let short = &b[6..14];
         let plain = open(
-            &SalsaBox::new(&cn_server, &self.cn_secret),
+            &box_with(&cn_server, &self.cn_secret, "WELCOME's short-term key")?,
             b"CurveZMQREADY---",
             short,
             &b[14..],
@@ -536,7 +560,7 @@ impl Curve {
                 reply.status_code, reply.status_text
             )));
         }
-        self.send_ready(out);
+        self.send_ready(out)?;
         Ok(Step::Done(self.peer_metadata.take().unwrap_or_default()))
     }
 
@@ -546,17 +570,23 @@ impl Curve {
         self.client_key
     }
 
-    /// The frame cipher, once the handshake is done.
-    pub(crate) fn cipher(&self) -> Cipher {
+    /// The frame cipher, once the handshake is done (whose boxes already refused a peer
+    /// key of low order).
+    pub(crate) fn cipher(&self) -> Result<Cipher, ProtocolError> {
         let peer = self.cn_peer.clone().expect("handshake done");
         let server = self.server_key.is_none();
         let (send_prefix, recv_prefix) = prefixes(server);
-        Cipher {
-            send_key: MessageKey::new(&peer, &self.cn_secret, send_prefix),
-            recv_key: MessageKey::new(&peer, &self.cn_secret, recv_prefix),
+        let key = |prefix| {
+            MessageKey::new(&peer, &self.cn_secret, prefix).ok_or_else(|| {
+                ProtocolError::Auth("the peer's short-term key is of low order".into())
+            })
+        };
+        Ok(Cipher {
+            send_key: key(send_prefix)?,
+            recv_key: key(recv_prefix)?,
             send_nonce: self.nonce,
             peer_nonce: self.peer_nonce,
             arena: BytesMut::new(),
-        }
+        })
     }
 }

@@ -20,6 +20,16 @@
 //! of `r` at the start of every tag, which for CurveZMQ's typical 16 B–1 KiB messages cost
 //! more than the rest of the box.
 //!
+//! # Key agreement
+//! [`x25519`] multiplies by the clamped secret key itself (`MontgomeryPoint::mul_clamped`),
+//! as RFC 7748 defines X25519: `crypto_box::SalsaBox::new` reduces the clamped scalar
+//! modulo the group order, which changes the result for a public key with a low-order
+//! component, so every CURVE box key (handshake and MESSAGE) comes from [`beforenm`] here.
+//! It passes all 518 X25519 vectors of Project Wycheproof (`tests/data/`); the 31 whose
+//! shared secret is all zero (low-order public keys) are refused, as libsodium's
+//! `crypto_box_beforenm` refuses them, so a CURVE peer offering such a key fails the
+//! handshake instead of getting a key anyone can compute.
+//!
 //! # Evidence
 //! - Known answers from sources independent of this code: NaCl's and libsodium's
 //!   `crypto_box` vector (`test/default/box.c`, `box.exp`: Alice's secret key, Bob's public
@@ -64,27 +74,54 @@ impl Drop for MessageKey {
     }
 }
 
-/// `crypto_box_beforenm`: HSalsa20 of the X25519 shared secret with a zero input.
-fn beforenm(peer: &PublicKey, secret: &SecretKey) -> [u8; 32] {
-    let point = curve25519_dalek::montgomery::MontgomeryPoint(*peer.as_bytes());
-    let mut shared = (secret.to_scalar() * point).to_bytes();
+/// X25519 (RFC 7748 §5) of the secret key `secret` (clamped) and the public key `peer`,
+/// or `None` when the shared secret is all zero, as libsodium's `crypto_scalarmult`
+/// refuses it: a public key of low order would otherwise give a key anyone can compute.
+/// The scalar is the clamped secret itself, not reduced modulo the group order: a public
+/// key with a low-order component (a point on the twist, say) must not make the result
+/// depend on anything but the clamped scalar.
+pub(crate) fn x25519(secret: &[u8; 32], peer: &[u8; 32]) -> Option<[u8; 32]> {
+    let point = curve25519_dalek::montgomery::MontgomeryPoint(*peer);
+    let mut shared = point.mul_clamped(*secret).to_bytes();
+    // Compared in constant time: which public keys are refused is public, the result is not.
+    if bool::from(shared.ct_eq(&[0u8; 32])) {
+        shared.zeroize();
+        return None;
+    }
+    Some(shared)
+}
+
+/// `crypto_box_beforenm`: HSalsa20 of the X25519 shared secret with a zero input, or `None`
+/// when libsodium's `crypto_box_beforenm` fails too (an all-zero shared secret, see
+/// [`x25519`]).
+pub(crate) fn beforenm(peer: &PublicKey, secret: &SecretKey) -> Option<[u8; 32]> {
+    let mut sk = secret.to_bytes();
+    let shared = x25519(&sk, peer.as_bytes());
+    sk.zeroize();
+    let mut shared = shared?;
     let key =
         salsa20::hsalsa::<salsa20::cipher::consts::U10>((&shared).into(), &Default::default());
     shared.zeroize();
-    key.into()
+    Some(key.into())
 }
 
 impl MessageKey {
-    /// The key for boxes between `secret` and `peer` whose nonces start with `prefix`.
-    pub(crate) fn new(peer: &PublicKey, secret: &SecretKey, prefix: &[u8; 16]) -> MessageKey {
-        let mut k = beforenm(peer, secret);
+    /// The key for boxes between `secret` and `peer` whose nonces start with `prefix`;
+    /// `None` for a peer key that [`beforenm`] refuses.
+    pub(crate) fn new(
+        peer: &PublicKey,
+        secret: &SecretKey,
+        prefix: &[u8; 16],
+    ) -> Option<MessageKey> {
+        let mut k = beforenm(peer, secret)?;
         let subkey = salsa20::hsalsa::<salsa20::cipher::consts::U10>((&k).into(), prefix.into());
-        k.zeroize();
-        MessageKey {
+        let key = MessageKey {
             subkey: subkey.into(),
             #[cfg(feature = "rustcrypto-box")]
-            reference: reference::Boxer::new(peer, secret, prefix),
-        }
+            reference: reference::Boxer::new(&k, prefix),
+        };
+        k.zeroize();
+        Some(key)
     }
 
     /// The Salsa20 input of one box and its first keystream block (whose first 32 bytes
@@ -146,27 +183,50 @@ impl MessageKey {
     }
 }
 
-/// RustCrypto's `crypto_box::SalsaBox` behind the same interface: the feature
-/// `rustcrypto-box` seals and opens with it, and the differential checks compare against it.
+/// RustCrypto's XSalsa20-Poly1305 behind the same interface: the feature `rustcrypto-box`
+/// seals and opens with `crypto_secretbox` under [`beforenm`]'s key, and the differential
+/// checks compare against `crypto_box::SalsaBox` (RustCrypto's key agreement as well).
 pub(crate) mod reference {
-    use crypto_box::aead::{generic_array::GenericArray, AeadInPlace};
+    use crypto_box::aead::consts::{U16, U24};
+    use crypto_box::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
     use crypto_box::{PublicKey, SalsaBox, SecretKey};
+    use crypto_secretbox::XSalsa20Poly1305;
 
     /// One direction's box and nonce prefix.
     #[derive(Clone)]
-    pub(crate) struct Boxer {
-        inner: std::sync::Arc<SalsaBox>,
+    pub(crate) struct Boxer<A = XSalsa20Poly1305> {
+        inner: std::sync::Arc<A>,
         prefix: [u8; 16],
     }
 
     impl Boxer {
-        pub(crate) fn new(peer: &PublicKey, secret: &SecretKey, prefix: &[u8; 16]) -> Boxer {
+        /// The box under a `crypto_box_beforenm` key.
+        #[cfg_attr(not(feature = "rustcrypto-box"), allow(dead_code))]
+        pub(crate) fn new(key: &[u8; 32], prefix: &[u8; 16]) -> Boxer {
+            Boxer {
+                inner: std::sync::Arc::new(XSalsa20Poly1305::new(key.into())),
+                prefix: *prefix,
+            }
+        }
+    }
+
+    impl Boxer<SalsaBox> {
+        /// `crypto_box::SalsaBox`, its key agreement included (for honest keys only: it
+        /// reduces the clamped scalar, which changes the result for a public key with a
+        /// low-order component).
+        pub(crate) fn crypto_box(
+            peer: &PublicKey,
+            secret: &SecretKey,
+            prefix: &[u8; 16],
+        ) -> Boxer<SalsaBox> {
             Boxer {
                 inner: std::sync::Arc::new(SalsaBox::new(peer, secret)),
                 prefix: *prefix,
             }
         }
+    }
 
+    impl<A: AeadInPlace<NonceSize = U24, TagSize = U16>> Boxer<A> {
         fn nonce(&self, short_nonce: u64) -> [u8; 24] {
             let mut n = [0u8; 24];
             n[..16].copy_from_slice(&self.prefix);
@@ -213,16 +273,16 @@ pub(crate) fn differential(a: [u8; 32], b: [u8; 32], server: bool, nonce: u64, b
     } else {
         b"CurveZMQMESSAGEC"
     };
-    let ours = MessageKey::new(&sb.public_key(), &sa, prefix);
-    let theirs = reference::Boxer::new(&sb.public_key(), &sa, prefix);
+    let ours = MessageKey::new(&sb.public_key(), &sa, prefix).expect("a key of prime order");
+    let theirs = reference::Boxer::crypto_box(&sb.public_key(), &sa, prefix);
     let mut data = body.to_vec();
     let tag = ours.seal_in_place_own(nonce, &mut data);
     let mut expected = body.to_vec();
     let expected_tag = theirs.seal_in_place(nonce, &mut expected);
     assert_eq!(data, expected, "ciphertexts differ");
     assert_eq!(tag, expected_tag, "tags differ");
-    let other = MessageKey::new(&sa.public_key(), &sb, prefix);
-    let other_ref = reference::Boxer::new(&sa.public_key(), &sb, prefix);
+    let other = MessageKey::new(&sa.public_key(), &sb, prefix).expect("a key of prime order");
+    let other_ref = reference::Boxer::crypto_box(&sa.public_key(), &sb, prefix);
     let mut opened = data.clone();
     assert!(other.open_in_place_own(nonce, &tag, &mut opened));
     assert_eq!(opened, body, "opened text differs");
@@ -543,7 +603,8 @@ mod tests {
             &PublicKey::from(bob_pk),
             &SecretKey::from(alice_sk),
             &prefix,
-        );
+        )
+        .unwrap();
         for own in [true, false] {
             let mut data = message.clone();
             let tag = if own {
@@ -567,6 +628,48 @@ mod tests {
         let mut data = expected[16..].to_vec();
         assert!(key.open_in_place_own(short, &expected[..16], &mut data));
         assert_eq!(data, message);
+    }
+
+    /// Project Wycheproof's X25519 vectors (`tests/data/wycheproof_x25519.txt`, an extract
+    /// of `x25519_test.json`): every shared secret is computed as given, twist points and
+    /// non-canonical public keys included, except the all-zero ones (the low-order public
+    /// keys), which are refused as libsodium refuses them; `beforenm` agrees.
+    #[test]
+    fn wycheproof_x25519() {
+        let data = include_str!("../../../tests/data/wycheproof_x25519.txt");
+        let (mut computed, mut refused) = (0, 0);
+        for line in data.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_eq!(f.len(), 6, "{line}");
+            let (id, result, flags) = (f[0], f[1], f[2]);
+            let key = |s: &str| -> [u8; 32] { hex(s).try_into().unwrap() };
+            let (public, private, shared) = (key(f[3]), key(f[4]), key(f[5]));
+            assert!(
+                result == "valid" || result == "acceptable",
+                "tcId {id}: {result}"
+            );
+            let got = x25519(&private, &public);
+            let before = beforenm(&PublicKey::from(public), &SecretKey::from(private));
+            if shared == [0u8; 32] {
+                assert!(flags.contains("ZeroSharedSecret"), "tcId {id}: {flags}");
+                assert_eq!(
+                    got, None,
+                    "tcId {id} ({flags}): a zero shared secret accepted"
+                );
+                assert_eq!(before, None, "tcId {id}: beforenm accepted it");
+                refused += 1;
+            } else {
+                assert_eq!(got, Some(shared), "tcId {id} ({flags})");
+                let expected: [u8; 32] = salsa20::hsalsa::<salsa20::cipher::consts::U10>(
+                    (&shared).into(),
+                    &Default::default(),
+                )
+                .into();
+                assert_eq!(before, Some(expected), "tcId {id}: beforenm");
+                computed += 1;
+            }
+        }
+        assert_eq!((computed, refused), (487, 31));
     }
 
     #[test]
@@ -696,7 +799,7 @@ mod tests {
         ) {
             let (sa, sb) = (SecretKey::from(a), SecretKey::from(b));
             let prefix: &[u8; 16] = if server { b"CurveZMQMESSAGES" } else { b"CurveZMQMESSAGEC" };
-            let key = MessageKey::new(&sb.public_key(), &sa, prefix);
+            let key = MessageKey::new(&sb.public_key(), &sa, prefix).unwrap();
             let mut data = body.clone();
             let tag = key.seal_in_place(nonce, &mut data);
 
@@ -712,7 +815,7 @@ mod tests {
             prop_assert_eq!(&tag[..], &expected_tag[..]);
 
             // The other side opens it; a flipped bit anywhere is refused and leaves the data.
-            let other = MessageKey::new(&sa.public_key(), &sb, prefix);
+            let other = MessageKey::new(&sa.public_key(), &sb, prefix).unwrap();
             let mut opened = data.clone();
             prop_assert!(other.open_in_place(nonce, &tag, &mut opened));
             prop_assert_eq!(&opened, &body);
