@@ -955,7 +955,11 @@ async fn sub_resubscribes_to_restarted_libzmq_pub() {
         &port,
     )
     .await;
-    assert_eq!(eps, [ep.clone()], "the first publisher's endpoint");
+    assert_eq!(
+        eps,
+        std::slice::from_ref(&ep),
+        "the first publisher's endpoint"
+    );
     connect(&s, &ep).await;
     recv_consecutive(&s, "first-", 3).await;
     first.kill().await;

@@ -399,7 +399,11 @@ async fn dealer_reconnects_to_restarted_router() {
     let ep = port.endpoint.clone();
     let (mut first, eps) =
         PyPeer::start_on_reserved(["ROUTER", "--bind", &ep, "echo", "1"], &port).await;
-    assert_eq!(eps, [ep.clone()], "the first ROUTER's endpoint");
+    assert_eq!(
+        eps,
+        std::slice::from_ref(&ep),
+        "the first ROUTER's endpoint"
+    );
     connect(&s, &ep).await;
     send(&s, msg(&[b"before"]), "DEALER send before the restart").await;
     peer_got(&mut first, &[b"our-dealer", b"before"]).await;
