@@ -21,8 +21,7 @@ use aiozmq::{ErrorKind, EventKind, Message, Monitor, Socket, SocketType};
 use bytes::BytesMut;
 use support::mock::MockPeer;
 use support::{
-    assert_no_library_panics, check_library_panics, close, connect, frames, msg,
-    record_library_panics, recv, send, wait_event, within, UnboundIpc,
+    check_library_panics, close, connect, frames, msg, recv, send, wait_event, within, UnboundIpc,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -629,7 +628,7 @@ fn assert_at_linger(took: Duration, what: &str) {
 /// message is not discarded by an early close) and returns at LINGER.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_with_a_small_unread_message_returns_at_linger() {
-    record_library_panics();
+    let _panics = check_library_panics();
     let (dealer, mut mock) = dealer_to_mock(LINGER).await;
     send(&dealer, msg(&[b"unread"]), "one message").await;
     let took = timed_close(&dealer, "small unread message").await;
@@ -637,14 +636,13 @@ async fn close_with_a_small_unread_message_returns_at_linger() {
     // The message was written whole before the connection went (one short frame).
     let got = mock.read_until_closed().await;
     assert_eq!(got, b"\x00\x06unread", "what the peer had unread");
-    assert_no_library_panics();
 }
 
 /// The same with 32 MiB unread (more than the kernel buffers: a write is pending when
 /// close begins): close gives up at LINGER.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_with_megabytes_unread_returns_at_linger() {
-    record_library_panics();
+    let _panics = check_library_panics();
     let (dealer, mock) = dealer_to_mock(LINGER).await;
     let big = vec![1u8; 1 << 20];
     for _ in 0..32 {
@@ -653,14 +651,13 @@ async fn close_with_megabytes_unread_returns_at_linger() {
     let took = timed_close(&dealer, "32 MiB unread").await;
     assert_at_linger(took, "32 MiB unread");
     drop(mock);
-    assert_no_library_panics();
 }
 
 /// A peer that reads everything and then closes: close returns at its EOF, long before a
 /// 10 s LINGER.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_returns_at_the_peers_eof_before_linger() {
-    record_library_panics();
+    let _panics = check_library_panics();
     let (dealer, mut mock) = dealer_to_mock(Duration::from_secs(10)).await;
     for i in 0..100u32 {
         send(&dealer, msg(&[&i.to_be_bytes()]), "message").await;
@@ -680,14 +677,13 @@ async fn close_returns_at_the_peers_eof_before_linger() {
         took < Duration::from_secs(2),
         "close took {took:?} though the peer read everything and closed"
     );
-    assert_no_library_panics();
 }
 
 /// An aiozmq PULL that stopped reading (RCVHWM reached, `recv` never called) over TCP
 /// and IPC: PUSH's close returns at LINGER with its data unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_against_a_pull_that_stopped_reading_returns_at_linger() {
-    record_library_panics();
+    let _panics = check_library_panics();
     for ep in [
         "tcp://127.0.0.1:*".to_string(),
         format!(
@@ -725,5 +721,4 @@ async fn close_against_a_pull_that_stopped_reading_returns_at_linger() {
         assert_at_linger(took, &format!("PUSH to a stalled PULL over {ep}"));
         close(&pull).await;
     }
-    assert_no_library_panics();
 }
