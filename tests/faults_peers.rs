@@ -352,9 +352,10 @@ impl RawPeer {
     }
 }
 
-/// A peer that vanishes abruptly (TCP: RST; IPC: close with data unread) is dropped: once
-/// while idle after a message, once while the ROUTER is writing megabytes to it, and once
-/// in the middle of its handshake. The ROUTER keeps serving its other peer each time and
+/// A peer that vanishes abruptly (TCP: a RST; IPC: a close, which the ROUTER reads as EOF,
+/// or as ECONNRESET when the peer left bytes of it unread) is dropped: once while idle
+/// after a message, once while the ROUTER is writing megabytes to it, and once in the
+/// middle of its handshake. The ROUTER keeps serving its other peer each time and
 /// knows the vanished peer no more (ROUTER_MANDATORY: `EHOSTUNREACH`).
 async fn reset_peer_is_dropped_and_others_are_served(transport: Transport) {
     let _panics = check_library_panics();
