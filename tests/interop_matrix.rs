@@ -941,7 +941,7 @@ async fn sub_resubscribes_to_restarted_libzmq_pub() {
     let mut mon = s.monitor(1000);
     let port = support::ReservedTcpPort::new();
     let ep = port.endpoint.clone();
-    let (mut first, eps) = PyPeer::start_on_reserved(
+    let (mut first, eps) = support::start_python_on_reserved(
         [
             "PUB",
             "--bind",
@@ -965,7 +965,7 @@ async fn sub_resubscribes_to_restarted_libzmq_pub() {
     first.kill().await;
     wait_event(&mut mon, EventKind::Disconnected).await;
 
-    let (mut second, _) = PyPeer::start_on_reserved(
+    let (mut second, _) = support::start_python_on_reserved(
         [
             "PUB",
             "--bind",

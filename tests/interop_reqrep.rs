@@ -398,7 +398,7 @@ async fn dealer_reconnects_to_restarted_router() {
     let port = support::ReservedTcpPort::new();
     let ep = port.endpoint.clone();
     let (mut first, eps) =
-        PyPeer::start_on_reserved(["ROUTER", "--bind", &ep, "echo", "1"], &port).await;
+        support::start_python_on_reserved(["ROUTER", "--bind", &ep, "echo", "1"], &port).await;
     assert_eq!(
         eps,
         std::slice::from_ref(&ep),
@@ -434,7 +434,7 @@ async fn dealer_reconnects_to_restarted_router() {
         .await;
     }
     let (mut second, _) =
-        PyPeer::start_on_reserved(["ROUTER", "--bind", &ep, "recv", "4"], &port).await;
+        support::start_python_on_reserved(["ROUTER", "--bind", &ep, "recv", "4"], &port).await;
     send(
         &s,
         msg(&[b"after-restart"]),

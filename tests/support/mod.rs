@@ -279,3 +279,34 @@ pub async fn bind_reserved(s: &Socket, port: &ReservedTcpPort) -> String {
         ),
     }
 }
+
+/// [`python::PyPeer::start`] for a peer that binds `port`'s endpoint (a listener restarted
+/// on the same port): when its bind fails because the port is in use, the test fails
+/// saying that another process took the port, instead of with the peer's traceback alone.
+pub async fn start_python_on_reserved<I, S>(
+    args: I,
+    port: &ReservedTcpPort,
+) -> (python::PyPeer, Vec<String>)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(python::PyPeer::start(args))
+        .catch_unwind()
+        .await
+    {
+        Ok(started) => started,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            if text.contains("Address already in use") {
+                panic!("{}\n{text}", port.bind_failure(&"EADDRINUSE"));
+            }
+            std::panic::resume_unwind(payload)
+        }
+    }
+}

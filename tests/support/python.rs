@@ -317,38 +317,6 @@ impl PyPeer {
         (peer, endpoints)
     }
 
-    /// [`start`](Self::start) for a peer that binds `port`'s endpoint (a listener restarted
-    /// on the same port): when its bind fails because the port is in use, the test fails
-    /// saying that another process took the port, instead of with the peer's traceback
-    /// alone.
-    pub async fn start_on_reserved<I, S>(
-        args: I,
-        port: &super::ReservedTcpPort,
-    ) -> (PyPeer, Vec<String>)
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        use futures_util::FutureExt;
-        match std::panic::AssertUnwindSafe(PyPeer::start(args))
-            .catch_unwind()
-            .await
-        {
-            Ok(started) => started,
-            Err(payload) => {
-                let text = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                if text.contains("Address already in use") {
-                    panic!("{}\n{text}", port.bind_failure(&"EADDRINUSE"));
-                }
-                std::panic::resume_unwind(payload)
-            }
-        }
-    }
-
     /// Waits for the `READY ENDPOINT...` line.
     pub async fn ready(&mut self) -> Vec<String> {
         let line = self.line().await;
