@@ -927,7 +927,10 @@ async fn we_heartbeat_stopped_libzmq_peer_they_bind() {
 // ----- Restart ---------------------------------------------------------------------------
 
 /// A libzmq PUB goes away and another binds the same port: our SUB reconnects, sends its
-/// subscription again, and the new publisher's messages flow.
+/// subscription again, and the new publisher's messages flow. The same TCP port is what
+/// this tests (a reconnect to a restarted libzmq listener): the port is held by a
+/// placeholder for the whole test (see `support::ReservedTcpPort`), so no other process
+/// takes it between the two publishers.
 #[tokio::test]
 async fn sub_resubscribes_to_restarted_libzmq_pub() {
     let _panics = support::check_library_panics();
@@ -936,33 +939,45 @@ async fn sub_resubscribes_to_restarted_libzmq_pub() {
     s.subscribe(Bytes::from_static(b"first-")).unwrap();
     s.subscribe(Bytes::from_static(b"second-")).unwrap();
     let mut mon = s.monitor(1000);
-    let (mut first, eps) = PyPeer::start([
-        "PUB",
-        "--bind",
-        "tcp://127.0.0.1:*",
-        "--interval",
-        "5",
-        "send",
-        "2000",
-        "text:first-{i}",
-    ])
+    let port = support::ReservedTcpPort::new();
+    let ep = port.endpoint.clone();
+    let (mut first, eps) = support::start_python_on_reserved(
+        [
+            "PUB",
+            "--bind",
+            &ep,
+            "--interval",
+            "5",
+            "send",
+            "2000",
+            "text:first-{i}",
+        ],
+        &port,
+    )
     .await;
-    let ep = eps[0].clone();
+    assert_eq!(
+        eps,
+        std::slice::from_ref(&ep),
+        "the first publisher's endpoint"
+    );
     connect(&s, &ep).await;
     recv_consecutive(&s, "first-", 3).await;
     first.kill().await;
     wait_event(&mut mon, EventKind::Disconnected).await;
 
-    let (mut second, _) = PyPeer::start([
-        "PUB",
-        "--bind",
-        &ep,
-        "--interval",
-        "5",
-        "send",
-        "2000",
-        "text:second-{i}",
-    ])
+    let (mut second, _) = support::start_python_on_reserved(
+        [
+            "PUB",
+            "--bind",
+            &ep,
+            "--interval",
+            "5",
+            "send",
+            "2000",
+            "text:second-{i}",
+        ],
+        &port,
+    )
     .await;
     wait_event(&mut mon, EventKind::HandshakeSucceeded).await;
     // Messages of the first publisher may still be queued: skip them.

@@ -384,7 +384,10 @@ async fn fifty_pyzmq_dealers_on_our_router() {
 // ----- Restart ---------------------------------------------------------------------------
 
 /// Our DEALER is connected to a pyzmq ROUTER that exits; messages sent while it is gone are
-/// queued and, with later ones, reach a new ROUTER started on the same port.
+/// queued and, with later ones, reach a new ROUTER started on the same port. The same TCP
+/// port is what this tests (a reconnect to a restarted libzmq listener): the port is held
+/// by a placeholder for the whole test (see `support::ReservedTcpPort`), so no other
+/// process takes it between the two ROUTERs.
 #[tokio::test]
 async fn dealer_reconnects_to_restarted_router() {
     let _panics = support::check_library_panics();
@@ -392,9 +395,15 @@ async fn dealer_reconnects_to_restarted_router() {
     s.set_routing_id(Bytes::from_static(b"our-dealer")).unwrap();
     s.set_reconnect_ivl(Duration::from_millis(50)).unwrap();
     let mut monitor = s.monitor(1000);
+    let port = support::ReservedTcpPort::new();
+    let ep = port.endpoint.clone();
     let (mut first, eps) =
-        PyPeer::start(["ROUTER", "--bind", "tcp://127.0.0.1:*", "echo", "1"]).await;
-    let ep = eps[0].clone();
+        support::start_python_on_reserved(["ROUTER", "--bind", &ep, "echo", "1"], &port).await;
+    assert_eq!(
+        eps,
+        std::slice::from_ref(&ep),
+        "the first ROUTER's endpoint"
+    );
     connect(&s, &ep).await;
     send(&s, msg(&[b"before"]), "DEALER send before the restart").await;
     peer_got(&mut first, &[b"our-dealer", b"before"]).await;
@@ -424,7 +433,8 @@ async fn dealer_reconnects_to_restarted_router() {
         )
         .await;
     }
-    let (mut second, _) = PyPeer::start(["ROUTER", "--bind", &ep, "recv", "4"]).await;
+    let (mut second, _) =
+        support::start_python_on_reserved(["ROUTER", "--bind", &ep, "recv", "4"], &port).await;
     send(
         &s,
         msg(&[b"after-restart"]),

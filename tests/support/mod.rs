@@ -223,3 +223,90 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
 }
+
+/// A loopback TCP port held for the whole test, for tests that restart a listener on the
+/// same port. A placeholder socket with SO_REUSEADDR stays bound to it without listening:
+/// the kernel never hands a port bound this way to another socket's ephemeral bind or
+/// outgoing connect, while a listener with SO_REUSEADDR (ours, tokio's and libzmq's all set
+/// it) may still bind it. Between a listener's close and the next bind nothing else can
+/// take the port, short of binding that exact port number with SO_REUSEADDR.
+pub struct ReservedTcpPort {
+    /// `tcp://127.0.0.1:PORT`.
+    pub endpoint: String,
+    _holder: tokio::net::TcpSocket,
+}
+
+impl ReservedTcpPort {
+    pub fn new() -> ReservedTcpPort {
+        let s = tokio::net::TcpSocket::new_v4().expect("placeholder socket");
+        s.set_reuseaddr(true)
+            .expect("SO_REUSEADDR on the placeholder");
+        s.bind("127.0.0.1:0".parse().unwrap())
+            .expect("bind the placeholder");
+        let endpoint = format!("tcp://{}", s.local_addr().unwrap());
+        ReservedTcpPort {
+            endpoint,
+            _holder: s,
+        }
+    }
+
+    /// Why binding the reserved endpoint failed, for the test's failure message.
+    pub fn bind_failure(&self, error: &dyn std::fmt::Display) -> String {
+        format!(
+            "binding the reserved {} again failed: {error}. A placeholder socket of this \
+             test keeps the port from ephemeral use, so another process must have bound \
+             this exact port (with SO_REUSEADDR) meanwhile",
+            self.endpoint
+        )
+    }
+}
+
+/// Binds `s` to the reserved endpoint, failing with [`ReservedTcpPort::bind_failure`]'s
+/// message (or after [`OP_TIMEOUT`]).
+pub async fn bind_reserved(s: &Socket, port: &ReservedTcpPort) -> String {
+    match tokio::time::timeout(OP_TIMEOUT, s.bind(&port.endpoint)).await {
+        Ok(Ok(ep)) => {
+            assert_eq!(
+                ep, port.endpoint,
+                "bound another endpoint than the reserved one"
+            );
+            ep
+        }
+        Ok(Err(e)) => panic!("{}", port.bind_failure(&e)),
+        Err(_) => panic!(
+            "bind {} did not complete within {OP_TIMEOUT:?}",
+            port.endpoint
+        ),
+    }
+}
+
+/// [`python::PyPeer::start`] for a peer that binds `port`'s endpoint (a listener restarted
+/// on the same port): when its bind fails because the port is in use, the test fails
+/// saying that another process took the port, instead of with the peer's traceback alone.
+pub async fn start_python_on_reserved<I, S>(
+    args: I,
+    port: &ReservedTcpPort,
+) -> (python::PyPeer, Vec<String>)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(python::PyPeer::start(args))
+        .catch_unwind()
+        .await
+    {
+        Ok(started) => started,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            if text.contains("Address already in use") {
+                panic!("{}\n{text}", port.bind_failure(&"EADDRINUSE"));
+            }
+            std::panic::resume_unwind(payload)
+        }
+    }
+}
