@@ -493,16 +493,14 @@ async fn req_in_flight(transport: Transport, security: Security, relaxed: bool) 
 
 /// One test per case, transport and security, in modules named after the last two:
 /// `tcp::`, `ipc::` (NULL), `curve_bound_server_tcp::`, `curve_bound_server_ipc::`,
-/// `curve_connecting_server_tcp::`, `curve_connecting_server_ipc::`. The `patterns`
-/// cases run in every module; the `more` cases (socket logic that CURVE does not change:
-/// XPUB/XSUB, PAIR, REQ's request in flight) run with NULL and in the first CURVE module
-/// only, since every CURVE handshake costs CPU time on a debug build.
+/// `curve_connecting_server_tcp::`, `curve_connecting_server_ipc::`; every case runs in
+/// every module.
 macro_rules! matrix {
-    (patterns { $($p:ident => $pc:expr;)* } more { $($m:ident => $mc:expr;)* }) => {
-        matrix!(@module tcp, Transport::Tcp, Security::Null; $($p => $pc;)* $($m => $mc;)*);
-        matrix!(@module ipc, Transport::Ipc, Security::Null; $($p => $pc;)* $($m => $mc;)*);
+    (cases { $($p:ident => $pc:expr;)* }) => {
+        matrix!(@module tcp, Transport::Tcp, Security::Null; $($p => $pc;)*);
+        matrix!(@module ipc, Transport::Ipc, Security::Null; $($p => $pc;)*);
         matrix!(@module curve_bound_server_tcp, Transport::Tcp, Security::CurveBoundServer;
-            $($p => $pc;)* $($m => $mc;)*);
+            $($p => $pc;)*);
         matrix!(@module curve_bound_server_ipc, Transport::Ipc, Security::CurveBoundServer;
             $($p => $pc;)*);
         matrix!(@module curve_connecting_server_tcp, Transport::Tcp,
@@ -526,7 +524,7 @@ macro_rules! matrix {
 use SocketType::*;
 
 matrix! {
-    patterns {
+    cases {
         rep_restarts_under_req => Case::Restart(Rep, Req);
         req_restarts_under_rep => Case::Restart(Req, Rep);
         router_restarts_under_dealer => Case::Restart(Router, Dealer);
@@ -543,8 +541,6 @@ matrix! {
         connected_pub_restarts_to_sub => Case::ConnectedRestarts(Sub, Pub);
         connected_push_restarts_to_pull => Case::ConnectedRestarts(Pull, Push);
         connected_pull_restarts_to_push => Case::ConnectedRestarts(Push, Pull);
-    }
-    more {
         rep_restarts_while_req_waits_strict => Case::ReqInFlightStrict;
         rep_restarts_while_req_waits_relaxed_correlate => Case::ReqInFlightRelaxed;
         xpub_restarts_under_xsub => Case::Restart(XPub, XSub);
