@@ -565,9 +565,9 @@ async fn run_case(c: Case) {
             args.extend(peer_server_args(m, &keys, allow_for(m, &keys)));
             if c.theirs == SocketType::Req {
                 // libzmq's security server passes a non-empty ZAP user id to its session
-                // as a message ahead of the peer's first one, and the REQ session's
-                // reply state machine refuses that message: the connection fails and
-                // no reply arrives. An empty user id leaves the handshake and the ZAP
+                // as a message ahead of the peer's first one; the REQ session accepts
+                // only the frames of a reply, refuses that message, and the reply never
+                // reaches the socket. An empty user id leaves the handshake and the ZAP
                 // request (checked below) as they are.
                 args.push("--zap-no-user-id".into());
             }
@@ -584,6 +584,13 @@ async fn run_case(c: Case) {
         support::connect(&ours, &eps[0]).await;
     }
 
+    // Our side of the link is the one the case names, then the handshake succeeds.
+    let link = if we_bind {
+        EventKind::Accepted
+    } else {
+        EventKind::Connected
+    };
+    wait_event(&mut mon, link, "our socket").await;
     let ev = wait_event(&mut mon, EventKind::HandshakeSucceeded, "our socket").await;
     assert_eq!(ev.value, 0, "{ev:?}");
     exchange(&c, &ours, &mut py).await;
