@@ -380,7 +380,9 @@ macro_rules! with_child {
         fn $name() {
             let _panics = support::check_library_panics();
             let _one = one_at_a_time();
+            let t = Instant::now();
             parent_runtime().block_on($parent(stringify!($name)));
+            eprintln!("{}: {:.1?}", stringify!($name), t.elapsed());
         }
         mod $name {
             use super::*;
@@ -723,8 +725,9 @@ async fn many_parent(name: &str) {
     let closed = lap.lap();
     let rss_after = rss_kib_of(pid);
     eprintln!(
-        "{MANY} connections closed and fds back to {fds_idle} in {closed}; ROUTER process RSS \
-         {rss_after} KiB after"
+        "{MANY} connections closed in {closed}: ROUTER process fds back to {fds_idle}, this \
+         process's fds/tasks back to {own_fds}/{own_tasks}; ROUTER process RSS {rss_after} KiB \
+         after"
     );
     let last = child.finish().await;
     let events = last
@@ -836,20 +839,21 @@ async fn churn(transport: Transport) {
     settled("fds and tasks after the warm-up".into()).await;
     let rss_warm = rss_kib_of(me);
     let mut rss = Vec::new();
-    let (mut cycles, t0) = (0, Instant::now());
+    let (mut cycles, t0, cpu0) = (0, Instant::now(), cpu_time(me));
     for round in 1..=CHURN_ROUNDS {
         cycles += churn_round(&ep, &keys, CHURN_ROUND).await;
         settled(format!("fds and tasks after round {round}")).await;
         rss.push(rss_kib_of(me));
     }
-    let elapsed = t0.elapsed();
+    let (elapsed, cpu) = (t0.elapsed(), cpu_time(me) - cpu0);
     let rss_end = *rss.last().unwrap();
     say(&format!(
         "RESULT {transport:?}: {CHURN_CLIENTS} clients, {warm} warm-up cycles, then {cycles} \
-         cycles in {elapsed:.2?} ({:.0} cycles/s); fds/tasks {}/{} idle, after the warm-up \
+         cycles in {elapsed:.2?} ({:.0} cycles/s, {:.2?} of CPU per cycle); fds/tasks {}/{} idle, after the warm-up \
          and after each of {CHURN_ROUNDS} rounds; RSS KiB after the warm-up {rss_warm}, after \
          each round {rss:?} ({:+} KiB)",
         cycles as f64 / elapsed.as_secs_f64(),
+        cpu / cycles.max(1) as u32,
         idle.0,
         idle.1,
         rss_end as i64 - rss_warm as i64
