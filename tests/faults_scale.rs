@@ -26,10 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aiozmq::{EventKind, Socket, SocketType};
-use support::{
-    assert_no_library_panics, bind_any, close, connect, frames, msg, record_library_panics, recv,
-    send, within, UnboundIpc, OP_TIMEOUT,
-};
+use support::{bind_any, close, connect, frames, msg, recv, send, within, UnboundIpc, OP_TIMEOUT};
 
 /// The environment variable naming the test a child process runs.
 const CHILD_VAR: &str = "AIOZMQ_SCALE_CHILD";
@@ -328,6 +325,16 @@ impl Child {
     }
 }
 
+impl Drop for Child {
+    /// A child still running when its test failed is killed, not left behind.
+    fn drop(&mut self) {
+        if matches!(self.proc.try_wait(), Ok(None)) {
+            let _ = self.proc.kill();
+            let _ = self.proc.wait();
+        }
+    }
+}
+
 /// Writes one `SAY` line for the parent.
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -353,13 +360,12 @@ fn as_child<F: Future<Output = ()>>(name: &str, body: impl FnOnce() -> F) {
     if std::env::var(CHILD_VAR).as_deref() != Ok(name) {
         return;
     }
-    record_library_panics();
+    let _panics = support::check_library_panics();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(body());
-    assert_no_library_panics();
 }
 
 /// The parent's runtime (two workers: the parent of the 5,000 connections drives them all).
