@@ -279,6 +279,18 @@ impl Child {
         }
     }
 
+    /// The count of the child's latest `ACCEPT_FAILED` line received so far (0 if none);
+    /// other lines received meanwhile are dropped.
+    fn accept_failures(&mut self) -> u64 {
+        let mut last = 0;
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(rest) = line.strip_prefix("ACCEPT_FAILED") {
+                last = rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        }
+        last
+    }
+
     /// Fails when the child has exited.
     fn assert_alive(&mut self) {
         if let Some(status) = self.proc.try_wait().unwrap() {
@@ -434,8 +446,8 @@ fn event_field(line: &str, key: &str) -> u64 {
 }
 
 /// The child of the EMFILE and the 5,000-connection tests: a ROUTER on loopback TCP that
-/// echoes every message to its sender. Says `ENDPOINT ep`, then `ACCEPT_FAILED value
-/// reason` at the first failed accept; when stdin ends, closes the ROUTER and says
+/// echoes every message to its sender. Says `ENDPOINT ep`, then `ACCEPT_FAILED count value
+/// reason` at each failed accept; when stdin ends, closes the ROUTER and says
 /// `EVENTS` with its monitor's counts.
 async fn echo_router_child() {
     let router = Arc::new(Socket::new(SocketType::Router));
@@ -461,14 +473,13 @@ async fn echo_router_child() {
                 let c = match ev.kind {
                     EventKind::Accepted => &counts.accepted,
                     EventKind::AcceptFailed => {
-                        if counts.accept_failed.load(Ordering::Relaxed) == 0 {
-                            say(&format!(
-                                "ACCEPT_FAILED {} {}",
-                                ev.value,
-                                ev.reason.unwrap_or_default()
-                            ));
-                        }
-                        &counts.accept_failed
+                        let n = counts.accept_failed.fetch_add(1, Ordering::Relaxed) + 1;
+                        say(&format!(
+                            "ACCEPT_FAILED {n} {} {}",
+                            ev.value,
+                            ev.reason.unwrap_or_default()
+                        ));
+                        continue;
                     }
                     EventKind::HandshakeSucceeded => &counts.handshake_succeeded,
                     EventKind::HandshakeFailedNoDetail
@@ -521,6 +532,10 @@ const EMFILE_WINDOW: Duration = Duration::from_millis(1500);
 /// The largest share of the window the child may spend on the CPU meanwhile (a spinning
 /// accept loop takes all of a core, or all it is given on a loaded machine: far more).
 const EMFILE_CPU_SHARE: f64 = 0.10;
+/// The most failed accepts a second (a retry at most every millisecond): a spinning loop
+/// makes many more even when a loaded machine gives it little CPU, where the CPU share
+/// alone could miss it.
+const EMFILE_MAX_RATE: f64 = 1000.0;
 
 with_child!(
     /// A ROUTER under `ulimit -n 48` gets 64 connections and a 65th that sends a request:
@@ -544,8 +559,8 @@ async fn emfile_parent(name: &str) {
         hogs.push(Arc::new(dealer(&ep).await));
     }
     let failed = child.expect("ACCEPT_FAILED").await;
-    eprintln!("first ACCEPT_FAILED: {failed}");
-    let errno: u32 = failed.split_whitespace().next().unwrap().parse().unwrap();
+    eprintln!("first ACCEPT_FAILED (count, value, reason): {failed}");
+    let errno: u32 = failed.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(errno, 24, "ACCEPT_FAILED carries EMFILE: {failed}");
     let fds_full = fd_count(pid);
 
@@ -553,19 +568,27 @@ async fn emfile_parent(name: &str) {
     let late = dealer(&ep).await;
     send(&late, msg(&[b"late"]), "the late client's request").await;
 
-    let (cpu0, t0) = (cpu_time(pid), Instant::now());
+    let (cpu0, t0, failures0) = (cpu_time(pid), Instant::now(), child.accept_failures());
     // The measurement window itself (no state is awaited here).
     tokio::time::sleep(EMFILE_WINDOW).await;
     let (cpu, elapsed) = (cpu_time(pid) - cpu0, t0.elapsed());
+    // The lines of the last failures may still be on their way: a few more count too.
+    let failures = child.accept_failures() - failures0;
     let share = cpu.as_secs_f64() / elapsed.as_secs_f64();
+    let rate = failures as f64 / elapsed.as_secs_f64();
     eprintln!(
-        "EMFILE: child fds {fds_before} before, {fds_full} at the limit (RLIMIT_NOFILE {EMFILE_NOFILE}); \
-         CPU {cpu:?} over {elapsed:?} of EMFILE ({:.1} %)",
+        "EMFILE: child fds {fds_before} before, {fds_full} at the limit (RLIMIT_NOFILE \
+         {EMFILE_NOFILE}); over {elapsed:.2?} of EMFILE: CPU {cpu:?} ({:.1} %), {failures} \
+         failed accepts ({rate:.0} a second)",
         share * 100.0
     );
     assert!(
         share <= EMFILE_CPU_SHARE,
         "the accept loop busy-loops on EMFILE: {cpu:?} of CPU over {elapsed:?}"
+    );
+    assert!(
+        rate <= EMFILE_MAX_RATE,
+        "the accept loop busy-loops on EMFILE: {failures} failed accepts in {elapsed:?}"
     );
     child.assert_alive();
 
