@@ -530,7 +530,7 @@ const EMFILE_HOGS: usize = 64;
 /// How long the child's CPU time is measured while it cannot accept.
 const EMFILE_WINDOW: Duration = Duration::from_millis(1500);
 /// The largest share of the window the child may spend on the CPU meanwhile (a spinning
-/// accept loop takes all of a core, or all it is given on a loaded machine: far more).
+/// accept loop takes a whole core, or all of it the machine gives it).
 const EMFILE_CPU_SHARE: f64 = 0.10;
 /// The most failed accepts a second (a retry at most every millisecond): a spinning loop
 /// makes many more even when a loaded machine gives it little CPU, where the CPU share
