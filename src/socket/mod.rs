@@ -1040,6 +1040,9 @@ fn remove_ipc_file(shared: &Shared, path: &str, endpoint: &str) {
     }
 }
 
+/// How long the accept loop waits after a failed accept before it accepts again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Accepts connections until the binding is cancelled or the socket closes.
 async fn accept_loop(
     shared: Arc<Shared>,
@@ -1074,15 +1077,28 @@ async fn accept_loop(
                 });
             }
             Err(e) => {
-                let err = Error::from(e);
+                // The value is the OS errno (EMFILE, ENFILE, ...), as libzmq reports it.
+                let reason = e.to_string();
+                let errno = match e.raw_os_error() {
+                    Some(n) => n,
+                    None => Error::from(e).kind().errno(),
+                };
                 shared.emit_kind(
                     EventKind::AcceptFailed,
-                    err.kind().errno() as u32,
+                    errno as u32,
                     &endpoint,
-                    Some(err.to_string()),
+                    Some(reason),
                 );
-                // Out of file descriptors and similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // Every failure backs off before the next accept: those that persist
+                // (EMFILE, ENFILE, ENOBUFS) leave the connection queued and the listener
+                // ready, so retrying at once would spin at full CPU and flood the monitor
+                // until a descriptor frees up; a failure of one connection (ECONNABORTED)
+                // costs only the delay.
+                tokio::select! {
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = token.cancelled() => break,
+                    _ = shared.closing.cancelled() => break,
+                }
             }
         }
     }
