@@ -19,7 +19,7 @@
 
 use crate::monitor::{protocol_error, EventKind, MonitorEvent};
 use crate::plane::lease;
-use crate::plane::state::{Attached, Outbound, PeerId};
+use crate::plane::state::{Attached, Outbound, PeerId, Via};
 use crate::plane::Shared;
 
 pub(crate) mod inproc;
@@ -101,6 +101,8 @@ pub(crate) struct EngineCtx {
     pub fd: u32,
     /// The peer's address (IP for TCP), for ZAP.
     pub peer_address: String,
+    /// The peer connected to a bound endpoint of ours (else we connected).
+    pub accepted: bool,
 }
 
 fn protocol_code(e: &ProtocolError) -> u32 {
@@ -352,6 +354,10 @@ where
         &ctx.parent,
         &ctx.endpoint,
         conn.is_encrypted(),
+        Via {
+            accepted: ctx.accepted,
+            inproc: false,
+        },
     );
     let Some(Attached {
         id,
@@ -366,16 +372,19 @@ where
     emit(EventKind::HandshakeSucceeded, 0, None);
 
     let gone = !matches!(ctx.target, Target::Existing(_));
-    // Secured or ZAP-checked connections label their messages (libzmq's zmq_msg_gets).
-    let props = (info.mechanism != zmtp::Mechanism::Null || info.user_id.is_some()).then(|| {
-        Arc::new(Properties {
-            user_id: info.user_id.clone(),
-            peer_address: ctx.peer_address.clone(),
-            mechanism: info.mechanism,
-            curve_public_key: info.curve_public_key,
-            metadata: info.metadata.clone(),
-        })
-    });
+    // Secured or ZAP-checked connections, and peers that announced application metadata
+    // (ZMQ_METADATA's `X-` properties), label their messages (libzmq's zmq_msg_gets).
+    let app_metadata = info.metadata.iter().any(|(n, _)| n.starts_with("X-"));
+    let props = (info.mechanism != zmtp::Mechanism::Null || info.user_id.is_some() || app_metadata)
+        .then(|| {
+            Arc::new(Properties {
+                user_id: info.user_id.clone(),
+                peer_address: ctx.peer_address.clone(),
+                mechanism: info.mechanism,
+                curve_public_key: info.curve_public_key,
+                metadata: info.metadata.clone(),
+            })
+        });
     // REQ and REP strictly alternate, so a send never has a burst behind it to batch:
     // writing it from the sending task saves a hop through this task.
     let direct = (matches!(conn.config().socket_type, SocketType::Req | SocketType::Rep)
@@ -409,10 +418,11 @@ where
     if let Some(l) = &lease {
         l.close();
     }
+    let lost = end_reason.is_some();
     if let Some(reason) = end_reason {
         emit(EventKind::Disconnected, ctx.fd, Some(reason));
     }
-    shared.detach(id, gone);
+    shared.detach(id, gone, lost);
     Outcome::Ended
 }
 
