@@ -120,6 +120,40 @@ async fn probe_router_sends_an_empty_message_first_from_each_type() {
 }
 
 #[tokio::test]
+async fn probe_router_is_sent_once_per_connect_not_again_after_a_reconnect() {
+    let _panics = support::check_library_panics();
+    let ipc = UnboundIpc::new("probe-once");
+    let hub = Socket::new(SocketType::Router);
+    hub.set_router_notify(opt::NOTIFY_CONNECT).unwrap();
+    hub.bind(&ipc.endpoint).await.unwrap();
+    let rc = socket(SocketType::Router, "rc");
+    rc.set_probe_router(true).unwrap();
+    rc.set_reconnect_ivl(std::time::Duration::from_millis(20))
+        .unwrap();
+    connect(&rc, &ipc.endpoint).await;
+    expect(&hub, &[b"rc", b""], "connect notification").await;
+    expect(&hub, &[b"rc", b""], "probe").await;
+    close(&hub).await;
+    // libzmq writes the probe once into the pipe `connect` made, which outlives the
+    // reconnect: the new hub sees the notification, then only what rc sends.
+    let hub = socket(SocketType::Router, "hub");
+    hub.set_router_notify(opt::NOTIFY_CONNECT).unwrap();
+    hub.bind(&ipc.endpoint).await.unwrap();
+    expect(
+        &hub,
+        &[b"rc", b""],
+        "connect notification after the reconnect",
+    )
+    .await;
+    send(&hub, msg(&[b"rc", b"ping"]), "hub").await;
+    expect(&rc, &[b"hub", b"ping"], "rc").await;
+    send(&rc, msg(&[b"hub", b"pong"]), "rc").await;
+    expect(&hub, &[b"rc", b"pong"], "no second probe").await;
+    close(&rc).await;
+    close(&hub).await;
+}
+
+#[tokio::test]
 async fn connect_routing_id_names_the_peer_and_messages_queue_at_once() {
     let _panics = support::check_library_panics();
     let server = socket(SocketType::Router, "server-side");

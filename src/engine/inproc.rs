@@ -123,10 +123,12 @@ async fn run_pipe(
     let connected = Via {
         accepted: false,
         inproc: true,
+        reconnect: false,
     };
     let accepted = Via {
         accepted: true,
         inproc: true,
+        reconnect: false,
     };
     let a = conn.attach(existing, bid, conn_token, endpoint, true, connected);
     let Some(a) = a else {

@@ -103,6 +103,8 @@ pub(crate) struct EngineCtx {
     pub peer_address: String,
     /// The peer connected to a bound endpoint of ours (else we connected).
     pub accepted: bool,
+    /// A connection we made again after an earlier one of the same `connect` ran.
+    pub reconnect: bool,
 }
 
 fn protocol_code(e: &ProtocolError) -> u32 {
@@ -357,6 +359,7 @@ where
         Via {
             accepted: ctx.accepted,
             inproc: false,
+            reconnect: ctx.reconnect,
         },
     );
     let Some(Attached {

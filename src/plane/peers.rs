@@ -134,11 +134,13 @@ impl State {
 
     /// What a connection starts with (libzmq's rules): HELLO_MSG (ROUTER, DEALER) first
     /// to the peer on every connection, then PROBE_ROUTER's empty message for a peer entry
-    /// made now (`new_entry`; a `connect` entry got it when it was made); ROUTER_NOTIFY's
+    /// made now (`new_entry`; a `connect` entry got it when it was made, and a ROUTER's
+    /// reconnection without one had it on its first connection); ROUTER_NOTIFY's
     /// empty message from the peer (network connections only).
     fn greet(&mut self, id: PeerId, new_entry: bool) {
         let st = self.socket_type;
-        let probe = new_entry && self.probes();
+        let probe =
+            new_entry && !self.peers.get(&id).is_some_and(|p| p.via.reconnect) && self.probes();
         let hello = matches!(st, SocketType::Router | SocketType::Dealer)
             && !self.opts.hello_msg.is_empty();
         let notify = st == SocketType::Router && self.opts.router_notify & NOTIFY_CONNECT != 0;

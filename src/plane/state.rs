@@ -162,6 +162,9 @@ pub(crate) struct Via {
     pub accepted: bool,
     /// An in-process pipe rather than a TCP or IPC connection.
     pub inproc: bool,
+    /// A connection we made again after an earlier one of the same `connect` ran (libzmq
+    /// keeps that `connect`'s pipe, and what was written into it once, such as the probe).
+    pub reconnect: bool,
 }
 
 impl Peer {

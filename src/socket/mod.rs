@@ -461,10 +461,9 @@ impl Socket {
     }
 
     /// ZMQ_PROBE_ROUTER (ROUTER, DEALER, REQ): each new peer first gets an empty message
-    /// (after HELLO_MSG): a peer entry made by [`connect`](Self::connect) once, however
-    /// often it reconnects (libzmq queues it in the pipe `connect` makes), each accepted
-    /// connection (and each connection of a ROUTER's `connect` without
-    /// CONNECT_ROUTING_ID) on its own. Default false.
+    /// (after HELLO_MSG): once per [`connect`](Self::connect), however often it
+    /// reconnects (libzmq queues it in the pipe `connect` makes, which outlives
+    /// reconnects), and once per accepted connection. Default false.
     pub fn probe_router(&self) -> bool {
         self.shared.state.lock().unwrap().opts.probe_router
     }
@@ -724,7 +723,9 @@ impl Socket {
     /// connection is retried every RECONNECT_IVL (with backoff up to RECONNECT_IVL_MAX)
     /// until it succeeds, and re-established whenever it breaks. Messages sent meanwhile
     /// queue for this peer (up to SNDHWM), except on ROUTER, which can route only to peers
-    /// whose routing id it knows.
+    /// whose routing id it knows: one named by
+    /// [`set_connect_routing_id`](Self::set_connect_routing_id) is known at once (`EINVAL`
+    /// when that routing id is in use).
     ///
     /// # Cancel safety
     /// Cancel-safe (it does not wait on the network).
@@ -1243,6 +1244,7 @@ async fn accept_loop(
                     fd,
                     peer_address,
                     accepted: true,
+                    reconnect: false,
                 };
                 let sh = shared.clone();
                 let ep = endpoint.clone();
@@ -1301,6 +1303,7 @@ async fn connect_loop(
                     fd,
                     peer_address,
                     accepted: false,
+                    reconnect: ever_connected,
                 };
                 match engine::run(rd, wr, ctx).await {
                     Outcome::Ended => {
