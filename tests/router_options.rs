@@ -237,13 +237,18 @@ async fn disconnect_msg_comes_from_a_peer_that_leaves_after_router_notify() {
 }
 
 #[tokio::test]
-async fn disconnect_msg_reaches_an_inproc_binder_when_the_peer_closes() {
+async fn inproc_pipes_carry_hello_msg_and_the_binder_gets_disconnect_msg() {
     let _panics = support::check_library_panics();
     let router = Socket::new(SocketType::Router);
     router.set_disconnect_msg("left").unwrap();
+    router.set_hello_msg("hello-binder").unwrap();
     router.bind("inproc://disconnect-msg").await.unwrap();
     let dealer = socket(SocketType::Dealer, "p");
+    dealer.set_hello_msg("hello-connector").unwrap();
     connect(&dealer, "inproc://disconnect-msg").await;
+    // In-process pipes carry each side's HELLO_MSG too.
+    expect(&router, &[b"p", b"hello-connector"], "connector's hello").await;
+    expect(&dealer, &[b"hello-binder"], "binder's hello").await;
     send(&dealer, "x", "dealer").await;
     expect(&router, &[b"p", b"x"], "message").await;
     close(&dealer).await;
