@@ -421,11 +421,12 @@ where
     if let Some(l) = &lease {
         l.close();
     }
-    let lost = end_reason.is_some();
+    // Detached before DISCONNECTED is emitted (as the inproc engine does): whoever sees
+    // the event finds the peer gone from the socket (not routable, not counted).
+    shared.detach(id, gone, end_reason.is_some());
     if let Some(reason) = end_reason {
         emit(EventKind::Disconnected, ctx.fd, Some(reason));
     }
-    shared.detach(id, gone, lost);
     Outcome::Ended
 }
 
