@@ -154,7 +154,7 @@ async fn probe_router_is_sent_once_per_connect_not_again_after_a_reconnect() {
 }
 
 #[tokio::test]
-async fn connect_routing_id_names_the_peer_and_messages_queue_at_once() {
+async fn connect_routing_id_names_the_peer_at_once_and_refuses_one_in_use() {
     let _panics = support::check_library_panics();
     let server = socket(SocketType::Router, "server-side");
     let ep = bind_any(&server).await;
