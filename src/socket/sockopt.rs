@@ -56,7 +56,7 @@ pub mod opt {
         RCVMORE = 13, Int;
         /// ZMQ_FD (unsupported: no file descriptor to poll).
         FD = 14, Int;
-        /// ZMQ_EVENTS (unsupported).
+        /// ZMQ_EVENTS (get only): `ZMQ_POLLIN` (1) and `ZMQ_POLLOUT` (2), as [`Socket::events`](crate::Socket::events).
         EVENTS = 15, Int;
         /// ZMQ_TYPE (get only): the socket type's number.
         TYPE = 16, Int;
@@ -80,7 +80,7 @@ pub mod opt {
         RCVTIMEO = 27, Int;
         /// ZMQ_SNDTIMEO (unsupported: use `tokio::time::timeout`).
         SNDTIMEO = 28, Int;
-        /// ZMQ_IPV4ONLY (unsupported).
+        /// ZMQ_IPV4ONLY: the deprecated inverse of [`IPV6`].
         IPV4ONLY = 31, Int;
         /// ZMQ_LAST_ENDPOINT (get only): the endpoint of the transport's last bind or connect.
         LAST_ENDPOINT = 32, Bytes;
@@ -179,7 +179,7 @@ pub mod opt {
         CONNECT_TIMEOUT = 79, Int;
         /// ZMQ_TCP_MAXRT (unsupported).
         TCP_MAXRT = 80, Int;
-        /// ZMQ_THREAD_SAFE (unsupported).
+        /// ZMQ_THREAD_SAFE (get only): always 1, every socket here may be shared.
         THREAD_SAFE = 81, Int;
         /// ZMQ_MULTICAST_MAXTPDU (unsupported).
         MULTICAST_MAXTPDU = 84, Int;
@@ -547,6 +547,10 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::HEARTBEAT_IVL => OptValue::Int(ms(socket.heartbeat_ivl())),
         opt::HEARTBEAT_TTL => OptValue::Int(ms(socket.heartbeat_ttl())),
         opt::HEARTBEAT_TIMEOUT => OptValue::Int(ms(socket.heartbeat_timeout())),
+        opt::EVENTS => OptValue::Int(socket.events()?.bits().into()),
+        // Every socket here may be shared between tasks and threads.
+        opt::THREAD_SAFE => OptValue::Int(1),
+        opt::IPV4ONLY => (!socket.ipv6()).into(),
         opt::BACKLOG => socket.backlog().into(),
         opt::IPV6 => socket.ipv6().into(),
         opt::TOS => socket.tos().into(),
@@ -676,6 +680,7 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::HEARTBEAT_TIMEOUT => socket.set_heartbeat_timeout(millis(option, value)?),
         opt::BACKLOG => socket.set_backlog(non_negative_i32(option, value)?),
         opt::IPV6 => socket.set_ipv6(flag(option, value)?),
+        opt::IPV4ONLY => socket.set_ipv6(!flag(option, value)?),
         opt::TOS => socket.set_tos(non_negative_i32(option, value)?),
         opt::PRIORITY => socket.set_priority(non_negative_i32(option, value)?),
         opt::BINDTODEVICE => {
@@ -717,9 +722,12 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::HELLO_MSG => socket.set_hello_msg(bytes_of(option, value)?),
         opt::DISCONNECT_MSG => socket.set_disconnect_msg(bytes_of(option, value)?),
         opt::HICCUP_MSG => socket.set_hiccup_msg(bytes_of(option, value)?),
-        opt::TYPE | opt::RCVMORE | opt::LAST_ENDPOINT | opt::MECHANISM => {
-            Err(inval(option, "is read-only"))
-        }
+        opt::TYPE
+        | opt::RCVMORE
+        | opt::LAST_ENDPOINT
+        | opt::MECHANISM
+        | opt::EVENTS
+        | opt::THREAD_SAFE => Err(inval(option, "is read-only")),
         _ => Err(unsupported(option)),
     }
 }
