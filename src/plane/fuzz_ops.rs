@@ -68,7 +68,7 @@ pub fn subscriptions(data: &[u8]) {
             _ => {
                 if op & 0x80 != 0 {
                     let mut gone = Vec::new();
-                    remote.remove_peer(peer, |t| gone.push(t.to_vec()));
+                    remote.remove_peer(peer, false, |t| gone.push(t.to_vec()));
                     for (t, set) in model_remote.iter_mut() {
                         if set.contains(&peer) {
                             set.retain(|p| *p != peer);

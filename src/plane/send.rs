@@ -229,6 +229,9 @@ impl State {
                 Ok(())
             }
             SocketType::Pub | SocketType::XPub => {
+                if self.opts.fan_out_special() {
+                    return self.fan_out_special(msg, back, wakes);
+                }
                 self.count_out(&msg);
                 self.fan_out(msg, wakes);
                 Ok(())
