@@ -301,6 +301,9 @@ async fn invert_matching_xpub_sends_only_to_peers_no_subscription_of_which_match
         assert_eq!(none.expect_message().await, Message::from(t));
     }
     ma.expect_silence(Duration::from_millis(100)).await;
+    // The mocks go first: close would wait (up to LINGER) for them to read to the end.
+    ma.abort();
+    none.abort();
     support::close(&x).await;
 }
 
@@ -332,8 +335,71 @@ async fn invert_matching_sub_and_xsub_keep_only_messages_no_subscription_matches
         for want in [&b"b1"[..], b"", b"c1"] {
             expect_msg(&s, want, &format!("{t} inverted")).await;
         }
+        // The mock goes first: close would wait (up to LINGER) for it to read to the end.
+        m.abort();
         support::close(&s).await;
     }
+}
+
+// ----- ONLY_FIRST_SUBSCRIBE -------------------------------------------------------------
+
+#[tokio::test]
+async fn only_first_subscribe_on_xpub_takes_a_message_with_a_data_first_frame_as_data() {
+    let _panics = support::check_library_panics();
+    let x = Socket::new(SocketType::XPub);
+    let ep = bind_any(&x).await;
+    let mut m = MockPeer::connect(&ep).await;
+    m.handshake(SocketType::XSub, SocketType::XPub, b"").await;
+    // Off (libzmq's default): every frame starting with 1 or 0 is a subscription.
+    m.send_message(&msg(&[b"data", b"\x01a"])).await;
+    expect_sub(&x, b"\x01a").await;
+    assert_eq!(frames(&recv(&x, "data").await), v(&[b"data"]));
+    x.set_only_first_subscribe(true).unwrap();
+    assert!(x.only_first_subscribe());
+    m.send_message(&msg(&[b"data2", b"\x01b"])).await;
+    assert_eq!(
+        frames(&recv(&x, "data").await),
+        v(&[b"data2", b"\x01b"]),
+        "a data first frame: all data"
+    );
+    // A subscription first: the later frames are still looked at.
+    m.send_message(&msg(&[b"\x01c", b"\x01d", b"x"])).await;
+    expect_sub(&x, b"\x01c").await;
+    expect_sub(&x, b"\x01d").await;
+    assert_eq!(frames(&recv(&x, "data").await), v(&[b"x"]));
+    assert_eq!(x.topics_count().unwrap(), 3, "a, c and d; not b");
+    m.abort();
+    support::close(&x).await;
+}
+
+#[tokio::test]
+async fn only_first_subscribe_on_xsub_sends_a_message_with_a_data_first_frame_as_data() {
+    let _panics = support::check_library_panics();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let xs = Socket::new(SocketType::XSub);
+    connect(&xs, &ep).await;
+    let mut m = MockPeer::accept(&listener).await;
+    m.handshake(SocketType::XPub, SocketType::XSub, b"").await;
+    let subscribe = |t: &'static [u8]| Command::Subscribe(Bytes::from_static(t));
+    // Off: the subscription frame subscribes; the data goes up after it.
+    send(&xs, msg(&[b"y", b"\x01a"]), "XSUB send").await;
+    assert_eq!(m.expect_command().await, subscribe(b"a"));
+    assert_eq!(m.expect_message().await, msg(&[b"y"]));
+    xs.set_only_first_subscribe(true).unwrap();
+    send(&xs, msg(&[b"y2", b"\x01b"]), "XSUB send").await;
+    assert_eq!(m.expect_message().await, msg(&[b"y2", b"\x01b"]));
+    send(&xs, msg(&[b"\x00a", b"\x01c", b"z"]), "XSUB send").await;
+    assert_eq!(
+        m.expect_command().await,
+        Command::Cancel(Bytes::from_static(b"a"))
+    );
+    assert_eq!(m.expect_command().await, subscribe(b"c"));
+    assert_eq!(m.expect_message().await, msg(&[b"z"]));
+    assert_eq!(xs.topics_count().unwrap(), 1, "c only");
+    // The mock goes first: close would wait (up to LINGER) for it to read to the end.
+    m.abort();
+    support::close(&xs).await;
 }
 
 // ----- TOPICS_COUNT ----------------------------------------------------------------------
@@ -405,12 +471,15 @@ async fn xpub_options_by_number_take_values_as_libzmq() {
     assert_eq!(int(opt::XPUB_MANUAL), 0);
     x.setsockopt(opt::XPUB_NODROP, 1).unwrap();
     assert!(x.xpub_nodrop());
+    x.setsockopt(opt::ONLY_FIRST_SUBSCRIBE, 3).unwrap();
+    assert_eq!(int(opt::ONLY_FIRST_SUBSCRIBE), 1);
     for o in [
         opt::XPUB_VERBOSE,
         opt::XPUB_VERBOSER,
         opt::XPUB_MANUAL,
         opt::XPUB_MANUAL_LAST_VALUE,
         opt::XPUB_NODROP,
+        opt::ONLY_FIRST_SUBSCRIBE,
     ] {
         let e = x.setsockopt(o, -1).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "option {o} = -1");
@@ -650,6 +719,41 @@ async fn our_nodrop_xpub_waits_for_a_libzmq_sub_that_does_not_read_and_loses_not
         "every message reached the libzmq subscriber"
     );
     assert_eq!(x.counters().dropped_hwm, 0);
+    peer.finish().await;
+    support::close(&x).await;
+}
+
+/// A libzmq XSUB sends `data` + `\x01a` as one message: our XPUB with
+/// ONLY_FIRST_SUBSCRIBE takes it as data; without, `\x01b` in that place subscribes.
+#[tokio::test]
+async fn our_only_first_subscribe_xpub_reads_libzmq_xsub_multipart_messages() {
+    let _panics = support::check_library_panics();
+    let (gate, stay) = (Gate::new(), Gate::new());
+    let x = Socket::new(SocketType::XPub);
+    x.set_only_first_subscribe(true).unwrap();
+    let args = [
+        "send",
+        "1",
+        "text:data",
+        "hex:0161",
+        "gate",
+        gate.arg(),
+        "send",
+        "1",
+        "text:more",
+        "hex:0162",
+        "gate",
+        stay.arg(),
+    ];
+    let peer = libzmq_peer_of(&x, "XSUB", &args).await;
+    assert_eq!(frames(&recv(&x, "data").await), v(&[b"data", b"\x01a"]));
+    assert_eq!(x.topics_count().unwrap(), 0);
+    x.set_only_first_subscribe(false).unwrap();
+    gate.open();
+    expect_sub(&x, b"\x01b").await;
+    assert_eq!(frames(&recv(&x, "data").await), v(&[b"more"]));
+    assert_eq!(x.topics_count().unwrap(), 1);
+    stay.open();
     peer.finish().await;
     support::close(&x).await;
 }

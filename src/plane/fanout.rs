@@ -6,6 +6,16 @@ use crate::zmtp::SocketType;
 use crate::Message;
 use bytes::Bytes;
 
+/// Whether frame `f` is a subscribe (`Some(true)`) or an unsubscribe (`Some(false)`) when
+/// frames are `checked` for subscriptions: its first byte is 1 or 0.
+#[inline]
+fn subscription_kind(f: &Bytes, checked: bool) -> Option<bool> {
+    match f.first() {
+        Some(&b) if checked && b <= 1 => Some(b == 1),
+        _ => None,
+    }
+}
+
 impl State {
     /// PUB/XPUB: queue `msg` once per matching subscriber; a subscriber at SNDHWM loses it.
     #[inline]
@@ -176,6 +186,51 @@ impl State {
             m.push(subscribe as u8);
             m.extend_from_slice(topic);
             self.xpub_pending.push_back(Message::from(m));
+        }
+    }
+
+    /// PUB/XPUB: a multipart message from peer `id`, frame by frame as libzmq reads it:
+    /// the first frame is a subscribe or unsubscribe when it starts with 1 or 0, and so is
+    /// each later such frame unless ONLY_FIRST_SUBSCRIBE is set and the first was data.
+    /// The other frames are upstream data, passed up (XPUB) as one message after the
+    /// subscriptions.
+    pub(super) fn on_multipart(&mut self, id: PeerId, m: Message) {
+        let mut data = Message::new();
+        let mut process = true;
+        for (i, f) in m.into_iter().enumerate() {
+            let sub = subscription_kind(&f, i == 0 || process);
+            if i == 0 {
+                process = !self.opts.only_first_subscribe || sub.is_some();
+            }
+            match sub {
+                Some(on) => self.on_subscription(id, on, &f.slice(1..)),
+                None => data.push_back(f),
+            }
+        }
+        if self.socket_type == SocketType::XPub && !data.is_empty() {
+            self.xpub_pending.push_back(data);
+        }
+    }
+
+    /// XSUB: sends a multipart message, frame by frame as libzmq does: frames taken as
+    /// subscriptions (by `on_multipart`'s rule) subscribe or unsubscribe, the others go
+    /// upstream as one message after them.
+    pub(super) fn xsub_send_multipart(&mut self, msg: Message, wakes: &mut Wakes) {
+        let mut data = Message::new();
+        let mut process = true;
+        for (i, f) in msg.into_iter().enumerate() {
+            let sub = subscription_kind(&f, i == 0 || process);
+            if i == 0 {
+                process = !self.opts.only_first_subscribe || sub.is_some();
+            }
+            match sub {
+                Some(true) => self.subscribe(f.slice(1..), wakes),
+                Some(false) => self.unsubscribe(f.slice(1..), wakes),
+                None => data.push_back(f),
+            }
+        }
+        if !data.is_empty() {
+            self.xsub_upstream(data, wakes);
         }
     }
 

@@ -65,6 +65,10 @@ pub struct Options {
     /// ZMQ_INVERT_MATCHING: PUB/XPUB send to the peers no subscription matches; SUB/XSUB
     /// receive the messages no subscription matches.
     pub invert_matching: bool,
+    /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB receiving, XSUB sending): a multipart message
+    /// whose first frame is not a subscription is data as a whole; otherwise every frame
+    /// starting with 1 or 0 is a subscribe or unsubscribe, as libzmq reads them.
+    pub only_first_subscribe: bool,
     /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB): every unsubscribe goes upstream, not only the
     /// one dropping a topic's last reference.
     pub xsub_verbose_unsubscribe: bool,
@@ -168,6 +172,7 @@ impl Default for Options {
             xpub_welcome_msg: Bytes::new(),
             invert_matching: false,
             xsub_verbose_unsubscribe: false,
+            only_first_subscribe: false,
             tcp_keepalive: -1,
             tcp_keepalive_idle: -1,
             tcp_keepalive_cnt: -1,

@@ -43,9 +43,13 @@ impl State {
         if is_pub(st) {
             // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
             for m in msgs.drain(..) {
+                if m.len() > 1 {
+                    self.on_multipart(id, m);
+                    continue;
+                }
                 let first = m.first().cloned().unwrap_or_default();
                 match first.first() {
-                    Some(&b) if (b == 0 || b == 1) && m.len() == 1 => {
+                    Some(&b) if b == 0 || b == 1 => {
                         self.on_subscription(id, b == 1, &first.slice(1..))
                     }
                     _ if st == SocketType::XPub => self.xpub_pending.push_back(m),

@@ -215,6 +215,12 @@ impl Socket {
         /// a SUB/XSUB receives the messages none of its subscriptions matches. Both ends
         /// of a PUB/SUB pair set it (a SUB's subscriptions still reach its publishers).
         invert_matching: bool, set_invert_matching;
+        /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB receiving, XSUB sending): a multipart
+        /// message whose first frame is not a subscription is data as a whole. Without
+        /// it, as libzmq, every frame of a multipart message that starts with 1 or 0 is
+        /// a subscribe or unsubscribe, and the other frames are data (passed on as one
+        /// message).
+        only_first_subscribe: bool, set_only_first_subscribe;
         /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB): every unsubscribe message goes upstream,
         /// not only the one dropping a topic's last reference (nor only known topics).
         xsub_verbose_unsubscribe: bool, set_xsub_verbose_unsubscribe;

@@ -229,7 +229,7 @@ pub mod opt {
         WSS_HOSTNAME = 106, Bytes;
         /// ZMQ_WSS_TRUST_SYSTEM (unsupported).
         WSS_TRUST_SYSTEM = 107, Int;
-        /// ZMQ_ONLY_FIRST_SUBSCRIBE (unsupported).
+        /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB/XSUB): 0 or more (non-zero = on).
         ONLY_FIRST_SUBSCRIBE = 108, Int;
         /// ZMQ_RECONNECT_STOP (unsupported).
         RECONNECT_STOP = 109, Int;
@@ -549,6 +549,7 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::XPUB_WELCOME_MSG => OptValue::Bytes(socket.xpub_welcome_msg()),
         opt::INVERT_MATCHING => socket.invert_matching().into(),
         opt::XSUB_VERBOSE_UNSUBSCRIBE => socket.xsub_verbose_unsubscribe().into(),
+        opt::ONLY_FIRST_SUBSCRIBE => socket.only_first_subscribe().into(),
         opt::TOPICS_COUNT => OptValue::Int(socket.topics_count()? as i64),
         opt::REQ_CORRELATE => socket.req_correlate().into(),
         opt::REQ_RELAXED => socket.req_relaxed().into(),
@@ -681,6 +682,7 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::XSUB_VERBOSE_UNSUBSCRIBE => {
             socket.set_xsub_verbose_unsubscribe(int(option, value)? != 0)
         }
+        opt::ONLY_FIRST_SUBSCRIBE => socket.set_only_first_subscribe(xpub_flag(option, value)?),
         opt::REQ_CORRELATE => socket.set_req_correlate(flag(option, value)?),
         opt::REQ_RELAXED => socket.set_req_relaxed(flag(option, value)?),
         opt::CONFLATE => socket.set_conflate(flag(option, value)?),
