@@ -224,13 +224,14 @@ fn number_of(m: &Message) -> u32 {
 type PendingSend<'a> = Pin<Box<dyn std::future::Future<Output = aiozmq::Result<()>> + 'a>>;
 
 /// Sends numbered messages on `x` (XPUB_NODROP, SNDHWM 2) toward a subscriber that does
-/// not read until a `send` waits (for 300 ms, the subscriber's engine and kernel buffers
-/// having taken what they hold); then `try_send` fails with `EAGAIN` and gives the message
-/// back. Returns how many were sent and the waiting send of the next one.
+/// not read until a `send` waits (1 s without progress counts as waiting: the
+/// subscriber's engine and kernel buffers have taken what they hold); then `try_send`
+/// fails with `EAGAIN` and gives the message back. Returns how many were sent and the
+/// waiting send of the next one.
 async fn fill_until_send_waits(x: &Socket) -> (u32, PendingSend<'_>) {
     for i in 0..10_000u32 {
         let mut send: PendingSend<'_> = Box::pin(x.send(numbered(i)));
-        match tokio::time::timeout(Duration::from_millis(300), &mut send).await {
+        match tokio::time::timeout(Duration::from_secs(1), &mut send).await {
             Ok(r) => r.unwrap(),
             Err(_) => {
                 let e = x.try_send(numbered(u32::MAX)).unwrap_err();

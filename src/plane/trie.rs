@@ -422,6 +422,32 @@ mod tests {
     }
 
     #[test]
+    fn topics_are_counted_and_a_leaving_peer_reports_every_topic_on_request() {
+        let mut r = RemoteSubs::default();
+        r.add(b"a", 1);
+        r.add(b"a", 2);
+        r.add(b"b", 1);
+        assert_eq!(r.topics(), 2);
+        let mut gone = Vec::new();
+        r.remove_peer(1, true, |t| gone.push(t.to_vec()));
+        assert_eq!(
+            gone,
+            vec![b"a".to_vec(), b"b".to_vec()],
+            "a is still held by 2"
+        );
+        assert_eq!(r.topics(), 1);
+        let mut l = LocalSubs::default();
+        l.add(b"x");
+        l.add(b"x");
+        l.add(b"");
+        assert_eq!(l.count(), 2);
+        l.remove(b"x");
+        assert_eq!(l.count(), 2);
+        l.remove(b"x");
+        assert_eq!(l.count(), 1);
+    }
+
+    #[test]
     fn remote_sets_and_matching() {
         let mut r = RemoteSubs::default();
         assert_eq!(r.add(b"a", 1), (true, true));
