@@ -41,7 +41,8 @@ impl State {
         self.remote_subs.matching(topic, &mut targets);
         if self.opts.xpub_manual && self.opts.xpub_manual_last_value {
             // libzmq: the first send after a subscription was received matches only
-            // that subscription's peer; later sends match everyone again.
+            // that subscription's peer; later sends match everyone again (a send that
+            // XPUB_NODROP refuses uses the peer up too, as in libzmq).
             if let Some(last) = self.xpub_last_peer.take() {
                 targets.retain(|&id| id == last);
             }

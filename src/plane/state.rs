@@ -9,10 +9,10 @@
 //! | REP    | to the peer of the last request, envelope restored | fair-queue, envelope kept            |
 //! | DEALER | round-robin over peers with room                  | fair-queue                            |
 //! | ROUTER | by the first frame (routing id)                   | fair-queue, routing id prepended      |
-//! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops | not allowed (`ENOTSUP`) |
-//! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic) |
+//! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops (XPUB_NODROP: waits) | not allowed (`ENOTSUP`) |
+//! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic), upstream data |
 //! | SUB    | not allowed (`ENOTSUP`); `subscribe`/`unsubscribe`| fair-queue, filtered by subscriptions |
-//! | XSUB   | `01`/`00` + topic subscribes; other messages to all peers | as SUB                        |
+//! | XSUB   | `01`/`00` + topic subscribes (each such frame, see ONLY_FIRST_SUBSCRIBE); other messages to all peers | as SUB |
 //! | PUSH   | round-robin over peers with room                  | not allowed                           |
 //! | PULL   | not allowed                                       | fair-queue                            |
 //! | PAIR   | to the one peer                                   | from the one peer                     |
