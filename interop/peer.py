@@ -17,6 +17,8 @@ Options:
     --subscribe PREFIX         (repeatable) SUB: ZMQ_SUBSCRIBE; XSUB: sends the message
                                \x01PREFIX once bound/connected. PREFIX is text, or hex:HEX
     --xpub-verbose             XPUB: ZMQ_XPUB_VERBOSE (every subscribe is passed up)
+    --invert-matching          ZMQ_INVERT_MATCHING (PUB/XPUB: send to the non-matching
+                               subscribers; SUB/XSUB: keep the non-matching messages)
     --heartbeat-ivl MS --heartbeat-timeout MS --heartbeat-ttl MS   ZMQ_HEARTBEAT_*
     --interval MS              pause MS between the messages of a send action (paced
                                publishing: a PUB keeps sending while subscribers join)
@@ -45,6 +47,8 @@ Actions, run in order:
     subscribe PREFIX / unsubscribe PREFIX   SUB: set/unset the option; XSUB: send
                      \x01PREFIX / \x00PREFIX on every socket
     wait MS          pause (e.g. let heartbeats run), printing nothing
+    gate PATH        wait (at most --timeout) until the file PATH exists: the test
+                     creates it to let the peer go on; prints nothing
     pid              print PID N (this process, e.g. for SIGSTOP)
     events           print EVENTS NAME=COUNT... (sorted; needs --monitor): the monitor
                      events of all sockets so far
@@ -125,6 +129,7 @@ def parse_args(argv):
         "timeout": 10.0,
         "subscribe": [],
         "xpub_verbose": False,
+        "invert_matching": False,
         "heartbeat_ivl": None,
         "heartbeat_timeout": None,
         "heartbeat_ttl": None,
@@ -168,6 +173,8 @@ def parse_args(argv):
             opts["subscribe"].append(prefix_from_arg(take()))
         elif a == "--xpub-verbose":
             opts["xpub_verbose"] = True
+        elif a == "--invert-matching":
+            opts["invert_matching"] = True
         elif a == "--monitor":
             opts["monitor"] = True
         elif a == "--sockopt":
@@ -206,7 +213,7 @@ def parse_args(argv):
             actions.append((a, int(take()), [int(take()), int(take())]))
         elif a == "props":
             actions.append((a, int(take()), take().split(",")))
-        elif a in ("sync", "subscribe", "unsubscribe"):
+        elif a in ("sync", "subscribe", "unsubscribe", "gate"):
             actions.append((a, 0, [take()]))
         elif a in ("pid", "events", "hold"):
             actions.append((a, 0, []))
@@ -317,6 +324,8 @@ def main(argv):
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
         for entry in opts["metadata"]:
             s.setsockopt(zmq.METADATA, entry.encode())
+        if opts["invert_matching"]:
+            s.setsockopt(zmq.INVERT_MATCHING, 1)
         for name in ("heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl"):
             if opts[name] is not None:
                 s.setsockopt(getattr(zmq, name.upper()), opts[name])
@@ -397,6 +406,12 @@ def main(argv):
                     change_subscription(s, stype, prefix, action == "subscribe")
             elif action == "wait":
                 time.sleep(n / 1000)
+            elif action == "gate":
+                gate_deadline = time.monotonic() + timeout
+                while not os.path.exists(specs[0]):
+                    if time.monotonic() > gate_deadline:
+                        raise Timeout(f"{what}: {specs[0]} did not appear within {timeout}s")
+                    time.sleep(0.005)
             elif action == "pid":
                 emit(f"PID {os.getpid()}")
             elif action == "events":

@@ -599,7 +599,10 @@ impl ZmqTransport {
     /// RECONNECT_IVL_MAX, MAXMSGSIZE (-1 = no limit), SNDHWM, RCVHWM, SNDBUF, RCVBUF
     /// (-1 = system default), LAST_ENDPOINT (the
     /// transport's last bind or connect), ROUTER_MANDATORY, TCP_KEEPALIVE(_CNT, _IDLE,
-    /// _INTVL), IMMEDIATE, XPUB_VERBOSE, REQ_CORRELATE, REQ_RELAXED, CONFLATE,
+    /// _INTVL), IMMEDIATE, the PUB/SUB options (XPUB_VERBOSE, XPUB_VERBOSER, XPUB_MANUAL,
+    /// XPUB_MANUAL_LAST_VALUE, XPUB_NODROP, XPUB_WELCOME_MSG, INVERT_MATCHING,
+    /// ONLY_FIRST_SUBSCRIBE, XSUB_VERBOSE_UNSUBSCRIBE, TOPICS_COUNT), REQ_CORRELATE,
+    /// REQ_RELAXED, CONFLATE,
     /// ROUTER_HANDOVER, HANDSHAKE_IVL (0 = no limit), HEARTBEAT_IVL, HEARTBEAT_TTL,
     /// HEARTBEAT_TIMEOUT, and security: MECHANISM (0 NULL, 1 PLAIN, 2 CURVE), PLAIN_SERVER,
     /// PLAIN_USERNAME, PLAIN_PASSWORD, CURVE_SERVER, CURVE_PUBLICKEY, CURVE_SECRETKEY,
@@ -618,12 +621,14 @@ impl ZmqTransport {
     /// [`getsockopt`](Self::getsockopt) (except the read-only TYPE, RCVMORE, MECHANISM and
     /// LAST_ENDPOINT; CURVE keys as 32 bytes or 40 Z85 characters) plus SUBSCRIBE and UNSUBSCRIBE (SUB only; passed straight to the
     /// socket, so they count like libzmq's, and recorded in
-    /// [`subscriptions`](Self::subscriptions) as aiozmq does). A value of the wrong kind
+    /// [`subscriptions`](Self::subscriptions) as aiozmq does; an XPUB with XPUB_MANUAL
+    /// takes them too, for the peer of its last subscription message, unrecorded). A value of the wrong kind
     /// or out of range: `EINVAL`.
     pub fn setsockopt(&self, option: i32, value: impl Into<OptValue>) -> Result<()> {
         let value = value.into();
         sockopt::set(&self.inner.socket, option, &value)?;
-        if option == opt::SUBSCRIBE || option == opt::UNSUBSCRIBE {
+        let sub = self.inner.socket_type == SocketType::Sub;
+        if sub && (option == opt::SUBSCRIBE || option == opt::UNSUBSCRIBE) {
             if let OptValue::Bytes(topic) = value {
                 let mut st = self.inner.lock();
                 let pos = st.subscriptions.iter().position(|t| *t == topic);

@@ -68,7 +68,7 @@ pub fn subscriptions(data: &[u8]) {
             _ => {
                 if op & 0x80 != 0 {
                     let mut gone = Vec::new();
-                    remote.remove_peer(peer, |t| gone.push(t.to_vec()));
+                    remote.remove_peer(peer, false, |t| gone.push(t.to_vec()));
                     for (t, set) in model_remote.iter_mut() {
                         if set.contains(&peer) {
                             set.retain(|p| *p != peer);
@@ -93,6 +93,15 @@ pub fn subscriptions(data: &[u8]) {
                 assert_eq!(got, want);
             }
         }
+        // TOPICS_COUNT: the distinct topics held.
+        assert_eq!(
+            local.count(),
+            model_local.values().filter(|c| **c > 0).count()
+        );
+        assert_eq!(
+            remote.topics(),
+            model_remote.values().filter(|s| !s.is_empty()).count()
+        );
     }
 }
 
@@ -111,6 +120,18 @@ pub fn socket_paths(data: &[u8]) {
     st.opts.conflate = sel & 0x20 != 0;
     st.opts.req_relaxed = sel & 0x40 != 0;
     st.opts.req_correlate = sel & 0x80 != 0;
+    // The publish-subscribe options ride on pairs of the same bits (no byte of the input
+    // format is spare).
+    st.opts.xpub_nodrop = sel & 0x30 == 0x30;
+    st.opts.xpub_manual = sel & 0x50 == 0x50;
+    st.opts.xpub_manual_last_value = sel & 0xD0 == 0xD0;
+    st.opts.invert_matching = sel & 0x60 == 0x60;
+    st.opts.xpub_verboser = sel & 0xA0 == 0xA0;
+    st.opts.only_first_subscribe = sel & 0x90 == 0x90;
+    st.opts.xsub_verbose_unsubscribe = sel & 0xC0 == 0xC0;
+    if sel & 0x70 == 0x70 {
+        st.opts.xpub_welcome_msg = Bytes::from_static(b"welcome");
+    }
     let parent = CancellationToken::new();
     let mut ids: Vec<u64> = Vec::new();
     for (k, &op) in ops.iter().enumerate() {

@@ -48,6 +48,30 @@ pub struct Options {
     pub req_correlate: bool,
     /// ZMQ_XPUB_VERBOSE: an XPUB passes every subscribe message up, not only the first.
     pub xpub_verbose: bool,
+    /// ZMQ_XPUB_VERBOSER: with `xpub_verbose`, every unsubscribe message too (libzmq's
+    /// two XPUB_VERBOSE* options set these two flags together).
+    pub xpub_verboser: bool,
+    /// ZMQ_XPUB_MANUAL (PUB/XPUB): peers' subscriptions are passed up but not applied; the
+    /// application subscribes the peer of the last one received.
+    pub xpub_manual: bool,
+    /// ZMQ_XPUB_MANUAL_LAST_VALUE (PUB/XPUB): set with `xpub_manual`; the first message
+    /// sent after a subscription was received goes only to that subscription's peer.
+    pub xpub_manual_last_value: bool,
+    /// ZMQ_XPUB_NODROP (PUB/XPUB): a send waits (`EAGAIN` for `try_send`) while a matching
+    /// subscriber is at SNDHWM, instead of dropping the message for it.
+    pub xpub_nodrop: bool,
+    /// ZMQ_XPUB_WELCOME_MSG (PUB/XPUB): sent to each new subscriber first (empty = none).
+    pub xpub_welcome_msg: Bytes,
+    /// ZMQ_INVERT_MATCHING: PUB/XPUB send to the peers no subscription matches; SUB/XSUB
+    /// receive the messages no subscription matches.
+    pub invert_matching: bool,
+    /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB receiving, XSUB sending): a multipart message
+    /// whose first frame is not a subscription is data as a whole; otherwise every frame
+    /// starting with 1 or 0 is a subscribe or unsubscribe, as libzmq reads them.
+    pub only_first_subscribe: bool,
+    /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB): every unsubscribe goes upstream, not only the
+    /// one dropping a topic's last reference.
+    pub xsub_verbose_unsubscribe: bool,
     /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on.
     pub tcp_keepalive: i32,
     /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1: system default).
@@ -141,6 +165,14 @@ impl Default for Options {
             req_relaxed: false,
             req_correlate: false,
             xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_manual_last_value: false,
+            xpub_nodrop: false,
+            xpub_welcome_msg: Bytes::new(),
+            invert_matching: false,
+            xsub_verbose_unsubscribe: false,
+            only_first_subscribe: false,
             tcp_keepalive: -1,
             tcp_keepalive_idle: -1,
             tcp_keepalive_cnt: -1,
@@ -208,6 +240,13 @@ impl Options {
                     .ok_or("CURVE client needs CURVE_SECRETKEY")?,
             },
         })
+    }
+
+    /// PUB/XPUB: whether a send needs more than matching subscribers and dropping at
+    /// SNDHWM (one test on the fan-out path).
+    #[inline]
+    pub(crate) fn fan_out_special(&self) -> bool {
+        self.invert_matching || self.xpub_nodrop || self.xpub_manual_last_value
     }
 
     pub(crate) fn sndhwm_limit(&self) -> usize {

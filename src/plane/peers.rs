@@ -91,6 +91,14 @@ impl State {
             }
         }
         self.greet(id, existing.is_none());
+        if is_pub(self.socket_type) && !self.opts.xpub_welcome_msg.is_empty() {
+            // XPUB_WELCOME_MSG: first to every new connection, subscribed or not.
+            let welcome = Message::from(self.opts.xpub_welcome_msg.clone());
+            self.peers
+                .get_mut(&id)?
+                .out
+                .push_front(Outbound::Msg(welcome));
+        }
         let p = self.peers.get(&id)?;
         Some(Attached {
             id,
@@ -253,14 +261,36 @@ impl State {
             // them again.
             let xpub = self.socket_type == SocketType::XPub;
             let pending = &mut self.xpub_pending;
-            self.remote_subs.remove_peer(id, |topic| {
-                if xpub {
-                    let mut m = Vec::with_capacity(topic.len() + 1);
-                    m.push(0);
-                    m.extend_from_slice(topic);
-                    pending.push_back(Message::from(m));
+            let unsubscribed = |topic: &[u8]| {
+                let mut m = Vec::with_capacity(topic.len() + 1);
+                m.push(0);
+                m.extend_from_slice(topic);
+                Message::from(m)
+            };
+            if self.opts.xpub_manual {
+                // libzmq reports each topic the peer sent, and forgets the last peer.
+                let peers = &mut self.xpub_pending_peers;
+                let mut any = false;
+                self.manual_subs.remove_peer(id, true, |topic| {
+                    if xpub {
+                        pending.push_back(unsubscribed(topic));
+                        peers.push_back(None);
+                        any = true;
+                    }
+                });
+                self.remote_subs.remove_peer(id, true, |_| {});
+                if any || self.xpub_last_peer == Some(id) {
+                    self.xpub_last_peer = None;
                 }
-            });
+            } else {
+                // Topics left without subscriber; with XPUB_VERBOSER each of the peer's.
+                let every = self.opts.xpub_verboser;
+                self.remote_subs.remove_peer(id, every, |topic| {
+                    if xpub {
+                        pending.push_back(unsubscribed(topic));
+                    }
+                });
+            }
             p.clear_out();
         }
         if !gone {

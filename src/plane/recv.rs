@@ -43,9 +43,13 @@ impl State {
         if is_pub(st) {
             // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
             for m in msgs.drain(..) {
+                if m.len() > 1 {
+                    self.on_multipart(id, m);
+                    continue;
+                }
                 let first = m.first().cloned().unwrap_or_default();
                 match first.first() {
-                    Some(&b) if (b == 0 || b == 1) && m.len() == 1 => {
+                    Some(&b) if b == 0 || b == 1 => {
                         self.on_subscription(id, b == 1, &first.slice(1..))
                     }
                     _ if st == SocketType::XPub => self.xpub_pending.push_back(m),
@@ -66,8 +70,10 @@ impl State {
             }
             return room;
         }
-        // A subscription to the empty topic lets everything through: no filtering.
-        let filter = is_sub(st) && !self.local_subs.matches(&[]);
+        // A subscription to the empty topic lets everything through: no filtering (unless
+        // inverted: then nothing passes).
+        let invert = self.opts.invert_matching;
+        let filter = is_sub(st) && (invert || !self.local_subs.matches(&[]));
         let conflate = self.opts.conflate;
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
@@ -80,9 +86,10 @@ impl State {
             let mut dropped = 0;
             for m in msgs.drain(..) {
                 if filter
-                    && !self
+                    && self
                         .local_subs
                         .matches(m.first().map_or(&[][..], |f| &f[..]))
+                        == invert
                 {
                     dropped += 1;
                     continue;
@@ -346,6 +353,14 @@ impl State {
             },
             SocketType::XPub => {
                 let m = self.xpub_pending.pop_front();
+                if m.is_some() && self.opts.xpub_manual {
+                    // libzmq: each receive takes the peer of the oldest subscription
+                    // message still queued, the one later SUBSCRIBEs apply to.
+                    if let Some(p) = self.xpub_pending_peers.pop_front() {
+                        self.xpub_last_peer =
+                            p.filter(|id| self.peers.get(id).is_some_and(|p| p.attached));
+                    }
+                }
                 if self.xpub_paused && self.xpub_pending.len() < self.opts.rcvhwm_limit() {
                     // Room again: the connections that stopped at RCVHWM read on.
                     self.xpub_paused = false;

@@ -229,35 +229,25 @@ impl State {
                 Ok(())
             }
             SocketType::Pub | SocketType::XPub => {
+                if self.opts.fan_out_special() {
+                    return self.fan_out_special(msg, back, wakes);
+                }
                 self.count_out(&msg);
                 self.fan_out(msg, wakes);
                 Ok(())
             }
             SocketType::XSub => {
+                if msg.len() > 1 {
+                    self.xsub_send_multipart(msg, wakes);
+                    return Ok(());
+                }
                 let first = msg.first().cloned().unwrap_or_default();
                 match first.first() {
-                    Some(&1) if msg.len() == 1 => {
-                        self.subscribe(first.slice(1..), wakes);
-                        Ok(())
-                    }
-                    Some(&0) if msg.len() == 1 => {
-                        self.unsubscribe(first.slice(1..), wakes);
-                        Ok(())
-                    }
-                    _ => {
-                        // Other messages go upstream to every publisher with room.
-                        self.count_out(&msg);
-                        let ids: Vec<PeerId> = self.rr.clone();
-                        for id in ids {
-                            if self.has_room(id) {
-                                self.push_out(id, Outbound::Msg(msg.clone()), wakes);
-                            } else {
-                                self.counters.dropped_hwm += 1;
-                            }
-                        }
-                        Ok(())
-                    }
+                    Some(&1) => self.subscribe(first.slice(1..), wakes),
+                    Some(&0) => self.unsubscribe(first.slice(1..), wakes),
+                    _ => self.xsub_upstream(msg, wakes),
                 }
+                Ok(())
             }
             other => Err(bounce_err(
                 back,
@@ -267,6 +257,20 @@ impl State {
                 ),
                 msg,
             )),
+        }
+    }
+
+    /// XSUB: a message that is not a subscription goes upstream to every publisher with
+    /// room.
+    pub(super) fn xsub_upstream(&mut self, msg: Message, wakes: &mut Wakes) {
+        self.count_out(&msg);
+        let ids: Vec<PeerId> = self.rr.clone();
+        for id in ids {
+            if self.has_room(id) {
+                self.push_out(id, Outbound::Msg(msg.clone()), wakes);
+            } else {
+                self.counters.dropped_hwm += 1;
+            }
         }
     }
 

@@ -9,10 +9,10 @@
 //! | REP    | to the peer of the last request, envelope restored | fair-queue, envelope kept            |
 //! | DEALER | round-robin over peers with room                  | fair-queue                            |
 //! | ROUTER | by the first frame (routing id)                   | fair-queue, routing id prepended      |
-//! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops | not allowed (`ENOTSUP`) |
-//! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic) |
+//! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops (XPUB_NODROP: waits) | not allowed (`ENOTSUP`) |
+//! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic), upstream data |
 //! | SUB    | not allowed (`ENOTSUP`); `subscribe`/`unsubscribe`| fair-queue, filtered by subscriptions |
-//! | XSUB   | `01`/`00` + topic subscribes; other messages to all peers | as SUB                        |
+//! | XSUB   | `01`/`00` + topic subscribes (each such frame, see ONLY_FIRST_SUBSCRIBE); other messages to all peers | as SUB |
 //! | PUSH   | round-robin over peers with room                  | not allowed                           |
 //! | PULL   | not allowed                                       | fair-queue                            |
 //! | PAIR   | to the one peer                                   | from the one peer                     |
@@ -357,6 +357,8 @@ pub(crate) struct State {
     /// PUB/XPUB: the peers' subscriptions.
     pub(super) remote_subs: RemoteSubs,
     pub(super) scratch: Vec<PeerId>,
+    /// INVERT_MATCHING: the fan-out's second list of peers (swapped with `scratch`).
+    pub(super) inverted: Vec<PeerId>,
     /// PUB/XPUB: encoded fan-out messages are cut from this buffer.
     pub(super) wire_arena: BytesMut,
     pub counters: Counters,
@@ -366,6 +368,14 @@ pub(crate) struct State {
     pub(super) xpub_pending: VecDeque<Message>,
     /// XPUB: a connection stopped reading because `xpub_pending` reached RCVHWM.
     pub(super) xpub_paused: bool,
+    /// XPUB_MANUAL: the peers' subscriptions as they sent them (not applied), kept to
+    /// report a leaving peer's topics as unsubscribed.
+    pub(super) manual_subs: RemoteSubs,
+    /// XPUB_MANUAL: the peer of each subscription message queued for `recv` (`None`: a
+    /// peer that left); each `recv` takes the oldest, as libzmq does.
+    pub(super) xpub_pending_peers: VecDeque<Option<PeerId>>,
+    /// XPUB_MANUAL: the peer the application's SUBSCRIBE/UNSUBSCRIBE apply to.
+    pub(super) xpub_last_peer: Option<PeerId>,
     /// ZAP: authenticates incoming handshakes when set.
     pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
 }
@@ -617,12 +627,16 @@ impl State {
             local_subs: LocalSubs::default(),
             remote_subs: RemoteSubs::default(),
             scratch: Vec::new(),
+            inverted: Vec::new(),
             wire_arena: BytesMut::new(),
             counters: Counters::default(),
             closed: false,
             monitors: Vec::new(),
             xpub_pending: VecDeque::new(),
             xpub_paused: false,
+            manual_subs: RemoteSubs::default(),
+            xpub_pending_peers: VecDeque::new(),
+            xpub_last_peer: None,
             zap_handler: None,
         }
     }

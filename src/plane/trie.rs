@@ -245,6 +245,11 @@ impl LocalSubs {
         self.trie.any_prefix(data, |c| *c > 0)
     }
 
+    /// How many distinct topics are subscribed.
+    pub(crate) fn count(&self) -> usize {
+        self.topics
+    }
+
     /// Every subscribed topic (for replay to a new connection).
     pub(crate) fn topics(&self) -> Vec<Vec<u8>> {
         let mut v = Vec::with_capacity(self.topics);
@@ -262,6 +267,8 @@ impl LocalSubs {
 #[derive(Debug, Default)]
 pub(crate) struct RemoteSubs {
     trie: Trie<Vec<u64>>,
+    /// Topics with at least one subscriber.
+    topics: usize,
 }
 
 impl RemoteSubs {
@@ -273,6 +280,7 @@ impl RemoteSubs {
             return (false, false);
         }
         set.push(peer);
+        self.topics += was_empty as usize;
         (true, was_empty)
     }
 
@@ -287,14 +295,15 @@ impl RemoteSubs {
         set.swap_remove(pos);
         let now_empty = set.is_empty();
         if now_empty {
+            self.topics -= 1;
             self.trie.prune(topic, |s| s.is_empty());
         }
         (true, now_empty)
     }
 
     /// Removes every subscription of `peer`; calls `gone` for each topic left without any
-    /// subscriber, in byte order.
-    pub(crate) fn remove_peer(&mut self, peer: u64, mut gone: impl FnMut(&[u8])) {
+    /// subscriber (with `every`, for each of the peer's topics), in byte order.
+    pub(crate) fn remove_peer(&mut self, peer: u64, every: bool, mut gone: impl FnMut(&[u8])) {
         let mut keys = Vec::new();
         self.trie.walk(|k, s| {
             if s.contains(&peer) {
@@ -302,10 +311,17 @@ impl RemoteSubs {
             }
         });
         for k in keys {
-            if let (true, true) = self.remove(&k, peer) {
-                gone(&k);
+            if let (true, last) = self.remove(&k, peer) {
+                if last || every {
+                    gone(&k);
+                }
             }
         }
+    }
+
+    /// How many distinct topics have a subscriber.
+    pub(crate) fn topics(&self) -> usize {
+        self.topics
     }
 
     /// Collects the peers subscribed to a prefix of `data` into `out` (sorted, no
@@ -379,7 +395,7 @@ mod tests {
         r.matching(&topic, &mut out);
         assert_eq!(out, vec![1]);
         let mut gone = 0;
-        r.remove_peer(1, |_| gone += 1);
+        r.remove_peer(1, false, |_| gone += 1);
         assert_eq!(gone, 5001);
         assert_eq!(r.trie.nodes(), 1, "every node pruned");
         for len in 0..=topic.len() {
@@ -406,6 +422,32 @@ mod tests {
     }
 
     #[test]
+    fn topics_are_counted_and_a_leaving_peer_reports_every_topic_on_request() {
+        let mut r = RemoteSubs::default();
+        r.add(b"a", 1);
+        r.add(b"a", 2);
+        r.add(b"b", 1);
+        assert_eq!(r.topics(), 2);
+        let mut gone = Vec::new();
+        r.remove_peer(1, true, |t| gone.push(t.to_vec()));
+        assert_eq!(
+            gone,
+            vec![b"a".to_vec(), b"b".to_vec()],
+            "a is still held by 2"
+        );
+        assert_eq!(r.topics(), 1);
+        let mut l = LocalSubs::default();
+        l.add(b"x");
+        l.add(b"x");
+        l.add(b"");
+        assert_eq!(l.count(), 2);
+        l.remove(b"x");
+        assert_eq!(l.count(), 2);
+        l.remove(b"x");
+        assert_eq!(l.count(), 1);
+    }
+
+    #[test]
     fn remote_sets_and_matching() {
         let mut r = RemoteSubs::default();
         assert_eq!(r.add(b"a", 1), (true, true));
@@ -420,7 +462,7 @@ mod tests {
         assert_eq!(r.remove(b"a", 1), (true, true));
         assert_eq!(r.remove(b"a", 1), (false, false));
         let mut gone = Vec::new();
-        r.remove_peer(2, |t| gone.push(t.to_vec()));
+        r.remove_peer(2, false, |t| gone.push(t.to_vec()));
         assert_eq!(gone, vec![b"ab".to_vec()]);
         r.matching(b"abc", &mut out);
         assert_eq!(out, vec![3]);

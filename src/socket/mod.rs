@@ -196,8 +196,34 @@ impl Socket {
         req_relaxed: bool, set_req_relaxed;
         /// ZMQ_REQ_CORRELATE (REQ): tag requests and accept only the matching reply.
         req_correlate: bool, set_req_correlate;
-        /// ZMQ_XPUB_VERBOSE (XPUB): pass every subscribe message up, not only the first.
-        xpub_verbose: bool, set_xpub_verbose;
+        /// ZMQ_XPUB_MANUAL (PUB/XPUB): the peers' subscribe and unsubscribe messages are
+        /// all passed up to `recv` and not applied: after receiving one, the application
+        /// calls [`subscribe`](Self::subscribe) / [`unsubscribe`](Self::unsubscribe)
+        /// (libzmq's SUBSCRIBE/UNSUBSCRIBE on the XPUB), which apply to the peer that
+        /// sent it. A peer that leaves is reported unsubscribed from every topic it sent.
+        xpub_manual: bool, set_xpub_manual;
+        /// ZMQ_XPUB_NODROP (PUB/XPUB): while a matching subscriber is at SNDHWM, `send`
+        /// waits (and `try_send` fails with `EAGAIN`) instead of dropping the message for
+        /// that subscriber.
+        xpub_nodrop: bool, set_xpub_nodrop;
+        /// ZMQ_XPUB_WELCOME_MSG (PUB/XPUB): a one-frame message sent to every new
+        /// connection before anything else (empty: none). A SUB receives it only when
+        /// subscribed to it, as from libzmq.
+        xpub_welcome_msg: Bytes, set_xpub_welcome_msg;
+        /// ZMQ_INVERT_MATCHING: a PUB/XPUB sends each message to the peers no
+        /// subscription of which matches it (peers without any subscription included);
+        /// a SUB/XSUB receives the messages none of its subscriptions matches. Both ends
+        /// of a PUB/SUB pair set it (a SUB's subscriptions still reach its publishers).
+        invert_matching: bool, set_invert_matching;
+        /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB receiving, XSUB sending): a multipart
+        /// message whose first frame is not a subscription is data as a whole. Without
+        /// it, as libzmq, every frame of a multipart message that starts with 1 or 0 is
+        /// a subscribe or unsubscribe, and the other frames are data (passed on as one
+        /// message).
+        only_first_subscribe: bool, set_only_first_subscribe;
+        /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB): every unsubscribe message goes upstream,
+        /// not only the one dropping a topic's last reference (nor only known topics).
+        xsub_verbose_unsubscribe: bool, set_xsub_verbose_unsubscribe;
         /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on (new connections).
         tcp_keepalive: i32, set_tcp_keepalive;
         /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1 system default).
@@ -240,6 +266,70 @@ impl Socket {
         /// [`opt::RECONNECT_STOP_AFTER_DISCONNECT`] (after `disconnect`, which here always
         /// stops it). The connect's queued messages are dropped with it. Default 0.
         reconnect_stop: i32, set_reconnect_stop;
+    }
+
+    /// ZMQ_XPUB_VERBOSE (XPUB): pass every subscribe message up, not only the first of a
+    /// topic. Setting it turns [`xpub_verboser`](Self::xpub_verboser) off, as in libzmq.
+    pub fn xpub_verbose(&self) -> bool {
+        self.shared.state.lock().unwrap().opts.xpub_verbose
+    }
+
+    /// Sets [`xpub_verbose`](Self::xpub_verbose).
+    pub fn set_xpub_verbose(&self, on: bool) -> Result<()> {
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.xpub_verbose = on;
+        st.opts.xpub_verboser = false;
+        Ok(())
+    }
+
+    /// ZMQ_XPUB_VERBOSER (XPUB): pass every subscribe and every unsubscribe message up
+    /// (the unsubscribes of a leaving peer included), not only a topic's first subscribe
+    /// and last unsubscribe. Setting it sets [`xpub_verbose`](Self::xpub_verbose) alike.
+    pub fn xpub_verboser(&self) -> bool {
+        self.shared.state.lock().unwrap().opts.xpub_verboser
+    }
+
+    /// Sets [`xpub_verboser`](Self::xpub_verboser).
+    pub fn set_xpub_verboser(&self, on: bool) -> Result<()> {
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.xpub_verbose = on;
+        st.opts.xpub_verboser = on;
+        Ok(())
+    }
+
+    /// ZMQ_XPUB_MANUAL_LAST_VALUE (PUB/XPUB): [`xpub_manual`](Self::xpub_manual), and the
+    /// first message sent after receiving a subscription goes only to the peer that sent
+    /// it, if it matches (for a last-value cache); later ones go to every subscriber.
+    /// Setting it sets `xpub_manual` alike.
+    pub fn xpub_manual_last_value(&self) -> bool {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .xpub_manual_last_value
+    }
+
+    /// Sets [`xpub_manual_last_value`](Self::xpub_manual_last_value).
+    pub fn set_xpub_manual_last_value(&self, on: bool) -> Result<()> {
+        let mut st = self.shared.state.lock().unwrap();
+        st.opts.xpub_manual = on;
+        st.opts.xpub_manual_last_value = on;
+        Ok(())
+    }
+
+    /// ZMQ_TOPICS_COUNT (read-only): how many distinct topics are subscribed: a SUB's or
+    /// XSUB's own, a PUB's or XPUB's peers' (as applied; under XPUB_MANUAL, those the
+    /// application subscribed). Other socket types: `EINVAL`, as libzmq.
+    pub fn topics_count(&self) -> Result<usize> {
+        match self.socket_type {
+            SocketType::Sub | SocketType::XSub | SocketType::Pub | SocketType::XPub => {
+                Ok(self.shared.state.lock().unwrap().topics_count())
+            }
+            other => Err(Error::inval(format!(
+                "{other} sockets have no topics to count"
+            ))),
+        }
     }
 
     /// ZMQ_ROUTING_ID: the identity sent to peers (at most 255 bytes, and not starting with
@@ -926,6 +1016,9 @@ impl Socket {
     /// matches everything). Subscriptions are counted as libzmq counts them: subscribing
     /// twice needs two [`unsubscribe`](Self::unsubscribe) calls. Every connected publisher
     /// is told at once, and every publisher connected later (or reconnected) too.
+    ///
+    /// PUB/XPUB with [`xpub_manual`](Self::xpub_manual): subscribes the peer whose
+    /// subscription message `recv` returned last (nothing if it left meanwhile).
     /// Other socket types: `ENOTSUP` (XSUB subscribes by sending `\x01topic`).
     pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<()> {
         self.change_subscription(true, topic.into())
@@ -933,11 +1026,20 @@ impl Socket {
 
     /// SUB: drops one reference to a subscription made with [`subscribe`](Self::subscribe);
     /// publishers are told when the last reference goes. Unknown topics are ignored.
+    /// PUB/XPUB with [`xpub_manual`](Self::xpub_manual): unsubscribes the peer whose
+    /// subscription message `recv` returned last.
     pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<()> {
         self.change_subscription(false, topic.into())
     }
 
     fn change_subscription(&self, subscribe: bool, topic: Bytes) -> Result<()> {
+        if matches!(self.socket_type, SocketType::Pub | SocketType::XPub) {
+            let mut st = self.shared.state.lock().unwrap();
+            if st.opts.xpub_manual {
+                st.manual_subscription(subscribe, &topic);
+                return Ok(());
+            }
+        }
         if self.socket_type != SocketType::Sub {
             return Err(Error::new(
                 ErrorKind::NotSupported,

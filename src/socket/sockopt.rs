@@ -40,9 +40,9 @@ pub mod opt {
         ROUTING_ID = 5, Bytes;
         /// ZMQ_IDENTITY: the old name of [`ROUTING_ID`].
         IDENTITY = 5, Bytes;
-        /// ZMQ_SUBSCRIBE (SUB, set only): bytes.
+        /// ZMQ_SUBSCRIBE (SUB, and PUB/XPUB under XPUB_MANUAL; set only): bytes.
         SUBSCRIBE = 6, Bytes;
-        /// ZMQ_UNSUBSCRIBE (SUB, set only): bytes.
+        /// ZMQ_UNSUBSCRIBE (SUB, and PUB/XPUB under XPUB_MANUAL; set only): bytes.
         UNSUBSCRIBE = 7, Bytes;
         /// ZMQ_RATE (unsupported: no PGM).
         RATE = 8, Int;
@@ -98,7 +98,7 @@ pub mod opt {
         TCP_ACCEPT_FILTER = 38, Bytes;
         /// ZMQ_IMMEDIATE: 0 or 1.
         IMMEDIATE = 39, Int;
-        /// ZMQ_XPUB_VERBOSE: 0 or 1.
+        /// ZMQ_XPUB_VERBOSE (XPUB): 0 or more (non-zero = on).
         XPUB_VERBOSE = 40, Int;
         /// ZMQ_ROUTER_RAW (unsupported).
         ROUTER_RAW = 41, Int;
@@ -155,17 +155,17 @@ pub mod opt {
         HANDSHAKE_IVL = 66, Int;
         /// ZMQ_SOCKS_PROXY (unsupported).
         SOCKS_PROXY = 68, Bytes;
-        /// ZMQ_XPUB_NODROP (unsupported).
+        /// ZMQ_XPUB_NODROP (PUB/XPUB): 0 or more (non-zero = on).
         XPUB_NODROP = 69, Int;
         /// ZMQ_BLOCKY (unsupported).
         BLOCKY = 70, Int;
-        /// ZMQ_XPUB_MANUAL (unsupported).
+        /// ZMQ_XPUB_MANUAL (PUB/XPUB): 0 or more (non-zero = on).
         XPUB_MANUAL = 71, Int;
-        /// ZMQ_XPUB_WELCOME_MSG (unsupported).
+        /// ZMQ_XPUB_WELCOME_MSG (PUB/XPUB): bytes (empty = none).
         XPUB_WELCOME_MSG = 72, Bytes;
         /// ZMQ_STREAM_NOTIFY (unsupported).
         STREAM_NOTIFY = 73, Int;
-        /// ZMQ_INVERT_MATCHING (unsupported).
+        /// ZMQ_INVERT_MATCHING (PUB/XPUB/SUB/XSUB): an integer (non-zero = on).
         INVERT_MATCHING = 74, Int;
         /// ZMQ_HEARTBEAT_IVL: milliseconds, 0 = off.
         HEARTBEAT_IVL = 75, Int;
@@ -173,7 +173,7 @@ pub mod opt {
         HEARTBEAT_TTL = 76, Int;
         /// ZMQ_HEARTBEAT_TIMEOUT: milliseconds, 0 = the heartbeat interval.
         HEARTBEAT_TIMEOUT = 77, Int;
-        /// ZMQ_XPUB_VERBOSER (unsupported).
+        /// ZMQ_XPUB_VERBOSER (XPUB): 0 or more (non-zero = on).
         XPUB_VERBOSER = 78, Int;
         /// ZMQ_CONNECT_TIMEOUT (unsupported).
         CONNECT_TIMEOUT = 79, Int;
@@ -209,7 +209,7 @@ pub mod opt {
         MULTICAST_LOOP = 96, Int;
         /// ZMQ_ROUTER_NOTIFY (set on ROUTER): [`NOTIFY_CONNECT`] | [`NOTIFY_DISCONNECT`].
         ROUTER_NOTIFY = 97, Int;
-        /// ZMQ_XPUB_MANUAL_LAST_VALUE (unsupported).
+        /// ZMQ_XPUB_MANUAL_LAST_VALUE (PUB/XPUB): 0 or more (non-zero = on).
         XPUB_MANUAL_LAST_VALUE = 98, Int;
         /// ZMQ_SOCKS_USERNAME (unsupported).
         SOCKS_USERNAME = 99, Bytes;
@@ -229,7 +229,7 @@ pub mod opt {
         WSS_HOSTNAME = 106, Bytes;
         /// ZMQ_WSS_TRUST_SYSTEM (unsupported).
         WSS_TRUST_SYSTEM = 107, Int;
-        /// ZMQ_ONLY_FIRST_SUBSCRIBE (unsupported).
+        /// ZMQ_ONLY_FIRST_SUBSCRIBE (PUB/XPUB/XSUB): 0 or more (non-zero = on).
         ONLY_FIRST_SUBSCRIBE = 108, Int;
         /// ZMQ_RECONNECT_STOP (unsupported).
         RECONNECT_STOP = 109, Int;
@@ -243,9 +243,9 @@ pub mod opt {
         BUSY_POLL = 113, Int;
         /// ZMQ_HICCUP_MSG (set only): bytes, empty = none.
         HICCUP_MSG = 114, Bytes;
-        /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (unsupported).
+        /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB): an integer (non-zero = on).
         XSUB_VERBOSE_UNSUBSCRIBE = 115, Int;
-        /// ZMQ_TOPICS_COUNT (unsupported).
+        /// ZMQ_TOPICS_COUNT (get only; PUB/XPUB/SUB/XSUB): distinct topics subscribed.
         TOPICS_COUNT = 116, Int;
         /// ZMQ_NORM_MODE (unsupported).
         NORM_MODE = 117, Int;
@@ -426,6 +426,11 @@ fn flag(option: i32, value: &OptValue) -> Result<bool> {
     }
 }
 
+/// libzmq's XPUB flags: any non-negative integer, non-zero is on.
+fn xpub_flag(option: i32, value: &OptValue) -> Result<bool> {
+    non_negative(option, value).map(|v| v != 0)
+}
+
 fn at_least_minus_one(option: i32, value: &OptValue) -> Result<i32> {
     let v = int(option, value)?;
     match i32::try_from(v) {
@@ -535,7 +540,17 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::TCP_KEEPALIVE_IDLE => socket.tcp_keepalive_idle().into(),
         opt::TCP_KEEPALIVE_INTVL => socket.tcp_keepalive_intvl().into(),
         opt::IMMEDIATE => socket.immediate().into(),
+        // The XPUB/XSUB options (libzmq reads none of them but TOPICS_COUNT).
         opt::XPUB_VERBOSE => socket.xpub_verbose().into(),
+        opt::XPUB_VERBOSER => socket.xpub_verboser().into(),
+        opt::XPUB_MANUAL => socket.xpub_manual().into(),
+        opt::XPUB_MANUAL_LAST_VALUE => socket.xpub_manual_last_value().into(),
+        opt::XPUB_NODROP => socket.xpub_nodrop().into(),
+        opt::XPUB_WELCOME_MSG => OptValue::Bytes(socket.xpub_welcome_msg()),
+        opt::INVERT_MATCHING => socket.invert_matching().into(),
+        opt::XSUB_VERBOSE_UNSUBSCRIBE => socket.xsub_verbose_unsubscribe().into(),
+        opt::ONLY_FIRST_SUBSCRIBE => socket.only_first_subscribe().into(),
+        opt::TOPICS_COUNT => OptValue::Int(socket.topics_count()? as i64),
         opt::REQ_CORRELATE => socket.req_correlate().into(),
         opt::REQ_RELAXED => socket.req_relaxed().into(),
         opt::CONFLATE => socket.conflate().into(),
@@ -604,7 +619,11 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
                 .as_bytes()
                 .ok_or_else(|| inval(option, "takes a bytes value"))?
                 .clone();
-            if socket.socket_type() != crate::SocketType::Sub {
+            let manual = matches!(
+                socket.socket_type(),
+                crate::SocketType::Pub | crate::SocketType::XPub
+            ) && socket.xpub_manual();
+            if socket.socket_type() != crate::SocketType::Sub && !manual {
                 // libzmq answers EINVAL for (UN)SUBSCRIBE on other socket types.
                 return Err(inval(
                     option,
@@ -656,7 +675,18 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
             socket.set_tcp_keepalive_intvl(at_least_minus_one(option, value)?)
         }
         opt::IMMEDIATE => socket.set_immediate(flag(option, value)?),
-        opt::XPUB_VERBOSE => socket.set_xpub_verbose(flag(option, value)?),
+        // The XPUB/XSUB options.
+        opt::XPUB_VERBOSE => socket.set_xpub_verbose(xpub_flag(option, value)?),
+        opt::XPUB_VERBOSER => socket.set_xpub_verboser(xpub_flag(option, value)?),
+        opt::XPUB_MANUAL => socket.set_xpub_manual(xpub_flag(option, value)?),
+        opt::XPUB_MANUAL_LAST_VALUE => socket.set_xpub_manual_last_value(xpub_flag(option, value)?),
+        opt::XPUB_NODROP => socket.set_xpub_nodrop(xpub_flag(option, value)?),
+        opt::XPUB_WELCOME_MSG => socket.set_xpub_welcome_msg(bytes_of(option, value)?),
+        opt::INVERT_MATCHING => socket.set_invert_matching(int(option, value)? != 0),
+        opt::XSUB_VERBOSE_UNSUBSCRIBE => {
+            socket.set_xsub_verbose_unsubscribe(int(option, value)? != 0)
+        }
+        opt::ONLY_FIRST_SUBSCRIBE => socket.set_only_first_subscribe(xpub_flag(option, value)?),
         opt::REQ_CORRELATE => socket.set_req_correlate(flag(option, value)?),
         opt::REQ_RELAXED => socket.set_req_relaxed(flag(option, value)?),
         opt::CONFLATE => socket.set_conflate(flag(option, value)?),
@@ -727,7 +757,8 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         | opt::LAST_ENDPOINT
         | opt::MECHANISM
         | opt::EVENTS
-        | opt::THREAD_SAFE => Err(inval(option, "is read-only")),
+        | opt::THREAD_SAFE
+        | opt::TOPICS_COUNT => Err(inval(option, "is read-only")),
         _ => Err(unsupported(option)),
     }
 }
