@@ -52,7 +52,9 @@ impl State {
                 id
             }
             None => {
-                let rid = if self.socket_type == SocketType::Router {
+                let routes = matches!(self.socket_type, SocketType::Router | SocketType::Stream);
+                let rid = if routes {
+                    // A STREAM peer has no identity of its own: always a generated id.
                     self.router_identify(identity)?
                 } else {
                     Bytes::new()
@@ -62,7 +64,7 @@ impl State {
                 peer.raw = raw;
                 peer.endpoint = endpoint.to_string();
                 let id = self.add_peer(peer);
-                if self.socket_type == SocketType::Router {
+                if routes {
                     self.by_rid.insert(rid, id);
                 }
                 id

@@ -180,6 +180,9 @@ impl Socket {
         router_mandatory: bool, set_router_mandatory;
         /// ZMQ_ROUTER_HANDOVER (ROUTER): a new connection with a known routing id takes it over.
         router_handover: bool, set_router_handover;
+        /// ZMQ_STREAM_NOTIFY (STREAM): a connection's start and end are received as
+        /// `[routing id, empty frame]` (default on).
+        stream_notify: bool, set_stream_notify;
         /// ZMQ_HANDSHAKE_IVL: time allowed for the handshake (default 30 s).
         handshake_ivl: Duration, set_handshake_ivl;
         /// ZMQ_HEARTBEAT_IVL: PING interval (zero = off).
@@ -465,6 +468,17 @@ impl Socket {
         }
     }
 
+    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only.
+    fn check_transport(&self, ep: &Endpoint) -> Result<()> {
+        if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
+            return Err(Error::new(
+                ErrorKind::ProtocolNotSupported,
+                "STREAM sockets work over tcp and ipc, not inproc",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.shared.state.lock().unwrap().closed {
             Err(Error::closed())
@@ -482,6 +496,7 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<String> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
+        self.check_transport(&ep)?;
         let shared = self.shared.clone();
         if let Endpoint::Inproc(name) = &ep {
             let token = shared.terminate.child_token();
@@ -568,6 +583,7 @@ impl Socket {
     pub async fn connect(&self, endpoint: &str) -> Result<()> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
+        self.check_transport(&ep)?;
         match &ep {
             Endpoint::Tcp { port: None, .. } => {
                 return Err(Error::inval(format!(
@@ -583,7 +599,7 @@ impl Socket {
         }
         let shared = self.shared.clone();
         let token = shared.terminate.child_token();
-        let target = if self.socket_type == SocketType::Router {
+        let target = if matches!(self.socket_type, SocketType::Router | SocketType::Stream) {
             Target::New
         } else {
             let mut st = shared.state.lock().unwrap();
