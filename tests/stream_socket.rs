@@ -11,18 +11,11 @@ use aiozmq::{ErrorKind, EventKind, Socket, SocketType};
 use bytes::Bytes;
 use support::python::PyPeer;
 use support::{
-    bind_any, check_library_panics, close, connect, frames, msg, recv, send, wait_event, OP_TIMEOUT,
+    bind_any, check_library_panics, close, connect, frames, msg, pattern, recv, send, wait_event,
+    within, UnboundIpc,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Fails the test when `f` does not finish within [`OP_TIMEOUT`].
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {OP_TIMEOUT:?}"),
-    }
-}
 
 /// The port of a `tcp://127.0.0.1:PORT` endpoint.
 fn addr(endpoint: &str) -> String {
@@ -273,4 +266,55 @@ async fn libzmq_stream_connecting_to_ours_gets_data_and_our_close() {
     );
     peer.finish().await;
     close(&ours).await;
+}
+
+#[tokio::test]
+async fn a_megabyte_each_way_arrives_whole_and_in_order() {
+    let _panics = check_library_panics();
+    let server = Socket::new(SocketType::Stream);
+    let ep = bind_any(&server).await;
+    let client = TcpStream::connect(addr(&ep)).await.expect("connect");
+    let id = notification(&server, "connected").await;
+    let up = pattern(1 << 20);
+    let down: Vec<u8> = up.iter().rev().copied().collect();
+    let (mut rd, mut wr) = client.into_split();
+    let writer = {
+        let up = up.clone();
+        tokio::spawn(async move { wr.write_all(&up).await.map(|()| wr) })
+    };
+    recv_data(&server, &id, &up, "the client's megabyte").await;
+    // In pieces of 64 KiB, queued faster than they are written.
+    for chunk in down.chunks(64 << 10) {
+        send(&server, msg(&[&id, chunk]), "a piece").await;
+    }
+    let mut got = vec![0u8; down.len()];
+    within("the client reads the megabyte", rd.read_exact(&mut got))
+        .await
+        .expect("read");
+    assert!(got == down, "the bytes differ");
+    let _wr = within("the client's write", writer).await.unwrap().unwrap();
+    close(&server).await;
+}
+
+#[tokio::test]
+async fn stream_over_ipc_exchanges_data() {
+    let _panics = check_library_panics();
+    let ipc = UnboundIpc::new("stream");
+    let server = Socket::new(SocketType::Stream);
+    let ep = within("bind", server.bind(&ipc.endpoint))
+        .await
+        .expect("bind");
+    let path = ep.strip_prefix("ipc://").expect("an ipc endpoint");
+    let mut client = within("connect", tokio::net::UnixStream::connect(path))
+        .await
+        .expect("connect");
+    let id = notification(&server, "connected").await;
+    client.write_all(b"over ipc").await.unwrap();
+    recv_data(&server, &id, b"over ipc", "data").await;
+    send(&server, msg(&[&id, b"back"]), "reply").await;
+    send(&server, msg(&[&id, b""]), "close").await;
+    let mut got = Vec::new();
+    within("EOF", client.read_to_end(&mut got)).await.unwrap();
+    assert_eq!(got, b"back");
+    close(&server).await;
 }
