@@ -23,10 +23,14 @@ Options:
     --monitor                  count the sockets' monitor events (see the events action)
     --sockopt NAME=INT         (repeatable) any integer option by pyzmq's name, e.g.
                                IPV6=1, set before binding and connecting
+    --metadata X-NAME:VALUE    (repeatable) ZMQ_METADATA: a property of the handshake
 
 Actions, run in order:
     send N SPEC...   send N messages whose frames are SPECs, from every socket
     recv N           receive N messages on every socket, printing each as a JSON line
+    props N NAMES    as recv, and each JSON line also has "props": {NAME: VALUE or null},
+                     the message's metadata properties (zmq_msg_gets) for NAMES, a
+                     comma-separated list (e.g. X-Name,Socket-Type)
     echo N           receive N messages on every socket, print each, send it back unchanged
     req N SPEC...    N times on every socket: send SPECs, receive the reply, print it
     count N EVERY MS receive up to N messages on socket 0 without printing them, pausing
@@ -127,6 +131,7 @@ def parse_args(argv):
         "interval": 0,
         "monitor": False,
         "sockopt": [],
+        "metadata": [],
     }
     actions = []
     args = argv[1:]
@@ -168,6 +173,8 @@ def parse_args(argv):
         elif a == "--sockopt":
             name, _, value = take().partition("=")
             opts["sockopt"].append((getattr(zmq, name.upper()), int(value)))
+        elif a == "--metadata":
+            opts["metadata"].append(take())
         elif a == "--timeout":
             opts["timeout"] = float(take())
         elif a == "--router-mandatory":
@@ -197,6 +204,8 @@ def parse_args(argv):
             actions.append((a, 0, [take().upper()]))
         elif a == "count":
             actions.append((a, int(take()), [int(take()), int(take())]))
+        elif a == "props":
+            actions.append((a, int(take()), take().split(",")))
         elif a in ("sync", "subscribe", "unsubscribe"):
             actions.append((a, 0, [take()]))
         elif a in ("pid", "events", "hold"):
@@ -231,7 +240,7 @@ def send(sock, frames, deadline, what):
             time.sleep(0.01)
 
 
-def receive_all(socks, n, timeout, on_message, what, skip=None):
+def receive_all(socks, n, timeout, on_message, what, skip=None, copy=True):
     remaining = {k: n for k in range(len(socks))}
     poller = zmq.Poller()
     for s in socks:
@@ -244,8 +253,8 @@ def receive_all(socks, n, timeout, on_message, what, skip=None):
             raise Timeout(f"{what}: no message within {timeout}s; still expected {left}")
         for s in ready:
             k = index[s]
-            frames = s.recv_multipart(zmq.NOBLOCK)
-            if skip is not None and frames and frames[0] == skip:
+            frames = s.recv_multipart(zmq.NOBLOCK, copy=copy)
+            if skip is not None and frames and bytes(frames[0]) == skip:
                 continue
             if remaining[k] == 0:
                 raise SystemExit(f"peer.py: {what}: socket {k} got an extra message {frames!r}")
@@ -306,6 +315,8 @@ def main(argv):
             s.setsockopt(option, value)
         if opts["xpub_verbose"]:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
+        for entry in opts["metadata"]:
+            s.setsockopt(zmq.METADATA, entry.encode())
         for name in ("heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl"):
             if opts[name] is not None:
                 s.setsockopt(getattr(zmq, name.upper()), opts[name])
@@ -343,6 +354,20 @@ def main(argv):
                 receive_all(
                     socks, n, timeout, lambda k, s, f: print_message(k, f), what, skip
                 )
+            elif action == "props":
+
+                def print_props(k, s, frames):
+                    props = {}
+                    for name in specs:
+                        try:
+                            props[name] = frames[0].get(name)
+                        except zmq.ZMQError:
+                            props[name] = None
+                    line = {"socket": k, "frames": [f.bytes.hex() for f in frames]}
+                    line["props"] = props
+                    emit(json.dumps(line))
+
+                receive_all(socks, n, timeout, print_props, what, skip, copy=False)
             elif action == "subs":
                 receive_all(socks, n, timeout, print_subscription, what)
             elif action == "count":

@@ -87,6 +87,30 @@ async fn call_python_server() {
     let (code, out_, err) = call(&[&ep, "ns.echo", "[\"deep\"]"]).await;
     assert_eq!((code, out_.as_str()), (Some(0), "\"deep\""), "{err}");
 
+    // Dates and times: ISO 8601 under a tag both ways; Python gets datetime objects.
+    for (json, python) in [
+        (
+            "{\"$datetime\": \"2026-11-25T19:34:29.500000+00:00\"}",
+            "datetime.datetime(2026, 11, 25, 19, 34, 29, 500000, tzinfo=datetime.timezone.utc)",
+        ),
+        ("{\"$date\": \"2026-11-25\"}", "datetime.date(2026, 11, 25)"),
+        (
+            "{\"$time\": \"07:00:00+03:00\", \"tzname\": \"MSK\"}",
+            "datetime.time(7, 0, tzinfo=datetime.timezone(datetime.timedelta(seconds=10800), 'MSK'))",
+        ),
+        (
+            "{\"$timedelta\": \"-P1DT1S\"}",
+            "datetime.timedelta(days=-2, seconds=86399)",
+        ),
+    ] {
+        let arg = format!("[{json}]");
+        let (code, out_, err) = call(&[&ep, "echo", &arg]).await;
+        assert_eq!((code, out_.as_str()), (Some(0), json), "{err}");
+        let (code, out_, err) = call(&[&ep, "dt.repr", &arg]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(out_, format!("\"{python}\""));
+    }
+
     let (code, out_, err) = call(&[&ep, "no_such_method"]).await;
     assert_eq!(code, Some(1), "{out_} {err}");
     assert!(

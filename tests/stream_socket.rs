@@ -318,3 +318,34 @@ async fn stream_over_ipc_exchanges_data() {
     assert_eq!(got, b"back");
     close(&server).await;
 }
+
+#[tokio::test]
+async fn connect_routing_id_names_the_first_connection_and_queues_before_it() {
+    let _panics = check_library_panics();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
+    let port = listener.local_addr().unwrap().port();
+    let client = Socket::new(SocketType::Stream);
+    client
+        .set_connect_routing_id("web")
+        .expect("CONNECT_ROUTING_ID");
+    connect(&client, &format!("tcp://127.0.0.1:{port}")).await;
+    // Known at once: the message waits for the connection.
+    send(&client, msg(&[b"web", b"early"]), "before the connection").await;
+    let (mut peer, _) = within("accept", listener.accept()).await.expect("accept");
+    let m = recv(&client, "connected").await;
+    assert_eq!(frames(&m), vec![b"web".to_vec(), Vec::new()]);
+    let mut buf = [0u8; 5];
+    within("peer reads", peer.read_exact(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(&buf, b"early");
+    peer.write_all(b"late").await.unwrap();
+    recv_data(
+        &client,
+        &Bytes::from_static(b"web"),
+        b"late",
+        "from the peer",
+    )
+    .await;
+    close(&client).await;
+}

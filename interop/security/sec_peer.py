@@ -15,7 +15,10 @@ Options:
     --allow-curve KEY               (repeatable) ZAP: CURVE client keys allowed (Z85);
                                     without any, every CURVE client is allowed
     --password USER:PASS            (repeatable) ZAP: PLAIN users
-    --subscribe PREFIX              SUB: ZMQ_SUBSCRIBE (text)
+    --zap-no-user-id                ZAP: accept with an empty user id (by default the
+                                    user id is the CURVE key as Z85 or the PLAIN user)
+    --subscribe PREFIX              SUB: ZMQ_SUBSCRIBE (text); XSUB: sends the message
+                                    \\x01PREFIX once bound/connected
     --identity ID                   ZMQ_ROUTING_ID
     --timeout S                     every wait gives up after S seconds (default 10)
 
@@ -50,13 +53,13 @@ other error.
 import json
 import os
 import select
+import struct
 import sys
 import threading
 import time
 
 import zmq
 import zmq.utils.z85
-from zmq.utils.monitor import recv_monitor_message
 
 PATTERN = bytes(range(251))
 
@@ -94,22 +97,34 @@ class Timeout(Exception):
 
 
 class Lines:
-    """Unbuffered line reader on stdin, so that select() sees every pending byte."""
+    """Unbuffered line reader on stdin, so that select() sees every pending byte.
 
-    def __init__(self):
+    While it waits, it runs the socket's pending libzmq commands whenever the socket's
+    ZMQ_FD signals some: libzmq runs them only inside a call on the socket, and a bound
+    socket attaches a new connection's pipe in one of them (a bound SUB, for example,
+    sends its subscriptions only then)."""
+
+    def __init__(self, sock):
         self.buf = b""
+        self.sock = sock
+        self.sock_fd = sock.getsockopt(zmq.FD)
 
     def read(self, timeout=None):
         """The next line, or None when none arrived within `timeout` (None: wait)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self.buf:
-            if timeout is not None:
-                r, _, _ = select.select([0], [], [], timeout)
-                if not r:
-                    return None
-            chunk = os.read(0, 65536)
-            if not chunk:
-                return "quit"
-            self.buf += chunk
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            r, _, _ = select.select([0, self.sock_fd], [], [], left)
+            if not r:
+                return None
+            if self.sock_fd in r:
+                # Runs the pending commands and re-arms the edge-triggered ZMQ_FD.
+                self.sock.getsockopt(zmq.EVENTS)
+            if 0 in r:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    return "quit"
+                self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         return line.decode().strip()
 
@@ -121,7 +136,7 @@ EVENT_NAMES = {
 }
 
 
-def zap_handler(ctx, allowed_keys, passwords, log, started):
+def zap_handler(ctx, allowed_keys, passwords, user_ids, log, started):
     zap = ctx.socket(zmq.REP)
     zap.linger = 0
     zap.bind("inproc://zeromq.zap.01")
@@ -143,6 +158,8 @@ def zap_handler(ctx, allowed_keys, passwords, log, started):
             elif mechanism == b"NULL":
                 ok = True
             if ok:
+                if not user_ids:
+                    user = b""
                 reply = [version, request_id, b"200", b"OK", user, b""]
             else:
                 reply = [version, request_id, b"400", b"denied", b"", b""]
@@ -166,6 +183,7 @@ def parse_args(argv):
         "plain_client": None,
         "allow_curve": [],
         "passwords": {},
+        "user_ids": True,
         "subscribe": [],
         "identity": None,
         "timeout": 10.0,
@@ -198,6 +216,8 @@ def parse_args(argv):
         elif a == "--password":
             user, _, pw = take().partition(":")
             o["passwords"][user.encode()] = pw.encode()
+        elif a == "--zap-no-user-id":
+            o["user_ids"] = False
         elif a == "--subscribe":
             o["subscribe"].append(take().encode())
         elif a == "--identity":
@@ -218,7 +238,7 @@ def main(argv):
         started = threading.Event()
         t = threading.Thread(
             target=zap_handler,
-            args=(ctx, o["allow_curve"], o["passwords"], zap_log, started),
+            args=(ctx, o["allow_curve"], o["passwords"], o["user_ids"], zap_log, started),
             daemon=True,
         )
         t.start()
@@ -246,8 +266,11 @@ def main(argv):
     if o["plain_client"]:
         s.plain_username = o["plain_client"][0].encode()
         s.plain_password = o["plain_client"][1].encode()
-    for p in o["subscribe"]:
-        s.setsockopt(zmq.SUBSCRIBE, p)
+    if o["subscribe"] and o["type"] not in ("SUB", "XSUB"):
+        raise SystemExit("sec_peer.py: --subscribe is for SUB and XSUB sockets")
+    if o["type"] == "SUB":
+        for p in o["subscribe"]:
+            s.setsockopt(zmq.SUBSCRIBE, p)
     mon = s.get_monitor_socket()
     endpoints = []
     for ep in o["bind"]:
@@ -256,9 +279,13 @@ def main(argv):
     for ep in o["connect"]:
         s.connect(ep)
         endpoints.append(ep)
+    if o["type"] == "XSUB":
+        # Sent to every publisher, and to each one that connects later.
+        for p in o["subscribe"]:
+            s.send(b"\x01" + p)
     emit("READY " + " ".join(endpoints))
 
-    lines = Lines()
+    lines = Lines(s)
     skip = None
     seen_events = []
 
@@ -333,9 +360,11 @@ def main(argv):
                     if left <= 0:
                         raise Timeout(f"no {rest[0]} event within {timeout}s; saw {seen_events}")
                     if mon.poll(int(left * 1000) + 1):
-                        ev = recv_monitor_message(mon)
-                        name = EVENT_NAMES.get(ev["event"], str(ev["event"]))
-                        seen_events.append((name, int(ev["value"])))
+                        # libzmq's monitor message: u16 event and u32 value (native
+                        # byte order), then the endpoint.
+                        frames = mon.recv_multipart()
+                        event, value = struct.unpack("=HI", frames[0])
+                        seen_events.append((EVENT_NAMES.get(event, str(event)), value))
             elif cmd == "zap":
                 for mech, creds in zap_log:
                     emit(" ".join(["ZAP", mech] + creds))

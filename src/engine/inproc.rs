@@ -9,7 +9,7 @@
 
 use super::registry;
 use crate::monitor::{protocol_error, EventKind, MonitorEvent};
-use crate::plane::state::{Attached, Outbound};
+use crate::plane::state::{Attached, Outbound, Via};
 use crate::plane::Shared;
 use crate::Message;
 use std::collections::VecDeque;
@@ -79,7 +79,7 @@ pub(crate) async fn connect_loop(
     }
     stop.cancel();
     if let Target::Existing(id) = target {
-        shared.detach(id, true);
+        shared.detach(id, true, false);
     } else {
         shared.send_ready.notify_waiters();
         shared.recv_ready.notify_waiters();
@@ -120,13 +120,23 @@ async fn run_pipe(
         Target::Existing(id) => Some(id),
         Target::New => None,
     };
-    let a = conn.attach(existing, bid, conn_token, endpoint, true);
+    let connected = Via {
+        accepted: false,
+        inproc: true,
+        reconnect: false,
+    };
+    let accepted = Via {
+        accepted: true,
+        inproc: true,
+        reconnect: false,
+    };
+    let a = conn.attach(existing, bid, conn_token, endpoint, true, connected);
     let Some(a) = a else {
         return;
     };
-    let b = binder.attach(None, cid, bind_token, endpoint, true);
+    let b = binder.attach(None, cid, bind_token, endpoint, true, accepted);
     let Some(b) = b else {
-        conn.detach(a.id, existing.is_none());
+        conn.detach(a.id, existing.is_none(), false);
         emit(binder, EventKind::Closed, 0, endpoint, None);
         return;
     };
@@ -143,8 +153,10 @@ async fn run_pipe(
     };
     let peer_gone = pump(&a, &b).await;
 
-    conn.detach(a.att.id, existing.is_none());
-    binder.detach(b.att.id, true);
+    // Whichever side ended the pipe, the other lost its peer (libzmq's DISCONNECT_MSG
+    // reaches a binding socket when the connecting one closes or disconnects).
+    conn.detach(a.att.id, existing.is_none(), peer_gone);
+    binder.detach(b.att.id, true, !peer_gone);
     if peer_gone {
         emit(
             conn,

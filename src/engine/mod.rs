@@ -19,7 +19,7 @@
 
 use crate::monitor::{protocol_error, EventKind, MonitorEvent};
 use crate::plane::lease;
-use crate::plane::state::{Attached, Outbound, PeerId};
+use crate::plane::state::{Attached, Outbound, PeerId, Via};
 use crate::plane::Shared;
 
 pub(crate) mod inproc;
@@ -102,6 +102,10 @@ pub(crate) struct EngineCtx {
     pub fd: u32,
     /// The peer's address (IP for TCP), for ZAP.
     pub peer_address: String,
+    /// The peer connected to a bound endpoint of ours (else we connected).
+    pub accepted: bool,
+    /// A connection we made again after an earlier one of the same `connect` ran.
+    pub reconnect: bool,
 }
 
 fn protocol_code(e: &ProtocolError) -> u32 {
@@ -357,6 +361,11 @@ where
         &ctx.parent,
         &ctx.endpoint,
         conn.is_encrypted(),
+        Via {
+            accepted: ctx.accepted,
+            inproc: false,
+            reconnect: ctx.reconnect,
+        },
     );
     let Some(Attached {
         id,
@@ -371,16 +380,19 @@ where
     emit(EventKind::HandshakeSucceeded, 0, None);
 
     let gone = !matches!(ctx.target, Target::Existing(_));
-    // Secured or ZAP-checked connections label their messages (libzmq's zmq_msg_gets).
-    let props = (info.mechanism != zmtp::Mechanism::Null || info.user_id.is_some()).then(|| {
-        Arc::new(Properties {
-            user_id: info.user_id.clone(),
-            peer_address: ctx.peer_address.clone(),
-            mechanism: info.mechanism,
-            curve_public_key: info.curve_public_key,
-            metadata: info.metadata.clone(),
-        })
-    });
+    // Secured or ZAP-checked connections, and peers that announced application metadata
+    // (ZMQ_METADATA's `X-` properties), label their messages (libzmq's zmq_msg_gets).
+    let app_metadata = info.metadata.iter().any(|(n, _)| n.starts_with("X-"));
+    let props = (info.mechanism != zmtp::Mechanism::Null || info.user_id.is_some() || app_metadata)
+        .then(|| {
+            Arc::new(Properties {
+                user_id: info.user_id.clone(),
+                peer_address: ctx.peer_address.clone(),
+                mechanism: info.mechanism,
+                curve_public_key: info.curve_public_key,
+                metadata: info.metadata.clone(),
+            })
+        });
     // REQ and REP strictly alternate, so a send never has a burst behind it to batch:
     // writing it from the sending task saves a hop through this task.
     let direct = (matches!(conn.config().socket_type, SocketType::Req | SocketType::Rep)
@@ -416,7 +428,7 @@ where
     }
     // Detached before DISCONNECTED is emitted (as the inproc engine does): whoever sees
     // the event finds the peer gone from the socket (not routable, not counted).
-    shared.detach(id, gone);
+    shared.detach(id, gone, end_reason.is_some());
     if let Some(reason) = end_reason {
         emit(EventKind::Disconnected, ctx.fd, Some(reason));
     }

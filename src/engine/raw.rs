@@ -6,7 +6,7 @@
 
 use super::{EngineCtx, Outcome, MAX_IOV, PULL_BATCH, READ_CHUNK, WRITE_HIGH};
 use crate::monitor::EventKind;
-use crate::plane::state::{Attached, Outbound};
+use crate::plane::state::{Attached, Outbound, Via};
 use crate::transport::{ConnHandle, ConnWriter};
 use crate::Message;
 use bytes::{Bytes, BytesMut};
@@ -23,19 +23,40 @@ enum End {
     Local,
 }
 
-/// Runs one raw connection to completion. It is attached at once (there is no handshake),
-/// always as a new peer with a generated routing id.
+/// Runs one raw connection to completion. It is attached at once (there is no handshake):
+/// to the peer entry a `connect` made with CONNECT_ROUTING_ID for its first connection,
+/// else as a new peer with a generated routing id.
 pub(crate) async fn run<R>(mut rd: R, wr: ConnHandle, ctx: EngineCtx) -> Outcome
 where
     R: AsyncRead + Unpin,
 {
     let shared = ctx.shared.clone();
+    let via = Via {
+        accepted: ctx.accepted,
+        inproc: false,
+        reconnect: ctx.reconnect,
+    };
+    let attach = |existing| {
+        shared.attach(
+            existing,
+            Bytes::new(),
+            &ctx.parent,
+            &ctx.endpoint,
+            true,
+            via,
+        )
+    };
+    // A connect's named entry serves one connection: it is gone once that one ended.
+    let attached = match ctx.target.peer() {
+        Some(id) => attach(Some(id)).or_else(|| attach(None)),
+        None => attach(None),
+    };
     let Some(Attached {
         id,
         out_wake,
         in_space,
         kill,
-    }) = shared.attach(None, Bytes::new(), &ctx.parent, &ctx.endpoint, true)
+    }) = attached
     else {
         return Outcome::HandshakeFailed;
     };
@@ -128,10 +149,10 @@ where
                 deliver_notification(&shared, id);
             }
             // Detached before DISCONNECTED, as the ZMTP engine does.
-            shared.detach(id, true);
+            shared.detach(id, true, true);
             shared.emit_kind(EventKind::Disconnected, ctx.fd, &ctx.endpoint, Some(reason));
         }
-        End::Local => shared.detach(id, true),
+        End::Local => shared.detach(id, true, false),
     }
     Outcome::Ended
 }

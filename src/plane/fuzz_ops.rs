@@ -3,7 +3,7 @@
 //! socket type. Used by the fuzz targets `subscriptions` and `socket_paths` and by the
 //! corpus replay in `cargo test`.
 
-use super::state::{Peer, State, Wakes};
+use super::state::{Peer, State, Via, Wakes};
 use super::trie::{LocalSubs, RemoteSubs};
 use crate::zmtp::SocketType;
 use crate::Message;
@@ -124,7 +124,9 @@ pub fn socket_paths(data: &[u8]) {
                 } else {
                     Bytes::new()
                 };
-                if let Some(a) = st.attach(None, rid, &parent, "fuzz", op & 0x40 != 0) {
+                if let Some(a) =
+                    st.attach(None, rid, &parent, "fuzz", op & 0x40 != 0, Via::default())
+                {
                     ids.push(a.id);
                 }
             }
@@ -255,7 +257,7 @@ impl SimSocket {
     /// or `None` when the socket refuses it (as `State::attach`).
     pub fn attach(&mut self, identity: Bytes) -> Option<u64> {
         self.st
-            .attach(None, identity, &self.token, "sim", false)
+            .attach(None, identity, &self.token, "sim", false, Via::default())
             .map(|a| a.id)
     }
 

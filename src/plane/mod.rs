@@ -49,7 +49,7 @@ use crate::transport::{self, ConnHandle};
 use crate::zmtp::{self, WriteBuf};
 use crate::Message;
 use bytes::Bytes;
-use state::{Attached, Outbound, PeerId, State};
+use state::{Attached, Outbound, PeerId, State, Via};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::{Arc, Weak};
@@ -165,6 +165,9 @@ impl Shared {
         cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
         cfg.heartbeat_ttl = st.opts.heartbeat_ttl;
         cfg.security = st.opts.security()?;
+        for (name, value) in &st.opts.metadata {
+            cfg.metadata.push(name.clone(), value.clone());
+        }
         let zap_applies = st.zap_handler.is_some()
             && match cfg.security {
                 zmtp::Security::Null => !st.opts.zap_domain.is_empty(),
@@ -186,22 +189,32 @@ impl Shared {
         parent: &CancellationToken,
         endpoint: &str,
         raw: bool,
+        via: Via,
     ) -> Option<Attached> {
         let a = self
             .state
             .lock()
             .unwrap()
-            .attach(existing, identity, parent, endpoint, raw);
+            .attach(existing, identity, parent, endpoint, raw, via);
         if a.is_some() {
             self.send_ready.notify_waiters();
+            // ROUTER_NOTIFY may have queued a message.
+            self.recv_ready.notify_waiters();
         }
         a
     }
 
-    /// The connection ended (see [`State::detach`]); wakes every waiter.
+    /// The connection ended (see [`State::detach`]); `lost`: the peer or the network ended
+    /// it, which queues the messages some options deliver then (see [`State::lost`]).
+    /// Wakes every waiter.
     #[inline]
-    pub(crate) fn detach(&self, id: PeerId, gone: bool) {
-        self.state.lock().unwrap().detach(id, gone);
+    pub(crate) fn detach(&self, id: PeerId, gone: bool, lost: bool) {
+        let mut st = self.state.lock().unwrap();
+        if lost {
+            st.lost(id);
+        }
+        st.detach(id, gone);
+        drop(st);
         self.send_ready.notify_waiters();
         self.recv_ready.notify_waiters();
     }

@@ -104,6 +104,23 @@ pub struct Options {
     pub curve_serverkey: Option<[u8; 32]>,
     /// ZMQ_ZAP_DOMAIN.
     pub zap_domain: String,
+    // ---- messages and properties on connect and disconnect ----
+    /// ZMQ_ROUTER_NOTIFY (ROUTER): `NOTIFY_CONNECT` (1) and/or `NOTIFY_DISCONNECT` (2).
+    pub router_notify: u8,
+    /// ZMQ_PROBE_ROUTER (ROUTER, DEALER, REQ): an empty message to each new peer first.
+    pub probe_router: bool,
+    /// ZMQ_CONNECT_ROUTING_ID (ROUTER): the routing id the next `connect` gives its peer
+    /// (empty: none).
+    pub connect_routing_id: Bytes,
+    /// ZMQ_HELLO_MSG (ROUTER, DEALER): sent to each peer first (empty: none).
+    pub hello_msg: Bytes,
+    /// ZMQ_DISCONNECT_MSG (ROUTER): received from an accepted peer whose connection
+    /// broke (empty: none).
+    pub disconnect_msg: Bytes,
+    /// ZMQ_HICCUP_MSG (DEALER): received when a connection we made broke (empty: none).
+    pub hiccup_msg: Bytes,
+    /// ZMQ_METADATA: `X-` properties added to our READY, in name order.
+    pub metadata: std::collections::BTreeMap<String, Bytes>,
 }
 
 impl Default for Options {
@@ -150,6 +167,13 @@ impl Default for Options {
             curve_secretkey: None,
             curve_serverkey: None,
             zap_domain: String::new(),
+            router_notify: 0,
+            probe_router: false,
+            connect_routing_id: Bytes::new(),
+            hello_msg: Bytes::new(),
+            disconnect_msg: Bytes::new(),
+            hiccup_msg: Bytes::new(),
+            metadata: std::collections::BTreeMap::new(),
         }
     }
 }

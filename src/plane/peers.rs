@@ -8,6 +8,11 @@ use crate::Message;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+/// ZMQ_NOTIFY_CONNECT: ROUTER_NOTIFY's flag for connections.
+pub(crate) const NOTIFY_CONNECT: u8 = 1;
+/// ZMQ_NOTIFY_DISCONNECT: ROUTER_NOTIFY's flag for disconnections.
+pub(crate) const NOTIFY_DISCONNECT: u8 = 2;
+
 impl State {
     /// Adds a peer that takes part in round-robin from now on (connect side: queued
     /// messages wait for the connection, as with libzmq's default IMMEDIATE=0).
@@ -29,6 +34,7 @@ impl State {
         parent: &CancellationToken,
         endpoint: &str,
         raw: bool,
+        via: Via,
     ) -> Option<Attached> {
         if self.socket_type == SocketType::Pair
             && self
@@ -46,6 +52,7 @@ impl State {
                 }
                 p.attached = true;
                 p.raw = raw;
+                p.via = via;
                 if raw {
                     p.requeue_encoded();
                 }
@@ -62,6 +69,7 @@ impl State {
                 let mut peer = Peer::new(rid.clone(), parent.child_token());
                 peer.attached = true;
                 peer.raw = raw;
+                peer.via = via;
                 peer.endpoint = endpoint.to_string();
                 let id = self.add_peer(peer);
                 if routes {
@@ -84,6 +92,7 @@ impl State {
                 });
             }
         }
+        self.greet(id, existing.is_none());
         let p = self.peers.get(&id)?;
         Some(Attached {
             id,
@@ -91,6 +100,113 @@ impl State {
             in_space: p.in_space.clone(),
             kill: p.kill.clone(),
         })
+    }
+
+    /// A peer entry for a new `connect` (its connection attaches later, and reconnects to
+    /// it). `routing_id`: ROUTER's CONNECT_ROUTING_ID. With PROBE_ROUTER its queue starts
+    /// with the probe: libzmq writes it once into the pipe `connect` makes, which outlives
+    /// reconnects.
+    pub(crate) fn connect_peer(
+        &mut self,
+        endpoint: &str,
+        kill: CancellationToken,
+        routing_id: Bytes,
+    ) -> PeerId {
+        let mut peer = Peer::new(routing_id.clone(), kill);
+        peer.endpoint = endpoint.to_string();
+        if self.probes() {
+            peer.out
+                .push_back(Outbound::Msg(Message::from(Bytes::new())));
+        }
+        let id = self.add_peer(peer);
+        if !routing_id.is_empty() {
+            self.by_rid.insert(routing_id, id);
+        }
+        id
+    }
+
+    /// PROBE_ROUTER is set and applies to this socket type.
+    fn probes(&self) -> bool {
+        self.opts.probe_router
+            && matches!(
+                self.socket_type,
+                SocketType::Router | SocketType::Dealer | SocketType::Req
+            )
+    }
+
+    /// What a connection starts with (libzmq's rules): HELLO_MSG (ROUTER, DEALER) first
+    /// to the peer on every connection, then PROBE_ROUTER's empty message for a peer entry
+    /// made now (`new_entry`; a `connect` entry got it when it was made, and a ROUTER's
+    /// reconnection without one had it on its first connection); ROUTER_NOTIFY's
+    /// empty message from the peer (network connections only).
+    fn greet(&mut self, id: PeerId, new_entry: bool) {
+        let st = self.socket_type;
+        let probe =
+            new_entry && !self.peers.get(&id).is_some_and(|p| p.via.reconnect) && self.probes();
+        let hello = matches!(st, SocketType::Router | SocketType::Dealer)
+            && !self.opts.hello_msg.is_empty();
+        let notify = st == SocketType::Router && self.opts.router_notify & NOTIFY_CONNECT != 0;
+        if !(probe || hello || notify) {
+            return;
+        }
+        let hello_msg = self.opts.hello_msg.clone();
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if probe || hello {
+            // Ahead of messages encoded for the previous connection too.
+            p.requeue_encoded();
+        }
+        if probe {
+            p.out.push_front(Outbound::Msg(Message::from(Bytes::new())));
+        }
+        if hello {
+            p.out.push_front(Outbound::Msg(Message::from(hello_msg)));
+        }
+        if notify && !p.via.inproc {
+            p.inbound.push_back(Message::from(Bytes::new()));
+            if !p.in_fq {
+                p.in_fq = true;
+                self.fq.push_back(id);
+            }
+        }
+    }
+
+    /// The connection of `id` was ended by the peer or the network (not by us) after its
+    /// handshake: queues what the options make the application receive from that peer,
+    /// as libzmq does, in its order: ROUTER_NOTIFY's empty message (network connections),
+    /// DISCONNECT_MSG (ROUTER, accepted connections), HICCUP_MSG (DEALER, network
+    /// connections we made). They are queued even at RCVHWM: never lost.
+    pub(crate) fn lost(&mut self, id: PeerId) {
+        let st = self.socket_type;
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !p.attached {
+            return;
+        }
+        let opts = &self.opts;
+        let before = p.inbound.len();
+        if st == SocketType::Router {
+            if !p.via.inproc && opts.router_notify & NOTIFY_DISCONNECT != 0 {
+                p.inbound.push_back(Message::from(Bytes::new()));
+            }
+            if p.via.accepted && !opts.disconnect_msg.is_empty() {
+                p.inbound
+                    .push_back(Message::from(opts.disconnect_msg.clone()));
+            }
+        }
+        if st == SocketType::Dealer
+            && !p.via.accepted
+            && !p.via.inproc
+            && !opts.hiccup_msg.is_empty()
+        {
+            p.inbound.push_back(Message::from(opts.hiccup_msg.clone()));
+        }
+        if p.inbound.len() != before && !p.in_fq {
+            p.in_fq = true;
+            self.fq.push_back(id);
+        }
     }
 
     /// A ROUTER peer finished its handshake with `identity`: give it a routing id.

@@ -150,6 +150,22 @@ pub(crate) struct Peer {
     pub enc: WriteBuf,
     /// How many messages `enc` holds (they count against SNDHWM).
     pub enc_msgs: usize,
+    /// How the attached connection was made (the messages of its start and end depend on it).
+    pub via: Via,
+}
+
+/// How a connection was made: ROUTER_NOTIFY, DISCONNECT_MSG and HICCUP_MSG depend on it,
+/// as in libzmq (notifications come from network connections only, the disconnect
+/// message from accepted ones, the hiccup from ones we made).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Via {
+    /// The peer connected to us (a bound endpoint).
+    pub accepted: bool,
+    /// An in-process pipe rather than a TCP or IPC connection.
+    pub inproc: bool,
+    /// A connection we made again after an earlier one of the same `connect` ran (libzmq
+    /// keeps that `connect`'s pipe, and what was written into it once, such as the probe).
+    pub reconnect: bool,
 }
 
 impl Peer {
@@ -173,6 +189,7 @@ impl Peer {
             lease: None,
             enc: WriteBuf::new(),
             enc_msgs: 0,
+            via: Via::default(),
         }
     }
 
@@ -782,8 +799,15 @@ mod tests {
         st.peers.get_mut(&id).unwrap().attached = false;
         send(&mut st, &Message::from("later")).unwrap();
         // Reconnected with CURVE (configured meanwhile): messages again, oldest first.
-        st.attach(Some(id), Bytes::new(), &parent, "tcp://x:1", true)
-            .expect("attached");
+        st.attach(
+            Some(id),
+            Bytes::new(),
+            &parent,
+            "tcp://x:1",
+            true,
+            Via::default(),
+        )
+        .expect("attached");
         let p = &st.peers[&id];
         assert_eq!(p.enc_msgs, 0);
         let got: Vec<Message> = p

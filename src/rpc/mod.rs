@@ -130,6 +130,8 @@ mod service;
 mod value;
 pub mod wire;
 
+/// The `chrono` crate this module's date/time values are made of (the same version).
+pub use chrono;
 pub use client::{
     connect_pipeline, connect_pubsub, connect_rpc, Args, ConnectPipeline, ConnectPubSub,
     ConnectRpc, IntoArgs, IntoKwargs, Kwargs, PipelineClient, PubSubClient, Publisher, RpcClient,

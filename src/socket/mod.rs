@@ -41,7 +41,7 @@ use crate::{Error, ErrorKind, Message, Result};
 use bytes::Bytes;
 use monitor::{EventKind, EventQueue, Monitor};
 use options::Options;
-use state::{Peer, SendBlock, State, Wakes};
+use state::{SendBlock, State, Wakes};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -441,6 +441,173 @@ impl Socket {
         self.shared.state.lock().unwrap().opts.zap_domain.clone()
     }
 
+    // ---- messages and properties on connect and disconnect (libzmq's rules) ----------
+
+    /// ZMQ_ROUTER_NOTIFY (ROUTER): with `NOTIFY_CONNECT` (1) the application receives
+    /// `[routing id, ""]` when a peer's handshake completes, with `NOTIFY_DISCONNECT` (2)
+    /// when the peer or the network ends its connection (not when this socket ends it),
+    /// after that peer's last message. TCP and IPC connections only, as libzmq. Default 0.
+    pub fn router_notify(&self) -> i32 {
+        self.shared.state.lock().unwrap().opts.router_notify.into()
+    }
+
+    /// Sets [`router_notify`](Self::router_notify): 0 to 3; `EINVAL` on other values and
+    /// other socket types.
+    pub fn set_router_notify(&self, flags: i32) -> Result<()> {
+        self.only_for(&[SocketType::Router], "ROUTER_NOTIFY")?;
+        let flags = u8::try_from(flags)
+            .ok()
+            .filter(|f| *f <= 3)
+            .ok_or_else(|| Error::inval(format!("ROUTER_NOTIFY {flags} is not 0 to 3")))?;
+        self.shared.state.lock().unwrap().opts.router_notify = flags;
+        Ok(())
+    }
+
+    /// ZMQ_PROBE_ROUTER (ROUTER, DEALER, REQ): each new peer first gets an empty message
+    /// (after HELLO_MSG): once per [`connect`](Self::connect), however often it
+    /// reconnects (libzmq queues it in the pipe `connect` makes, which outlives
+    /// reconnects), and once per accepted connection. Default false.
+    pub fn probe_router(&self) -> bool {
+        self.shared.state.lock().unwrap().opts.probe_router
+    }
+
+    /// Sets [`probe_router`](Self::probe_router) for connections made afterwards;
+    /// `EINVAL` on socket types other than ROUTER, DEALER and REQ.
+    pub fn set_probe_router(&self, on: bool) -> Result<()> {
+        self.only_for(
+            &[SocketType::Router, SocketType::Dealer, SocketType::Req],
+            "PROBE_ROUTER",
+        )?;
+        self.shared.state.lock().unwrap().opts.probe_router = on;
+        Ok(())
+    }
+
+    /// ZMQ_CONNECT_ROUTING_ID (ROUTER, STREAM): the routing id the next
+    /// [`connect`](Self::connect) gives its peer instead of the one the peer announces
+    /// (STREAM: instead of a generated one); messages to it queue from that moment, and
+    /// it stays through reconnects (STREAM: it names the first connection only, and
+    /// reconnections get generated ids). Taken by
+    /// that `connect` (then empty again), which fails with `EINVAL` when a peer already
+    /// has this routing id (libzmq asserts). Under IMMEDIATE a TCP or IPC `connect`
+    /// leaves it for a later one, as libzmq does. Empty when unset.
+    pub fn connect_routing_id(&self) -> Bytes {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .connect_routing_id
+            .clone()
+    }
+
+    /// Sets [`connect_routing_id`](Self::connect_routing_id); `EINVAL` for an empty id and
+    /// on socket types other than ROUTER and STREAM.
+    pub fn set_connect_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+        self.only_for(
+            &[SocketType::Router, SocketType::Stream],
+            "CONNECT_ROUTING_ID",
+        )?;
+        let id = id.into();
+        if id.is_empty() {
+            return Err(Error::inval("CONNECT_ROUTING_ID cannot be empty"));
+        }
+        self.shared.state.lock().unwrap().opts.connect_routing_id = id;
+        Ok(())
+    }
+
+    /// ZMQ_HELLO_MSG: a one-frame message sent to the peer first on every connection
+    /// (reconnects included; before anything queued). ROUTER and DEALER send it; other
+    /// types accept and ignore it, as libzmq. Empty (the default): none.
+    pub fn hello_msg(&self) -> Bytes {
+        self.shared.state.lock().unwrap().opts.hello_msg.clone()
+    }
+
+    /// Sets [`hello_msg`](Self::hello_msg) for connections made afterwards (empty: none).
+    pub fn set_hello_msg(&self, msg: impl Into<Bytes>) -> Result<()> {
+        self.shared.state.lock().unwrap().opts.hello_msg = msg.into();
+        Ok(())
+    }
+
+    /// ZMQ_DISCONNECT_MSG (ROUTER): a one-frame message the application receives, as if
+    /// from the peer (`[routing id, msg]`), when a peer that connected to us loses its
+    /// connection after the handshake (it closed, or the network or a heartbeat ended
+    /// it), or an in-process peer closes or disconnects. Other types accept and ignore
+    /// it, as libzmq. Empty (the default): none.
+    pub fn disconnect_msg(&self) -> Bytes {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .disconnect_msg
+            .clone()
+    }
+
+    /// Sets [`disconnect_msg`](Self::disconnect_msg) (empty: none).
+    pub fn set_disconnect_msg(&self, msg: impl Into<Bytes>) -> Result<()> {
+        self.shared.state.lock().unwrap().opts.disconnect_msg = msg.into();
+        Ok(())
+    }
+
+    /// ZMQ_HICCUP_MSG (DEALER): a one-frame message the application receives when a TCP
+    /// or IPC connection this socket made breaks after its handshake (the peer closed it,
+    /// or the network or a heartbeat ended it); the socket reconnects as usual. Other
+    /// types accept and ignore it, as libzmq. Empty (the default): none.
+    pub fn hiccup_msg(&self) -> Bytes {
+        self.shared.state.lock().unwrap().opts.hiccup_msg.clone()
+    }
+
+    /// Sets [`hiccup_msg`](Self::hiccup_msg) (empty: none).
+    pub fn set_hiccup_msg(&self, msg: impl Into<Bytes>) -> Result<()> {
+        self.shared.state.lock().unwrap().opts.hiccup_msg = msg.into();
+        Ok(())
+    }
+
+    /// ZMQ_METADATA: the application properties added to our handshake (READY, or the
+    /// security mechanism's equivalent), in name order; the peer reads them on every
+    /// message (libzmq's `zmq_msg_gets`, [`Message::property`] here).
+    pub fn metadata(&self) -> Vec<(String, Bytes)> {
+        let st = self.shared.state.lock().unwrap();
+        st.opts
+            .metadata
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Adds a property to [`metadata`](Self::metadata), written as libzmq takes it:
+    /// `"X-Name:value"`. As libzmq: the name starts with `X-` and is at most 255 bytes,
+    /// the value is what follows the first colon (not empty; it ends at a zero byte, as a
+    /// C string), a name already set keeps its first value, and an entry of exactly 4
+    /// bytes is refused (libzmq reads it as an integer). Beyond libzmq, the name must be a
+    /// valid ZMTP property name (letters, digits, `-_.+`), which every peer accepts.
+    /// `EINVAL` otherwise.
+    pub fn set_metadata(&self, entry: impl AsRef<[u8]>) -> Result<()> {
+        let (name, value) = sockopt::parse_metadata(entry.as_ref())?;
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .opts
+            .metadata
+            .entry(name)
+            .or_insert(value);
+        Ok(())
+    }
+
+    /// `EINVAL` unless this socket is one of `types` (libzmq's answer for an option of
+    /// other socket types).
+    fn only_for(&self, types: &[SocketType], option: &str) -> Result<()> {
+        if types.contains(&self.socket_type) {
+            Ok(())
+        } else {
+            Err(Error::inval(format!(
+                "{option} is not an option of {} sockets",
+                self.socket_type
+            )))
+        }
+    }
+
     /// Installs the handler that authenticates incoming connections (see [`crate::security::zap`]);
     /// applies to connections made afterwards.
     pub fn set_zap_handler(&self, handler: impl crate::security::zap::ZapHandler) {
@@ -576,7 +743,9 @@ impl Socket {
     /// connection is retried every RECONNECT_IVL (with backoff up to RECONNECT_IVL_MAX)
     /// until it succeeds, and re-established whenever it breaks. Messages sent meanwhile
     /// queue for this peer (up to SNDHWM), except on ROUTER, which can route only to peers
-    /// whose routing id it knows.
+    /// whose routing id it knows: one named by
+    /// [`set_connect_routing_id`](Self::set_connect_routing_id) is known at once (`EINVAL`
+    /// when that routing id is in use).
     ///
     /// # Cancel safety
     /// Cancel-safe (it does not wait on the network).
@@ -599,17 +768,31 @@ impl Socket {
         }
         let shared = self.shared.clone();
         let token = shared.terminate.child_token();
-        let target = if matches!(self.socket_type, SocketType::Router | SocketType::Stream) {
-            Target::New
-        } else {
+        let target = {
             let mut st = shared.state.lock().unwrap();
-            let mut peer = Peer::new(Bytes::new(), token.child_token());
-            peer.endpoint = endpoint.to_string();
-            let id = st.add_peer(peer);
-            drop(st);
-            shared.send_ready.notify_waiters();
-            Target::Existing(id)
+            if matches!(self.socket_type, SocketType::Router | SocketType::Stream) {
+                // CONNECT_ROUTING_ID names this peer now, so messages to it queue at
+                // once. libzmq takes it at the first attach of a connection we made:
+                // at `connect`, except under IMMEDIATE (not inproc), where it waits.
+                let inproc = matches!(ep, Endpoint::Inproc(_));
+                if st.opts.connect_routing_id.is_empty() || (st.opts.immediate && !inproc) {
+                    Target::New
+                } else {
+                    let rid = std::mem::take(&mut st.opts.connect_routing_id);
+                    if st.by_rid.contains_key(&rid) {
+                        return Err(Error::inval(format!(
+                            "connect routing id {rid:?} is already in use"
+                        )));
+                    }
+                    Target::Existing(st.connect_peer(endpoint, token.child_token(), rid))
+                }
+            } else {
+                Target::Existing(st.connect_peer(endpoint, token.child_token(), Bytes::new()))
+            }
         };
+        if target.peer().is_some() {
+            shared.send_ready.notify_waiters();
+        }
         endpoint.clone_into(&mut self.last_endpoint.lock().unwrap());
         self.connects.lock().unwrap().push(EndpointRecord {
             endpoint: endpoint.to_string(),
@@ -1056,6 +1239,9 @@ fn remove_ipc_file(shared: &Shared, path: &str, endpoint: &str) {
     }
 }
 
+/// How long the accept loop waits after a failed accept before it accepts again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Accepts connections until the binding is cancelled or the socket closes.
 async fn accept_loop(
     shared: Arc<Shared>,
@@ -1081,6 +1267,8 @@ async fn accept_loop(
                     parent: token.child_token(),
                     fd,
                     peer_address,
+                    accepted: true,
+                    reconnect: false,
                 };
                 let sh = shared.clone();
                 let ep = endpoint.clone();
@@ -1090,15 +1278,28 @@ async fn accept_loop(
                 });
             }
             Err(e) => {
-                let err = Error::from(e);
+                // The value is the OS errno (EMFILE, ENFILE, ...), as libzmq reports it.
+                let reason = e.to_string();
+                let errno = match e.raw_os_error() {
+                    Some(n) => n,
+                    None => Error::from(e).kind().errno(),
+                };
                 shared.emit_kind(
                     EventKind::AcceptFailed,
-                    err.kind().errno() as u32,
+                    errno as u32,
                     &endpoint,
-                    Some(err.to_string()),
+                    Some(reason),
                 );
-                // Out of file descriptors and similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // Every failure backs off before the next accept: those that persist
+                // (EMFILE, ENFILE, ENOBUFS) leave the connection queued and the listener
+                // ready, so retrying at once would spin at full CPU and flood the monitor
+                // until a descriptor frees up; a failure of one connection (ECONNABORTED)
+                // costs only the delay.
+                tokio::select! {
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = token.cancelled() => break,
+                    _ = shared.closing.cancelled() => break,
+                }
             }
         }
     }
@@ -1138,6 +1339,8 @@ async fn connect_loop(
                     parent: token.clone(),
                     fd,
                     peer_address,
+                    accepted: false,
+                    reconnect: ever_connected,
                 };
                 match engine::run(rd, wr, ctx).await {
                     Outcome::Ended => {

@@ -121,7 +121,7 @@ pub mod opt {
         /// ZMQ_CURVE_SERVERKEY: 32 bytes or 40 Z85 characters (sets the CURVE client role);
         /// read as 40 Z85 characters.
         CURVE_SERVERKEY = 50, Bytes;
-        /// ZMQ_PROBE_ROUTER (unsupported).
+        /// ZMQ_PROBE_ROUTER (ROUTER, DEALER, REQ; set only): 0 or 1 (any positive value is 1).
         PROBE_ROUTER = 51, Int;
         /// ZMQ_REQ_CORRELATE: 0 or 1.
         REQ_CORRELATE = 52, Int;
@@ -141,7 +141,7 @@ pub mod opt {
         IPC_FILTER_UID = 59, Int;
         /// ZMQ_IPC_FILTER_GID (unsupported).
         IPC_FILTER_GID = 60, Int;
-        /// ZMQ_CONNECT_ROUTING_ID (unsupported).
+        /// ZMQ_CONNECT_ROUTING_ID (ROUTER; set only): bytes, not empty.
         CONNECT_ROUTING_ID = 61, Bytes;
         /// ZMQ_GSSAPI_SERVER (unsupported).
         GSSAPI_SERVER = 62, Int;
@@ -203,11 +203,11 @@ pub mod opt {
         ZAP_ENFORCE_DOMAIN = 93, Int;
         /// ZMQ_LOOPBACK_FASTPATH (unsupported).
         LOOPBACK_FASTPATH = 94, Int;
-        /// ZMQ_METADATA (unsupported).
+        /// ZMQ_METADATA (set only): `X-Name:value`, each set adds a property.
         METADATA = 95, Bytes;
         /// ZMQ_MULTICAST_LOOP (unsupported).
         MULTICAST_LOOP = 96, Int;
-        /// ZMQ_ROUTER_NOTIFY (unsupported).
+        /// ZMQ_ROUTER_NOTIFY (set on ROUTER): [`NOTIFY_CONNECT`] | [`NOTIFY_DISCONNECT`].
         ROUTER_NOTIFY = 97, Int;
         /// ZMQ_XPUB_MANUAL_LAST_VALUE (unsupported).
         XPUB_MANUAL_LAST_VALUE = 98, Int;
@@ -233,15 +233,15 @@ pub mod opt {
         ONLY_FIRST_SUBSCRIBE = 108, Int;
         /// ZMQ_RECONNECT_STOP (unsupported).
         RECONNECT_STOP = 109, Int;
-        /// ZMQ_HELLO_MSG (unsupported).
+        /// ZMQ_HELLO_MSG (set only): bytes, empty = none.
         HELLO_MSG = 110, Bytes;
-        /// ZMQ_DISCONNECT_MSG (unsupported).
+        /// ZMQ_DISCONNECT_MSG (set only): bytes, empty = none.
         DISCONNECT_MSG = 111, Bytes;
         /// ZMQ_PRIORITY (unsupported).
         PRIORITY = 112, Int;
         /// ZMQ_BUSY_POLL (unsupported).
         BUSY_POLL = 113, Int;
-        /// ZMQ_HICCUP_MSG (unsupported).
+        /// ZMQ_HICCUP_MSG (set only): bytes, empty = none.
         HICCUP_MSG = 114, Bytes;
         /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (unsupported).
         XSUB_VERBOSE_UNSUBSCRIBE = 115, Int;
@@ -300,6 +300,11 @@ pub mod opt {
 
     /// ZMQ_EVENT_ALL: every monitor event (for the core API's `enable_monitor`).
     pub const EVENT_ALL: u32 = 0xFFFF;
+
+    /// ZMQ_NOTIFY_CONNECT: [`ROUTER_NOTIFY`]'s flag for connections.
+    pub const NOTIFY_CONNECT: i32 = 1;
+    /// ZMQ_NOTIFY_DISCONNECT: [`ROUTER_NOTIFY`]'s flag for disconnections.
+    pub const NOTIFY_DISCONNECT: i32 = 2;
 }
 
 /// An option value for [`Socket::getsockopt`] and [`Socket::setsockopt`]: an integer or
@@ -476,6 +481,28 @@ fn z85_key(key: Option<[u8; 32]>) -> OptValue {
     OptValue::Bytes(Bytes::from(text))
 }
 
+/// A ZMQ_METADATA entry, `X-Name:value`, by libzmq's rules (see [`Socket::set_metadata`]).
+pub(crate) fn parse_metadata(entry: &[u8]) -> Result<(String, Bytes)> {
+    let bad = |why: &str| inval(opt::METADATA, format!("{why} (expected \"X-Name:value\")"));
+    if entry.len() == 4 {
+        return Err(bad("a 4-byte value is taken for an integer"));
+    }
+    let colon = entry
+        .iter()
+        .position(|&b| b == b':')
+        .filter(|&i| i != 0 && i + 1 != entry.len())
+        .ok_or_else(|| bad("no name and value around a colon"))?;
+    let (name, value) = (&entry[..colon], &entry[colon + 1..]);
+    if !name.starts_with(b"X-") || !crate::zmtp::command::valid_name(name) {
+        return Err(bad(
+            "the name must start with X- and be a ZMTP property name",
+        ));
+    }
+    let value = value.split(|&b| b == 0).next().unwrap_or_default();
+    let name = String::from_utf8(name.to_vec()).expect("checked ASCII");
+    Ok((name, Bytes::copy_from_slice(value)))
+}
+
 fn unsupported(option: i32) -> Error {
     inval(option, "unknown or unsupported option")
 }
@@ -542,7 +569,16 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::CURVE_SECRETKEY => z85_key(socket.curve_secretkey()),
         opt::CURVE_SERVERKEY => z85_key(socket.curve_serverkey()),
         opt::ZAP_DOMAIN => OptValue::Bytes(Bytes::from(socket.zap_domain())),
-        opt::SUBSCRIBE | opt::UNSUBSCRIBE => {
+        // libzmq reads ROUTER_NOTIFY on every socket type; the options below it only sets.
+        opt::ROUTER_NOTIFY => socket.router_notify().into(),
+        opt::SUBSCRIBE
+        | opt::UNSUBSCRIBE
+        | opt::PROBE_ROUTER
+        | opt::CONNECT_ROUTING_ID
+        | opt::METADATA
+        | opt::HELLO_MSG
+        | opt::DISCONNECT_MSG
+        | opt::HICCUP_MSG => {
             return Err(inval(option, "can be set, not read"));
         }
         _ => return Err(unsupported(option)),
@@ -676,6 +712,13 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
                 .to_owned();
             socket.set_zap_domain(domain)
         }
+        opt::ROUTER_NOTIFY => socket.set_router_notify(at_least_minus_one(option, value)?),
+        opt::PROBE_ROUTER => socket.set_probe_router(non_negative(option, value)? != 0),
+        opt::CONNECT_ROUTING_ID => socket.set_connect_routing_id(bytes_of(option, value)?),
+        opt::METADATA => socket.set_metadata(bytes_of(option, value)?),
+        opt::HELLO_MSG => socket.set_hello_msg(bytes_of(option, value)?),
+        opt::DISCONNECT_MSG => socket.set_disconnect_msg(bytes_of(option, value)?),
+        opt::HICCUP_MSG => socket.set_hiccup_msg(bytes_of(option, value)?),
         opt::TYPE | opt::RCVMORE | opt::LAST_ENDPOINT | opt::MECHANISM => {
             Err(inval(option, "is read-only"))
         }

@@ -46,8 +46,13 @@ results in JSON.
 ARGS_JSON is a JSON array of positional arguments, --kwargs a JSON object of keyword
 arguments. JSON maps to Python values: null, booleans, integers (numbers without '.' or
 exponent), floats, strings, arrays (tuples), objects (dicts with str keys); bytes are
-written {\"$bytes\": \"HEX\"}. Results print the same way; values JSON has no form for
-(dates, times, ext types) print as {\"$repr\": \"PYTHON REPR\"}.
+written {\"$bytes\": \"HEX\"}; dates and times as ISO 8601 text under a tag, as Python's
+isoformat() writes them: {\"$date\": \"2026-11-25\"}, {\"$datetime\":
+\"2026-11-25T19:34:29.500000+00:00\"} (no offset: naive), {\"$time\": \"19:34:29\"},
+{\"$timedelta\": \"-P1DT2H3M4.5S\"} (an ISO 8601 duration), {\"$timezone\": \"+03:00\"};
+a named timezone adds \"tzname\" (\"name\" for $timezone), PEP 495's fold \"fold\": 1.
+Results print the same way; other values JSON has no form for (ext types, objects)
+print as {\"$repr\": \"PYTHON REPR\"}.
 
 Options:
   --kwargs JSON        keyword arguments (a JSON object) (call, notify, publish)
