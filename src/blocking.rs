@@ -439,6 +439,9 @@ impl Socket {
         router_mandatory: bool, set_router_mandatory;
         /// ZMQ_ROUTER_HANDOVER (ROUTER): a new connection with a known routing id takes it over.
         router_handover: bool, set_router_handover;
+        /// ZMQ_STREAM_NOTIFY (STREAM): a connection's start and end are received as
+        /// `[routing id, empty frame]` (default on).
+        stream_notify: bool, set_stream_notify;
         /// ZMQ_HANDSHAKE_IVL: time allowed for the handshake (default 30 s).
         handshake_ivl: Duration, set_handshake_ivl;
         /// ZMQ_HEARTBEAT_IVL: PING interval (zero = off).

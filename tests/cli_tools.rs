@@ -350,3 +350,50 @@ async fn proxy_with_a_curve_frontend() {
         .unwrap();
     assert_eq!(recv(&sink).await, Message::from(["through", "curve"]));
 }
+
+#[tokio::test]
+async fn cat_stream_talks_to_a_plain_tcp_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _panics = support::check_library_panics();
+    let (mut cli, bound) = Cli::start(&[
+        "cat",
+        "--type",
+        "stream",
+        "--bind",
+        "tcp://127.0.0.1:*",
+        "--hex",
+        "-n",
+        "3",
+    ])
+    .await;
+    let addr = bound[0].strip_prefix("tcp://").expect("a tcp endpoint");
+    let mut client = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .expect("connect within 10 s")
+    .expect("connect");
+    // The connect notification: the routing id (a zero byte, then four) and an empty frame.
+    let line = cli.line().await;
+    let (id, data) = line.split_once('\t').expect("two frames");
+    assert_eq!((id.len(), &id[..2], data), (10, "00", ""), "{line}");
+    client.write_all(b"hi").await.unwrap();
+    assert_eq!(cli.line().await, format!("{id}\t6869"));
+    // A line to that routing id is written to the client raw, an empty frame closes it.
+    cli.write(format!("{id}\t6f6b\n{id}\t\n").as_bytes()).await;
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got))
+        .await
+        .expect("EOF within 10 s")
+        .expect("read");
+    assert_eq!(got, b"ok");
+    drop(client);
+    cli.close_stdin();
+    // The third message: the client's connection is gone. Nothing more is reported, as
+    // the server closed it; so the count is reached by a second client's connect.
+    let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let line = cli.line().await;
+    assert!(line.ends_with('\t') && !line.starts_with(id), "{line}");
+    cli.expect_exit(0).await;
+}

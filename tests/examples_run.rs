@@ -1,22 +1,26 @@
 //! Runs every example of aiozmq's core and streams chapters, and the blocking API's
-//! hello-world client and server, and checks what they print.
+//! hello-world client and server, and checks what they print; the STREAM socket's HTTP
+//! server is fetched from with Python's `urllib`.
 //!
 //! The examples are built with `cargo build --example ...` (a no-op when `cargo test`
 //! already built them) in the test's own profile and target directory, then run with a
 //! time limit.
+
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     "core_dealer_router",
     "stream_dealer_router",
     "stream_monitor",
     "socket_event_monitor",
     "blocking_hwserver",
     "blocking_hwclient",
+    "http_hello",
 ];
 
 /// How long an example may run.
@@ -241,5 +245,96 @@ fn blocking_hello_world_client_and_server() {
             .expect("the server printed fewer requests");
         assert_eq!(line, "Received Hello");
     }
+    drop(server);
+}
+
+/// Fetches from the `http_hello` server: 8 concurrent `urllib` requests (each its own
+/// connection, which `urllib` closes), 3 requests on one kept-alive `http.client`
+/// connection (one
+/// connection for all three), and one with `Connection: close`, which the server must end (EOF).
+const HTTP_CLIENT: &str = r#"
+import http.client, socket, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+host, port = sys.argv[1], int(sys.argv[2])
+def fetch(i):
+    with urllib.request.urlopen(f"http://{host}:{port}/page/{i}", timeout=10) as r:
+        return r.status, r.read().decode()
+with ThreadPoolExecutor(8) as pool:
+    for status, body in pool.map(fetch, range(8)):
+        print("URLLIB", status, body)
+c = http.client.HTTPConnection(host, port, timeout=10)
+names = set()
+for i in range(3):
+    c.request("GET", f"/keep/{i}")
+    r = c.getresponse()
+    print("KEEPALIVE", r.status, r.getheader("Connection"), r.read().decode())
+    names.add(c.sock.getsockname())
+print("CONNECTIONS", len(names))
+c.close()
+s = socket.create_connection((host, port), timeout=10)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print("CLOSED", data.split(b"\r\n")[0].decode(), data.endswith(b"Hello, World!"))
+"#;
+
+#[test]
+fn http_hello_answers_concurrent_urllib_requests() {
+    build_examples();
+    let mut server = Server(
+        Command::new(example_path("http_hello"))
+            .arg("tcp://127.0.0.1:*")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start http_hello"),
+    );
+    let stdout = server.0.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.expect("server output")).is_err() {
+                break;
+            }
+        }
+    });
+    let endpoint = lines
+        .recv_timeout(LIMIT)
+        .expect("the server printed no endpoint");
+    let port = endpoint
+        .strip_prefix("tcp://127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line: {endpoint}"));
+
+    let mut client = Command::new(support::python::venv_python())
+        .args(["-c", HTTP_CLIENT, "127.0.0.1", port])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Python client");
+    let start = Instant::now();
+    while client.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > LIMIT {
+            let _ = client.kill();
+            panic!("the Python HTTP client did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = client.wait_with_output().expect("client output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut expected = vec!["URLLIB 200 Hello, World!"; 8];
+    expected.extend(["KEEPALIVE 200 keep-alive Hello, World!"; 3]);
+    expected.push("CONNECTIONS 1");
+    expected.push("CLOSED HTTP/1.1 200 OK True");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stdout}");
     drop(server);
 }

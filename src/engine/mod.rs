@@ -23,6 +23,7 @@ use crate::plane::state::{Attached, Outbound, PeerId, Via};
 use crate::plane::Shared;
 
 pub(crate) mod inproc;
+mod raw;
 pub(crate) mod registry;
 use crate::message::Properties;
 use crate::transport::{ConnHandle, ConnWriter};
@@ -225,6 +226,10 @@ pub(crate) async fn run<R>(mut rd: R, wr: ConnHandle, ctx: EngineCtx) -> Outcome
 where
     R: AsyncRead + Unpin,
 {
+    // STREAM peers speak no ZMTP: bytes in and out as they are.
+    if ctx.shared.identity().0 == SocketType::Stream {
+        return raw::run(rd, wr, ctx).await;
+    }
     // Shared so that a REQ/REP `send` can write while this engine is idle (`direct`).
     let wr = Arc::new(wr);
     let direct_writer = Arc::downgrade(&wr);

@@ -219,6 +219,12 @@ impl Shared {
         self.recv_ready.notify_waiters();
     }
 
+    /// STREAM: whether a raw connection's start and end are delivered (STREAM_NOTIFY).
+    #[inline]
+    pub(crate) fn raw_notify(&self) -> bool {
+        self.state.lock().unwrap().opts.stream_notify
+    }
+
     /// Room left in `id`'s inbound queue under RCVHWM.
     #[inline]
     pub(crate) fn in_room(&self, id: PeerId) -> usize {

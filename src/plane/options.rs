@@ -27,6 +27,9 @@ pub struct Options {
     pub router_mandatory: bool,
     /// ZMQ_ROUTER_HANDOVER: a new connection with a routing id in use takes it over.
     pub router_handover: bool,
+    /// ZMQ_STREAM_NOTIFY (STREAM): a connection's start and end are received as
+    /// `[routing id, empty frame]`. Default on.
+    pub stream_notify: bool,
     /// ZMQ_HANDSHAKE_IVL: the greeting and handshake must complete within this. Default 30 s.
     pub handshake_ivl: Duration,
     /// ZMQ_HEARTBEAT_IVL: send a PING this often (zero = off).
@@ -156,6 +159,7 @@ impl Default for Options {
             maxmsgsize: None,
             router_mandatory: false,
             router_handover: false,
+            stream_notify: true,
             handshake_ivl: Duration::from_secs(30),
             heartbeat_ivl: Duration::ZERO,
             heartbeat_ttl: Duration::ZERO,

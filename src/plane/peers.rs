@@ -59,7 +59,9 @@ impl State {
                 id
             }
             None => {
-                let rid = if self.socket_type == SocketType::Router {
+                let routes = matches!(self.socket_type, SocketType::Router | SocketType::Stream);
+                let rid = if routes {
+                    // A STREAM peer has no identity of its own: always a generated id.
                     self.router_identify(identity)?
                 } else {
                     Bytes::new()
@@ -70,7 +72,7 @@ impl State {
                 peer.via = via;
                 peer.endpoint = endpoint.to_string();
                 let id = self.add_peer(peer);
-                if self.socket_type == SocketType::Router {
+                if routes {
                     self.by_rid.insert(rid, id);
                 }
                 id

@@ -123,6 +123,7 @@ impl State {
             socket_type,
             SocketType::Dealer
                 | SocketType::Router
+                | SocketType::Stream
                 | SocketType::Pull
                 | SocketType::Pair
                 | SocketType::Sub
@@ -144,7 +145,7 @@ impl State {
         } else {
             hwm.min(RECV_BATCH)
         };
-        let with_rid = self.socket_type == SocketType::Router;
+        let with_rid = matches!(self.socket_type, SocketType::Router | SocketType::Stream);
         if self.fq.len() == 1 {
             let id = self.fq[0];
             if let Some(p) = self.peers.get_mut(&id) {
@@ -204,7 +205,7 @@ impl State {
                 p.in_fq = false;
                 continue;
             };
-            // Only ROUTER needs the routing id (a clone is two atomic operations).
+            // Only ROUTER and STREAM need the routing id (a clone is two atomic operations).
             let rid = if with_rid {
                 p.routing_id.clone()
             } else {
@@ -288,6 +289,7 @@ impl State {
             SocketType::Pub | SocketType::Push => false,
             SocketType::Dealer
             | SocketType::Router
+            | SocketType::Stream
             | SocketType::Pull
             | SocketType::Pair
             | SocketType::Sub
@@ -343,7 +345,7 @@ impl State {
                 }
                 Ok(None)
             }
-            SocketType::Router => match self.pop_fq(true) {
+            SocketType::Router | SocketType::Stream => match self.pop_fq(true) {
                 Some((_, rid, mut msg, wake)) => {
                     wakes.extend(wake);
                     msg.push_front(rid);

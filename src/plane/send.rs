@@ -22,7 +22,8 @@ impl State {
     /// (libzmq's POLLOUT): a round-robin peer with room (DEALER, PUSH, PAIR, and REQ when
     /// no reply is owed or REQ_RELAXED), a request to answer (REP), always for the types
     /// that drop what they cannot queue (PUB, XPUB, XSUB, and ROUTER unless
-    /// ROUTER_MANDATORY, where some peer must have room), never for SUB and PULL.
+    /// ROUTER_MANDATORY, where some peer must have room), always for STREAM (whether a
+    /// message goes depends on its peer, as libzmq says), never for SUB and PULL.
     pub(crate) fn writable(&self) -> bool {
         let rr_room = || {
             self.rr.iter().any(|id| {
@@ -38,7 +39,7 @@ impl State {
             SocketType::Router => {
                 !self.opts.router_mandatory || self.by_rid.values().any(|id| self.has_room(*id))
             }
-            SocketType::Pub | SocketType::XPub | SocketType::XSub => true,
+            SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Stream => true,
             SocketType::Sub | SocketType::Pull => false,
         }
     }
@@ -228,6 +229,7 @@ impl State {
                 self.push_out(id, Outbound::Msg(msg), wakes);
                 Ok(())
             }
+            SocketType::Stream => self.send_stream(msg, back, wakes),
             SocketType::Pub | SocketType::XPub => {
                 if self.opts.fan_out_special() {
                     return self.fan_out_special(msg, back, wakes);
@@ -272,6 +274,57 @@ impl State {
                 self.counters.dropped_hwm += 1;
             }
         }
+    }
+
+    /// STREAM: `[routing id, data]` writes `data` raw to that peer's connection; an empty
+    /// `data` closes the connection once what was queued before is written (the id is
+    /// then unknown at once). An unknown id is `EHOSTUNREACH` and a full peer blocks, as
+    /// with libzmq, which has no ROUTER_MANDATORY on STREAM. A lone routing id is
+    /// silently dropped (libzmq ignores a prefix with nothing after it); more than two
+    /// frames are `EINVAL`, since each data frame needs its own routing id.
+    pub(super) fn send_stream(
+        &mut self,
+        mut msg: Message,
+        back: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
+        if msg.len() == 1 {
+            self.counters.dropped_unroutable += 1;
+            return Ok(());
+        }
+        if msg.len() != 2 {
+            return Err(bounce_err(
+                back,
+                Error::inval(format!(
+                    "a STREAM message is [routing id, data], not {} frames",
+                    msg.len()
+                )),
+                msg,
+            ));
+        }
+        let rid = msg.first().cloned().unwrap_or_default();
+        let Some(id) = self.by_rid.get(&rid).copied() else {
+            return Err(bounce_err(
+                back,
+                Error::new(
+                    ErrorKind::HostUnreachable,
+                    format!("no peer with routing id {:?}", rid),
+                ),
+                msg,
+            ));
+        };
+        if !self.has_room(id) {
+            return Err(bounce_full(back, msg));
+        }
+        msg.pop_front();
+        if msg.first().is_some_and(|d| d.is_empty()) {
+            // The connection closes: nothing more can be routed to it.
+            self.by_rid.remove(&rid);
+        } else {
+            self.count_out(&msg);
+        }
+        self.push_out(id, Outbound::Msg(msg), wakes);
+        Ok(())
     }
 
     /// For a network engine: the messages `send` encoded for `id` (swapped with

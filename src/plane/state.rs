@@ -9,6 +9,7 @@
 //! | REP    | to the peer of the last request, envelope restored | fair-queue, envelope kept            |
 //! | DEALER | round-robin over peers with room                  | fair-queue                            |
 //! | ROUTER | by the first frame (routing id)                   | fair-queue, routing id prepended      |
+//! | STREAM | `[routing id, data]`: data raw to that peer; empty data closes it | fair-queue, `[routing id, data]` |
 //! | PUB    | fan-out to matching subscribers, encoded once; a full peer drops (XPUB_NODROP: waits) | not allowed (`ENOTSUP`) |
 //! | XPUB   | as PUB                                            | subscription messages (`01`/`00` + topic), upstream data |
 //! | SUB    | not allowed (`ENOTSUP`); `subscribe`/`unsubscribe`| fair-queue, filtered by subscriptions |

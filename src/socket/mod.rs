@@ -180,6 +180,9 @@ impl Socket {
         router_mandatory: bool, set_router_mandatory;
         /// ZMQ_ROUTER_HANDOVER (ROUTER): a new connection with a known routing id takes it over.
         router_handover: bool, set_router_handover;
+        /// ZMQ_STREAM_NOTIFY (STREAM): a connection's start and end are received as
+        /// `[routing id, empty frame]` (default on).
+        stream_notify: bool, set_stream_notify;
         /// ZMQ_HANDSHAKE_IVL: time allowed for the handshake (default 30 s).
         handshake_ivl: Duration, set_handshake_ivl;
         /// ZMQ_HEARTBEAT_IVL: PING interval (zero = off).
@@ -569,9 +572,11 @@ impl Socket {
         Ok(())
     }
 
-    /// ZMQ_CONNECT_ROUTING_ID (ROUTER): the routing id the next
-    /// [`connect`](Self::connect) gives its peer instead of the one the peer announces;
-    /// messages to it queue from that moment, and it stays through reconnects. Taken by
+    /// ZMQ_CONNECT_ROUTING_ID (ROUTER, STREAM): the routing id the next
+    /// [`connect`](Self::connect) gives its peer instead of the one the peer announces
+    /// (STREAM: instead of a generated one); messages to it queue from that moment, and
+    /// it stays through reconnects (STREAM: it names the first connection only, and
+    /// reconnections get generated ids). Taken by
     /// that `connect` (then empty again), which fails with `EINVAL` when a peer already
     /// has this routing id (libzmq asserts). Under IMMEDIATE a TCP or IPC `connect`
     /// leaves it for a later one, as libzmq does. Empty when unset.
@@ -586,9 +591,12 @@ impl Socket {
     }
 
     /// Sets [`connect_routing_id`](Self::connect_routing_id); `EINVAL` for an empty id and
-    /// on socket types other than ROUTER.
+    /// on socket types other than ROUTER and STREAM.
     pub fn set_connect_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
-        self.only_for(&[SocketType::Router], "CONNECT_ROUTING_ID")?;
+        self.only_for(
+            &[SocketType::Router, SocketType::Stream],
+            "CONNECT_ROUTING_ID",
+        )?;
         let id = id.into();
         if id.is_empty() {
             return Err(Error::inval("CONNECT_ROUTING_ID cannot be empty"));
@@ -717,6 +725,17 @@ impl Socket {
         }
     }
 
+    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only.
+    fn check_transport(&self, ep: &Endpoint) -> Result<()> {
+        if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
+            return Err(Error::new(
+                ErrorKind::ProtocolNotSupported,
+                "STREAM sockets work over tcp and ipc, not inproc",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.shared.state.lock().unwrap().closed {
             Err(Error::closed())
@@ -734,6 +753,7 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<String> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
+        self.check_transport(&ep)?;
         let shared = self.shared.clone();
         if let Endpoint::Inproc(name) = &ep {
             let token = shared.terminate.child_token();
@@ -822,6 +842,7 @@ impl Socket {
     pub async fn connect(&self, endpoint: &str) -> Result<()> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
+        self.check_transport(&ep)?;
         match &ep {
             Endpoint::Tcp { port: None, .. } => {
                 return Err(Error::inval(format!(
@@ -839,7 +860,7 @@ impl Socket {
         let token = shared.terminate.child_token();
         let target = {
             let mut st = shared.state.lock().unwrap();
-            if self.socket_type == SocketType::Router {
+            if matches!(self.socket_type, SocketType::Router | SocketType::Stream) {
                 // CONNECT_ROUTING_ID names this peer now, so messages to it queue at
                 // once. libzmq takes it at the first attach of a connection we made:
                 // at `connect`, except under IMMEDIATE (not inproc), where it waits.

@@ -163,7 +163,7 @@ pub mod opt {
         XPUB_MANUAL = 71, Int;
         /// ZMQ_XPUB_WELCOME_MSG (PUB/XPUB): bytes (empty = none).
         XPUB_WELCOME_MSG = 72, Bytes;
-        /// ZMQ_STREAM_NOTIFY (unsupported).
+        /// ZMQ_STREAM_NOTIFY: 0 or 1 (STREAM).
         STREAM_NOTIFY = 73, Int;
         /// ZMQ_INVERT_MATCHING (PUB/XPUB/SUB/XSUB): an integer (non-zero = on).
         INVERT_MATCHING = 74, Int;
@@ -555,6 +555,7 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::REQ_RELAXED => socket.req_relaxed().into(),
         opt::CONFLATE => socket.conflate().into(),
         opt::ROUTER_HANDOVER => socket.router_handover().into(),
+        opt::STREAM_NOTIFY => socket.stream_notify().into(),
         opt::HANDSHAKE_IVL => {
             let h = socket.handshake_ivl();
             OptValue::Int(if h >= FOREVER { 0 } else { ms(h) })
@@ -691,6 +692,7 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::REQ_RELAXED => socket.set_req_relaxed(flag(option, value)?),
         opt::CONFLATE => socket.set_conflate(flag(option, value)?),
         opt::ROUTER_HANDOVER => socket.set_router_handover(flag(option, value)?),
+        opt::STREAM_NOTIFY => socket.set_stream_notify(flag(option, value)?),
         opt::HANDSHAKE_IVL => {
             let d = millis(option, value)?;
             socket.set_handshake_ivl(if d.is_zero() { FOREVER } else { d })

@@ -76,10 +76,13 @@ pub enum SocketType {
     XPub,
     /// ZMQ_XSUB (10)
     XSub,
+    /// ZMQ_STREAM (11): raw TCP peers, no ZMTP. Not in [`SocketType::ALL`]: no ZMTP
+    /// peer may announce it, and no ZMTP socket type is compatible with it.
+    Stream,
 }
 
 impl SocketType {
-    /// Every socket type.
+    /// Every socket type a ZMTP peer may announce (all but [`SocketType::Stream`]).
     pub const ALL: [SocketType; 11] = [
         SocketType::Pair,
         SocketType::Pub,
@@ -108,6 +111,7 @@ impl SocketType {
             SocketType::Push => "PUSH",
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
+            SocketType::Stream => "STREAM",
         }
     }
 
@@ -133,15 +137,29 @@ impl SocketType {
             SocketType::Push => 8,
             SocketType::XPub => 9,
             SocketType::XSub => 10,
+            SocketType::Stream => 11,
         }
     }
 
     /// The socket type for libzmq's numeric constant.
     pub fn from_raw(raw: i32) -> Option<SocketType> {
+        if raw == SocketType::Stream.to_raw() {
+            return Some(SocketType::Stream);
+        }
         SocketType::ALL.into_iter().find(|t| t.to_raw() == raw)
     }
 
-    /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table).
+    /// Parses a socket type's name, case-insensitively: every type of
+    /// [`from_name`](Self::from_name), and `STREAM`.
+    pub fn from_any_name(name: &[u8]) -> Option<SocketType> {
+        if name.eq_ignore_ascii_case(SocketType::Stream.as_str().as_bytes()) {
+            return Some(SocketType::Stream);
+        }
+        SocketType::from_name(name)
+    }
+
+    /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table;
+    /// never for STREAM, which speaks no ZMTP).
     pub fn is_compatible(self, peer: SocketType) -> bool {
         use SocketType::*;
         matches!(
@@ -168,7 +186,7 @@ impl fmt::Display for SocketType {
 impl std::str::FromStr for SocketType {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SocketType::from_name(s.as_bytes())
+        SocketType::from_any_name(s.as_bytes())
             .ok_or_else(|| crate::Error::inval(format!("unknown socket type {s:?}")))
     }
 }

@@ -145,12 +145,12 @@ pub fn once<T>(
 
 /// A socket type name, any case.
 pub fn parse_type(command: &'static str, v: &str) -> Result<SocketType, Failure> {
-    SocketType::from_name(v.as_bytes()).ok_or_else(|| {
+    SocketType::from_any_name(v.as_bytes()).ok_or_else(|| {
         usage(
             Some(command),
             format!(
                 "unknown socket type '{v}' (expected pair, pub, sub, req, rep, dealer, router, \
-                 pull, push, xpub or xsub)"
+                 pull, push, xpub, xsub or stream)"
             ),
         )
     })

@@ -35,7 +35,7 @@ What it does, by socket type:
   PUSH, PUB             send each line; exit at the end of the input
   PULL, SUB             print each message received
   DEALER, ROUTER, PAIR, both at once: send each line and print each message received;
-  XPUB, XSUB            the end of the input stops the sending, not the receiving
+  XPUB, XSUB, STREAM    the end of the input stops the sending, not the receiving
   REQ                   for each line: send it, wait for the reply, print the reply;
                         exit at the end of the input
   REP                   for each request: print it, then send the next line as the
@@ -44,12 +44,16 @@ What it does, by socket type:
 A ROUTER's messages start with the peer's routing id frame, both the ones it prints and
 the ones it sends; a message for an unknown routing id is reported on stderr and
 dropped. libzmq generates binary routing ids: use --hex, or give the peers an identity.
+A STREAM talks to plain TCP peers (no ZeroMQ): it prints ROUTING_ID<TAB>DATA for each
+piece of data a peer sent, and ROUTING_ID<TAB> (an empty frame) when a peer connects or
+disconnects; a line ROUTING_ID<TAB>DATA writes DATA to that peer, and ROUTING_ID<TAB>
+closes its connection. Its routing ids are binary: use --hex.
 An XPUB prints the subscriptions it receives (a frame \\x01TOPIC, or \\x00TOPIC to
 unsubscribe); an XSUB sends lines as they are (\\x01TOPIC subscribes).
 
 Options:
   -t, --type TYPE       the socket type (required): pair pub sub req rep dealer router
-                        pull push xpub xsub (any case)
+                        pull push xpub xsub stream (any case)
   -b, --bind EP         bind to EP (repeatable), e.g. tcp://*:5555, tcp://127.0.0.1:*
                         (a free port; the status line shows it), ipc:///tmp/sock
   -c, --connect EP      connect to EP (repeatable; in the background, with retries)
@@ -417,9 +421,12 @@ async fn send(
     timeout: Option<Duration>,
     format: &Format,
 ) -> Result<(), Failure> {
-    let id = (socket.socket_type() == SocketType::Router)
-        .then(|| msg.first().cloned())
-        .flatten();
+    let id = matches!(
+        socket.socket_type(),
+        SocketType::Router | SocketType::Stream
+    )
+    .then(|| msg.first().cloned())
+    .flatten();
     match within(timeout, socket.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) if e.kind() == ErrorKind::HostUnreachable => {
@@ -650,6 +657,7 @@ mod tests {
         assert_eq!(mode(&with(&["--type=sub"])), Mode::Recv);
         assert_eq!(mode(&with(&["--type", "dealer"])), Mode::Both);
         assert_eq!(mode(&with(&["--type", "xpub"])), Mode::Both);
+        assert_eq!(mode(&with(&["--type", "stream"])), Mode::Both);
         assert_eq!(mode(&with(&["--type", "req"])), Mode::Req);
         assert_eq!(mode(&with(&["--type", "rep"])), Mode::Rep);
         assert_eq!(mode(&with(&["--type", "rep", "--echo"])), Mode::Echo);

@@ -33,7 +33,7 @@ none) and sends none. With security options it shows the handshakes succeed or f
 
 Options:
   -t, --type TYPE       the socket type (required): pair pub sub req rep dealer router
-                        pull push xpub xsub (any case)
+                        pull push xpub xsub stream (any case)
   -b, --bind EP         bind to EP (repeatable)
   -c, --connect EP      connect to EP (repeatable)
   -n, --count N         exit after N events
