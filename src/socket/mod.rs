@@ -794,6 +794,12 @@ impl Socket {
                     .await
                     .map(|(l, resolved)| (Listener::Tcp(l), resolved, None))
             }
+            #[cfg(not(unix))]
+            Endpoint::Ipc(_) => Err(Error::new(
+                ErrorKind::ProtocolNotSupported,
+                format!("ipc:// is not available on this platform yet: {endpoint}"),
+            )),
+            #[cfg(unix)]
             Endpoint::Ipc(path) => transport::ipc::bind(&path).await.map(|l| {
                 let file = (!path.starts_with('@')).then(|| path.clone());
                 (Listener::Ipc(l), format!("ipc://{path}"), file)

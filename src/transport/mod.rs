@@ -13,6 +13,7 @@
 //! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
 //! `inproc` module, whose registry maps names to bound sockets.
 
+#[cfg(unix)]
 pub(crate) mod ipc;
 pub(crate) mod tcp;
 
@@ -176,8 +177,15 @@ pub(crate) fn fuzz_endpoint(data: &[u8]) {
 }
 
 /// The raw file descriptor, for monitor event values.
+#[cfg(unix)]
 pub(crate) fn raw_fd(x: &impl std::os::fd::AsRawFd) -> u32 {
     x.as_raw_fd() as u32
+}
+
+/// The raw socket handle (truncated to 32 bits), for monitor event values.
+#[cfg(windows)]
+pub(crate) fn raw_fd(x: &impl std::os::windows::io::AsRawSocket) -> u32 {
+    x.as_raw_socket() as u32
 }
 
 /// A new connection: its halves, its fd, and the peer's address (IP for TCP).
@@ -187,6 +195,7 @@ pub(crate) type Accepted = (ConnReader, ConnHandle, u32, String);
 #[derive(Debug)]
 pub(crate) enum Listener {
     Tcp(tokio::net::TcpListener),
+    #[cfg(unix)]
     Ipc(tokio::net::UnixListener),
 }
 
@@ -195,6 +204,7 @@ impl Listener {
     pub(crate) fn raw_fd(&self) -> u32 {
         match self {
             Listener::Tcp(l) => raw_fd(l),
+            #[cfg(unix)]
             Listener::Ipc(l) => raw_fd(l),
         }
     }
@@ -214,6 +224,7 @@ impl Listener {
                     addr.ip().to_string(),
                 ))
             }
+            #[cfg(unix)]
             Listener::Ipc(l) => {
                 let (s, _) = l.accept().await?;
                 ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
@@ -243,6 +254,7 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::ConnOptions) -> std::io::Resul
             let (r, w) = s.into_split();
             Ok((ConnReader::Tcp(r), ConnHandle::Tcp(w), fd, peer))
         }
+        #[cfg(unix)]
         Endpoint::Ipc(path) => {
             let s = ipc::connect(path).await?;
             ka.apply_ipc_buffers(socket2::SockRef::from(&s))?;
@@ -250,6 +262,11 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::ConnOptions) -> std::io::Resul
             let (r, w) = s.into_split();
             Ok((ConnReader::Ipc(r), ConnHandle::Ipc(w), fd, String::new()))
         }
+        #[cfg(not(unix))]
+        Endpoint::Ipc(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "ipc:// is not available on this platform yet",
+        )),
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "transport not dialable",
@@ -261,6 +278,7 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::ConnOptions) -> std::io::Resul
 #[derive(Debug)]
 pub(crate) enum ConnReader {
     Tcp(tokio::net::tcp::OwnedReadHalf),
+    #[cfg(unix)]
     Ipc(tokio::net::unix::OwnedReadHalf),
 }
 
@@ -271,6 +289,7 @@ pub(crate) enum ConnReader {
 #[derive(Debug)]
 pub(crate) enum ConnHandle {
     Tcp(tokio::net::tcp::OwnedWriteHalf),
+    #[cfg(unix)]
     Ipc(tokio::net::unix::OwnedWriteHalf),
 }
 
@@ -282,6 +301,7 @@ impl tokio::io::AsyncRead for ConnReader {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
             ConnReader::Tcp(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            #[cfg(unix)]
             ConnReader::Ipc(r) => std::pin::Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -295,6 +315,7 @@ impl tokio::io::AsyncWrite for ConnHandle {
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write(cx, buf),
         }
     }
@@ -306,6 +327,7 @@ impl tokio::io::AsyncWrite for ConnHandle {
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
         }
     }
@@ -320,6 +342,7 @@ impl tokio::io::AsyncWrite for ConnHandle {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_flush(cx),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_flush(cx),
         }
     }
@@ -330,6 +353,7 @@ impl tokio::io::AsyncWrite for ConnHandle {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_shutdown(cx),
         }
     }
@@ -341,6 +365,7 @@ impl ConnHandle {
     pub(crate) fn shutdown_write(&self) -> std::io::Result<()> {
         let sock = match self {
             ConnHandle::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => socket2::SockRef::from(w.as_ref()),
         };
         sock.shutdown(std::net::Shutdown::Write)
@@ -350,6 +375,7 @@ impl ConnHandle {
     pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             ConnHandle::Tcp(w) => w.try_write(buf),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => w.try_write(buf),
         }
     }
@@ -357,6 +383,7 @@ impl ConnHandle {
     fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
         match self {
             ConnHandle::Tcp(w) => w.try_write_vectored(bufs),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => w.try_write_vectored(bufs),
         }
     }
@@ -388,6 +415,7 @@ impl ConnHandle {
                     read_once(socket2::SockRef::from(s), buf, &mut got)
                 })
             }
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => {
                 let s = w.as_ref();
                 s.try_io(interest, || {
@@ -408,6 +436,7 @@ impl ConnHandle {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             ConnHandle::Tcp(w) => w.as_ref().poll_read_ready(cx),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => w.as_ref().poll_read_ready(cx),
         }
     }
@@ -418,6 +447,7 @@ impl ConnHandle {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             ConnHandle::Tcp(w) => w.as_ref().poll_write_ready(cx),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => w.as_ref().poll_write_ready(cx),
         }
     }
@@ -481,7 +511,7 @@ impl tokio::io::AsyncWrite for ConnWriter {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -501,6 +531,7 @@ mod tests {
     fn buffers(w: &ConnHandle) -> (usize, usize) {
         let sock = match w {
             ConnHandle::Tcp(w) => socket2::SockRef::from(w.as_ref()),
+            #[cfg(unix)]
             ConnHandle::Ipc(w) => socket2::SockRef::from(w.as_ref()),
         };
         (

@@ -49,6 +49,7 @@ pub(crate) struct ConnOptions {
 /// The sender then waits for the reader to wake up, and the reader, having
 /// drained it, for the sender: both sleep in turn. A larger buffer keeps both running.
 /// It is a bound, not an allocation: memory is taken only by bytes actually in flight.
+#[cfg(unix)]
 pub(crate) const IPC_SNDBUF: usize = 1 << 20;
 
 impl ConnOptions {
@@ -67,6 +68,7 @@ impl ConnOptions {
     /// (Self::apply_buffers), except that a send buffer left at -1 is raised to
     /// [`IPC_SNDBUF`] (best effort, and never lowered), since a Unix socket's does not
     /// grow as TCP's does.
+    #[cfg(unix)]
     pub(crate) fn apply_ipc_buffers(&self, sock: SockRef<'_>) -> std::io::Result<()> {
         self.apply_buffers(&sock)?;
         if self.sndbuf < 0 && sock.send_buffer_size().is_ok_and(|n| n < 2 * IPC_SNDBUF) {
