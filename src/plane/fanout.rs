@@ -216,6 +216,7 @@ impl State {
     /// XSUB: sends a multipart message, frame by frame as libzmq does: frames taken as
     /// subscriptions (by `on_multipart`'s rule) subscribe or unsubscribe, the others go
     /// upstream as one message after them.
+    #[inline(never)]
     pub(super) fn xsub_send_multipart(&mut self, msg: Message, wakes: &mut Wakes) {
         let mut data = Message::new();
         let mut process = true;
