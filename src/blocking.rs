@@ -137,15 +137,17 @@ async fn within<T>(ms: i32, what: &'static str, fut: impl Future<Output = Result
 }
 
 /// Generates an option's getter and setter, each delegating to the async socket's.
+/// Getter and setter pairs that hand over to the async socket's typed options of the same
+/// name (documented there).
 macro_rules! delegate_options {
-    ($( $(#[$doc:meta])* $field:ident : $ty:ty, $setter:ident; )*) => {
+    ($( $field:ident : $ty:ty, $setter:ident; )*) => {
         $(
-            $(#[$doc])*
+            #[doc = concat!("See [`crate::Socket::", stringify!($field), "`].")]
             pub fn $field(&self) -> $ty {
                 self.sock().$field()
             }
 
-            #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+            #[doc = concat!("See [`crate::Socket::", stringify!($setter), "`].")]
             pub fn $setter(&self, value: $ty) -> Result<()> {
                 self.sock().$setter(value)
             }
@@ -416,61 +418,45 @@ impl Socket {
         self.sock().set_zap_domain(domain)
     }
 
+    /// Any option by libzmq's number (see [`crate::Socket::getsockopt`]).
+    pub fn getsockopt(&self, option: i32) -> Result<crate::socket::OptValue> {
+        self.sock().getsockopt(option)
+    }
+
+    /// Sets any option by libzmq's number (see [`crate::Socket::setsockopt`]).
+    pub fn setsockopt(&self, option: i32, value: impl Into<crate::socket::OptValue>) -> Result<()> {
+        self.sock().setsockopt(option, value)
+    }
+
     /// The socket's counters (see [`crate::Socket::counters`]).
     pub fn counters(&self) -> Counters {
         self.sock().counters()
     }
 
     delegate_options! {
-        /// ZMQ_SNDHWM: most messages queued per peer for sending (0 = unlimited; default 1000).
         sndhwm: usize, set_sndhwm;
-        /// ZMQ_RCVHWM: most messages queued per peer after receiving (0 = unlimited; default 1000).
         rcvhwm: usize, set_rcvhwm;
-        /// ZMQ_LINGER: how long [`close`](Self::close) (and a drop, in the background) keeps
-        /// sending queued messages (default 30 s; never unbounded).
         linger: Duration, set_linger;
-        /// ZMQ_RECONNECT_IVL (default 100 ms).
         reconnect_ivl: Duration, set_reconnect_ivl;
-        /// ZMQ_RECONNECT_IVL_MAX: backoff ceiling (zero = no backoff, the default).
         reconnect_ivl_max: Duration, set_reconnect_ivl_max;
-        /// ZMQ_MAXMSGSIZE: largest frame accepted from a peer (`None` = no limit).
         maxmsgsize: Option<u64>, set_maxmsgsize;
-        /// ZMQ_ROUTER_MANDATORY (ROUTER): unroutable messages fail with `EHOSTUNREACH`.
         router_mandatory: bool, set_router_mandatory;
-        /// ZMQ_ROUTER_HANDOVER (ROUTER): a new connection with a known routing id takes it over.
         router_handover: bool, set_router_handover;
-        /// ZMQ_STREAM_NOTIFY (STREAM): a connection's start and end are received as
-        /// `[routing id, empty frame]` (default on).
         stream_notify: bool, set_stream_notify;
-        /// ZMQ_HANDSHAKE_IVL: time allowed for the handshake (default 30 s).
         handshake_ivl: Duration, set_handshake_ivl;
-        /// ZMQ_HEARTBEAT_IVL: PING interval (zero = off).
         heartbeat_ivl: Duration, set_heartbeat_ivl;
-        /// ZMQ_HEARTBEAT_TTL: TTL advertised in our PINGs.
         heartbeat_ttl: Duration, set_heartbeat_ttl;
-        /// ZMQ_HEARTBEAT_TIMEOUT: silence after a PING that drops the connection (zero = IVL).
         heartbeat_timeout: Duration, set_heartbeat_timeout;
-        /// ZMQ_IMMEDIATE: queue messages only to completed connections.
         immediate: bool, set_immediate;
-        /// ZMQ_CONFLATE: keep only the newest message per peer queue.
         conflate: bool, set_conflate;
-        /// ZMQ_REQ_RELAXED (REQ): allow a new request before the reply arrived.
         req_relaxed: bool, set_req_relaxed;
-        /// ZMQ_REQ_CORRELATE (REQ): tag requests and accept only the matching reply.
         req_correlate: bool, set_req_correlate;
-        /// ZMQ_XPUB_VERBOSE (XPUB): pass every subscribe message up, not only the first.
         xpub_verbose: bool, set_xpub_verbose;
-        /// ZMQ_TCP_KEEPALIVE: -1 system default, 0 off, 1 on (new connections).
         tcp_keepalive: i32, set_tcp_keepalive;
-        /// ZMQ_TCP_KEEPALIVE_IDLE in seconds (-1 system default).
         tcp_keepalive_idle: i32, set_tcp_keepalive_idle;
-        /// ZMQ_TCP_KEEPALIVE_CNT (-1 system default).
         tcp_keepalive_cnt: i32, set_tcp_keepalive_cnt;
-        /// ZMQ_TCP_KEEPALIVE_INTVL in seconds (-1 system default).
         tcp_keepalive_intvl: i32, set_tcp_keepalive_intvl;
-        /// ZMQ_SNDBUF: SO_SNDBUF of new TCP and IPC connections in bytes (-1 system default).
         sndbuf: i32, set_sndbuf;
-        /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
         rcvbuf: i32, set_rcvbuf;
     }
 }

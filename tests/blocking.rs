@@ -424,3 +424,17 @@ fn calls_from_inside_a_tokio_runtime_work() {
         tokio::spawn(async { round_trip() }).await.unwrap();
     });
 }
+
+/// Options by libzmq's number reach the same typed options.
+#[test]
+fn options_by_number() {
+    let _panics = support::check_library_panics();
+    let s = Socket::new(SocketType::Dealer);
+    s.setsockopt(aiozmq::socket::opt::SNDHWM, 7).unwrap();
+    assert_eq!(s.sndhwm(), 7);
+    assert_eq!(
+        s.getsockopt(aiozmq::socket::opt::SNDHWM).unwrap(),
+        aiozmq::socket::OptValue::Int(7)
+    );
+    s.close().unwrap();
+}

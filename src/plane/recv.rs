@@ -286,17 +286,12 @@ impl State {
                         .any(|p| p.inbound.iter().any(|m| m.iter().any(|f| f.is_empty())))
             }
             SocketType::XPub => !self.xpub_pending.is_empty(),
-            SocketType::Pub | SocketType::Push => false,
-            SocketType::Dealer
-            | SocketType::Router
-            | SocketType::Stream
-            | SocketType::Pull
-            | SocketType::Pair
-            | SocketType::Sub
-            | SocketType::XSub => self
+            t if Self::batches_recv(t) => self
                 .fq
                 .iter()
                 .any(|id| self.peers.get(id).is_some_and(queued)),
+            // PUB and PUSH cannot receive.
+            _ => false,
         }
     }
 
