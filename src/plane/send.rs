@@ -40,6 +40,9 @@ impl State {
                 !self.opts.router_mandatory || self.by_rid.values().any(|id| self.has_room(*id))
             }
             SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Stream => true,
+            // libzmq: a RADIO drops what a peer cannot take; a DISH says it can always
+            // "send" (its joins), though `send` is ENOTSUP.
+            SocketType::Radio | SocketType::Dish => true,
             SocketType::Sub | SocketType::Pull => false,
         }
     }
@@ -232,6 +235,7 @@ impl State {
                 Ok(())
             }
             SocketType::Stream => self.send_stream(msg, back, wakes),
+            SocketType::Radio => self.send_radio(msg, back, wakes),
             SocketType::Pub | SocketType::XPub => {
                 if self.opts.fan_out_special() {
                     return self.fan_out_special(msg, back, wakes);

@@ -79,11 +79,16 @@ pub enum SocketType {
     /// ZMQ_STREAM (11): raw TCP peers, no ZMTP. Not in [`SocketType::ALL`]: no ZMTP
     /// peer may announce it, and no ZMTP socket type is compatible with it.
     Stream,
+    /// ZMQ_RADIO (14, libzmq draft): sends each message to the dishes that joined its
+    /// group.
+    Radio,
+    /// ZMQ_DISH (15, libzmq draft): receives the messages of the groups it joined.
+    Dish,
 }
 
 impl SocketType {
     /// Every socket type a ZMTP peer may announce (all but [`SocketType::Stream`]).
-    pub const ALL: [SocketType; 11] = [
+    pub const ALL: [SocketType; 13] = [
         SocketType::Pair,
         SocketType::Pub,
         SocketType::Sub,
@@ -95,6 +100,8 @@ impl SocketType {
         SocketType::Push,
         SocketType::XPub,
         SocketType::XSub,
+        SocketType::Radio,
+        SocketType::Dish,
     ];
 
     /// The name sent in READY's `Socket-Type` property (`"DEALER"`, ...).
@@ -112,6 +119,8 @@ impl SocketType {
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
             SocketType::Stream => "STREAM",
+            SocketType::Radio => "RADIO",
+            SocketType::Dish => "DISH",
         }
     }
 
@@ -138,6 +147,8 @@ impl SocketType {
             SocketType::XPub => 9,
             SocketType::XSub => 10,
             SocketType::Stream => 11,
+            SocketType::Radio => 14,
+            SocketType::Dish => 15,
         }
     }
 
@@ -173,6 +184,8 @@ impl SocketType {
                 | (Push, Pull)
                 | (Pull, Push)
                 | (Pair, Pair)
+                | (Radio, Dish)
+                | (Dish, Radio)
         )
     }
 }
@@ -247,6 +260,9 @@ pub enum ProtocolError {
     /// A message frame arrived before the handshake completed.
     #[error("message frame before the handshake completed")]
     MessageBeforeReady,
+    /// A DISH got a message that is not a group frame then one body frame.
+    #[error("bad RADIO message: {0}")]
+    BadGroupMessage(&'static str),
     /// The peer sent an ERROR command.
     #[error("peer sent ERROR: {0}")]
     PeerError(String),
