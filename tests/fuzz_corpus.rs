@@ -19,7 +19,7 @@ use std::time::Instant;
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 15] = [
+const TARGETS: [(&str, Target); 16] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
@@ -35,6 +35,7 @@ const TARGETS: [(&str, Target); 15] = [
     ("endpoint", aiozmq::fuzzing::endpoint),
     ("proxy_control", aiozmq::fuzzing::proxy_control),
     ("cli_json", json::fuzz_round_trip),
+    ("udp_datagram", aiozmq::fuzzing::udp_datagram),
 ];
 
 /// The command-line tool's JSON parser lives in the binary: included by path, as the fuzz

@@ -176,9 +176,17 @@ async fn group_limits_and_operations_as_libzmq() {
     let kind = |r: aiozmq::Result<()>| r.unwrap_err().kind();
     assert_eq!(kind(dish.join(&long)), ErrorKind::InvalidInput);
     dish.join(&max).expect("255 bytes is the limit");
-    assert_eq!(kind(dish.join(&max)), ErrorKind::InvalidInput, "joined twice");
+    assert_eq!(
+        kind(dish.join(&max)),
+        ErrorKind::InvalidInput,
+        "joined twice"
+    );
     dish.leave(&max).unwrap();
-    assert_eq!(kind(dish.leave(&max)), ErrorKind::InvalidInput, "not joined");
+    assert_eq!(
+        kind(dish.leave(&max)),
+        ErrorKind::InvalidInput,
+        "not joined"
+    );
     assert_eq!(kind(dish.leave(&long)), ErrorKind::InvalidInput);
     assert_eq!(kind(radio.join("g")), ErrorKind::NotSupported);
     assert_eq!(
@@ -215,7 +223,10 @@ async fn group_limits_and_operations_as_libzmq() {
             .kind(),
         ErrorKind::NotSupported
     );
-    assert_eq!(radio.try_recv().unwrap_err().kind(), ErrorKind::NotSupported);
+    assert_eq!(
+        radio.try_recv().unwrap_err().kind(),
+        ErrorKind::NotSupported
+    );
     // Names and numbers as libzmq's.
     assert_eq!(SocketType::Radio.to_raw(), 14);
     assert_eq!(SocketType::Dish.to_raw(), 15);
@@ -299,10 +310,7 @@ async fn udp_is_for_a_radio_connect_and_a_dish_bind_only() {
             .kind(),
         ErrorKind::InvalidInput
     );
-    assert_eq!(
-        ErrorKind::IncompatibleProtocol.name(),
-        "ENOCOMPATPROTO"
-    );
+    assert_eq!(ErrorKind::IncompatibleProtocol.name(), "ENOCOMPATPROTO");
     assert_eq!(ErrorKind::IncompatibleProtocol.errno(), 156_384_764);
 }
 
@@ -348,9 +356,15 @@ async fn radio_datagrams_are_length_group_body() {
     support::send(&radio, grouped("tv", "hello"), "RADIO").await;
     support::send(&radio, Message::from("bare"), "RADIO").await;
     let mut buf = [0u8; 9000];
-    let n = timeout(OP_TIMEOUT, raw.recv(&mut buf)).await.unwrap().unwrap();
+    let n = timeout(OP_TIMEOUT, raw.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf[..n], b"\x02tvhello");
-    let n = timeout(OP_TIMEOUT, raw.recv(&mut buf)).await.unwrap().unwrap();
+    let n = timeout(OP_TIMEOUT, raw.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf[..n], b"\x00bare");
     close(&radio).await;
 }
@@ -379,7 +393,8 @@ async fn multicast_comes_back(
     let Ok((rx, _tx)) = probe() else {
         return false;
     };
-    rx.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut b = [0u8; 16];
     tokio::task::spawn_blocking(move || rx.recv(&mut b).is_ok())
         .await
@@ -437,7 +452,10 @@ async fn multicast_loop_off_keeps_datagrams_off_this_host() {
     connect(&looped, &ep).await;
     send_until_received(&looped, &dish, &grouped("mc", "looped")).await;
     close(&looped).await;
-    while timeout(Duration::from_millis(200), dish.recv()).await.is_ok() {}
+    while timeout(Duration::from_millis(200), dish.recv())
+        .await
+        .is_ok()
+    {}
     let quiet = Socket::new(SocketType::Radio);
     quiet.set_multicast_loop(false).unwrap();
     connect(&quiet, &ep).await;
@@ -445,7 +463,9 @@ async fn multicast_loop_off_keeps_datagrams_off_this_host() {
         support::send(&quiet, grouped("mc", "quiet"), "RADIO").await;
     }
     assert!(
-        timeout(Duration::from_millis(300), dish.recv()).await.is_err(),
+        timeout(Duration::from_millis(300), dish.recv())
+            .await
+            .is_err(),
         "MULTICAST_LOOP=0 still looped back"
     );
     close(&quiet).await;
@@ -544,7 +564,10 @@ async fn dish_sends_join_commands_to_a_zmtp30_peer() {
     m.expect_greeting_staged(0).await;
     m.send_ready(SocketType::Radio, None).await;
     m.expect_ready(SocketType::Dish, None).await;
-    assert_eq!(m.expect_command().await, Command::Join(Bytes::from_static(b"g")));
+    assert_eq!(
+        m.expect_command().await,
+        Command::Join(Bytes::from_static(b"g"))
+    );
     drop(m);
     close(&dish).await;
 }
@@ -624,7 +647,8 @@ async fn radio_follows_join_and_leave_commands_byte_exact() {
     sender.abort();
     // A JOIN no libzmq DISH can send (a group over 255 bytes) closes this connection.
     let mut bad = MockPeer::connect(&ep).await;
-    bad.handshake(SocketType::Dish, SocketType::Radio, b"").await;
+    bad.handshake(SocketType::Dish, SocketType::Radio, b"")
+        .await;
     bad.send_bytes(&command_frame(b"JOIN", &[b'g'; 256])).await;
     bad.expect_closed().await;
     drop(m);

@@ -198,7 +198,7 @@ mod tests {
         let mut slot = Some(Message::from(["a", "b"]));
         assert!(matches!(
             st.try_send(&mut slot, &mut Wakes::default()),
-            Err(SendBlock::Err(e)) if e.kind() == ErrorKind::InvalidArgument
+            Err(SendBlock::Err(e)) if e.kind() == ErrorKind::InvalidInput
         ));
         assert!(slot.is_some(), "given back");
         let net = attached(&mut st, false);
@@ -215,16 +215,16 @@ mod tests {
         st.join(b"g", &mut w).unwrap();
         assert_eq!(
             st.join(b"g", &mut w).unwrap_err().kind(),
-            ErrorKind::InvalidArgument
+            ErrorKind::InvalidInput
         );
         st.leave(b"g", &mut w).unwrap();
         assert_eq!(
             st.leave(b"g", &mut w).unwrap_err().kind(),
-            ErrorKind::InvalidArgument
+            ErrorKind::InvalidInput
         );
         assert_eq!(
             st.join(&[b'x'; 256], &mut w).unwrap_err().kind(),
-            ErrorKind::InvalidArgument
+            ErrorKind::InvalidInput
         );
         st.join(&[b'x'; 255], &mut w).unwrap();
         let mut radio = State::new(SocketType::Radio);
