@@ -654,3 +654,28 @@ async fn radio_follows_join_and_leave_commands_byte_exact() {
     drop(m);
     close(&radio).await;
 }
+
+/// The blocking API reaches the same: a DISH joins, a RADIO's `udp://` datagrams arrive.
+#[test]
+fn blocking_dish_joins_and_receives_over_udp() {
+    use aiozmq::blocking;
+    let dish = blocking::Socket::new(SocketType::Dish);
+    let ep = dish.bind("udp://127.0.0.1:0").unwrap();
+    dish.join("b").unwrap();
+    dish.set_rcvtimeo(20).unwrap();
+    let radio = blocking::Socket::new(SocketType::Radio);
+    radio.connect(&ep).unwrap();
+    let deadline = std::time::Instant::now() + OP_TIMEOUT;
+    let got = loop {
+        assert!(std::time::Instant::now() < deadline, "nothing arrived");
+        radio.send(grouped("b", "blocking")).unwrap();
+        match dish.recv() {
+            Ok(m) => break m,
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Again),
+        }
+    };
+    assert_eq!(got, grouped("b", "blocking"));
+    dish.leave("b").unwrap();
+    radio.close().unwrap();
+    dish.close().unwrap();
+}
