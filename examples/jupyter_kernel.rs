@@ -41,6 +41,10 @@
 //! - `interrupt` (protocol 5.3, control channel; the kernelspec asks for it with
 //!   `interrupt_mode: message`): nothing ever runs long here, so it only replies. SIGINT is
 //!   taken as an interrupt too, rather than ending the process.
+//!
+//! Started by `jupyter_client` (which sets `JPY_PARENT_PID`), the kernel shuts down by
+//! itself when the process that started it is gone (Unix), as IPython's kernel does, so
+//! that a crashed frontend leaves no kernel behind.
 
 #![forbid(unsafe_code)]
 
@@ -191,7 +195,9 @@ fn uuid4() -> String {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        b.copy_from_slice(&(nanos ^ (FALLBACK.fetch_add(1, Ordering::Relaxed) as u128)).to_le_bytes());
+        b.copy_from_slice(
+            &(nanos ^ (FALLBACK.fetch_add(1, Ordering::Relaxed) as u128)).to_le_bytes(),
+        );
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -408,8 +414,12 @@ impl Kernel {
             "comm_open" => {
                 // No comm targets here: the spec's answer to an unknown target is a close.
                 let comm_id = req.content["comm_id"].clone();
-                self.publish("comm_close", parent, json!({ "comm_id": comm_id, "data": {} }))
-                    .await
+                self.publish(
+                    "comm_close",
+                    parent,
+                    json!({ "comm_id": comm_id, "data": {} }),
+                )
+                .await
             }
             "comm_msg" | "comm_close" => {}
             other => log!("{channel:?}: ignored a message of unknown type {other:?}"),
@@ -558,6 +568,31 @@ async fn stdin_channel(socket: Arc<Socket>, kernel: Arc<Kernel>) {
     }
 }
 
+/// When started by `jupyter_client` (`JPY_PARENT_PID` set), stops the kernel once its
+/// parent process is gone: the kernel is then re-parented, so its parent id changes.
+#[cfg(unix)]
+fn watch_parent(stop: CancellationToken) {
+    if std::env::var_os("JPY_PARENT_PID").is_none() {
+        return;
+    }
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        // There is no event for a parent's exit short of platform calls: look once a second.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if std::os::unix::process::parent_id() != parent {
+                log!("the parent process {parent} is gone: shutting down");
+                stop.cancel();
+                return;
+            }
+        }
+    });
+}
+
 async fn bind(kind: SocketType, info: &ConnectionInfo, port: u16) -> Result<Arc<Socket>, String> {
     let socket = Socket::new(kind);
     socket
@@ -623,6 +658,9 @@ async fn run(connection_file: &Path) -> Result<(), String> {
             log!("SIGINT: interrupt (nothing is running)");
         }
     });
+
+    #[cfg(unix)]
+    watch_parent(kernel.stop.clone());
 
     kernel.stop.cancelled().await;
     for task in tasks {

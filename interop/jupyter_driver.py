@@ -15,6 +15,8 @@ Scenarios:
   signature  messages with bad signatures or no delimiter, sent raw to the shell port,
              are dropped and logged; the kernel keeps serving
   nokey      an empty key: nothing is signed either way
+  orphan     starts the kernel with this process's stderr, prints `KERNEL_PID <pid>` and
+             waits on stdin to be killed (the kernel must then exit by itself)
 """
 
 import argparse
@@ -447,14 +449,23 @@ def nokey(args, log):
         stop(km, client)
 
 
+def orphan(args, _log):
+    km, client = start(args.kernel_name, None)
+    print(f"KERNEL_PID {km.provisioner.process.pid}", flush=True)
+    sys.stdin.read()
+    stop(km, client)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("scenario", choices=["notebook", "signature", "nokey"])
+    p.add_argument("scenario", choices=["notebook", "signature", "nokey", "orphan"])
     p.add_argument("--kernel-name", required=True)
     p.add_argument("--log", required=True, help="the kernel's stderr goes here")
     args = p.parse_args()
     with open(args.log, "w", encoding="utf-8") as log:
-        {"notebook": notebook, "signature": signature, "nokey": nokey}[args.scenario](args, log)
+        scenarios = {"notebook": notebook, "signature": signature, "nokey": nokey,
+                     "orphan": orphan}
+        scenarios[args.scenario](args, log)
     print("DONE", flush=True)
 
 
