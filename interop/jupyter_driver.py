@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import queue
+import subprocess
 import sys
 import time
 import uuid
@@ -144,10 +145,10 @@ def start(kernel_name, log, key=None):
 def wait_exit(km, what):
     proc = km.provisioner.process
     try:
-        code = proc.wait(timeout=EXIT_WAIT)
-    except Exception:
-        raise AssertionError(f"the kernel did not exit within {EXIT_WAIT} s after {what}") from None
-    return code
+        return proc.wait(timeout=EXIT_WAIT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the kernel did not exit within {EXIT_WAIT} s after {what}") \
+            from None
 
 
 def stop(km, client):
