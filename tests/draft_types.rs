@@ -163,7 +163,7 @@ async fn scatter_round_robins_and_gather_fair_queues() {
 #[tokio::test]
 async fn peers_exchange_over_tcp_ipc_and_inproc_by_the_id_connect_peer_returns() {
     for transport in TRANSPORTS {
-        let what = format!("{transport}");
+        let what = transport.to_string();
         let a = Socket::new(SocketType::Peer);
         let b = Socket::new(SocketType::Peer);
         let (ep, _guard) = endpoint(transport, "peer");
@@ -187,7 +187,7 @@ async fn peers_exchange_over_tcp_ipc_and_inproc_by_the_id_connect_peer_returns()
 #[tokio::test]
 async fn channels_exchange_over_tcp_ipc_and_inproc() {
     for transport in TRANSPORTS {
-        let what = format!("{transport}");
+        let what = transport.to_string();
         let a = Socket::new(SocketType::Channel);
         let b = Socket::new(SocketType::Channel);
         let (ep, _guard) = endpoint(transport, "channel");

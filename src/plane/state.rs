@@ -1051,6 +1051,50 @@ mod tests {
     }
 
     #[test]
+    fn server_routing_ids_count_up_skip_zero_and_label_single_frame_messages() {
+        let mut st = State::new(SocketType::Server);
+        st.next_rid = u32::MAX;
+        let parent = CancellationToken::new();
+        let attach = |st: &mut State| {
+            st.attach(
+                None,
+                Bytes::new(),
+                &parent,
+                "tcp://x:1",
+                false,
+                Via::default(),
+            )
+            .expect("attached")
+            .id
+        };
+        let a = attach(&mut st);
+        let b = attach(&mut st);
+        assert_eq!((st.peers[&a].srv_id, st.peers[&b].srv_id), (u32::MAX, 1));
+        let mut msgs = VecDeque::from([Message::from(["x", "y"]), Message::from("z")]);
+        st.deliver(b, &mut msgs);
+        let mut wakes = Wakes::default();
+        let got = st.try_recv(&mut wakes).unwrap().expect("one message");
+        assert_eq!(
+            (got.clone(), got.routing_id()),
+            (Message::from("z"), Some(1))
+        );
+        assert!(
+            st.try_recv(&mut wakes).unwrap().is_none(),
+            "the multipart one dropped"
+        );
+        // Replies go by id; the id is cleared on the way.
+        send(&mut st, &Message::from("r").with_routing_id(1)).unwrap();
+        let (mut out, mut tx) = (VecDeque::new(), WriteBuf::new());
+        st.pull_out_to(b, &mut out, 16, &mut tx);
+        assert_eq!(tx.to_vec(), wire(&[Message::from("r")]));
+        st.detach(a, true);
+        assert!(matches!(
+            send(&mut st, &Message::from("r").with_routing_id(u32::MAX)),
+            Err(SendBlock::Err(e)) if e.kind() == crate::ErrorKind::HostUnreachable
+        ));
+    }
+
+    #[test]
     fn round_robin_skips_full_peers() {
         let mut st = State::new(SocketType::Dealer);
         st.opts.sndhwm = 1;
