@@ -499,3 +499,25 @@ fn names_and_numbers_are_libzmqs() {
         }
     }
 }
+
+/// The blocking API's `connect_peer`, as the async one: the id it returns reaches the
+/// bound PEER, and the answer comes back labelled with it.
+#[test]
+fn blocking_connect_peer_returns_the_id_that_reaches_the_peer() {
+    use aiozmq::blocking::Socket as BlockingSocket;
+    let a = BlockingSocket::new(SocketType::Peer);
+    let b = BlockingSocket::new(SocketType::Peer);
+    for s in [&a, &b] {
+        let ms = support::OP_TIMEOUT.as_millis() as i32;
+        s.set_rcvtimeo(ms).unwrap();
+        s.set_sndtimeo(ms).unwrap();
+    }
+    let ep = a.bind("tcp://127.0.0.1:*").unwrap();
+    let id = b.connect_peer(&ep).unwrap();
+    b.send(one("hi").with_routing_id(id)).unwrap();
+    let got = a.recv().unwrap();
+    assert_eq!(frames(&got), [b"hi".to_vec()]);
+    a.send(one("back").with_routing_id(got.routing_id().unwrap()))
+        .unwrap();
+    assert_eq!(b.recv().unwrap().routing_id(), Some(id));
+}
