@@ -1,6 +1,7 @@
 //! The `aiozmq` command-line tool on its own (no Python needed): `keypair`, usage errors,
 //! exit statuses, signals, and `cat`/`proxy` with security against this crate's sockets.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod cli_support;
