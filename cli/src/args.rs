@@ -7,8 +7,10 @@ use std::time::Duration;
 use aiozmq::{Endpoint, SocketType};
 use clap::ArgMatches;
 
-use crate::security::{Security, SecurityOpts};
-use crate::Failure;
+use crate::security::Security;
+#[cfg(doc)]
+use crate::security::SecurityOpts;
+use crate::{usage, Failure};
 
 /// A duration in whole milliseconds, at least `MIN`.
 pub fn parse_ms<const MIN: u64>(v: &str) -> Result<Duration, String> {
@@ -128,9 +130,9 @@ impl SocketSpec {
     }
 }
 
-/// The socket options `cat` and `monitor` share.
+/// The socket options `cat` and `monitor` share (with [`SecurityOpts`], which each command
+/// flattens last: the security options' help heading applies to every option after them).
 #[derive(clap::Args, Debug)]
-#[group(id = "endpoints", required = true, multiple = true, args = ["bind", "connect"])]
 pub struct SocketOpts {
     /// The socket type: pair pub sub req rep dealer router pull push xpub xsub stream
     /// (any case; any type the library knows)
@@ -143,8 +145,6 @@ pub struct SocketOpts {
     /// Connect to EP (repeatable; in the background, with retries)
     #[arg(short, long, value_name = "EP", value_parser = parse_connect)]
     pub connect: Vec<Attach>,
-    #[command(flatten)]
-    pub security: SecurityOpts,
 }
 
 /// [`SocketOpts`] checked: where the socket attaches, in command-line order, and its
@@ -159,6 +159,12 @@ pub struct SocketArgs {
 impl SocketArgs {
     /// Checks `opts` (parsed from `m`): the security options must fit together.
     pub fn new(command: &'static str, opts: SocketOpts, m: &ArgMatches) -> Result<SocketArgs, Failure> {
+        if opts.bind.is_empty() && opts.connect.is_empty() {
+            return Err(usage(
+                Some(command),
+                "give at least one --bind or --connect endpoint",
+            ));
+        }
         let security = Security::from_matches(command, m)?;
         security.validate(command, None)?;
         Ok(SocketArgs {

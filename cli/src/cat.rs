@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use clap::ArgMatches;
 
 use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
+use crate::security::SecurityOpts;
 use crate::format::{unescape, Format};
 use crate::runtime::{
     attach, block_on, first_failure, new_socket, print_line, watch_handshakes, within, Status,
@@ -118,7 +119,7 @@ pub struct CatOpts {
     /// Frames, PREFIX and ID are hex
     #[arg(long)]
     hex: bool,
-    /// The frame separator (default TAB); in SEP, \\t is a TAB, \\\\ a backslash and \\xHH
+    /// The frame separator (default TAB); in SEP, \t is a TAB, \\ a backslash and \xHH
     /// the byte HH
     #[arg(long, value_name = "SEP")]
     separator: Option<String>,
@@ -138,6 +139,8 @@ pub struct CatOpts {
     /// [REASON]' (see aiozmq monitor)
     #[arg(short, long)]
     verbose: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 /// What the command does with its socket.
@@ -612,6 +615,7 @@ async fn run_mode(socket: &Socket, a: &CatArgs) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::Attach;
 
     fn parse_args(v: &[&str]) -> Result<CatArgs, Failure> {
         let (o, m) = crate::test_parse::<CatOpts>(CMD, v)?;

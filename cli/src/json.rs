@@ -1,4 +1,4 @@
-//! JSON text ↔ RPC [`Value`], by hand (the tool has no JSON dependency).
+//! JSON text ↔ RPC [`Value`], through serde_json.
 //!
 //! JSON to `Value`: `null` → `None`, `true`/`false`, a number without fraction or exponent
 //! → int (any size up to msgpack's range), other numbers → float, strings → `str`, arrays →
@@ -20,232 +20,285 @@
 //! `Value` to JSON: the same in reverse; floats as Python's `repr` (`NaN`, `Infinity` and
 //! `-Infinity` as Python's `json.dumps` writes them); map keys that are not `str` become
 //! their JSON text (`1` → `"1"`); values JSON cannot carry otherwise (ext types, user
-//! objects) become `{"$repr": "<Python repr>"}`.
+//! objects) become `{"$repr": "<Python repr>"}`. Separators are `", "` and `": "`, as
+//! Python's `json.dumps` writes them.
+//!
+//! Two things are read beyond what serde_json's own model holds, as Python's `json` module
+//! reads them: `NaN`, `Infinity` and `-Infinity` (not JSON, but what `json.dumps` writes for
+//! those floats), and integers outside i64 and u64 (kept exact, where serde_json would
+//! round them to a float; msgpack then refuses those beyond u64 by name). A first pass
+//! over the text finds those tokens outside strings and writes `null` in their place (same
+//! length but for `NaN`), noting every `null` token in order; serde_json visits the
+//! values in document order, so its n-th `null` takes the n-th note back.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
 
 use aiozmq::rpc::chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike};
 use aiozmq::rpc::datetime::{delta_from_parts, delta_parts};
 use aiozmq::rpc::{repr_float, repr_value, PyDateTime, PyTime, PyTimezone, Value};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserializer, Serialize, Serializer};
 
 /// Parses one JSON value (surrounding white space allowed).
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
-    p.ws();
-    let v = p.value()?;
-    p.ws();
-    if p.i != p.s.len() {
-        return Err(p.err("trailing characters"));
-    }
+    let mut pre = prepass(text)?;
+    let nulls = RefCell::new(std::mem::take(&mut pre.nulls));
+    let mut de = serde_json::Deserializer::from_str(&pre.text);
+    let v = Seed(&nulls)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| describe(&e, text, &pre))?;
     Ok(v)
 }
 
-const MAX_DEPTH: usize = 256;
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-    depth: usize,
+/// What a `null` written by the first pass stands for.
+#[derive(Debug, Clone, Copy)]
+enum Null {
+    /// A `null` of the text itself.
+    Null,
+    /// `NaN`, `Infinity` or `-Infinity`.
+    Float(f64),
+    /// An integer outside i64 and u64.
+    Int(i128),
 }
 
-impl Parser<'_> {
-    fn err(&self, what: &str) -> String {
-        format!("invalid JSON at byte {}: {what}", self.i)
-    }
+/// The text serde_json reads, and what its `null`s stand for.
+struct Prepass {
+    text: String,
+    /// One entry per `null` token of `text`, in order.
+    nulls: VecDeque<Null>,
+    /// Where (in `text`) a token shorter than `null` (`NaN`, `-0`) became `null`, and how
+    /// many bytes longer: to report error positions in the caller's text.
+    shifts: Vec<(usize, usize)>,
+}
 
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, lit: &str) -> bool {
-        if self.s[self.i..].starts_with(lit.as_bytes()) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self) -> Result<Value, String> {
-        match self.s.get(self.i) {
-            None => Err(self.err("unexpected end")),
-            Some(b'n') if self.eat("null") => Ok(Value::Nil),
-            Some(b't') if self.eat("true") => Ok(Value::Bool(true)),
-            Some(b'f') if self.eat("false") => Ok(Value::Bool(false)),
-            Some(b'N') if self.eat("NaN") => Ok(Value::Float(f64::NAN)),
-            Some(b'I') if self.eat("Infinity") => Ok(Value::Float(f64::INFINITY)),
-            Some(b'-') if self.eat("-Infinity") => Ok(Value::Float(f64::NEG_INFINITY)),
-            Some(b'"') => Ok(Value::Str(self.string()?)),
-            Some(b'[') | Some(b'{') => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return Err(self.err("nested too deeply"));
+/// The first pass (see the module doc): tokens outside strings that serde_json's model
+/// does not hold become `null`.
+fn prepass(src: &str) -> Result<Prepass, String> {
+    let b = src.as_bytes();
+    let mut out = Prepass {
+        text: String::with_capacity(src.len()),
+        nulls: VecDeque::new(),
+        shifts: Vec::new(),
+    };
+    let mut copied = 0; // src[..copied] is in out.text
+    let mut i = 0;
+    while i < b.len() {
+        // Bytes, not str: `i` may be inside a character of malformed input; the tokens
+        // looked for are ASCII, so where one starts is a character boundary.
+        let rest = &b[i..];
+        let (len, null) = match b[i] {
+            b'"' => {
+                // Skip the string (escapes included); serde_json checks it.
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
                 }
-                let v = if self.s[self.i] == b'[' {
-                    self.array()
-                } else {
-                    self.object()
-                };
-                self.depth -= 1;
-                v
-            }
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
-        }
-    }
-
-    fn array(&mut self) -> Result<Value, String> {
-        self.i += 1;
-        let mut items = Vec::new();
-        self.ws();
-        if self.eat("]") {
-            return Ok(Value::Array(items));
-        }
-        loop {
-            self.ws();
-            items.push(self.value()?);
-            self.ws();
-            if self.eat(",") {
+                i += 1;
                 continue;
             }
-            if self.eat("]") {
-                return Ok(Value::Array(items));
+            b'n' if rest.starts_with(b"null") => {
+                out.nulls.push_back(Null::Null);
+                i += 4;
+                continue;
             }
-            return Err(self.err("expected ',' or ']'"));
-        }
-    }
-
-    fn object(&mut self) -> Result<Value, String> {
-        self.i += 1;
-        let mut items = Vec::new();
-        self.ws();
-        if !self.eat("}") {
-            loop {
-                self.ws();
-                if self.s.get(self.i) != Some(&b'"') {
-                    return Err(self.err("expected a string key"));
-                }
-                let k = self.string()?;
-                self.ws();
-                if !self.eat(":") {
-                    return Err(self.err("expected ':'"));
-                }
-                self.ws();
-                let v = self.value()?;
-                items.push((k, v));
-                self.ws();
-                if self.eat(",") {
-                    continue;
-                }
-                if self.eat("}") {
-                    break;
-                }
-                return Err(self.err("expected ',' or '}'"));
-            }
-        }
-        if let [(k, Value::Str(hex))] = &items[..] {
-            if k == "$bytes" {
-                return from_hex(hex)
-                    .map(|b| Value::Bin(b.into()))
-                    .ok_or_else(|| format!("\"$bytes\" takes hex digits, not {hex:?}"));
-            }
-        }
-        if let Some(v) = tagged_time(&items)? {
-            return Ok(v);
-        }
-        Ok(Value::Map(
-            items.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
-        ))
-    }
-
-    fn number(&mut self) -> Result<Value, String> {
-        let start = self.i;
-        let mut float = false;
-        while let Some(&c) = self.s.get(self.i) {
-            match c {
-                b'0'..=b'9' | b'-' | b'+' => {}
-                b'.' | b'e' | b'E' => float = true,
-                _ => break,
-            }
-            self.i += 1;
-        }
-        let text = std::str::from_utf8(&self.s[start..self.i]).expect("ASCII");
-        let bad = || format!("invalid JSON number '{text}'");
-        if float {
-            text.parse::<f64>().map(Value::Float).map_err(|_| bad())
-        } else {
-            text.parse::<i128>().map(Value::Int).map_err(|_| bad())
-        }
-    }
-
-    fn hex4(&mut self) -> Result<u32, String> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .ok_or_else(|| self.err("bad \\u escape"))?;
-        self.i += 4;
-        Ok(h)
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.i += 1;
-        let mut out = String::new();
-        loop {
-            let start = self.i;
-            while let Some(&c) = self.s.get(self.i) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
-            out.push_str(
-                std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("not UTF-8"))?,
-            );
-            match self.s.get(self.i) {
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    let c = *self
-                        .s
-                        .get(self.i)
-                        .ok_or_else(|| self.err("unexpected end"))?;
-                    self.i += 1;
-                    match c {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.eat("\\u") {
-                                let lo = self.hex4()?;
-                                if (0xDC00..0xE000).contains(&lo) {
-                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                                }
-                            }
-                            out.push(char::from_u32(cp).ok_or_else(|| self.err("lone surrogate"))?);
+            b'N' if rest.starts_with(b"NaN") => (3, Null::Float(f64::NAN)),
+            b'I' if rest.starts_with(b"Infinity") => (8, Null::Float(f64::INFINITY)),
+            b'-' if rest.starts_with(b"-Infinity") => (9, Null::Float(f64::NEG_INFINITY)),
+            b'-' | b'0'..=b'9' => {
+                let len = rest
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .unwrap_or(rest.len());
+                let token = &src[i..i + len];
+                match big_integer(token) {
+                    Some(Ok(n)) => (len, Null::Int(n)),
+                    Some(Err(())) => return Err(format!("invalid JSON number '{token}'")),
+                    None => match huge_float(token) {
+                        Some(f) => (len, Null::Float(f)),
+                        None => {
+                            i += len;
+                            continue;
                         }
-                        _ => return Err(self.err("bad escape")),
-                    }
+                    },
                 }
-                Some(_) => return Err(self.err("control character in a string")),
-                None => return Err(self.err("unterminated string")),
             }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.text.push_str(&src[copied..i]);
+        if len < 4 {
+            out.shifts.push((out.text.len(), 4 - len));
+        }
+        out.text.push_str("null");
+        out.text.extend(std::iter::repeat_n(' ', len.saturating_sub(4)));
+        out.nulls.push_back(null);
+        i += len;
+        copied = i;
+    }
+    out.text.push_str(&src[copied.min(src.len())..]);
+    Ok(out)
+}
+
+/// An integer token (JSON's syntax) outside i64 and u64: `Some(Ok)` within i128,
+/// `Some(Err)` beyond it; `None` for any other token (left to serde_json). `-0` too:
+/// serde_json reads it as the float -0.0, Python as the integer 0.
+fn big_integer(token: &str) -> Option<Result<i128, ()>> {
+    if token == "-0" {
+        return Some(Ok(0));
+    }
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    let syntax = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !syntax || token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok() {
+        return None;
+    }
+    Some(token.parse::<i128>().map_err(|_| ()))
+}
+
+/// A number token (JSON's syntax) beyond f64's range, which serde_json refuses and Python
+/// reads as an infinity: that infinity; `None` for any other token.
+fn huge_float(token: &str) -> Option<f64> {
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    let (mantissa, exponent) = match digits.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (digits, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let syntax = all_digits(int)
+        && (int == "0" || !int.starts_with('0'))
+        && frac.is_none_or(all_digits)
+        && exponent.is_none_or(|e| all_digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    let f = token.parse::<f64>().ok()?;
+    (syntax && f.is_infinite()).then_some(f)
+}
+
+/// serde_json's error, with its position in the caller's text.
+fn describe(e: &serde_json::Error, src: &str, read: &Prepass) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let what = message.strip_suffix(&suffix).unwrap_or(&message);
+    if e.line() == 0 {
+        return format!("invalid JSON: {what}");
+    }
+    // The byte offset in the text serde_json read (its column counts bytes from 1), then
+    // in the caller's text.
+    let line_start: usize = read
+        .text
+        .split_inclusive('\n')
+        .take(e.line() - 1)
+        .map(str::len)
+        .sum();
+    let read_at = line_start + e.column().saturating_sub(1);
+    let shift: usize = read
+        .shifts
+        .iter()
+        .filter(|(s, _)| *s < read_at)
+        .map(|(_, d)| d)
+        .sum();
+    let at = read_at.saturating_sub(shift).min(src.len());
+    let line = src[..at].matches('\n').count() + 1;
+    let column = at - src[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+    format!("invalid JSON at line {line} column {column}: {what}")
+}
+
+/// Builds a [`Value`] from serde_json's events, taking the first pass's notes back.
+#[derive(Clone, Copy)]
+struct Seed<'a>(&'a RefCell<VecDeque<Null>>);
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(match self.0.borrow_mut().pop_front() {
+            Some(Null::Float(f)) => Value::Float(f),
+            Some(Null::Int(i)) => Value::Int(i),
+            Some(Null::Null) | None => Value::Nil,
+        })
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.into()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// Objects keep their keys in order, duplicates included (as msgpack maps may); the
+    /// tagged forms are recognised here.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut items: Vec<(String, Value)> = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self)?;
+            items.push((k, v));
+        }
+        tagged(items).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An object's value: `$bytes`, a date or time form, or a map with `str` keys.
+fn tagged(items: Vec<(String, Value)>) -> Result<Value, String> {
+    if let [(k, Value::Str(hex))] = &items[..] {
+        if k == "$bytes" {
+            return from_hex(hex)
+                .map(|b| Value::Bin(b.into()))
+                .ok_or_else(|| format!("\"$bytes\" takes hex digits, not {hex:?}"));
         }
     }
+    if let Some(v) = tagged_time(&items)? {
+        return Ok(v);
+    }
+    Ok(Value::Map(
+        items.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+    ))
 }
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
@@ -260,129 +313,165 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 
 /// `v` as one line of JSON.
 pub fn to_json(v: &Value) -> String {
-    let mut out = String::new();
-    write(&mut out, v);
-    out
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+    // Writing to a Vec does not fail, and every Value serializes (non-str keys as text).
+    Json(v)
+        .serialize(&mut ser)
+        .expect("a Value always serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// serde_json's output in Python's `json.dumps` style: `", "` and `": "` separators,
+/// floats as Python's `repr`. Non-finite floats, which JSON has no token for, reach it as
+/// a byte array (the one use of `serialize_bytes` here; `bytes` values are `$bytes`
+/// objects) and are written as their bare name.
+struct PyFormatter;
+
+impl serde_json::ser::Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
         }
     }
-    out.push('"');
+
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(repr_float(value).as_bytes())
+    }
+
+    fn write_byte_array<W: ?Sized + io::Write>(&mut self, w: &mut W, value: &[u8]) -> io::Result<()> {
+        w.write_all(value)
+    }
 }
 
-fn write(out: &mut String, v: &Value) {
-    match v {
-        Value::Nil => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) if f.is_nan() => out.push_str("NaN"),
-        Value::Float(f) if f.is_infinite() => {
-            out.push_str(if *f > 0.0 { "Infinity" } else { "-Infinity" })
-        }
-        Value::Float(f) => out.push_str(&repr_float(*f)),
-        Value::Str(s) => write_str(out, s),
-        Value::Bin(b) => {
-            out.push_str("{\"$bytes\": \"");
-            for x in b.iter() {
-                out.push_str(&format!("{x:02x}"));
-            }
-            out.push_str("\"}");
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push_str(", ");
-                }
-                write(out, item);
-            }
-            out.push(']');
-        }
-        Value::Map(items) => {
-            out.push('{');
-            for (n, (k, item)) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push_str(", ");
-                }
-                match k {
-                    Value::Str(s) => write_str(out, s),
-                    other => write_str(out, &to_json(other)),
-                }
-                out.push_str(": ");
-                write(out, item);
-            }
-            out.push('}');
-        }
-        Value::Date(d) => {
-            out.push_str("{\"$date\": ");
-            write_str(out, &iso_date(d));
-            out.push('}');
-        }
-        Value::DateTime(dt) => {
-            out.push_str("{\"$datetime\": ");
-            let mut text = format!(
-                "{}T{}",
-                iso_date(&dt.naive.date()),
-                iso_time(&dt.naive.time())
-            );
-            if let Some(tz) = &dt.tz {
-                text.push_str(&iso_offset(tz));
-            }
-            write_str(out, &text);
-            write_extras(out, dt.fold, dt.tz.as_ref());
-        }
-        Value::Time(t) => {
-            out.push_str("{\"$time\": ");
-            let mut text = iso_time(&t.naive);
-            if let Some(tz) = &t.tz {
-                text.push_str(&iso_offset(tz));
-            }
-            write_str(out, &text);
-            write_extras(out, t.fold, t.tz.as_ref());
-        }
-        Value::TimeDelta(d) if delta_parts(d).is_some() => {
-            out.push_str("{\"$timedelta\": ");
-            write_str(out, &iso_duration(d));
-            out.push('}');
-        }
-        Value::Timezone(tz) => {
-            out.push_str("{\"$timezone\": ");
-            write_str(out, &iso_offset(tz));
-            if let Some(name) = tz.name() {
-                out.push_str(", \"name\": ");
-                write_str(out, name);
-            }
-            out.push('}');
-        }
-        other => {
-            out.push_str("{\"$repr\": ");
-            write_str(out, &repr_value(other));
-            out.push('}');
+/// A [`Value`] as JSON (see the module doc).
+struct Json<'a>(&'a Value);
+
+/// An extra entry of a tagged object: `fold` is a number, names are text.
+#[derive(Clone, Copy)]
+enum Extra<'a> {
+    Int(u8),
+    Str(&'a str),
+}
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Extra::Int(i) => s.serialize_u8(i),
+            Extra::Str(t) => s.serialize_str(t),
         }
     }
 }
 
-/// The rest of a `$datetime` or `$time` object: `fold` and the timezone's name, when set.
-fn write_extras(out: &mut String, fold: bool, tz: Option<&PyTimezone>) {
+/// A tagged object `{tag: text}`, then the extras given.
+fn tagged_object<S: Serializer>(
+    s: S,
+    tag: &str,
+    text: &str,
+    extras: &[(&str, Extra)],
+) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(1 + extras.len()))?;
+    m.serialize_entry(tag, text)?;
+    for (k, v) in extras {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Nil => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i128(*i),
+            Value::Float(f) if f.is_nan() => s.serialize_bytes(b"NaN"),
+            Value::Float(f) if f.is_infinite() => {
+                s.serialize_bytes(if *f > 0.0 { b"Infinity" } else { b"-Infinity" })
+            }
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Str(t) => s.serialize_str(t),
+            Value::Bin(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                tagged_object(s, "$bytes", &hex, &[])
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Json(item))?;
+                }
+                seq.end()
+            }
+            Value::Map(items) => {
+                let mut m = s.serialize_map(Some(items.len()))?;
+                for (k, item) in items {
+                    match k {
+                        Value::Str(k) => m.serialize_entry(k, &Json(item))?,
+                        other => m.serialize_entry(&to_json(other), &Json(item))?,
+                    }
+                }
+                m.end()
+            }
+            Value::Date(d) => tagged_object(s, "$date", &iso_date(d), &[]),
+            Value::DateTime(dt) => {
+                let mut text = format!(
+                    "{}T{}",
+                    iso_date(&dt.naive.date()),
+                    iso_time(&dt.naive.time())
+                );
+                if let Some(tz) = &dt.tz {
+                    text.push_str(&iso_offset(tz));
+                }
+                time_object(s, "$datetime", &text, dt.fold, dt.tz.as_ref())
+            }
+            Value::Time(t) => {
+                let mut text = iso_time(&t.naive);
+                if let Some(tz) = &t.tz {
+                    text.push_str(&iso_offset(tz));
+                }
+                time_object(s, "$time", &text, t.fold, t.tz.as_ref())
+            }
+            Value::TimeDelta(d) if delta_parts(d).is_some() => {
+                tagged_object(s, "$timedelta", &iso_duration(d), &[])
+            }
+            Value::Timezone(tz) => match tz.name() {
+                Some(name) => tagged_object(s, "$timezone", &iso_offset(tz), &[("name", Extra::Str(name))]),
+                None => tagged_object(s, "$timezone", &iso_offset(tz), &[]),
+            },
+            other => tagged_object(s, "$repr", &repr_value(other), &[]),
+        }
+    }
+}
+
+/// A `$datetime` or `$time` object: `fold` and the timezone's name follow when set.
+fn time_object<S: Serializer>(
+    s: S,
+    tag: &str,
+    text: &str,
+    fold: bool,
+    tz: Option<&PyTimezone>,
+) -> Result<S::Ok, S::Error> {
+    let mut extras = Vec::new();
     if fold {
-        out.push_str(", \"fold\": 1");
+        extras.push(("fold", Extra::Int(1)));
     }
     if let Some(name) = tz.and_then(PyTimezone::name) {
-        out.push_str(", \"tzname\": ");
-        write_str(out, name);
+        extras.push(("tzname", Extra::Str(name)));
     }
-    out.push('}');
+    tagged_object(s, tag, text, &extras)
 }
 
 fn iso_date(d: &NaiveDate) -> String {
@@ -717,6 +806,74 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// What serde_json's model does not hold is read as Python's `json` reads it, and prints
+    /// back as it was written: non-finite floats, integers beyond i64/u64 (and `-0`), floats
+    /// beyond f64's range; `null` and those names inside strings are text.
+    #[test]
+    fn beyond_serde_json_model() {
+        let v = parse("[NaN, Infinity, -Infinity, 18446744073709551616, -9223372036854775809]")
+            .unwrap();
+        let Value::Array(items) = &v else {
+            panic!("{v:?}")
+        };
+        assert!(matches!(items[0], Value::Float(f) if f.is_nan()));
+        assert_eq!(items[1], Value::Float(f64::INFINITY));
+        assert_eq!(items[2], Value::Float(f64::NEG_INFINITY));
+        assert_eq!(items[3], Value::Int(1 << 64));
+        assert_eq!(items[4], Value::Int(i128::from(i64::MIN) - 1));
+        assert_eq!(
+            to_json(&v),
+            "[NaN, Infinity, -Infinity, 18446744073709551616, -9223372036854775809]"
+        );
+        assert_eq!(
+            parse("[18446744073709551615, -9223372036854775808]").unwrap(),
+            Value::Array(vec![
+                Value::Int(u64::MAX.into()),
+                Value::Int(i64::MIN.into())
+            ])
+        );
+        assert_eq!(
+            to_json(&parse("[1e400, -1E+999, 5e-324, 1E+2, 0.1, -0.0, -0]").unwrap()),
+            "[Infinity, -Infinity, 5e-324, 100.0, 0.1, -0.0, 0]"
+        );
+        assert_eq!(
+            parse("[\"null\", null, \"a\\\"NaN\", NaN, {\"Infinity\": null}]")
+                .map(|v| to_json(&v))
+                .unwrap(),
+            "[\"null\", null, \"a\\\"NaN\", NaN, {\"Infinity\": null}]"
+        );
+        assert!(parse("1234567890123456789012345678901234567890").is_err());
+        // Keys keep their order and duplicates, as msgpack maps may hold them.
+        assert_eq!(
+            parse("{\"b\": 1, \"a\": 2, \"b\": 3}").unwrap(),
+            Value::Map(vec![
+                (Value::Str("b".into()), Value::Int(1)),
+                (Value::Str("a".into()), Value::Int(2)),
+                (Value::Str("b".into()), Value::Int(3)),
+            ])
+        );
+    }
+
+    /// Errors say where, in the caller's text (a `NaN` before the error shifts nothing).
+    #[test]
+    fn error_positions() {
+        for malformed in ["[é]", "\"\\é", "[1, \"\\", "\u{0}NaN"] {
+            assert!(parse(malformed).is_err(), "{malformed:?}");
+        }
+        let e = parse("[1,\n NaN, NaN x]").unwrap_err();
+        assert_eq!(e, "invalid JSON at line 2 column 11: expected `,` or `]`");
+        let e = parse("[NaN,\n-0, NaN, x]").unwrap_err();
+        assert_eq!(e, "invalid JSON at line 2 column 10: expected value");
+        let e = parse("[-0, NaN, x]").unwrap_err();
+        assert_eq!(e, "invalid JSON at line 1 column 11: expected value");
+        let e = parse("[01]").unwrap_err();
+        assert!(e.starts_with("invalid JSON at line 1 column 3"), "{e}");
+        let e = parse("").unwrap_err();
+        assert!(e.starts_with("invalid JSON"), "{e}");
+        let deep = "[".repeat(10_000);
+        assert!(parse(&deep).unwrap_err().contains("recursion limit"));
     }
 
     /// Dates and times print as Python's `isoformat()` under a tag and read back exactly.

@@ -7,6 +7,7 @@ use aiozmq::SocketType;
 use clap::ArgMatches;
 
 use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
+use crate::security::SecurityOpts;
 use crate::runtime::{attach, block_on, new_socket, print_line, within, Status, MONITOR_BACKLOG};
 use crate::security::event_line;
 use crate::Failure;
@@ -66,6 +67,8 @@ pub struct MonitorOpts {
     /// No status lines on stderr
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 /// `aiozmq monitor`'s parsed arguments.

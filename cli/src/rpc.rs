@@ -168,7 +168,6 @@ struct PublishOpts {
 
 /// The options of serve.
 #[derive(clap::Args, Debug)]
-#[group(id = "endpoints", required = true, multiple = true, args = ["bind", "connect"])]
 struct ServeOpts {
     /// Bind to EP (repeatable)
     #[arg(short, long, value_name = "EP", value_parser = parse_bind)]
@@ -275,6 +274,9 @@ fn parse(o: RpcOpts, m: &ArgMatches) -> Result<RpcArgs, Failure> {
     };
     let (endpoint, method, args_json, kwargs) = match o.sub {
         RpcSub::Serve(s) => {
+            if s.bind.is_empty() && s.connect.is_empty() {
+                return Err(usage(Some(CMD), "rpc serve needs --bind or --connect"));
+            }
             if !s.topic.is_empty() && s.pattern != Pattern::PubSub {
                 return Err(usage(Some(CMD), "--topic needs --pattern pubsub"));
             }

@@ -16,8 +16,8 @@ use crate::{usage, Failure};
 #[allow(dead_code)] // read through ArgMatches, in order (see above)
 pub struct SecurityOpts {
     /// Be the CURVE server (needs --curve-secretkey)
-    #[arg(long, action = clap::ArgAction::Count)]
-    curve_server: u8,
+    #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    curve_server: Vec<bool>,
     /// Our secret key (server, or client)
     #[arg(long, value_name = "KEY")]
     curve_secretkey: Vec<String>,
@@ -30,8 +30,8 @@ pub struct SecurityOpts {
     curve_serverkey: Vec<String>,
     /// Be the PLAIN server (any user name and password passes unless --zap-password is
     /// given)
-    #[arg(long, action = clap::ArgAction::Count)]
-    plain_server: u8,
+    #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    plain_server: Vec<bool>,
     /// Be a PLAIN client with this user name
     #[arg(long, value_name = "USER")]
     plain_username: Vec<String>,
@@ -79,6 +79,11 @@ pub type SecurityItem = (usize, &'static str, Option<String>);
 pub fn security_items(m: &clap::ArgMatches) -> Vec<SecurityItem> {
     let mut items = Vec::new();
     for (id, name, flag) in SECURITY_ARGS {
+        // Flags are repeatable (each occurrence with its position, for proxy): an option of
+        // no value that gives "true" each time.
+        if m.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
         let Some(indices) = m.indices_of(id) else {
             continue;
         };
