@@ -215,7 +215,11 @@ fn man_page() -> Vec<u8> {
     let _ = clap_mangen::Man::new(cmd.clone()).render(&mut out);
     for sub in cmd.get_subcommands() {
         let name = format!("aiozmq-{}", sub.get_name());
-        let sub = sub.clone().name(name.clone()).bin_name(format!("aiozmq {}", sub.get_name()));
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("aiozmq {}", sub.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
         let _ = clap_mangen::Man::new(sub).title(name).render(&mut out);
     }
     out

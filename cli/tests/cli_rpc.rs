@@ -323,7 +323,9 @@ async fn usage_errors() {
     ] {
         let (code, out, err) = run(bad, b"").await;
         assert_eq!(code, Some(2), "{bad:?}: {out} {err}");
-        assert!(err.contains("Try 'aiozmq rpc --help'"), "{bad:?}: {err}");
+        // clap's own errors end "For more information, try '--help'."; the tool's checks
+        // after parsing end "Try 'aiozmq rpc --help' for more information.".
+        assert!(err.contains("--help"), "{bad:?}: {err}");
     }
     let (code, out, _) = run(&["rpc", "--help"], b"").await;
     assert_eq!(code, Some(0));
