@@ -7,15 +7,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aiozmq::{proxy, proxy_steerable, ErrorKind, Message, ProxyStatistics, Socket, SocketType};
 use bytes::Bytes;
 use support::{bind_any, connect, frames, msg, recv, send, OP_TIMEOUT};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
 
 /// How long a test waits to see that a message does NOT arrive (absence is the property).

@@ -158,7 +158,11 @@ pub struct SocketArgs {
 
 impl SocketArgs {
     /// Checks `opts` (parsed from `m`): the security options must fit together.
-    pub fn new(command: &'static str, opts: SocketOpts, m: &ArgMatches) -> Result<SocketArgs, Failure> {
+    pub fn new(
+        command: &'static str,
+        opts: SocketOpts,
+        m: &ArgMatches,
+    ) -> Result<SocketArgs, Failure> {
         if opts.bind.is_empty() && opts.connect.is_empty() {
             return Err(usage(
                 Some(command),

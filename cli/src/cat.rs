@@ -11,12 +11,12 @@ use tokio::sync::mpsc;
 use clap::ArgMatches;
 
 use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
-use crate::security::SecurityOpts;
 use crate::format::{unescape, Format};
 use crate::runtime::{
     attach, block_on, first_failure, new_socket, print_line, watch_handshakes, within, Status,
     Watch, MONITOR_BACKLOG,
 };
+use crate::security::SecurityOpts;
 use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "cat";
@@ -691,7 +691,10 @@ mod tests {
             a.sockopts,
             vec![
                 (opt::SNDHWM, OptValue::Int(5)),
-                (opt::ROUTING_ID, OptValue::Bytes(Bytes::from_static(&[0, 255])))
+                (
+                    opt::ROUTING_ID,
+                    OptValue::Bytes(Bytes::from_static(&[0, 255]))
+                )
             ],
             "repeatable, in order"
         );
@@ -774,9 +777,30 @@ mod tests {
             &["--type", "sub", "--connect", "tcp://h:1", "--bogus"],
             &["--type", "sub", "--connect", "tcp://h:1", "--curve-server"],
             &["--type", "sub", "--connect", "tcp://h:1", "--count"],
-            &["--type", "sub", "--connect", "tcp://h:1", "--sockopt", "sndhwm"],
-            &["--type", "sub", "--connect", "tcp://h:1", "--sockopt", "nope=1"],
-            &["--type", "sub", "--connect", "tcp://h:1", "--sockopt", "sndhwm=x"],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "sndhwm",
+            ],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "nope=1",
+            ],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "sndhwm=x",
+            ],
         ];
         for b in bad {
             assert!(

@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<Value, String> {
 #[derive(Debug, Clone, Copy)]
 enum Null {
     /// A `null` of the text itself.
-    Null,
+    Literal,
     /// `NaN`, `Infinity` or `-Infinity`.
     Float(f64),
     /// An integer outside i64 and u64.
@@ -102,7 +102,7 @@ fn prepass(src: &str) -> Result<Prepass, String> {
                 continue;
             }
             b'n' if rest.starts_with(b"null") => {
-                out.nulls.push_back(Null::Null);
+                out.nulls.push_back(Null::Literal);
                 i += 4;
                 continue;
             }
@@ -137,7 +137,8 @@ fn prepass(src: &str) -> Result<Prepass, String> {
             out.shifts.push((out.text.len(), 4 - len));
         }
         out.text.push_str("null");
-        out.text.extend(std::iter::repeat_n(' ', len.saturating_sub(4)));
+        out.text
+            .extend(std::iter::repeat_n(' ', len.saturating_sub(4)));
         out.nulls.push_back(null);
         i += len;
         copied = i;
@@ -236,7 +237,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(match self.0.borrow_mut().pop_front() {
             Some(Null::Float(f)) => Value::Float(f),
             Some(Null::Int(i)) => Value::Int(i),
-            Some(Null::Null) | None => Value::Nil,
+            Some(Null::Literal) | None => Value::Nil,
         })
     }
 
@@ -329,7 +330,11 @@ pub fn to_json(v: &Value) -> String {
 struct PyFormatter;
 
 impl serde_json::ser::Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -337,7 +342,11 @@ impl serde_json::ser::Formatter for PyFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -353,7 +362,11 @@ impl serde_json::ser::Formatter for PyFormatter {
         w.write_all(repr_float(value).as_bytes())
     }
 
-    fn write_byte_array<W: ?Sized + io::Write>(&mut self, w: &mut W, value: &[u8]) -> io::Result<()> {
+    fn write_byte_array<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        value: &[u8],
+    ) -> io::Result<()> {
         w.write_all(value)
     }
 }
@@ -448,7 +461,12 @@ impl Serialize for Json<'_> {
                 tagged_object(s, "$timedelta", &iso_duration(d), &[])
             }
             Value::Timezone(tz) => match tz.name() {
-                Some(name) => tagged_object(s, "$timezone", &iso_offset(tz), &[("name", Extra::Str(name))]),
+                Some(name) => tagged_object(
+                    s,
+                    "$timezone",
+                    &iso_offset(tz),
+                    &[("name", Extra::Str(name))],
+                ),
                 None => tagged_object(s, "$timezone", &iso_offset(tz), &[]),
             },
             other => tagged_object(s, "$repr", &repr_value(other), &[]),

@@ -231,7 +231,10 @@ fn write_stdout(command: &'static str, bytes: &[u8]) -> Result<(), Failure> {
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::StdoutClosed),
-        Err(e) => Err(runtime_error(command, format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(runtime_error(
+            command,
+            format!("cannot write to stdout: {e}"),
+        )),
     }
 }
 

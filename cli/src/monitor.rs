@@ -7,9 +7,9 @@ use aiozmq::SocketType;
 use clap::ArgMatches;
 
 use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
-use crate::security::SecurityOpts;
 use crate::runtime::{attach, block_on, new_socket, print_line, within, Status, MONITOR_BACKLOG};
 use crate::security::event_line;
+use crate::security::SecurityOpts;
 use crate::Failure;
 
 const CMD: &str = "monitor";

@@ -627,8 +627,7 @@ mod tests {
         assert_eq!(a.method, "ns.f");
         assert_eq!(a.args, vec![Value::Int(1), Value::Str("x".into())]);
         assert_eq!(a.kwargs, vec![("k".to_string(), Value::Nil)]);
-        let a = p(&["publish", "tcp://h:1", "t", "f", "--wait-ms", "0"])
-            .unwrap();
+        let a = p(&["publish", "tcp://h:1", "t", "f", "--wait-ms", "0"]).unwrap();
         assert_eq!((a.topic.as_str(), a.wait), ("t", Duration::ZERO));
         let a = p(&[
             "serve",

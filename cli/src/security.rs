@@ -12,7 +12,9 @@ use crate::{usage, Failure};
 /// command-line order ([`Security::from_matches`], [`security_items`]): `proxy` applies each
 /// to the socket option it follows, so the struct's fields are only clap's description.
 #[derive(clap::Args, Debug, Default)]
-#[command(next_help_heading = "Security options (KEY: 40 Z85 characters, as printed by aiozmq keypair)")]
+#[command(
+    next_help_heading = "Security options (KEY: 40 Z85 characters, as printed by aiozmq keypair)"
+)]
 #[allow(dead_code)] // read through ArgMatches, in order (see above)
 pub struct SecurityOpts {
     /// Be the CURVE server (needs --curve-secretkey)

@@ -292,7 +292,10 @@ struct SecPeer {
     stdout: Lines<BufReader<ChildStdout>>,
 }
 
-const SEC_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/security/sec_peer.py");
+const SEC_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../interop/security/sec_peer.py"
+);
 
 impl SecPeer {
     async fn start(args: &[&str]) -> (SecPeer, String) {

@@ -62,7 +62,6 @@ fn client_id(client: usize) -> String {
     format!("client-{client}")
 }
 
-
 // ---- the command-line tool --------------------------------------------------------------
 
 const BIN: &str = env!("CARGO_BIN_EXE_aiozmq");

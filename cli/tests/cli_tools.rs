@@ -152,13 +152,19 @@ async fn completions_for_every_shell() {
         assert_eq!(code, Some(0), "{shell}: {err}");
         assert!(out.contains("aiozmq"), "{shell}: {out}");
         // Options as the shell's syntax writes them (fish: `-l curve-serverkey`).
-        for word in COMMANDS.iter().chain(&["curve-serverkey", "frontend", "sockopt"]) {
+        for word in COMMANDS
+            .iter()
+            .chain(&["curve-serverkey", "frontend", "sockopt"])
+        {
             assert!(out.contains(word), "{shell} completion lacks {word}");
         }
     }
     let (code, out, bash) = run(&["completions", "bash"], b"").await;
     assert_eq!((code, out.is_empty()), (Some(0), false), "{bash}");
-    assert!(out.contains("complete -F"), "a bash completion function: {out}");
+    assert!(
+        out.contains("complete -F"),
+        "a bash completion function: {out}"
+    );
     let (code, out, err) = run(&["completions", "tcsh"], b"").await;
     assert_eq!(code, Some(2), "{out}");
     assert!(err.contains("'tcsh'"), "{err}");
@@ -171,12 +177,17 @@ async fn man_page_has_every_command() {
     let _panics = support::check_library_panics();
     let (code, out, err) = run(&["man"], b"").await;
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.starts_with(".ie") || out.starts_with(".TH"), "{}", &out[..80]);
+    assert!(
+        out.starts_with(".ie") || out.starts_with(".TH"),
+        "{}",
+        &out[..80]
+    );
     assert!(out.contains(".TH aiozmq 1"), "the tool's page");
     assert!(out.contains(".SH SUBCOMMANDS"), "its list of subcommands");
     for c in COMMANDS {
         assert!(
-            out.contains(&format!(".TH aiozmq\\-{c} 1")) || out.contains(&format!(".TH aiozmq-{c} 1")),
+            out.contains(&format!(".TH aiozmq\\-{c} 1"))
+                || out.contains(&format!(".TH aiozmq-{c} 1")),
             "no page for {c}"
         );
     }
