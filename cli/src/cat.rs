@@ -135,8 +135,8 @@ pub struct CatOpts {
     /// No status lines on stderr
     #[arg(short, long)]
     quiet: bool,
-    /// Also print the socket's monitor events on stderr, as 'event NAME VALUE ENDPOINT
-    /// [REASON]' (see aiozmq monitor)
+    /// Also print the socket's monitor events on stderr, as 'event NAME VALUE ENDPOINT',
+    /// then the reason when there is one (see aiozmq monitor)
     #[arg(short, long)]
     verbose: bool,
     #[command(flatten)]
