@@ -40,6 +40,8 @@ pub enum ErrorKind {
     /// `ENOCOMPATPROTO`: the transport does not go with the socket type (`udp://` takes
     /// only a RADIO's connect and a DISH's bind).
     IncompatibleProtocol,
+    /// `EFAULT`: libzmq's answer to PEER's `connect_peer` under IMMEDIATE.
+    Fault,
     /// Any other I/O error from the operating system.
     Io,
 }
@@ -65,6 +67,7 @@ impl ErrorKind {
             ErrorKind::TimedOut => 110,
             ErrorKind::AccessDenied => 13,
             ErrorKind::IncompatibleProtocol => 156_384_764,
+            ErrorKind::Fault => 14,
             ErrorKind::Io => 5,
         }
     }
@@ -88,6 +91,7 @@ impl ErrorKind {
             ErrorKind::TimedOut => "ETIMEDOUT",
             ErrorKind::AccessDenied => "EACCES",
             ErrorKind::IncompatibleProtocol => "ENOCOMPATPROTO",
+            ErrorKind::Fault => "EFAULT",
             ErrorKind::Io => "EIO",
         }
     }
@@ -109,7 +113,7 @@ impl ErrorKind {
             ErrorKind::Closed => io::ErrorKind::NotConnected,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
-            ErrorKind::Fsm | ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Fsm | ErrorKind::Fault | ErrorKind::Io => io::ErrorKind::Other,
         }
     }
 }
