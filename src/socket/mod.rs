@@ -243,7 +243,7 @@ impl Socket {
         sndbuf: i32, set_sndbuf;
         /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
         rcvbuf: i32, set_rcvbuf;
-        /// ZMQ_BACKLOG: the listen queue of TCP listeners bound afterwards (default 100).
+        /// ZMQ_BACKLOG: the listen queue of TCP and IPC listeners bound afterwards (default 100).
         backlog: i32, set_backlog;
         /// ZMQ_IPV6: `tcp://*` binds both IPv4 and IPv6, and host names resolve to IPv6
         /// addresses too; IPv6 literals (`tcp://[::1]:5555`) work either way (default off).
@@ -803,10 +803,12 @@ impl Socket {
                 format!("ipc:// is not available on this platform yet: {endpoint}"),
             )),
             #[cfg(unix)]
-            Endpoint::Ipc(path) => transport::ipc::bind(&path).await.map(|l| {
-                let file = (!path.starts_with('@')).then(|| path.clone());
-                (Listener::Ipc(l), format!("ipc://{path}"), file)
-            }),
+            Endpoint::Ipc(path) => transport::ipc::bind(&path, shared.conn_options().backlog)
+                .await
+                .map(|l| {
+                    let file = (!path.starts_with('@')).then(|| path.clone());
+                    (Listener::Ipc(l), format!("ipc://{path}"), file)
+                }),
             Endpoint::Inproc(_) => unreachable!("handled above"),
         };
         let (listener, resolved, ipc_path) = match bound {
