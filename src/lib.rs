@@ -44,7 +44,9 @@ pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Pro
 pub use monitor::{EventKind, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ProxyStatistics};
 pub use security::curve::{curve_keypair, curve_public};
-pub use socket::{Counters, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError};
+pub use socket::{
+    Counters, OwnedListener, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError,
+};
 pub use transport::Endpoint;
 pub use version::{version_info, ReleaseLevel, VersionInfo, VERSION};
 pub use zmtp::SocketType;
