@@ -35,7 +35,9 @@ async fn rcvtimeo_zero_positive_and_forever_on_the_async_socket() {
     let _panics = support::check_library_panics();
     let pull = Socket::new(SocketType::Pull);
     assert_eq!(pull.rcvtimeo(), -1);
-    let ep = within("bind", pull.bind("tcp://127.0.0.1:*")).await.unwrap();
+    let ep = within("bind", pull.bind("tcp://127.0.0.1:*"))
+        .await
+        .unwrap();
 
     pull.setsockopt(opt::RCVTIMEO, 0).unwrap();
     let start = Instant::now();
@@ -85,8 +87,7 @@ async fn sndtimeo_zero_positive_and_forever_on_the_async_socket() {
     assert_took_the_timeout(start.elapsed(), "send");
 
     push.set_sndtimeo(-1).unwrap();
-    let (mut peer, eps) =
-        PyPeer::start(["PULL", "--bind", "tcp://127.0.0.1:*", "recv", "1"]).await;
+    let (mut peer, eps) = PyPeer::start(["PULL", "--bind", "tcp://127.0.0.1:*", "recv", "1"]).await;
     let (sent, ()) = tokio::join!(within("send", push.send(msg(&[b"waited"]))), async {
         within("connect", push.connect(&eps[0])).await.unwrap();
     });
@@ -168,7 +169,10 @@ async fn bind_listener_serves_an_owned_unix_listener_to_libzmq() {
     assert_eq!(peer.message().await.frames, vec![b"ok".to_vec()]);
     peer.finish().await;
     within("unbind", rep.unbind(&ep)).await.unwrap();
-    assert!(std::path::Path::new(&path).exists(), "the creator's file stays");
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the creator's file stays"
+    );
     close(&rep).await;
 }
 
@@ -197,7 +201,9 @@ async fn null_domain_without_handler(enforce: bool) -> Result<(), u32> {
         .setsockopt(opt::ZAP_ENFORCE_DOMAIN, i32::from(enforce))
         .unwrap();
     let mut mon = server.monitor(64);
-    let ep = within("bind", server.bind("tcp://127.0.0.1:*")).await.unwrap();
+    let ep = within("bind", server.bind("tcp://127.0.0.1:*"))
+        .await
+        .unwrap();
     let (mut peer, _) = PyPeer::start([
         "DEALER",
         "--connect",
@@ -245,7 +251,9 @@ async fn zap_enforce_domain_null_without_a_domain_skips_zap() {
         seen.fetch_add(1, Ordering::SeqCst);
         ZapReply::deny("no")
     });
-    let ep = within("bind", server.bind("tcp://127.0.0.1:*")).await.unwrap();
+    let ep = within("bind", server.bind("tcp://127.0.0.1:*"))
+        .await
+        .unwrap();
     let (peer, _) = PyPeer::start(["PUSH", "--connect", &ep, "send", "1", "text:free"]).await;
     assert_eq!(recv(&server, "message").await, msg(&[b"free"]));
     peer.finish().await;
@@ -278,7 +286,9 @@ async fn curve_case(
         });
     }
     let mut mon = server.monitor(64);
-    let ep = within("bind", server.bind("tcp://127.0.0.1:*")).await.unwrap();
+    let ep = within("bind", server.bind("tcp://127.0.0.1:*"))
+        .await
+        .unwrap();
     let client = Socket::new(SocketType::Push);
     // A refused client keeps its message queued: close drops it at once.
     client.set_linger(Duration::ZERO).unwrap();

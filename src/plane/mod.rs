@@ -188,11 +188,14 @@ impl Shared {
             && !matches!(cfg.security, zmtp::Security::PlainServer)
         {
             // EFAULT, the errno libzmq's event carries for this refusal.
-            return Err((14, format!(
-                "ZAP_ENFORCE_DOMAIN: ZAP domain {:?} has no ZAP handler to authenticate \
+            return Err((
+                14,
+                format!(
+                    "ZAP_ENFORCE_DOMAIN: ZAP domain {:?} has no ZAP handler to authenticate \
                  the peer",
-                st.opts.zap_domain
-            )));
+                    st.opts.zap_domain
+                ),
+            ));
         }
         let zap_applies = zap_wanted && st.zap_handler.is_some();
         if zap_applies {

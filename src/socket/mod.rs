@@ -397,7 +397,9 @@ impl Socket {
     /// Sets [`in_batch_size`](Self::in_batch_size).
     pub fn set_in_batch_size(&self, bytes: i32) -> Result<()> {
         if bytes <= 0 {
-            return Err(Error::inval(format!("IN_BATCH_SIZE must be positive, not {bytes}")));
+            return Err(Error::inval(format!(
+                "IN_BATCH_SIZE must be positive, not {bytes}"
+            )));
         }
         self.shared.state.lock().unwrap().opts.in_batch_size = bytes;
         Ok(())
@@ -414,7 +416,9 @@ impl Socket {
     /// Sets [`out_batch_size`](Self::out_batch_size).
     pub fn set_out_batch_size(&self, bytes: i32) -> Result<()> {
         if bytes <= 0 {
-            return Err(Error::inval(format!("OUT_BATCH_SIZE must be positive, not {bytes}")));
+            return Err(Error::inval(format!(
+                "OUT_BATCH_SIZE must be positive, not {bytes}"
+            )));
         }
         self.shared.state.lock().unwrap().opts.out_batch_size = bytes;
         Ok(())
@@ -973,9 +977,9 @@ impl Socket {
 
     /// Serves a listener made elsewhere, as [`bind`](Self::bind) serves its own: libzmq's
     /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
-    /// a descriptor number: the listener is handed over owned (build it from an
-    /// inherited descriptor with `std::os::fd::OwnedFd`, or take one from a
-    /// socket-activation crate). Returns the endpoint it listens on (also
+    /// a descriptor number: the listener is handed over owned (made from an inherited
+    /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
+    /// such as `listenfd`; this library forbids the unsafe code that takes). Returns the endpoint it listens on (also
     /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
     /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
     /// events, as a bind's.

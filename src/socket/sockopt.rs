@@ -199,9 +199,9 @@ pub mod opt {
         GSSAPI_SERVICE_PRINCIPAL_NAMETYPE = 91, Int;
         /// ZMQ_BINDTODEVICE (unsupported).
         BINDTODEVICE = 92, Bytes;
-        /// ZMQ_ZAP_ENFORCE_DOMAIN: 0 or 1.
+        /// ZMQ_ZAP_ENFORCE_DOMAIN: an integer, non-zero is on.
         ZAP_ENFORCE_DOMAIN = 93, Int;
-        /// ZMQ_LOOPBACK_FASTPATH: 0 or 1 (Windows-only in libzmq; no effect).
+        /// ZMQ_LOOPBACK_FASTPATH: an integer, non-zero is on (Windows-only in libzmq; no effect).
         LOOPBACK_FASTPATH = 94, Int;
         /// ZMQ_METADATA (set only): `X-Name:value`, each set adds a property.
         METADATA = 95, Bytes;
