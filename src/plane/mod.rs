@@ -138,6 +138,10 @@ impl Shared {
     }
 }
 
+/// Why a connection cannot start: the errno of its HANDSHAKE_FAILED_NO_DETAIL event and
+/// the reason.
+pub(crate) type Refusal = (u32, String);
+
 /// The engine contract (see the module documentation): what a connection task does to the
 /// data plane, one lock each.
 impl Shared {
@@ -156,7 +160,7 @@ impl Shared {
             zmtp::Config,
             Option<Arc<dyn crate::security::zap::ZapHandler>>,
         ),
-        (u32, String),
+        Refusal,
     > {
         let st = self.state.lock().unwrap();
         let mut cfg = zmtp::Config::new(st.socket_type);

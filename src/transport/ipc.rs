@@ -131,7 +131,7 @@ mod tests {
         let name = format!("@aiozmq-ipc-backlog-{}", std::process::id());
         let _l = bind(&name, 1).await.unwrap();
         let mut raw = vec![0u8];
-        raw.extend_from_slice(name[1..].as_bytes());
+        raw.extend_from_slice(&name.as_bytes()[1..]);
         use std::os::unix::ffi::OsStrExt;
         let addr = socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(&raw)).unwrap();
         assert_eq!(queued_connects(&addr, 20).0, 2, "abstract name, backlog 1");
