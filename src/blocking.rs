@@ -49,7 +49,6 @@ use crate::{Counters, Error, ErrorKind, Message, Result, SocketType};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -111,16 +110,6 @@ where
         .map_err(|_| Error::new(ErrorKind::Io, "the operation ended without a result"))
 }
 
-/// A timeout option's value: -1 waits for ever, 0 not at all, N for N milliseconds.
-fn check_timeout(ms: i32, name: &str) -> Result<()> {
-    if ms < -1 {
-        return Err(Error::inval(format!(
-            "{name} must be -1 (for ever), 0 (no wait) or a number of milliseconds, not {ms}"
-        )));
-    }
-    Ok(())
-}
-
 /// Awaits `fut` for at most `ms` milliseconds (-1: no limit); `ETIMEDOUT` when it runs out.
 async fn within<T>(ms: i32, what: &'static str, fut: impl Future<Output = Result<T>>) -> Result<T> {
     if ms < 0 {
@@ -166,8 +155,6 @@ macro_rules! delegate_options {
 pub struct Socket {
     /// Taken only by `drop`, which drops it inside the background runtime's context.
     inner: Option<Arc<crate::Socket>>,
-    rcvtimeo: AtomicI32,
-    sndtimeo: AtomicI32,
 }
 
 impl Socket {
@@ -176,8 +163,6 @@ impl Socket {
     pub fn new(socket_type: SocketType) -> Socket {
         Socket {
             inner: Some(Arc::new(crate::Socket::new(socket_type))),
-            rcvtimeo: AtomicI32::new(-1),
-            sndtimeo: AtomicI32::new(-1),
         }
     }
 
@@ -255,7 +240,7 @@ impl Socket {
     /// when a positive timeout runs out. On either error the message was not sent (use
     /// [`try_send`](Self::try_send) to get it back).
     pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
-        let timeo = self.sndtimeo.load(Ordering::Relaxed);
+        let timeo = self.sock().sndtimeo();
         let msg = match self.sock().try_send(msg) {
             Ok(()) => return Ok(()),
             Err(TrySendError { error, message }) if error.kind() == ErrorKind::Again => {
@@ -267,7 +252,7 @@ impl Socket {
             Err(e) => return Err(e.error),
         };
         let s = self.sock().clone();
-        run(async move { within(timeo, "send (SNDTIMEO)", s.send(msg)).await })?
+        run(async move { within(timeo, "send (SNDTIMEO)", s.send_untimed(msg)).await })?
     }
 
     /// Sends the frames of `parts` as one message, as [`send`](Self::send).
@@ -283,14 +268,14 @@ impl Socket {
     /// [`rcvtimeo`](Self::rcvtimeo): `EAGAIN` at once with a timeout of 0 when nothing is
     /// queued, `ETIMEDOUT` when a positive timeout runs out.
     pub fn recv(&self) -> Result<Message> {
-        let timeo = self.rcvtimeo.load(Ordering::Relaxed);
+        let timeo = self.sock().rcvtimeo();
         match self.sock().try_recv() {
             Ok(m) => return Ok(m),
             Err(e) if e.kind() == ErrorKind::Again && timeo != 0 => {}
             Err(e) => return Err(e),
         }
         let s = self.sock().clone();
-        run(async move { within(timeo, "recv (RCVTIMEO)", s.recv()).await })?
+        run(async move { within(timeo, "recv (RCVTIMEO)", s.recv_untimed()).await })?
     }
 
     /// Receives the next message as its frames, as [`recv`](Self::recv).
@@ -342,27 +327,23 @@ impl Socket {
     /// ZMQ_RCVTIMEO in milliseconds: how long [`recv`](Self::recv) waits (-1, the default:
     /// for ever; 0: not at all).
     pub fn rcvtimeo(&self) -> i32 {
-        self.rcvtimeo.load(Ordering::Relaxed)
+        self.sock().rcvtimeo()
     }
 
     /// Sets [`rcvtimeo`](Self::rcvtimeo); `EINVAL` below -1.
     pub fn set_rcvtimeo(&self, ms: i32) -> Result<()> {
-        check_timeout(ms, "RCVTIMEO")?;
-        self.rcvtimeo.store(ms, Ordering::Relaxed);
-        Ok(())
+        self.sock().set_rcvtimeo(ms)
     }
 
     /// ZMQ_SNDTIMEO in milliseconds: how long [`send`](Self::send) waits for room (-1, the
     /// default: for ever; 0: not at all).
     pub fn sndtimeo(&self) -> i32 {
-        self.sndtimeo.load(Ordering::Relaxed)
+        self.sock().sndtimeo()
     }
 
     /// Sets [`sndtimeo`](Self::sndtimeo); `EINVAL` below -1.
     pub fn set_sndtimeo(&self, ms: i32) -> Result<()> {
-        check_timeout(ms, "SNDTIMEO")?;
-        self.sndtimeo.store(ms, Ordering::Relaxed);
-        Ok(())
+        self.sock().set_sndtimeo(ms)
     }
 
     /// SUB: subscribes to messages whose first frame starts with `topic` (see

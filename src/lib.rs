@@ -46,7 +46,9 @@ pub use message::{
 pub use monitor::{EventKind, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ProxyStatistics};
 pub use security::curve::{curve_keypair, curve_public};
-pub use socket::{Counters, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError};
+pub use socket::{
+    Counters, OwnedListener, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError,
+};
 pub use transport::udp::UdpEndpoint;
 pub use transport::Endpoint;
 pub use version::{version_info, ReleaseLevel, VersionInfo, VERSION};

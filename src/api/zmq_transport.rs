@@ -835,7 +835,7 @@ async fn next_event(monitor: &mut Option<Monitor>) -> Option<SocketEvent> {
 
 async fn send_front(socket: &Socket, front: Option<(u64, Message)>) -> (u64, Result<()>) {
     match front {
-        Some((id, msg)) => (id, socket.send(msg).await),
+        Some((id, msg)) => (id, socket.send_untimed(msg).await),
         None => std::future::pending().await,
     }
 }
@@ -893,7 +893,7 @@ async fn drive(inner: Arc<Inner>) {
                 }
                 Err(e) => inner.fatal(e),
             },
-            r = inner.socket.recv(), if read => match r {
+            r = inner.socket.recv_untimed(), if read => match r {
                 Ok(msg) => {
                     {
                         let mut st = inner.lock();

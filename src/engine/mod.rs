@@ -238,11 +238,11 @@ where
     let shared = ctx.shared.clone();
     let (cfg, zap_handler) = match shared.connection_config(&ctx.peer_address) {
         Ok(c) => c,
-        Err(why) => {
+        Err((errno, why)) => {
             tracing::warn!(endpoint = %ctx.endpoint, "{why}");
             shared.emit(MonitorEvent {
                 kind: EventKind::HandshakeFailedNoDetail,
-                value: 22,
+                value: errno,
                 endpoint: ctx.endpoint.clone(),
                 reason: Some(why),
             });

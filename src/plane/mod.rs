@@ -98,6 +98,7 @@ impl Shared {
             bind_to_device: o.bindtodevice.clone(),
             max_retransmit: o.tcp_maxrt,
             connect_timeout: o.connect_timeout,
+            busy_poll: o.busy_poll,
         }
     }
 
@@ -139,13 +140,19 @@ impl Shared {
     }
 }
 
+/// Why a connection cannot start: the errno of its HANDSHAKE_FAILED_NO_DETAIL event and
+/// the reason.
+pub(crate) type Refusal = (u32, String);
+
 /// The engine contract (see the module documentation): what a connection task does to the
 /// data plane, one lock each.
 impl Shared {
     /// The protocol settings of a new connection from the socket's options: the socket
     /// type, routing id, limits, timers and security, and the ZAP handler when ZAP applies
-    /// (always for a PLAIN/CURVE server, for NULL only with a ZAP domain, as libzmq).
-    /// `Err` says why the security options are incomplete.
+    /// (always for a PLAIN/CURVE server, for NULL only with a ZAP domain, as libzmq; see
+    /// ZAP_ENFORCE_DOMAIN). `Err`: the errno of the HANDSHAKE_FAILED_NO_DETAIL event and
+    /// why: incomplete security options (EINVAL), or a ZAP domain without a handler under
+    /// ZAP_ENFORCE_DOMAIN (EFAULT).
     #[inline]
     pub(crate) fn connection_config(
         &self,
@@ -155,7 +162,7 @@ impl Shared {
             zmtp::Config,
             Option<Arc<dyn crate::security::zap::ZapHandler>>,
         ),
-        String,
+        Refusal,
     > {
         let st = self.state.lock().unwrap();
         let mut cfg = zmtp::Config::new(st.socket_type);
@@ -166,15 +173,37 @@ impl Shared {
         cfg.heartbeat_ivl = st.opts.heartbeat_ivl;
         cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
         cfg.heartbeat_ttl = st.opts.heartbeat_ttl;
-        cfg.security = st.opts.security()?;
+        cfg.security = st.opts.security().map_err(|why| (22, why))?;
         for (name, value) in &st.opts.metadata {
             cfg.metadata.push(name.clone(), value.clone());
         }
-        let zap_applies = st.zap_handler.is_some()
-            && match cfg.security {
-                zmtp::Security::Null => !st.opts.zap_domain.is_empty(),
-                ref s => s.as_server(),
-            };
+        // libzmq 4.3.5: NULL asks ZAP only under a domain; a CURVE server always, but
+        // under ZAP_ENFORCE_DOMAIN only with a domain. With no handler to ask, the
+        // connection is accepted unchecked unless ZAP_ENFORCE_DOMAIN (NULL, CURVE).
+        let enforce = st.opts.zap_enforce_domain;
+        let has_domain = !st.opts.zap_domain.is_empty();
+        let zap_wanted = match cfg.security {
+            zmtp::Security::Null => has_domain,
+            zmtp::Security::CurveServer { .. } if enforce => has_domain,
+            ref s => s.as_server(),
+        };
+        // PLAIN servers keep their own rule (ZAP_ENFORCE_DOMAIN does not apply to them).
+        if zap_wanted
+            && enforce
+            && st.zap_handler.is_none()
+            && !matches!(cfg.security, zmtp::Security::PlainServer)
+        {
+            // EFAULT, the errno libzmq's event carries for this refusal.
+            return Err((
+                14,
+                format!(
+                    "ZAP_ENFORCE_DOMAIN: ZAP domain {:?} has no ZAP handler to authenticate \
+                 the peer",
+                    st.opts.zap_domain
+                ),
+            ));
+        }
+        let zap_applies = zap_wanted && st.zap_handler.is_some();
         if zap_applies {
             cfg.zap_domain = Some(st.opts.zap_domain.clone());
         }

@@ -90,7 +90,7 @@ pub struct Options {
     /// ZMQ_RCVBUF: the kernel receive buffer (SO_RCVBUF) of new TCP and IPC connections,
     /// in bytes (-1: the system default).
     pub rcvbuf: i32,
-    /// ZMQ_BACKLOG: the listen queue of new TCP listeners. Default 100.
+    /// ZMQ_BACKLOG: the listen queue of new TCP and IPC listeners. Default 100.
     pub backlog: i32,
     /// ZMQ_IPV6: `tcp://*` binds both IPv4 and IPv6, and host names resolve to IPv6
     /// addresses too (IPv6 literals work either way). Default off.
@@ -133,6 +133,21 @@ pub struct Options {
     pub curve_serverkey: Option<[u8; 32]>,
     /// ZMQ_ZAP_DOMAIN.
     pub zap_domain: String,
+    /// ZMQ_ZAP_ENFORCE_DOMAIN: a ZAP domain without a ZAP handler refuses connections
+    /// (NULL, CURVE server), and a CURVE server without a domain skips ZAP. Default off.
+    pub zap_enforce_domain: bool,
+    /// ZMQ_LOOPBACK_FASTPATH: libzmq's Windows-only SIO_LOOPBACK_FAST_PATH; kept, no
+    /// effect. Default off.
+    pub loopback_fastpath: bool,
+    /// ZMQ_IN_BATCH_SIZE: libzmq's read buffer size; kept, no effect (reads adapt in
+    /// size). Default 8192.
+    pub in_batch_size: i32,
+    /// ZMQ_OUT_BATCH_SIZE: libzmq's write batch size; kept, no effect (writes batch up to
+    /// 64 KiB). Default 8192.
+    pub out_batch_size: i32,
+    /// ZMQ_BUSY_POLL: SO_BUSY_POLL in microseconds on new TCP connections (Linux; 0:
+    /// leave the system's). Default 0.
+    pub busy_poll: i32,
     // ---- messages and properties on connect and disconnect ----
     /// ZMQ_ROUTER_NOTIFY (ROUTER): `NOTIFY_CONNECT` (1) and/or `NOTIFY_DISCONNECT` (2).
     pub router_notify: u8,
@@ -206,6 +221,11 @@ impl Default for Options {
             curve_secretkey: None,
             curve_serverkey: None,
             zap_domain: String::new(),
+            zap_enforce_domain: false,
+            loopback_fastpath: false,
+            in_batch_size: 8192,
+            out_batch_size: 8192,
+            busy_poll: 0,
             router_notify: 0,
             probe_router: false,
             connect_routing_id: Bytes::new(),

@@ -43,6 +43,7 @@ use monitor::{EventKind, EventQueue, Monitor};
 use options::Options;
 use state::{SendBlock, State, Wakes};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -107,6 +108,75 @@ pub struct Socket {
     last_endpoint: Mutex<String>,
     /// [`ready`](Self::ready) calls waiting now (see `turned`).
     ready_waiters: std::sync::atomic::AtomicUsize,
+    /// ZMQ_RCVTIMEO and ZMQ_SNDTIMEO in milliseconds (-1: none). Atomics outside the
+    /// state lock: `recv` and `send` read them on every call.
+    rcvtimeo: AtomicI32,
+    sndtimeo: AtomicI32,
+}
+
+/// A listening socket made outside this library, for [`Socket::bind_listener`].
+#[derive(Debug)]
+pub enum OwnedListener {
+    /// A TCP listener.
+    Tcp(std::net::TcpListener),
+    /// A Unix-domain listener (the ipc transport).
+    #[cfg(unix)]
+    Ipc(std::os::unix::net::UnixListener),
+}
+
+impl From<std::net::TcpListener> for OwnedListener {
+    fn from(l: std::net::TcpListener) -> Self {
+        OwnedListener::Tcp(l)
+    }
+}
+
+#[cfg(unix)]
+impl From<std::os::unix::net::UnixListener> for OwnedListener {
+    fn from(l: std::os::unix::net::UnixListener) -> Self {
+        OwnedListener::Ipc(l)
+    }
+}
+
+/// `ipc://@name` for a Linux abstract socket address.
+#[cfg(unix)]
+fn abstract_endpoint(addr: &std::os::unix::net::SocketAddr) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        addr.as_abstract_name()
+            .map(|n| format!("ipc://@{}", String::from_utf8_lossy(n)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
+/// A timeout option's value: -1 waits for ever, 0 not at all, N for N milliseconds.
+pub(crate) fn check_timeout(ms: i32, name: &str) -> Result<()> {
+    if ms < -1 {
+        return Err(Error::inval(format!(
+            "{name} must be -1 (for ever), 0 (no wait) or a number of milliseconds, not {ms}"
+        )));
+    }
+    Ok(())
+}
+
+/// Awaits `fut` for at most `ms` (> 0) milliseconds; `EAGAIN` when they run out, as
+/// libzmq reports an expired RCVTIMEO/SNDTIMEO.
+async fn timed<T>(
+    ms: i32,
+    what: &str,
+    option: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(Duration::from_millis(ms as u64), fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::again(format!(
+            "{what} did not complete within {option} ({ms} ms)"
+        ))),
+    }
 }
 
 macro_rules! option_accessors {
@@ -145,7 +215,37 @@ impl Socket {
             connects: Mutex::new(Vec::new()),
             last_endpoint: Mutex::new(String::new()),
             ready_waiters: std::sync::atomic::AtomicUsize::new(0),
+            rcvtimeo: AtomicI32::new(-1),
+            sndtimeo: AtomicI32::new(-1),
         }
+    }
+
+    /// ZMQ_RCVTIMEO in milliseconds, as libzmq: how long [`recv`](Self::recv) waits for a
+    /// message before failing with `EAGAIN` (-1, the default: for ever; 0: not at all,
+    /// as [`try_recv`](Self::try_recv)).
+    pub fn rcvtimeo(&self) -> i32 {
+        self.rcvtimeo.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`rcvtimeo`](Self::rcvtimeo); `EINVAL` below -1.
+    pub fn set_rcvtimeo(&self, ms: i32) -> Result<()> {
+        check_timeout(ms, "RCVTIMEO")?;
+        self.rcvtimeo.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// ZMQ_SNDTIMEO in milliseconds, as libzmq: how long [`send`](Self::send) waits for
+    /// room before failing with `EAGAIN`, the message not sent (-1, the default: for ever;
+    /// 0: not at all, as [`try_send`](Self::try_send)).
+    pub fn sndtimeo(&self) -> i32 {
+        self.sndtimeo.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`sndtimeo`](Self::sndtimeo); `EINVAL` below -1.
+    pub fn set_sndtimeo(&self, ms: i32) -> Result<()> {
+        check_timeout(ms, "SNDTIMEO")?;
+        self.sndtimeo.store(ms, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The socket's type.
@@ -243,7 +343,7 @@ impl Socket {
         sndbuf: i32, set_sndbuf;
         /// ZMQ_RCVBUF: SO_RCVBUF of new TCP and IPC connections in bytes (-1 system default).
         rcvbuf: i32, set_rcvbuf;
-        /// ZMQ_BACKLOG: the listen queue of TCP listeners bound afterwards (default 100).
+        /// ZMQ_BACKLOG: the listen queue of TCP and IPC listeners bound afterwards (default 100).
         backlog: i32, set_backlog;
         /// ZMQ_IPV6: `tcp://*` binds both IPv4 and IPv6, and host names resolve to IPv6
         /// addresses too; IPv6 literals (`tcp://[::1]:5555`) work either way (default off).
@@ -276,6 +376,59 @@ impl Socket {
         /// [`opt::RECONNECT_STOP_AFTER_DISCONNECT`] (after `disconnect`, which here always
         /// stops it). The connect's queued messages are dropped with it. Default 0.
         reconnect_stop: i32, set_reconnect_stop;
+        /// ZMQ_ZAP_ENFORCE_DOMAIN, as libzmq 4.3.5 (default off): a NULL socket or a
+        /// CURVE server with a [`zap_domain`](Self::zap_domain) but no
+        /// [`ZAP handler`](Self::set_zap_handler) refuses every connection (the
+        /// HANDSHAKE_FAILED_NO_DETAIL event, EFAULT) instead of accepting it unchecked;
+        /// and a CURVE server without a domain does not ask its handler (encryption
+        /// without authentication). PLAIN servers are not affected.
+        zap_enforce_domain: bool, set_zap_enforce_domain;
+        /// ZMQ_LOOPBACK_FASTPATH: libzmq's Windows-only SIO_LOOPBACK_FAST_PATH for TCP
+        /// over the loopback; accepted and read back, with no effect (as libzmq on every
+        /// other system).
+        loopback_fastpath: bool, set_loopback_fastpath;
+        /// ZMQ_BUSY_POLL: SO_BUSY_POLL, microseconds a read on an empty TCP connection
+        /// busy-polls the device queue, set on new TCP connections (Linux; above
+        /// `net.core.busy_poll` needs CAP_NET_ADMIN; 0, the default: leave the system's).
+        busy_poll: i32, set_busy_poll;
+    }
+
+    /// ZMQ_IN_BATCH_SIZE: libzmq's read buffer size in bytes (default 8192). Accepted
+    /// (`EINVAL` unless positive) and read back with no effect: a connection here reads
+    /// 8 KiB first and grows its reads up to 4 MiB while they come back full, which a
+    /// fixed size would only slow down.
+    pub fn in_batch_size(&self) -> i32 {
+        self.shared.state.lock().unwrap().opts.in_batch_size
+    }
+
+    /// Sets [`in_batch_size`](Self::in_batch_size).
+    pub fn set_in_batch_size(&self, bytes: i32) -> Result<()> {
+        if bytes <= 0 {
+            return Err(Error::inval(format!(
+                "IN_BATCH_SIZE must be positive, not {bytes}"
+            )));
+        }
+        self.shared.state.lock().unwrap().opts.in_batch_size = bytes;
+        Ok(())
+    }
+
+    /// ZMQ_OUT_BATCH_SIZE: libzmq's write batch size in bytes (default 8192). Accepted
+    /// (`EINVAL` unless positive) and read back with no effect: a connection here gathers
+    /// queued messages into one write of up to 64 KiB (several buffers at once), and a
+    /// message larger than that goes out without a copy whatever the batch size.
+    pub fn out_batch_size(&self) -> i32 {
+        self.shared.state.lock().unwrap().opts.out_batch_size
+    }
+
+    /// Sets [`out_batch_size`](Self::out_batch_size).
+    pub fn set_out_batch_size(&self, bytes: i32) -> Result<()> {
+        if bytes <= 0 {
+            return Err(Error::inval(format!(
+                "OUT_BATCH_SIZE must be positive, not {bytes}"
+            )));
+        }
+        self.shared.state.lock().unwrap().opts.out_batch_size = bytes;
+        Ok(())
     }
 
     /// ZMQ_XPUB_VERBOSE (XPUB): pass every subscribe message up, not only the first of a
@@ -829,10 +982,12 @@ impl Socket {
                 format!("ipc:// is not available on this platform yet: {endpoint}"),
             )),
             #[cfg(unix)]
-            Endpoint::Ipc(path) => transport::ipc::bind(&path).await.map(|l| {
-                let file = (!path.starts_with('@')).then(|| path.clone());
-                (Listener::Ipc(l), format!("ipc://{path}"), file)
-            }),
+            Endpoint::Ipc(path) => transport::ipc::bind(&path, shared.conn_options().backlog)
+                .await
+                .map(|l| {
+                    let file = (!path.starts_with('@')).then(|| path.clone());
+                    (Listener::Ipc(l), format!("ipc://{path}"), file)
+                }),
             Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("handled above"),
         };
         let (listener, resolved, ipc_path) = match bound {
@@ -843,6 +998,62 @@ impl Socket {
                 return Err(e);
             }
         };
+        Ok(self.serve_listener(listener, resolved, ipc_path))
+    }
+
+    /// Serves a listener made elsewhere, as [`bind`](Self::bind) serves its own: libzmq's
+    /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
+    /// a descriptor number: the listener is handed over owned (made from an inherited
+    /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
+    /// such as `listenfd`; this library forbids the unsafe code that takes). Returns the endpoint it listens on (also
+    /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
+    /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
+    /// events, as a bind's.
+    ///
+    /// The listener is taken as it is: BACKLOG and the other listener options are not
+    /// applied (its owner set them), the accepted connections get the connection
+    /// options as usual. As libzmq with ZMQ_USE_FD, an IPC socket file is left in place
+    /// on unbind and close (its creator owns it). `EINVAL` for an unnamed Unix socket;
+    /// `EPROTONOSUPPORT` when the socket type does not take that transport.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: if cancelled before completion, the listener is closed with the future.
+    pub async fn bind_listener(&self, listener: impl Into<OwnedListener>) -> Result<String> {
+        self.check_open()?;
+        let (listener, resolved) = match listener.into() {
+            OwnedListener::Tcp(l) => {
+                let ep = match l.local_addr()? {
+                    std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+                    std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
+                };
+                l.set_nonblocking(true)?;
+                (Listener::Tcp(tokio::net::TcpListener::from_std(l)?), ep)
+            }
+            #[cfg(unix)]
+            OwnedListener::Ipc(l) => {
+                let addr = l.local_addr()?;
+                let ep = match addr.as_pathname() {
+                    Some(p) => format!("ipc://{}", p.display()),
+                    None => abstract_endpoint(&addr).ok_or_else(|| {
+                        Error::inval("an unnamed Unix socket has no endpoint to serve")
+                    })?,
+                };
+                l.set_nonblocking(true)?;
+                (Listener::Ipc(tokio::net::UnixListener::from_std(l)?), ep)
+            }
+        };
+        self.check_transport(&Endpoint::parse(&resolved)?, true)?;
+        Ok(self.serve_listener(listener, resolved, None))
+    }
+
+    /// Starts the accept loop of a bound listener and records the binding.
+    fn serve_listener(
+        &self,
+        listener: Listener,
+        resolved: String,
+        ipc_path: Option<String>,
+    ) -> String {
+        let shared = self.shared.clone();
         let fd = listener.raw_fd();
         shared.emit_kind(EventKind::Listening, fd, &resolved, None);
         let token = shared.terminate.child_token();
@@ -861,7 +1072,7 @@ impl Socket {
             inproc_name: None,
             task: Some(task),
         });
-        Ok(resolved)
+        resolved
     }
 
     /// DISH `bind` to `udp://`: the socket is bound now; a task delivers its datagrams.
@@ -1131,7 +1342,22 @@ impl Socket {
     /// If the future is dropped before it completes, the message was not queued and is
     /// lost with the future; the socket's state (REQ/REP alternation) is unchanged. Use
     /// [`try_send`](Self::try_send) to keep the message on `EAGAIN`.
+    ///
+    /// With [`sndtimeo`](Self::sndtimeo) set, waits at most that long: `EAGAIN` when it
+    /// runs out (0: at once when no peer has room), and the message is dropped.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        let timeo = self.sndtimeo.load(Ordering::Relaxed);
+        if timeo < 0 {
+            return self.send_untimed(msg).await;
+        }
+        if timeo == 0 {
+            return self.try_send(msg).map_err(|e| e.error);
+        }
+        timed(timeo, "send", "SNDTIMEO", self.send_untimed(msg)).await
+    }
+
+    /// `send` without SNDTIMEO (for the layers above, which keep their own timing).
+    pub(crate) async fn send_untimed(&self, msg: impl Into<Message>) -> Result<()> {
         // Fast path: no waiter registration when a peer has room. The message stays in
         // `slot` until it is queued.
         let mut slot = Some(msg.into());
@@ -1325,7 +1551,22 @@ impl Socket {
     /// REQ/REP `recv` dropped while it waits gives the read side back to the connection
     /// task. A waiting `recv` future should be polled when woken, or dropped: while a
     /// REQ/REP one holds the read side, only it reads that connection.
+    ///
+    /// With [`rcvtimeo`](Self::rcvtimeo) set, waits at most that long: `EAGAIN` when it
+    /// runs out (0: at once when nothing is queued).
     pub async fn recv(&self) -> Result<Message> {
+        let timeo = self.rcvtimeo.load(Ordering::Relaxed);
+        if timeo < 0 {
+            return self.recv_untimed().await;
+        }
+        if timeo == 0 {
+            return self.try_recv();
+        }
+        timed(timeo, "recv", "RCVTIMEO", self.recv_untimed()).await
+    }
+
+    /// `recv` without RCVTIMEO (for the layers above, which keep their own timing).
+    pub(crate) async fn recv_untimed(&self) -> Result<Message> {
         if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
             // Their message is rarely queued already: straight to the waiting receive,
             // which looks at the queue first.

@@ -64,7 +64,7 @@ pub mod opt {
         LINGER = 17, Int;
         /// ZMQ_RECONNECT_IVL: milliseconds.
         RECONNECT_IVL = 18, Int;
-        /// ZMQ_BACKLOG (unsupported).
+        /// ZMQ_BACKLOG: the listen queue of TCP and IPC listeners.
         BACKLOG = 19, Int;
         /// ZMQ_RECONNECT_IVL_MAX: milliseconds, 0 = no backoff.
         RECONNECT_IVL_MAX = 21, Int;
@@ -76,9 +76,9 @@ pub mod opt {
         RCVHWM = 24, Int;
         /// ZMQ_MULTICAST_HOPS (RADIO over multicast `udp://`): above 0.
         MULTICAST_HOPS = 25, Int;
-        /// ZMQ_RCVTIMEO (unsupported: use `tokio::time::timeout`).
+        /// ZMQ_RCVTIMEO: milliseconds `recv` waits before `EAGAIN`, -1 = for ever.
         RCVTIMEO = 27, Int;
-        /// ZMQ_SNDTIMEO (unsupported: use `tokio::time::timeout`).
+        /// ZMQ_SNDTIMEO: milliseconds `send` waits before `EAGAIN`, -1 = for ever.
         SNDTIMEO = 28, Int;
         /// ZMQ_IPV4ONLY: the deprecated inverse of [`IPV6`].
         IPV4ONLY = 31, Int;
@@ -191,7 +191,7 @@ pub mod opt {
         VMCI_BUFFER_MAX_SIZE = 87, Int;
         /// ZMQ_VMCI_CONNECT_TIMEOUT (unsupported).
         VMCI_CONNECT_TIMEOUT = 88, Int;
-        /// ZMQ_USE_FD (unsupported).
+        /// ZMQ_USE_FD: -1 only; a descriptor number is refused (see `Socket::bind_listener`).
         USE_FD = 89, Int;
         /// ZMQ_GSSAPI_PRINCIPAL_NAMETYPE (unsupported).
         GSSAPI_PRINCIPAL_NAMETYPE = 90, Int;
@@ -199,9 +199,9 @@ pub mod opt {
         GSSAPI_SERVICE_PRINCIPAL_NAMETYPE = 91, Int;
         /// ZMQ_BINDTODEVICE (unsupported).
         BINDTODEVICE = 92, Bytes;
-        /// ZMQ_ZAP_ENFORCE_DOMAIN (unsupported).
+        /// ZMQ_ZAP_ENFORCE_DOMAIN: an integer, non-zero is on.
         ZAP_ENFORCE_DOMAIN = 93, Int;
-        /// ZMQ_LOOPBACK_FASTPATH (unsupported).
+        /// ZMQ_LOOPBACK_FASTPATH: an integer, non-zero is on (Windows-only in libzmq; no effect).
         LOOPBACK_FASTPATH = 94, Int;
         /// ZMQ_METADATA (set only): `X-Name:value`, each set adds a property.
         METADATA = 95, Bytes;
@@ -215,9 +215,9 @@ pub mod opt {
         SOCKS_USERNAME = 99, Bytes;
         /// ZMQ_SOCKS_PASSWORD (unsupported).
         SOCKS_PASSWORD = 100, Bytes;
-        /// ZMQ_IN_BATCH_SIZE (unsupported).
+        /// ZMQ_IN_BATCH_SIZE: positive bytes (kept; no effect).
         IN_BATCH_SIZE = 101, Int;
-        /// ZMQ_OUT_BATCH_SIZE (unsupported).
+        /// ZMQ_OUT_BATCH_SIZE: positive bytes (kept; no effect).
         OUT_BATCH_SIZE = 102, Int;
         /// ZMQ_WSS_KEY_PEM (unsupported).
         WSS_KEY_PEM = 103, Bytes;
@@ -239,7 +239,7 @@ pub mod opt {
         DISCONNECT_MSG = 111, Bytes;
         /// ZMQ_PRIORITY (unsupported).
         PRIORITY = 112, Int;
-        /// ZMQ_BUSY_POLL (unsupported).
+        /// ZMQ_BUSY_POLL: SO_BUSY_POLL microseconds on TCP connections (Linux).
         BUSY_POLL = 113, Int;
         /// ZMQ_HICCUP_MSG (set only): bytes, empty = none.
         HICCUP_MSG = 114, Bytes;
@@ -508,6 +508,15 @@ pub(crate) fn parse_metadata(entry: &[u8]) -> Result<(String, Bytes)> {
     Ok((name, Bytes::copy_from_slice(value)))
 }
 
+/// RCVTIMEO/SNDTIMEO: -1 or more milliseconds.
+fn timeout_ms(option: i32, value: &OptValue) -> Result<i32> {
+    let v = int(option, value)?;
+    i32::try_from(v)
+        .ok()
+        .filter(|&v| v >= -1)
+        .ok_or_else(|| inval(option, format!("{v} is out of range")))
+}
+
 fn unsupported(option: i32) -> Error {
     inval(option, "unknown or unsupported option")
 }
@@ -568,6 +577,15 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::THREAD_SAFE => OptValue::Int(1),
         opt::IPV4ONLY => (!socket.ipv6()).into(),
         opt::BACKLOG => socket.backlog().into(),
+        opt::RCVTIMEO => socket.rcvtimeo().into(),
+        opt::SNDTIMEO => socket.sndtimeo().into(),
+        // libzmq reads back the descriptor set for the next bind: only -1 is ever set here.
+        opt::USE_FD => OptValue::Int(-1),
+        opt::ZAP_ENFORCE_DOMAIN => socket.zap_enforce_domain().into(),
+        opt::LOOPBACK_FASTPATH => socket.loopback_fastpath().into(),
+        opt::IN_BATCH_SIZE => socket.in_batch_size().into(),
+        opt::OUT_BATCH_SIZE => socket.out_batch_size().into(),
+        opt::BUSY_POLL => socket.busy_poll().into(),
         opt::IPV6 => socket.ipv6().into(),
         opt::TOS => socket.tos().into(),
         opt::MULTICAST_HOPS => socket.multicast_hops().into(),
@@ -713,6 +731,27 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         }
         opt::HEARTBEAT_TIMEOUT => socket.set_heartbeat_timeout(millis(option, value)?),
         opt::BACKLOG => socket.set_backlog(non_negative_i32(option, value)?),
+        opt::RCVTIMEO => socket.set_rcvtimeo(timeout_ms(option, value)?),
+        opt::SNDTIMEO => socket.set_sndtimeo(timeout_ms(option, value)?),
+        opt::USE_FD => match int(option, value)? {
+            -1 => Ok(()),
+            fd => Err(inval(
+                option,
+                format!(
+                    "adopting descriptor {fd} by number needs unsafe code, which this \
+                     library forbids: pass the owned listener to Socket::bind_listener"
+                ),
+            )),
+        },
+        // libzmq reads these two as relaxed flags: any non-zero integer is on.
+        opt::ZAP_ENFORCE_DOMAIN => socket.set_zap_enforce_domain(int(option, value)? != 0),
+        opt::LOOPBACK_FASTPATH => socket.set_loopback_fastpath(int(option, value)? != 0),
+        opt::IN_BATCH_SIZE => socket.set_in_batch_size(non_negative_i32(option, value)?),
+        opt::OUT_BATCH_SIZE => socket.set_out_batch_size(non_negative_i32(option, value)?),
+        // libzmq takes any integer and applies only a positive one.
+        opt::BUSY_POLL => socket.set_busy_poll(
+            i32::try_from(int(option, value)?).map_err(|_| inval(option, "is out of range"))?,
+        ),
         opt::IPV6 => socket.set_ipv6(flag(option, value)?),
         opt::IPV4ONLY => socket.set_ipv6(!flag(option, value)?),
         opt::TOS => socket.set_tos(non_negative_i32(option, value)?),

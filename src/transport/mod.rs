@@ -615,8 +615,9 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
-    /// TOS, SO_PRIORITY and TCP_USER_TIMEOUT reach both ends' sockets (libzmq sets them on
-    /// the listener, which accepted connections inherit, and on each connection).
+    /// TOS, SO_PRIORITY, TCP_USER_TIMEOUT and SO_BUSY_POLL reach both ends' sockets
+    /// (libzmq sets the first two on the listener, which accepted connections inherit,
+    /// and all on each connection).
     #[tokio::test]
     async fn tos_priority_and_maxrt_reach_the_sockets() {
         let opts = tcp::ConnOptions {
@@ -627,6 +628,7 @@ mod tests {
             tos: 0x28,
             priority: 3,
             max_retransmit: std::time::Duration::from_millis(1500),
+            busy_poll: 50,
             ..Default::default()
         };
         let (l, ep) = tcp::bind("127.0.0.1", None, &opts).await.unwrap();
@@ -646,6 +648,7 @@ mod tests {
                     sock.tcp_user_timeout().unwrap(),
                     Some(std::time::Duration::from_millis(1500))
                 );
+                assert_eq!(sock.busy_poll().unwrap(), 50);
             }
         }
     }

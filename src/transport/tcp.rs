@@ -38,6 +38,8 @@ pub(crate) struct ConnOptions {
     /// ZMQ_CONNECT_TIMEOUT: how long one TCP connect may take; zero leaves it to the
     /// system.
     pub connect_timeout: Duration,
+    /// ZMQ_BUSY_POLL: SO_BUSY_POLL in microseconds (Linux); 0 or less leaves the default.
+    pub busy_poll: i32,
 }
 
 /// SO_SNDBUF asked for on an IPC connection when ZMQ_SNDBUF is -1 (Linux doubles it, and
@@ -112,6 +114,9 @@ impl ConnOptions {
         if !self.max_retransmit.is_zero() {
             set_user_timeout(&sock, self.max_retransmit)?;
         }
+        if self.busy_poll > 0 {
+            set_busy_poll(&sock, self.busy_poll as u32)?;
+        }
         match self.keepalive {
             0 => sock.set_keepalive(false)?,
             1 => {
@@ -162,6 +167,17 @@ fn set_priority(sock: &SockRef<'_>, priority: u32) -> std::io::Result<()> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn set_priority(_: &SockRef<'_>, _: u32) -> std::io::Result<()> {
     // libzmq ignores ZMQ_PRIORITY where the system has no SO_PRIORITY.
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn set_busy_poll(sock: &SockRef<'_>, micros: u32) -> std::io::Result<()> {
+    sock.set_busy_poll(micros)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_busy_poll(_: &SockRef<'_>, _: u32) -> std::io::Result<()> {
+    // libzmq sets SO_BUSY_POLL only where the system has it.
     Ok(())
 }
 
