@@ -21,7 +21,8 @@ use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "cat";
 
-const USAGE: &str = "aiozmq cat --type TYPE (--bind EP | --connect EP)... [OPTIONS]";
+const USAGE: &str =
+    "aiozmq cat --type TYPE (--bind EP | --connect EP | --connect-peer EP)... [OPTIONS]";
 
 const ABOUT: &str = "\
 Sends the lines of standard input as messages and prints the messages it receives on
@@ -61,7 +62,7 @@ A SERVER or a PEER prints ROUTING_ID<TAB>DATA, ROUTING_ID being the sender's rou
 id in decimal (also with --hex); a line ROUTING_ID<TAB>DATA sends DATA to that peer,
 and a line <TAB>DATA (no routing id) to the peer the last message came from, or,
 before any message came, to the peer of the last --connect-peer: such a line waits
-for a message when there is neither. A message for an unknown routing id is reported
+for a message when there is neither (with --send alone: an error). A message for an unknown routing id is reported
 on stderr and dropped. A PEER's --connect-peer EP connects as libzmq's
 zmq_connect_peer does, after the --bind and --connect endpoints, and shows the peer's
 routing id in the status line 'connecting EP as peer ROUTING_ID'.";
