@@ -226,7 +226,7 @@ mod tests {
             "rooter@tcp://*:1",
             "@tcp://*:1",
             "dealer@tcp://*:1,tcp://*:2",
-            "dealer@udp://x:1",
+            "dealer@nope://x:1",
             "dealer>tcp://*:1",
             "dealer>tcp://h:*",
             "dealer@",

@@ -65,7 +65,8 @@ before any message came, to the peer of the last --connect-peer: such a line wai
 for a message when there is neither (with --send alone: an error). A message for an unknown routing id is reported
 on stderr and dropped. A PEER's --connect-peer EP connects as libzmq's
 zmq_connect_peer does, after the --bind and --connect endpoints, and shows the peer's
-routing id in the status line 'connecting EP as peer ROUTING_ID'.";
+routing id in the status line 'connecting EP as peer ROUTING_ID'.
+RADIO and DISH are not supported yet (a usage error).";
 
 const AFTER_HELP: &str = "\
 Output: stdout has the received messages and nothing else. stderr has status lines:
@@ -230,6 +231,14 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
         .map_err(|e| usage(Some(CMD), format!("--separator: {e}")))?;
 
     let t = socket_type;
+    if matches!(t, SocketType::Radio | SocketType::Dish) {
+        // Their messages need a group (RADIO) and joined groups (DISH), which cat has no
+        // options for yet.
+        return Err(usage(
+            Some(CMD),
+            format!("{t} sockets are not supported by cat yet (no group options)"),
+        ));
+    }
     let mode = if echo {
         if send || recv {
             return Err(usage(Some(CMD), "--echo excludes --send and --recv"));
@@ -988,6 +997,8 @@ mod tests {
             &["--type", "push", "--connect", "tcp://h:1", "--recv"],
             &["--type", "pull", "--connect", "tcp://h:1", "--send"],
             &["--type", "scatter", "--connect", "tcp://h:1", "--recv"],
+            &["--type", "radio", "--connect", "tcp://h:1"],
+            &["--type", "dish", "--bind", "tcp://*:1"],
             &["--type", "gather", "--connect", "tcp://h:1", "--send"],
             &["--type", "scatter", "--connect", "tcp://h:1", "--echo"],
             &["--type", "server", "--connect-peer", "tcp://h:1"],
