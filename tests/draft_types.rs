@@ -521,3 +521,25 @@ fn blocking_connect_peer_returns_the_id_that_reaches_the_peer() {
         .unwrap();
     assert_eq!(b.recv().unwrap().routing_id(), Some(id));
 }
+
+/// `SocketType::can_send`/`can_recv` (which the CLI's direction checks use) say exactly
+/// which types refuse a send or a receive with `ENOTSUP`, for every type.
+#[tokio::test]
+async fn can_send_and_can_recv_match_what_each_type_refuses() {
+    let _panics = support::check_library_panics();
+    for t in SocketType::ALL.into_iter().chain([SocketType::Stream]) {
+        let s = Socket::new(t);
+        let sent = s.try_send(one("x")).err().map(|e| e.error.kind());
+        assert_eq!(
+            sent == Some(ErrorKind::NotSupported),
+            !t.can_send(),
+            "{t}: try_send gave {sent:?}"
+        );
+        let received = s.try_recv().err().map(|e| e.kind());
+        assert_eq!(
+            received == Some(ErrorKind::NotSupported),
+            !t.can_recv(),
+            "{t}: try_recv gave {received:?}"
+        );
+    }
+}

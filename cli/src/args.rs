@@ -34,13 +34,36 @@ pub fn parse_count(v: &str) -> Result<u64, String> {
 /// knows is accepted).
 pub fn parse_type(v: &str) -> Result<SocketType, String> {
     SocketType::from_any_name(v.as_bytes()).ok_or_else(|| {
-        let known: Vec<String> = SocketType::ALL
-            .iter()
-            .chain([&SocketType::Stream])
-            .map(|t| t.as_str().to_ascii_lowercase())
-            .collect();
-        format!("unknown socket type '{v}' (expected {})", known.join(", "))
+        format!(
+            "unknown socket type '{v}' (expected {})",
+            type_names(&every_type())
+        )
     })
+}
+
+/// Every socket type the library knows: its table of ZMTP types, and STREAM.
+pub fn every_type() -> Vec<SocketType> {
+    SocketType::ALL
+        .into_iter()
+        .chain([SocketType::Stream])
+        .collect()
+}
+
+/// `types`' names in lower case, comma-separated.
+pub fn type_names(types: &[SocketType]) -> String {
+    let names: Vec<String> = types
+        .iter()
+        .map(|t| t.as_str().to_ascii_lowercase())
+        .collect();
+    names.join(", ")
+}
+
+/// `--type`'s help: the list of types from the library's table.
+fn type_help() -> String {
+    format!(
+        "The socket type: {} (any case; any type the library knows)",
+        type_names(&every_type())
+    )
 }
 
 /// `--bind EP`: the endpoint's syntax checked.
@@ -106,8 +129,8 @@ impl SocketSpec {
         let type_name = &spec[..at];
         let socket_type = SocketType::from_name(type_name.as_bytes()).ok_or_else(|| {
             format!(
-                "unknown socket type '{type_name}' in '{spec}' (expected pair, pub, sub, req, \
-                 rep, dealer, router, pull, push, xpub or xsub)"
+                "unknown socket type '{type_name}' in '{spec}' (expected {})",
+                type_names(&SocketType::ALL)
             )
         })?;
         let mut attach = Vec::new();
@@ -134,9 +157,7 @@ impl SocketSpec {
 /// flattens last: the security options' help heading applies to every option after them).
 #[derive(clap::Args, Debug)]
 pub struct SocketOpts {
-    /// The socket type: pair pub sub req rep dealer router pull push xpub xsub stream
-    /// (any case; any type the library knows)
-    #[arg(short = 't', long = "type", value_name = "TYPE", value_parser = parse_type)]
+    #[arg(short = 't', long = "type", value_name = "TYPE", value_parser = parse_type, help = type_help())]
     pub socket_type: SocketType,
     /// Bind to EP (repeatable), e.g. tcp://*:5555, tcp://127.0.0.1:* (a free port; the
     /// status line shows it), ipc:///tmp/sock
@@ -163,7 +184,9 @@ impl SocketArgs {
         opts: SocketOpts,
         m: &ArgMatches,
     ) -> Result<SocketArgs, Failure> {
-        if opts.bind.is_empty() && opts.connect.is_empty() {
+        // `cat`'s --connect-peer (PEER) attaches too.
+        let peers = m.ids().any(|id| id.as_str() == "connect_peer");
+        if opts.bind.is_empty() && opts.connect.is_empty() && !peers {
             return Err(usage(
                 Some(command),
                 "give at least one --bind or --connect endpoint",
@@ -203,7 +226,7 @@ mod tests {
             "rooter@tcp://*:1",
             "@tcp://*:1",
             "dealer@tcp://*:1,tcp://*:2",
-            "dealer@udp://x:1",
+            "dealer@nope://x:1",
             "dealer>tcp://*:1",
             "dealer>tcp://h:*",
             "dealer@",
@@ -228,5 +251,23 @@ mod tests {
         assert_eq!(parse_type("ROUTER").unwrap(), SocketType::Router);
         assert_eq!(parse_type("xPub").unwrap(), SocketType::XPub);
         assert!(parse_type("rooter").unwrap_err().contains("'rooter'"));
+        assert_eq!(parse_type("Scatter").unwrap(), SocketType::Scatter);
+        // The error lists every type of the library's table, and STREAM.
+        let e = parse_type("rooter").unwrap_err();
+        for t in SocketType::ALL.into_iter().chain([SocketType::Stream]) {
+            assert!(e.contains(&t.as_str().to_ascii_lowercase()), "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn spec_type_error_lists_the_library_table() {
+        let e = SocketSpec::parse("rooter@tcp://*:1").unwrap_err();
+        for t in SocketType::ALL {
+            assert!(e.contains(&t.as_str().to_ascii_lowercase()), "{t}: {e}");
+        }
+        assert_eq!(
+            SocketSpec::parse("server@tcp://*:1").unwrap().socket_type,
+            SocketType::Server
+        );
     }
 }

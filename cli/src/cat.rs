@@ -6,11 +6,11 @@ use aiozmq::socket::{opt, OptValue};
 use aiozmq::{ErrorKind, Message, Socket, SocketType};
 use bytes::Bytes;
 use std::io::BufRead;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use clap::ArgMatches;
 
-use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
+use crate::args::{parse_count, parse_ms, Attach, SocketArgs, SocketOpts};
 use crate::format::{unescape, Format};
 use crate::runtime::{
     attach, block_on, first_failure, new_socket, print_line, watch_handshakes, within, Status,
@@ -21,7 +21,8 @@ use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "cat";
 
-const USAGE: &str = "aiozmq cat --type TYPE (--bind EP | --connect EP)... [OPTIONS]";
+const USAGE: &str =
+    "aiozmq cat --type TYPE (--bind EP | --connect EP | --connect-peer EP)... [OPTIONS]";
 
 const ABOUT: &str = "\
 Sends the lines of standard input as messages and prints the messages it receives on
@@ -34,10 +35,12 @@ that hold the separator or a newline. An empty line is a message of one empty fr
 Only the line's final newline is removed (a '\\r' before it stays).
 
 What it does, by socket type:
-  PUSH, PUB             send each line; exit at the end of the input
-  PULL, SUB             print each message received
+  PUSH, PUB, SCATTER    send each line; exit at the end of the input
+  PULL, SUB, GATHER     print each message received
   DEALER, ROUTER, PAIR, both at once: send each line and print each message received;
-  XPUB, XSUB, STREAM    the end of the input stops the sending, not the receiving
+  XPUB, XSUB, STREAM,   the end of the input stops the sending, not the receiving
+  CLIENT, SERVER,
+  PEER, CHANNEL
   REQ                   for each line: send it, wait for the reply, print the reply;
                         exit at the end of the input
   REP                   for each request: print it, then send the next line as the
@@ -51,7 +54,19 @@ piece of data a peer sent, and ROUTING_ID<TAB> (an empty frame) when a peer conn
 disconnects; a line ROUTING_ID<TAB>DATA writes DATA to that peer, and ROUTING_ID<TAB>
 closes its connection. Its routing ids are binary: use --hex.
 An XPUB prints the subscriptions it receives (a frame \\x01TOPIC, or \\x00TOPIC to
-unsubscribe); an XSUB sends lines as they are (\\x01TOPIC subscribes).";
+unsubscribe); an XSUB sends lines as they are (\\x01TOPIC subscribes).
+The draft types CLIENT, SERVER, SCATTER, GATHER, PEER and CHANNEL move single-frame
+messages: an input line of more than one frame is refused as a malformed line is
+(status 1; use --hex for data that holds the separator).
+A SERVER or a PEER prints ROUTING_ID<TAB>DATA, ROUTING_ID being the sender's routing
+id in decimal (also with --hex); a line ROUTING_ID<TAB>DATA sends DATA to that peer,
+and a line <TAB>DATA (no routing id) to the peer the last message came from, or,
+before any message came, to the peer of the last --connect-peer: such a line waits
+for a message when there is neither (with --send alone: an error). A message for an unknown routing id is reported
+on stderr and dropped. A PEER's --connect-peer EP connects as libzmq's
+zmq_connect_peer does, after the --bind and --connect endpoints, and shows the peer's
+routing id in the status line 'connecting EP as peer ROUTING_ID'.
+RADIO and DISH are not supported yet (a usage error).";
 
 const AFTER_HELP: &str = "\
 Output: stdout has the received messages and nothing else. stderr has status lines:
@@ -75,7 +90,9 @@ Examples:
   aiozmq cat --type rep --bind 'tcp://*:5556' --echo
   echo ping | aiozmq cat --type req --connect tcp://127.0.0.1:5556
   aiozmq cat --type sub --connect tcp://127.0.0.1:5557 --subscribe weather --count 10
-  aiozmq cat --type router --bind 'tcp://*:5558' --hex --recv";
+  aiozmq cat --type router --bind 'tcp://*:5558' --hex --recv
+  aiozmq cat --type server --bind 'tcp://*:5559' --echo
+  printf '\\thello\\n' | aiozmq cat --type peer --connect-peer tcp://127.0.0.1:5560 -n 1";
 
 /// `aiozmq cat`'s options, as clap parses them.
 #[derive(clap::Args, Debug)]
@@ -97,9 +114,13 @@ pub struct CatOpts {
     #[arg(long)]
     recv: bool,
     /// Send every received message back unchanged, instead of reading stdin (REP, ROUTER,
-    /// DEALER, PAIR): an echo server
+    /// DEALER, PAIR, SERVER, CLIENT, PEER, CHANNEL): an echo server
     #[arg(long)]
     echo: bool,
+    /// PEER: connect to EP and show the routing id of the peer reached there
+    /// (repeatable; libzmq's zmq_connect_peer)
+    #[arg(long, value_name = "EP", value_parser = crate::args::parse_connect)]
+    connect_peer: Vec<Attach>,
     /// Exit after N received messages (REQ: replies; REP: requests, once the Nth is
     /// answered)
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_count)]
@@ -154,12 +175,10 @@ enum Mode {
     Echo,
 }
 
-fn can_send(t: SocketType) -> bool {
-    !matches!(t, SocketType::Pull | SocketType::Sub)
-}
-
-fn can_recv(t: SocketType) -> bool {
-    !matches!(t, SocketType::Push | SocketType::Pub)
+/// Whether `t`'s messages carry a `u32` routing id (SERVER, PEER), which `cat` writes as
+/// the line's first field.
+fn routes_by_id(t: SocketType) -> bool {
+    matches!(t, SocketType::Server | SocketType::Peer)
 }
 
 /// `aiozmq cat`'s parsed arguments.
@@ -170,6 +189,7 @@ struct CatArgs {
     mode: Mode,
     subscribe: Vec<Bytes>,
     identity: Option<Bytes>,
+    connect_peer: Vec<String>,
     sockopts: Vec<(i32, OptValue)>,
     count: Option<u64>,
     timeout: Option<Duration>,
@@ -190,6 +210,7 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
         verbose,
         subscribe,
         identity,
+        connect_peer,
         sockopt: sockopts,
         count,
         timeout,
@@ -210,17 +231,35 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
         .map_err(|e| usage(Some(CMD), format!("--separator: {e}")))?;
 
     let t = socket_type;
+    if matches!(t, SocketType::Radio | SocketType::Dish) {
+        // Their messages need a group (RADIO) and joined groups (DISH), which cat has no
+        // options for yet.
+        return Err(usage(
+            Some(CMD),
+            format!("{t} sockets are not supported by cat yet (no group options)"),
+        ));
+    }
     let mode = if echo {
         if send || recv {
             return Err(usage(Some(CMD), "--echo excludes --send and --recv"));
         }
         if !matches!(
             t,
-            SocketType::Rep | SocketType::Router | SocketType::Dealer | SocketType::Pair
+            SocketType::Rep
+                | SocketType::Router
+                | SocketType::Dealer
+                | SocketType::Pair
+                | SocketType::Server
+                | SocketType::Client
+                | SocketType::Peer
+                | SocketType::Channel
         ) {
             return Err(usage(
                 Some(CMD),
-                format!("--echo is for REP, ROUTER, DEALER and PAIR sockets, not {t}"),
+                format!(
+                    "--echo is for REP, ROUTER, DEALER, PAIR, SERVER, CLIENT, PEER and \
+                     CHANNEL sockets, not {t}"
+                ),
             ));
         }
         Mode::Echo
@@ -239,10 +278,10 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
             Mode::Rep
         }
     } else if send || recv {
-        if send && !can_send(t) {
+        if send && !t.can_send() {
             return Err(usage(Some(CMD), format!("{t} sockets cannot send")));
         }
-        if recv && !can_recv(t) {
+        if recv && !t.can_recv() {
             return Err(usage(Some(CMD), format!("{t} sockets cannot receive")));
         }
         match (send, recv) {
@@ -250,9 +289,9 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
             (true, false) => Mode::Send,
             _ => Mode::Recv,
         }
-    } else if !can_recv(t) {
+    } else if !t.can_recv() {
         Mode::Send
-    } else if !can_send(t) {
+    } else if !t.can_send() {
         Mode::Recv
     } else {
         Mode::Both
@@ -269,6 +308,19 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
             format!("--subscribe is for SUB and XSUB sockets, not {t}"),
         ));
     }
+    if !connect_peer.is_empty() && t != SocketType::Peer {
+        return Err(usage(
+            Some(CMD),
+            format!("--connect-peer is for PEER sockets, not {t}"),
+        ));
+    }
+    let connect_peer = connect_peer
+        .into_iter()
+        .filter_map(|at| match at {
+            Attach::Connect(ep) => Some(ep),
+            Attach::Bind(_) => None,
+        })
+        .collect();
     let subscribe = subscribe
         .iter()
         .map(|p| format.frame(p.as_bytes()))
@@ -295,6 +347,7 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
         mode,
         subscribe,
         identity,
+        connect_peer,
         sockopts,
         count,
         timeout,
@@ -378,17 +431,84 @@ impl Input {
 
     /// The next message; `None` at the end of the input.
     async fn next(&mut self, format: &Format) -> Result<Option<Message>, Failure> {
+        match self.next_for(SocketType::Dealer, format).await? {
+            None => Ok(None),
+            Some(Outgoing::Message(m) | Outgoing::ToLastPeer(m)) => Ok(Some(m)),
+        }
+    }
+
+    /// The next message as a line for a socket of type `t` makes it (see [`outgoing`]);
+    /// `None` at the end of the input.
+    async fn next_for(
+        &mut self,
+        t: SocketType,
+        format: &Format,
+    ) -> Result<Option<Outgoing>, Failure> {
         let line = match self.lines.recv().await {
             None => return Ok(None),
             Some(Ok(line)) => line,
             Some(Err(e)) => return Err(runtime_error(CMD, format!("cannot read stdin: {e}"))),
         };
         self.line += 1;
-        format
-            .decode(&line)
+        outgoing(t, format, &line)
             .map(Some)
             .map_err(|e| runtime_error(CMD, format!("stdin line {}: {e}", self.line)))
     }
+}
+
+/// A message made from an input line.
+#[derive(Debug, PartialEq)]
+enum Outgoing {
+    /// To send as it is.
+    Message(Message),
+    /// SERVER, PEER: a line without a routing id, for the peer the last message came from.
+    ToLastPeer(Message),
+}
+
+/// The message a `line` stands for on a socket of type `t`: its frames, and for SERVER
+/// and PEER a decimal routing id before the first separator. The single-frame types refuse
+/// a line of more than one frame here, with the reason, rather than leaving the library's
+/// `EINVAL` to stop the command.
+fn outgoing(t: SocketType, format: &Format, line: &[u8]) -> Result<Outgoing, String> {
+    let single = |msg: Message| {
+        if t.is_single_frame() && msg.len() > 1 {
+            Err(format!(
+                "{t} sockets send single-frame messages, and this line has {} frames (use \
+                 --hex for data that holds the separator)",
+                msg.len()
+            ))
+        } else {
+            Ok(msg)
+        }
+    };
+    if !routes_by_id(t) {
+        return Ok(Outgoing::Message(single(format.decode(line)?)?));
+    }
+    let sep = &format.separator;
+    let Some(at) = line.windows(sep.len()).position(|w| w == &sep[..]) else {
+        return Err(format!(
+            "a {t} socket's line is ROUTING_ID<separator>DATA (or <separator>DATA for the \
+             peer of the last message), and this one has no separator"
+        ));
+    };
+    let (id, data) = (&line[..at], &line[at + sep.len()..]);
+    let mut msg = single(format.decode(data)?)?;
+    if id.is_empty() {
+        return Ok(Outgoing::ToLastPeer(msg));
+    }
+    let id = std::str::from_utf8(id)
+        .ok()
+        .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok())
+        .filter(|&id| id != 0)
+        .ok_or_else(|| {
+            format!(
+                "'{}' is not a routing id (a decimal number from 1 to 4294967295)",
+                String::from_utf8_lossy(id)
+            )
+        })?;
+    msg.set_routing_id(id);
+    Ok(Outgoing::Message(msg))
 }
 
 fn ms(d: Duration) -> u128 {
@@ -402,18 +522,21 @@ async fn send(
     timeout: Option<Duration>,
     format: &Format,
 ) -> Result<(), Failure> {
-    let id = matches!(
-        socket.socket_type(),
-        SocketType::Router | SocketType::Stream
-    )
-    .then(|| msg.first().cloned())
-    .flatten();
+    let t = socket.socket_type();
+    let id = if routes_by_id(t) {
+        msg.routing_id()
+            .map(|id| id.to_string().into_bytes())
+            .unwrap_or_default()
+    } else if matches!(t, SocketType::Router | SocketType::Stream) {
+        msg.first()
+            .map(|i| format.encode(&Message::from(i.clone())))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     match within(timeout, socket.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) if e.kind() == ErrorKind::HostUnreachable => {
-            let id = id
-                .map(|i| format.encode(&Message::from(i)))
-                .unwrap_or_default();
             eprintln!(
                 "aiozmq {CMD}: warning: no peer with routing id '{}': message dropped",
                 String::from_utf8_lossy(&id)
@@ -443,8 +566,67 @@ async fn recv(socket: &Socket, timeout: Option<Duration>) -> Result<Message, Fai
     }
 }
 
+/// Prints `msg`; a SERVER's or PEER's with its routing id first, in decimal.
 fn print(format: &Format, msg: &Message) -> Result<(), Failure> {
-    print_line(CMD, &format.encode(msg))
+    match msg.routing_id() {
+        Some(id) => {
+            let mut line = id.to_string().into_bytes();
+            line.extend_from_slice(&format.separator);
+            line.extend_from_slice(&format.encode(msg));
+            print_line(CMD, &line)
+        }
+        None => print_line(CMD, &format.encode(msg)),
+    }
+}
+
+/// SERVER, PEER: the routing id of the peer the last message came from (or, before any,
+/// of the last --connect-peer), for the lines without one.
+struct LastPeer(watch::Sender<Option<u32>>);
+
+impl LastPeer {
+    /// Notes the sender of a received message.
+    fn saw(&self, msg: &Message) {
+        if let Some(id) = msg.routing_id() {
+            self.0.send_replace(Some(id));
+        }
+    }
+
+    /// `msg` addressed to the last peer, waiting (up to `timeout`) for one to be known
+    /// when `may_wait`, which is when messages are being received.
+    async fn address(
+        &self,
+        mut msg: Message,
+        may_wait: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Message, Failure> {
+        let mut rx = self.0.subscribe();
+        let known = *rx.borrow_and_update();
+        let id = match known {
+            Some(id) => id,
+            None if !may_wait => {
+                return Err(runtime_error(
+                    CMD,
+                    "a line without a routing id, and no --connect-peer to send it to",
+                ))
+            }
+            None => match within(timeout, rx.wait_for(Option::is_some)).await {
+                Ok(Ok(id)) => id.unwrap_or_default(),
+                // Not while `self` holds the sender.
+                Ok(Err(_)) => return Err(runtime_error(CMD, "no peer to send the line to")),
+                Err(()) => {
+                    return Err(Failure::Timeout {
+                        command: CMD,
+                        message: format!(
+                            "no message within {} ms to learn a peer's routing id",
+                            ms(timeout.unwrap_or_default())
+                        ),
+                    })
+                }
+            },
+        };
+        msg.set_routing_id(id);
+        Ok(msg)
+    }
 }
 
 async fn cat(a: CatArgs) -> Result<(), Failure> {
@@ -485,6 +667,7 @@ async fn cat(a: CatArgs) -> Result<(), Failure> {
             crate::args::Attach::Connect(ep) => Some(ep.clone()),
             crate::args::Attach::Bind(_) => None,
         })
+        .chain(a.connect_peer.iter().cloned())
         .collect();
     let mut failures = watch_handshakes(
         socket.monitor(MONITOR_BACKLOG),
@@ -496,6 +679,15 @@ async fn cat(a: CatArgs) -> Result<(), Failure> {
         },
     );
     attach(CMD, &socket, &a.socket.attach, status).await?;
+    let mut peer = None;
+    for ep in &a.connect_peer {
+        let id = socket
+            .connect_peer(ep)
+            .await
+            .map_err(|e| runtime_error(CMD, format!("cannot connect to {ep}: {e}")))?;
+        status.line(&format!("connecting {ep} as peer {id}"));
+        peer = Some(id);
+    }
     if t == SocketType::XSub {
         let mut subs = a.subscribe.clone();
         if subs.is_empty() {
@@ -513,7 +705,7 @@ async fn cat(a: CatArgs) -> Result<(), Failure> {
     status.line("ready");
 
     let result = tokio::select! {
-        r = run_mode(&socket, &a) => r,
+        r = run_mode(&socket, &a, peer) => r,
         f = first_failure(&mut failures) => return Err(f),
     };
     if matches!(&result, Err(f) if !matches!(f, Failure::Runtime { .. })) {
@@ -527,19 +719,34 @@ async fn cat(a: CatArgs) -> Result<(), Failure> {
     }
 }
 
-async fn run_mode(socket: &Socket, a: &CatArgs) -> Result<(), Failure> {
+/// Sends the lines of stdin; `receiving` tells whether messages arrive meanwhile (to
+/// learn a peer for the lines without a routing id).
+async fn send_lines(
+    socket: &Socket,
+    a: &CatArgs,
+    last: &LastPeer,
+    receiving: bool,
+) -> Result<(), Failure> {
+    let f = &a.format;
+    let mut input = Input::new();
+    while let Some(out) = input.next_for(a.socket_type, f).await? {
+        let m = match out {
+            Outgoing::Message(m) => m,
+            Outgoing::ToLastPeer(m) => last.address(m, receiving, a.timeout).await?,
+        };
+        send(socket, m, a.timeout, f).await?;
+    }
+    Ok(())
+}
+
+async fn run_mode(socket: &Socket, a: &CatArgs, peer: Option<u32>) -> Result<(), Failure> {
     let f = &a.format;
     let timeout = a.timeout;
     let done = |n: u64| a.count.is_some_and(|c| n >= c);
     let mut received = 0u64;
+    let last = LastPeer(watch::Sender::new(peer));
     match a.mode {
-        Mode::Send => {
-            let mut input = Input::new();
-            while let Some(m) = input.next(f).await? {
-                send(socket, m, timeout, f).await?;
-            }
-            Ok(())
-        }
+        Mode::Send => send_lines(socket, a, &last, false).await,
         Mode::Recv => loop {
             let m = recv(socket, timeout).await?;
             print(f, &m)?;
@@ -550,16 +757,14 @@ async fn run_mode(socket: &Socket, a: &CatArgs) -> Result<(), Failure> {
         },
         Mode::Both => {
             let sender = async {
-                let mut input = Input::new();
-                while let Some(m) = input.next(f).await? {
-                    send(socket, m, timeout, f).await?;
-                }
+                send_lines(socket, a, &last, true).await?;
                 // The end of the input stops the sending only.
                 std::future::pending::<Result<(), Failure>>().await
             };
             let receiver = async {
                 loop {
                     let m = recv(socket, timeout).await?;
+                    last.saw(&m);
                     print(f, &m)?;
                     received += 1;
                     if done(received) {
@@ -650,6 +855,76 @@ mod tests {
             mode(&with(&["--type", "pair", "--recv", "--send"])),
             Mode::Both
         );
+        // The draft types' directions, from the library.
+        assert_eq!(mode(&with(&["--type", "scatter"])), Mode::Send);
+        assert_eq!(mode(&with(&["--type", "gather"])), Mode::Recv);
+        for t in ["client", "server", "peer", "channel"] {
+            assert_eq!(mode(&with(&["--type", t])), Mode::Both, "{t}");
+            assert_eq!(mode(&with(&["--type", t, "--echo"])), Mode::Echo, "{t}");
+        }
+        assert_eq!(
+            parse_args(&["--type", "peer", "--connect-peer", "tcp://h:1"])
+                .unwrap()
+                .connect_peer,
+            vec!["tcp://h:1".to_string()],
+            "--connect-peer alone is an endpoint"
+        );
+    }
+
+    #[test]
+    fn draft_lines() {
+        let f = Format::default();
+        let hex = Format {
+            hex: true,
+            ..Format::default()
+        };
+        let routed = |id: u32, data: &'static [u8]| {
+            let mut m = Message::from(Bytes::from_static(data));
+            m.set_routing_id(id);
+            Outgoing::Message(m)
+        };
+        assert_eq!(
+            outgoing(SocketType::Server, &f, b"42\thi\tthere"),
+            Err(
+                "SERVER sockets send single-frame messages, and this line has 2 frames (use \
+                 --hex for data that holds the separator)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            outgoing(SocketType::Server, &f, b"42\thi").unwrap(),
+            routed(42, b"hi")
+        );
+        assert_eq!(
+            outgoing(SocketType::Peer, &hex, b"7\t00ff").unwrap(),
+            routed(7, &[0, 255]),
+            "the routing id is decimal with --hex"
+        );
+        assert_eq!(
+            outgoing(SocketType::Peer, &f, b"\thi").unwrap(),
+            Outgoing::ToLastPeer(Message::from("hi"))
+        );
+        for bad in [
+            &b"hi"[..],
+            b"0\thi",
+            b"x\thi",
+            b"-1\thi",
+            b"+1\thi",
+            b"4294967296\thi",
+        ] {
+            assert!(outgoing(SocketType::Server, &f, bad).is_err(), "{bad:?}");
+        }
+        for t in [SocketType::Client, SocketType::Scatter, SocketType::Channel] {
+            assert!(outgoing(t, &f, b"a\tb").is_err(), "{t}");
+            assert_eq!(
+                outgoing(t, &f, b"a b").unwrap(),
+                Outgoing::Message(Message::from("a b"))
+            );
+        }
+        assert_eq!(
+            outgoing(SocketType::Dealer, &f, b"a\tb").unwrap(),
+            Outgoing::Message(Message::from(vec![Bytes::from("a"), Bytes::from("b")]))
+        );
     }
 
     #[test]
@@ -721,6 +996,13 @@ mod tests {
             &["--type", "push", "--connect", "tcp://h:1", "--type", "pull"],
             &["--type", "push", "--connect", "tcp://h:1", "--recv"],
             &["--type", "pull", "--connect", "tcp://h:1", "--send"],
+            &["--type", "scatter", "--connect", "tcp://h:1", "--recv"],
+            &["--type", "radio", "--connect", "tcp://h:1"],
+            &["--type", "dish", "--bind", "tcp://*:1"],
+            &["--type", "gather", "--connect", "tcp://h:1", "--send"],
+            &["--type", "scatter", "--connect", "tcp://h:1", "--echo"],
+            &["--type", "server", "--connect-peer", "tcp://h:1"],
+            &["--type", "peer", "--connect-peer", "tcp://*:1"],
             &["--type", "req", "--connect", "tcp://h:1", "--send"],
             &["--type", "rep", "--connect", "tcp://h:1", "--recv"],
             &["--type", "push", "--connect", "tcp://h:1", "--echo"],

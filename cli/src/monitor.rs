@@ -125,10 +125,10 @@ async fn monitor(a: MonitorArgs) -> Result<(), Failure> {
             }
         }
     };
-    let drains = !matches!(
-        a.socket_type,
-        SocketType::Req | SocketType::Rep | SocketType::Push | SocketType::Pub
-    );
+    // A socket that receives is drained, so that its peers are not held up; REQ and REP
+    // cannot receive out of turn.
+    let drains =
+        a.socket_type.can_recv() && !matches!(a.socket_type, SocketType::Req | SocketType::Rep);
     let setup_and_drain = async {
         attach(CMD, &socket, &a.socket.attach, status).await?;
         status.line("ready");

@@ -136,6 +136,20 @@ impl SocketType {
         matches!(self, Server | Client | Gather | Scatter | Peer | Channel)
     }
 
+    /// Whether this type can send at all (every type but PULL, SUB, GATHER and DISH, the
+    /// receive-only ones): a send on the others is `ENOTSUP`.
+    pub fn can_send(self) -> bool {
+        use SocketType::*;
+        !matches!(self, Pull | Sub | Gather | Dish)
+    }
+
+    /// Whether this type can receive at all (every type but PUSH, PUB, SCATTER and RADIO,
+    /// the send-only ones): a receive on the others is `ENOTSUP`.
+    pub fn can_recv(self) -> bool {
+        use SocketType::*;
+        !matches!(self, Push | Pub | Scatter | Radio)
+    }
+
     /// The name sent in READY's `Socket-Type` property (`"DEALER"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
