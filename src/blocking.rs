@@ -216,6 +216,14 @@ impl Socket {
         run(async move { s.connect(&endpoint).await })?
     }
 
+    /// PEER: connects to `endpoint` and returns the routing id of the peer it reaches, as
+    /// [`crate::Socket::connect_peer`].
+    pub fn connect_peer(&self, endpoint: &str) -> Result<u32> {
+        let s = self.sock().clone();
+        let endpoint = endpoint.to_string();
+        run(async move { s.connect_peer(&endpoint).await })?
+    }
+
     /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)); when it returns
     /// the address is free to bind again.
     pub fn unbind(&self, endpoint: &str) -> Result<()> {

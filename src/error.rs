@@ -37,6 +37,8 @@ pub enum ErrorKind {
     TimedOut,
     /// `EACCES`: authentication failed.
     AccessDenied,
+    /// `EFAULT`: libzmq's answer to PEER's `connect_peer` under IMMEDIATE.
+    Fault,
     /// Any other I/O error from the operating system.
     Io,
 }
@@ -61,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Closed => 156_384_765,
             ErrorKind::TimedOut => 110,
             ErrorKind::AccessDenied => 13,
+            ErrorKind::Fault => 14,
             ErrorKind::Io => 5,
         }
     }
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Closed => "ETERM",
             ErrorKind::TimedOut => "ETIMEDOUT",
             ErrorKind::AccessDenied => "EACCES",
+            ErrorKind::Fault => "EFAULT",
             ErrorKind::Io => "EIO",
         }
     }
@@ -102,7 +106,7 @@ impl ErrorKind {
             ErrorKind::Closed => io::ErrorKind::NotConnected,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
-            ErrorKind::Fsm | ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Fsm | ErrorKind::Fault | ErrorKind::Io => io::ErrorKind::Other,
         }
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// Frames kept inline before a message moves them to the heap.
@@ -43,6 +44,9 @@ pub struct Message {
     repr: Repr,
     /// Properties of the connection the message came from (secured connections).
     props: Option<Arc<Properties>>,
+    /// SERVER and PEER: the peer the message came from or goes to (libzmq's
+    /// `zmq_msg_routing_id`; never zero).
+    routing_id: Option<NonZeroU32>,
 }
 
 /// Properties of the connection a message arrived on, as libzmq exposes them through
@@ -96,6 +100,7 @@ impl Message {
                 frames: empty_frames(),
             },
             props: None,
+            routing_id: None,
         }
     }
 
@@ -115,6 +120,34 @@ impl Message {
         self.props = Some(props);
     }
 
+    /// The routing id of a SERVER or PEER socket's peer (libzmq's `zmq_msg_routing_id`):
+    /// on a received message, the peer it came from; on a message to send, the peer it
+    /// goes to. `None` when unset (libzmq's 0). Not part of the message's content: it is
+    /// never sent, and [`PartialEq`] ignores it.
+    ///
+    /// ```
+    /// use aiozmq::Message;
+    /// let mut msg = Message::from("reply");
+    /// assert_eq!(msg.routing_id(), None);
+    /// msg.set_routing_id(7);
+    /// assert_eq!(msg.routing_id(), Some(7));
+    /// ```
+    pub fn routing_id(&self) -> Option<u32> {
+        self.routing_id.map(NonZeroU32::get)
+    }
+
+    /// Sets [`routing_id`](Self::routing_id), the SERVER or PEER peer a send goes to
+    /// (libzmq's `zmq_msg_set_routing_id`). Routing ids are never zero: 0 clears it.
+    pub fn set_routing_id(&mut self, id: u32) {
+        self.routing_id = NonZeroU32::new(id);
+    }
+
+    /// The message with [`routing_id`](Self::routing_id) set to `id` (0: cleared).
+    pub fn with_routing_id(mut self, id: u32) -> Self {
+        self.set_routing_id(id);
+        self
+    }
+
     /// An empty message with room for `n` frames.
     pub fn with_capacity(n: usize) -> Self {
         if n <= INLINE {
@@ -123,6 +156,7 @@ impl Message {
             Message {
                 repr: Repr::Heap(VecDeque::with_capacity(n)),
                 props: None,
+                routing_id: None,
             }
         }
     }
@@ -389,6 +423,7 @@ impl From<Bytes> for Message {
                 frames: [b, Bytes::new(), Bytes::new()],
             },
             props: None,
+            routing_id: None,
         }
     }
 }
@@ -431,6 +466,7 @@ impl From<VecDeque<Bytes>> for Message {
             Message {
                 repr: Repr::Heap(frames),
                 props: None,
+                routing_id: None,
             }
         }
     }

@@ -70,6 +70,9 @@ impl State {
             }
             return room;
         }
+        if st.is_single_frame() {
+            self.single_frame_in(id, msgs);
+        }
         // A subscription to the empty topic lets everything through: no filtering (unless
         // inverted: then nothing passes).
         let invert = self.opts.invert_matching;
@@ -115,6 +118,21 @@ impl State {
         room
     }
 
+    /// The single-frame types (libzmq's draft types): a multipart message from the peer
+    /// is dropped whole and the connection stays, as libzmq's receive does (it drops it
+    /// when `recv` reaches it; here it never takes RCVHWM room). SERVER and PEER: each
+    /// message kept carries the peer's routing id.
+    #[inline(never)]
+    fn single_frame_in(&self, id: PeerId, msgs: &mut VecDeque<Message>) {
+        msgs.retain(|m| m.len() == 1);
+        if routes_by_u32(self.socket_type) {
+            let rid = self.peers.get(&id).map_or(0, |p| p.srv_id);
+            for m in msgs.iter_mut() {
+                m.set_routing_id(rid);
+            }
+        }
+    }
+
     /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
     /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
     #[inline]
@@ -128,6 +146,11 @@ impl State {
                 | SocketType::Pair
                 | SocketType::Sub
                 | SocketType::XSub
+                | SocketType::Server
+                | SocketType::Client
+                | SocketType::Gather
+                | SocketType::Peer
+                | SocketType::Channel
         )
     }
 
@@ -290,7 +313,7 @@ impl State {
                 .fq
                 .iter()
                 .any(|id| self.peers.get(id).is_some_and(queued)),
-            // PUB and PUSH cannot receive.
+            // PUB, PUSH and SCATTER cannot receive.
             _ => false,
         }
     }
@@ -372,7 +395,12 @@ impl State {
             | SocketType::Pull
             | SocketType::Pair
             | SocketType::Sub
-            | SocketType::XSub => match self.pop_fq(false) {
+            | SocketType::XSub
+            | SocketType::Server
+            | SocketType::Client
+            | SocketType::Gather
+            | SocketType::Peer
+            | SocketType::Channel => match self.pop_fq(false) {
                 Some((_, _, msg, wake)) => {
                     wakes.extend(wake);
                     Ok(Some(msg))

@@ -606,8 +606,9 @@ impl Socket {
     }
 
     /// ZMQ_HELLO_MSG: a one-frame message sent to the peer first on every connection
-    /// (reconnects included; before anything queued). ROUTER and DEALER send it; other
-    /// types accept and ignore it, as libzmq. Empty (the default): none.
+    /// (reconnects included; before anything queued). ROUTER, DEALER, SERVER, CLIENT and
+    /// PEER send it; other types accept and ignore it, as libzmq. Empty (the default):
+    /// none.
     pub fn hello_msg(&self) -> Bytes {
         self.shared.state.lock().unwrap().opts.hello_msg.clone()
     }
@@ -618,8 +619,9 @@ impl Socket {
         Ok(())
     }
 
-    /// ZMQ_DISCONNECT_MSG (ROUTER): a one-frame message the application receives, as if
-    /// from the peer (`[routing id, msg]`), when a peer that connected to us loses its
+    /// ZMQ_DISCONNECT_MSG (ROUTER, SERVER, PEER): a one-frame message the application
+    /// receives, as if from the peer (ROUTER: `[routing id, msg]`; SERVER and PEER: `msg`
+    /// carrying the peer's [`Message::routing_id`]), when a peer that connected to us loses its
     /// connection after the handshake (it closed, or the network or a heartbeat ended
     /// it), or an in-process peer closes or disconnects. Other types accept and ignore
     /// it, as libzmq. Empty (the default): none.
@@ -639,7 +641,8 @@ impl Socket {
         Ok(())
     }
 
-    /// ZMQ_HICCUP_MSG (DEALER): a one-frame message the application receives when a TCP
+    /// ZMQ_HICCUP_MSG (DEALER, CLIENT, PEER): a one-frame message the application
+    /// receives (PEER: carrying the peer's [`Message::routing_id`]) when a TCP
     /// or IPC connection this socket made breaks after its handshake (the peer closed it,
     /// or the network or a heartbeat ended it); the socket reconnects as usual. Other
     /// types accept and ignore it, as libzmq. Empty (the default): none.
@@ -846,6 +849,36 @@ impl Socket {
     /// # Cancel safety
     /// Cancel-safe (it does not wait on the network).
     pub async fn connect(&self, endpoint: &str) -> Result<()> {
+        self.connect_to(endpoint).map(|_| ())
+    }
+
+    /// PEER (libzmq's `zmq_connect_peer`): connects to `endpoint` as
+    /// [`connect`](Self::connect) does and returns the routing id of the peer this
+    /// connection reaches, which sends can name at once (they queue until it is
+    /// connected) and which stays through reconnects. `ENOTSUP` on other socket types,
+    /// `EFAULT` under IMMEDIATE (as libzmq: the id exists only once a connection does).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe (it does not wait on the network).
+    pub async fn connect_peer(&self, endpoint: &str) -> Result<u32> {
+        if self.socket_type != SocketType::Peer {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("connect_peer is for PEER sockets, not {}", self.socket_type),
+            ));
+        }
+        if self.shared.state.lock().unwrap().opts.immediate {
+            return Err(Error::new(
+                ErrorKind::Fault,
+                "connect_peer cannot work with IMMEDIATE set",
+            ));
+        }
+        self.connect_to(endpoint)
+    }
+
+    /// `connect`; returns the SERVER or PEER routing id of the new peer (0 for the other
+    /// socket types).
+    fn connect_to(&self, endpoint: &str) -> Result<u32> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
         self.check_transport(&ep)?;
@@ -886,6 +919,15 @@ impl Socket {
                 Target::Existing(st.connect_peer(endpoint, token.child_token(), Bytes::new()))
             }
         };
+        let srv_id = target.peer().map_or(0, |id| {
+            shared
+                .state
+                .lock()
+                .unwrap()
+                .peers
+                .get(&id)
+                .map_or(0, |p| p.srv_id)
+        });
         if target.peer().is_some() {
             shared.send_ready.notify_waiters();
         }
@@ -905,7 +947,7 @@ impl Socket {
                 token,
                 target,
             ));
-            return Ok(());
+            return Ok(srv_id);
         }
         shared.tracker.clone().spawn(connect_loop(
             shared.clone(),
@@ -914,7 +956,7 @@ impl Socket {
             token,
             target,
         ));
-        Ok(())
+        Ok(srv_id)
     }
 
     /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)) and closes the
@@ -987,6 +1029,9 @@ impl Socket {
     /// Sends a message, waiting while no eligible peer has room (every peer at SNDHWM, or
     /// no peer yet). A ROUTER drops unroutable messages (or fails with `EHOSTUNREACH` under
     /// ROUTER_MANDATORY); REQ and REP enforce their send/receive alternation (`EFSM`).
+    /// SERVER, CLIENT, SCATTER, PEER and CHANNEL send single-frame messages only (more
+    /// frames: `EINVAL`); SERVER and PEER send to the peer the message's
+    /// [`routing_id`](Message::routing_id) names (none, or no such peer: `EHOSTUNREACH`).
     ///
     /// REQ and REP write a message under 16 KiB to the connection themselves when its
     /// engine has nothing to write (their sends never come in bursts worth batching);
@@ -1143,8 +1188,11 @@ impl Socket {
     }
 
     /// Receives the next message (fair-queued over peers), waiting until one arrives.
+    /// SERVER and PEER messages carry the sending peer's
+    /// [`routing_id`](Message::routing_id); the single-frame types (SERVER, CLIENT,
+    /// GATHER, PEER, CHANNEL) drop a multipart message from a peer whole, as libzmq does.
     ///
-    /// DEALER, ROUTER, PULL, PAIR, SUB and XSUB take what their peers have queued in one
+    /// DEALER, ROUTER, PULL, PAIR, SUB, XSUB and the single-frame types take what their peers have queued in one
     /// go (at most RCVHWM messages, and 1024) into a receive batch and hand it out one
     /// message per call, in the order single receives would give; [`close`](Self::close)
     /// drops what is left of the batch.
