@@ -376,6 +376,16 @@ impl Socket {
         self.sock().unsubscribe(topic)
     }
 
+    /// DISH: joins a group (see [`crate::Socket::join`]).
+    pub fn join(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        self.sock().join(group)
+    }
+
+    /// DISH: leaves a group (see [`crate::Socket::leave`]).
+    pub fn leave(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        self.sock().leave(group)
+    }
+
     /// ZMQ_ROUTING_ID (formerly ZMQ_IDENTITY): the identity sent to peers.
     pub fn routing_id(&self) -> Bytes {
         self.sock().routing_id()

@@ -37,6 +37,9 @@ pub enum ErrorKind {
     TimedOut,
     /// `EACCES`: authentication failed.
     AccessDenied,
+    /// `ENOCOMPATPROTO`: the transport does not go with the socket type (`udp://` takes
+    /// only a RADIO's connect and a DISH's bind).
+    IncompatibleProtocol,
     /// `EFAULT`: libzmq's answer to PEER's `connect_peer` under IMMEDIATE.
     Fault,
     /// Any other I/O error from the operating system.
@@ -63,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Closed => 156_384_765,
             ErrorKind::TimedOut => 110,
             ErrorKind::AccessDenied => 13,
+            ErrorKind::IncompatibleProtocol => 156_384_764,
             ErrorKind::Fault => 14,
             ErrorKind::Io => 5,
         }
@@ -86,6 +90,7 @@ impl ErrorKind {
             ErrorKind::Closed => "ETERM",
             ErrorKind::TimedOut => "ETIMEDOUT",
             ErrorKind::AccessDenied => "EACCES",
+            ErrorKind::IncompatibleProtocol => "ENOCOMPATPROTO",
             ErrorKind::Fault => "EFAULT",
             ErrorKind::Io => "EIO",
         }
@@ -96,7 +101,9 @@ impl ErrorKind {
             ErrorKind::Again => io::ErrorKind::WouldBlock,
             ErrorKind::HostUnreachable => io::ErrorKind::HostUnreachable,
             ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
-            ErrorKind::NotSupported | ErrorKind::ProtocolNotSupported => io::ErrorKind::Unsupported,
+            ErrorKind::NotSupported
+            | ErrorKind::ProtocolNotSupported
+            | ErrorKind::IncompatibleProtocol => io::ErrorKind::Unsupported,
             ErrorKind::AddrInUse => io::ErrorKind::AddrInUse,
             ErrorKind::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
             ErrorKind::NotFound => io::ErrorKind::NotFound,

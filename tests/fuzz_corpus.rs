@@ -19,7 +19,7 @@ use std::time::Instant;
 type Target = fn(&[u8]);
 
 /// The fuzz targets: directory (and `fuzz/fuzz_targets/<name>.rs`) name, entry point.
-const TARGETS: [(&str, Target); 14] = [
+const TARGETS: [(&str, Target); 15] = [
     ("greeting", fuzzing::greeting),
     ("frame", fuzzing::frames),
     ("command", fuzzing::command),
@@ -34,6 +34,7 @@ const TARGETS: [(&str, Target); 14] = [
     ("socket_paths", aiozmq::fuzzing::socket_paths),
     ("endpoint", aiozmq::fuzzing::endpoint),
     ("proxy_control", aiozmq::fuzzing::proxy_control),
+    ("udp_datagram", aiozmq::fuzzing::udp_datagram),
 ];
 
 /// Fuzz targets whose entry points live in another package, which replays their corpus:

@@ -79,9 +79,13 @@ impl State {
                 id
             }
         };
-        if is_sub(self.socket_type) {
-            // Send every subscription to the (re)connected peer, first.
-            let topics = self.local_subs.topics();
+        if is_sub(self.socket_type) || self.socket_type == SocketType::Dish {
+            // Send every subscription (DISH: every join) to the (re)connected peer, first.
+            let topics: Vec<Vec<u8>> = if self.socket_type == SocketType::Dish {
+                self.dish_joined().into_iter().map(Vec::from).collect()
+            } else {
+                self.local_subs.topics()
+            };
             let p = self.peers.get_mut(&id)?;
             // Ahead of messages encoded for the previous connection too.
             p.requeue_encoded();
@@ -271,6 +275,10 @@ impl State {
     /// The connection of `id` ended. `gone`: the peer entry is dropped (bind side, ROUTER);
     /// otherwise it stays for the reconnect with its queued messages.
     pub(crate) fn detach(&mut self, id: PeerId, gone: bool) {
+        if self.socket_type == SocketType::Radio {
+            // Its joins go with the connection; a reconnecting DISH joins again.
+            self.radio_forget(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
@@ -315,6 +323,11 @@ impl State {
                     }
                 });
             }
+            p.clear_out();
+        }
+        if self.socket_type == SocketType::Radio {
+            // Nothing waits for a connection that may not come back (its joins went
+            // above).
             p.clear_out();
         }
         if !gone {

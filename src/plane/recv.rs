@@ -40,6 +40,11 @@ impl State {
         self.counters.messages_in += msgs.len() as u64;
         self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
         let st = self.socket_type;
+        if st == SocketType::Radio {
+            // A DISH sends no messages (libzmq's RADIO reads only joins from its pipes).
+            msgs.clear();
+            return usize::MAX;
+        }
         if is_pub(st) {
             // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
             for m in msgs.drain(..) {
@@ -76,7 +81,9 @@ impl State {
         // A subscription to the empty topic lets everything through: no filtering (unless
         // inverted: then nothing passes).
         let invert = self.opts.invert_matching;
-        let filter = is_sub(st) && (invert || !self.local_subs.matches(&[]));
+        // A DISH filters too (libzmq does): a UDP DISH gets every group sent its way.
+        let dish = st == SocketType::Dish;
+        let filter = dish || (is_sub(st) && (invert || !self.local_subs.matches(&[])));
         let conflate = self.opts.conflate;
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
@@ -88,12 +95,16 @@ impl State {
         } else {
             let mut dropped = 0;
             for m in msgs.drain(..) {
-                if filter
-                    && self
-                        .local_subs
-                        .matches(m.first().map_or(&[][..], |f| &f[..]))
-                        == invert
-                {
+                let reject = if dish {
+                    !self.dish_groups.contains(m.group())
+                } else {
+                    filter
+                        && self
+                            .local_subs
+                            .matches(m.first().map_or(&[][..], |f| &f[..]))
+                            == invert
+                };
+                if reject {
                     dropped += 1;
                     continue;
                 }
@@ -151,6 +162,7 @@ impl State {
                 | SocketType::Gather
                 | SocketType::Peer
                 | SocketType::Channel
+                | SocketType::Dish
         )
     }
 
@@ -400,7 +412,8 @@ impl State {
             | SocketType::Client
             | SocketType::Gather
             | SocketType::Peer
-            | SocketType::Channel => match self.pop_fq(false) {
+            | SocketType::Channel
+            | SocketType::Dish => match self.pop_fq(false) {
                 Some((_, _, msg, wake)) => {
                     wakes.extend(wake);
                     Ok(Some(msg))

@@ -41,6 +41,9 @@ impl State {
                 !self.opts.router_mandatory || self.by_rid.values().any(|id| self.has_room(*id))
             }
             SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Stream => true,
+            // libzmq: a RADIO drops what a peer cannot take; a DISH says it can always
+            // "send" (its joins), though `send` is ENOTSUP.
+            SocketType::Radio | SocketType::Dish => true,
             SocketType::Sub | SocketType::Pull => false,
             SocketType::Client | SocketType::Scatter | SocketType::Channel => rr_room(),
             // libzmq: whether a send succeeds depends on the peer it names.
@@ -237,6 +240,7 @@ impl State {
                 Ok(())
             }
             SocketType::Stream => self.send_stream(msg, back, wakes),
+            SocketType::Radio => self.send_radio(msg, back, wakes),
             SocketType::Server
             | SocketType::Peer
             | SocketType::Client

@@ -22,6 +22,8 @@
 //! | SCATTER | single frame, round-robin                        | not allowed                           |
 //! | GATHER | not allowed                                       | fair-queue; multipart dropped         |
 //! | CHANNEL | single frame, to the one peer                    | from the one peer; multipart dropped  |
+//! | RADIO  | one frame, to the peers that joined exactly its group, and to UDP destinations | not allowed |
+//! | DISH   | not allowed; `join`/`leave`                       | fair-queue, only joined groups        |
 
 use super::lease::ReadLease;
 use super::options::Options;
@@ -392,6 +394,12 @@ pub(crate) struct State {
     pub(super) xpub_last_peer: Option<PeerId>,
     /// ZAP: authenticates incoming handshakes when set.
     pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
+    /// DISH: the groups joined (ordered: a new connection hears them in this order).
+    pub(super) dish_groups: std::collections::BTreeSet<Bytes>,
+    /// RADIO: each group's peers, once per JOIN.
+    pub(super) radio_groups: HashMap<Bytes, Vec<PeerId>>,
+    /// RADIO: UDP destinations, which take every group.
+    pub(super) udp_peers: Vec<PeerId>,
 }
 
 impl std::fmt::Debug for dyn crate::security::zap::ZapHandler {
@@ -654,9 +662,14 @@ pub(super) fn pick_rr(
 
 impl State {
     pub(crate) fn new(socket_type: SocketType) -> Self {
+        let mut opts = Options::default();
+        if socket_type == SocketType::Dish {
+            // libzmq: a DISH's close does not wait for joins still queued.
+            opts.linger = std::time::Duration::ZERO;
+        }
         State {
             socket_type,
-            opts: Options::default(),
+            opts,
             peers: IdMap::default(),
             next_peer: 1,
             rr: Vec::new(),
@@ -684,6 +697,9 @@ impl State {
             xpub_pending_peers: VecDeque::new(),
             xpub_last_peer: None,
             zap_handler: None,
+            dish_groups: Default::default(),
+            radio_groups: HashMap::new(),
+            udp_peers: Vec::new(),
         }
     }
 

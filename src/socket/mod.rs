@@ -251,6 +251,13 @@ impl Socket {
         /// ZMQ_TOS: the IP type of service (IPv6 traffic class) of new TCP connections and
         /// listeners (0, the default: leave the system's).
         tos: i32, set_tos;
+        /// ZMQ_MULTICAST_HOPS: the TTL (hop limit) of a RADIO's multicast datagrams on
+        /// `udp://` endpoints connected afterwards (default 1: the local network). libzmq
+        /// takes values above 0 only; [`setsockopt`](Self::setsockopt) checks that.
+        multicast_hops: i32, set_multicast_hops;
+        /// ZMQ_MULTICAST_LOOP: a RADIO's multicast datagrams on `udp://` endpoints
+        /// connected afterwards loop back to receivers on this host (default on).
+        multicast_loop: bool, set_multicast_loop;
         /// ZMQ_PRIORITY: SO_PRIORITY of new TCP connections and listeners, on Linux (0,
         /// the default: leave the system's; above 6 needs CAP_NET_ADMIN).
         priority: i32, set_priority;
@@ -728,12 +735,28 @@ impl Socket {
         }
     }
 
-    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only.
-    fn check_transport(&self, ep: &Endpoint) -> Result<()> {
+    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only. `udp://` is for a
+    /// RADIO's connect and a DISH's bind only (libzmq 4.3.5: `ENOCOMPATPROTO` otherwise).
+    fn check_transport(&self, ep: &Endpoint, bind: bool) -> Result<()> {
         if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
             return Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
                 "STREAM sockets work over tcp and ipc, not inproc",
+            ));
+        }
+        let udp_side = if bind {
+            SocketType::Dish
+        } else {
+            SocketType::Radio
+        };
+        if matches!(ep, Endpoint::Udp(_)) && self.socket_type != udp_side {
+            return Err(Error::new(
+                ErrorKind::IncompatibleProtocol,
+                format!(
+                    "udp:// is for a RADIO's connect and a DISH's bind, not a {}'s {}",
+                    self.socket_type,
+                    if bind { "bind" } else { "connect" }
+                ),
             ));
         }
         Ok(())
@@ -756,8 +779,11 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<String> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
-        self.check_transport(&ep)?;
+        self.check_transport(&ep, true)?;
         let shared = self.shared.clone();
+        if let Endpoint::Udp(udp) = &ep {
+            return self.bind_udp(endpoint, udp).await;
+        }
         if let Endpoint::Inproc(name) = &ep {
             let token = shared.terminate.child_token();
             let binding = engine::registry::Binding {
@@ -807,7 +833,7 @@ impl Socket {
                 let file = (!path.starts_with('@')).then(|| path.clone());
                 (Listener::Ipc(l), format!("ipc://{path}"), file)
             }),
-            Endpoint::Inproc(_) => unreachable!("handled above"),
+            Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("handled above"),
         };
         let (listener, resolved, ipc_path) = match bound {
             Ok(b) => b,
@@ -832,6 +858,55 @@ impl Socket {
             endpoint: resolved.clone(),
             token,
             ipc_path,
+            inproc_name: None,
+            task: Some(task),
+        });
+        Ok(resolved)
+    }
+
+    /// DISH `bind` to `udp://`: the socket is bound now; a task delivers its datagrams.
+    /// The resolved endpoint names the bound port (and for a unicast address the bound
+    /// IP).
+    async fn bind_udp(&self, endpoint: &str, udp: &transport::udp::UdpEndpoint) -> Result<String> {
+        let shared = self.shared.clone();
+        let (sock, bound) = match transport::udp::bind(udp).await {
+            Ok(b) => b,
+            Err(e) => {
+                let e = Error::from(e);
+                let errno = e.kind().errno() as u32;
+                shared.emit_kind(EventKind::BindFailed, errno, endpoint, Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        let mut named = udp.clone();
+        named.port = bound.port();
+        // A multicast group keeps its name; a unicast bind is named by its address.
+        if !named
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_multicast())
+        {
+            named.host = bound.ip().to_string();
+        }
+        let resolved = Endpoint::Udp(named).to_string();
+        shared.emit_kind(
+            EventKind::Listening,
+            transport::raw_fd(&sock),
+            &resolved,
+            None,
+        );
+        let token = shared.terminate.child_token();
+        let task = shared.tracker.clone().spawn(engine::udp::receiver(
+            shared.clone(),
+            sock,
+            resolved.clone(),
+            token.clone(),
+        ));
+        resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
+        self.binds.lock().unwrap().push(EndpointRecord {
+            endpoint: resolved.clone(),
+            token,
+            ipc_path: None,
             inproc_name: None,
             task: Some(task),
         });
@@ -881,7 +956,7 @@ impl Socket {
     fn connect_to(&self, endpoint: &str) -> Result<u32> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
-        self.check_transport(&ep)?;
+        self.check_transport(&ep, false)?;
         match &ep {
             Endpoint::Tcp { port: None, .. } => {
                 return Err(Error::inval(format!(
@@ -919,6 +994,9 @@ impl Socket {
                 Target::Existing(st.connect_peer(endpoint, token.child_token(), Bytes::new()))
             }
         };
+        if let (Endpoint::Udp(_), Some(id)) = (&ep, target.peer()) {
+            shared.state.lock().unwrap().add_udp_peer(id);
+        }
         let srv_id = target.peer().map_or(0, |id| {
             shared
                 .state
@@ -939,6 +1017,17 @@ impl Socket {
             inproc_name: None,
             task: None,
         });
+        if let Endpoint::Udp(udp) = ep {
+            let id = target.peer().expect("a RADIO's connect makes its peer");
+            shared.tracker.clone().spawn(engine::udp::sender(
+                shared.clone(),
+                udp,
+                endpoint.to_string(),
+                token,
+                id,
+            ));
+            return Ok(srv_id);
+        }
         if let Endpoint::Inproc(name) = ep {
             shared.tracker.clone().spawn(engine::inproc::connect_loop(
                 shared.clone(),
@@ -1130,6 +1219,34 @@ impl Socket {
                 st.unsubscribe(topic, &mut wakes);
             }
         }
+        wakes.notify();
+        Ok(())
+    }
+
+    /// DISH: joins `group` (at most [`GROUP_MAX_LENGTH`](crate::GROUP_MAX_LENGTH) bytes),
+    /// like `zmq_join`: every connected RADIO is told at once (a JOIN command), and every
+    /// RADIO connected later (or reconnected) too. `EINVAL` for a longer group or one
+    /// already joined, as libzmq; `ENOTSUP` on other socket types.
+    pub fn join(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        let mut wakes = Wakes::default();
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .join(group.as_ref(), &mut wakes)?;
+        wakes.notify();
+        Ok(())
+    }
+
+    /// DISH: leaves `group`, like `zmq_leave` (a LEAVE command to every RADIO). `EINVAL`
+    /// for a group not joined.
+    pub fn leave(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        let mut wakes = Wakes::default();
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .leave(group.as_ref(), &mut wakes)?;
         wakes.notify();
         Ok(())
     }

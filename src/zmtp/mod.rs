@@ -86,6 +86,11 @@ pub enum SocketType {
     /// ZMQ_CLIENT (13, draft): single-frame messages, round-robin send and fair-queued
     /// receive, as DEALER. Talks to SERVER.
     Client,
+    /// ZMQ_RADIO (14, libzmq draft): sends each message to the dishes that joined its
+    /// group.
+    Radio,
+    /// ZMQ_DISH (15, libzmq draft): receives the messages of the groups it joined.
+    Dish,
     /// ZMQ_GATHER (16, draft): single-frame PULL. Talks to SCATTER.
     Gather,
     /// ZMQ_SCATTER (17, draft): single-frame PUSH. Talks to GATHER.
@@ -101,7 +106,7 @@ pub enum SocketType {
 impl SocketType {
     /// Every socket type a ZMTP peer may announce (all but [`SocketType::Stream`]), in
     /// libzmq's numeric order.
-    pub const ALL: [SocketType; 17] = [
+    pub const ALL: [SocketType; 19] = [
         SocketType::Pair,
         SocketType::Pub,
         SocketType::Sub,
@@ -115,6 +120,8 @@ impl SocketType {
         SocketType::XSub,
         SocketType::Server,
         SocketType::Client,
+        SocketType::Radio,
+        SocketType::Dish,
         SocketType::Gather,
         SocketType::Scatter,
         SocketType::Peer,
@@ -146,6 +153,8 @@ impl SocketType {
             SocketType::Stream => "STREAM",
             SocketType::Server => "SERVER",
             SocketType::Client => "CLIENT",
+            SocketType::Radio => "RADIO",
+            SocketType::Dish => "DISH",
             SocketType::Gather => "GATHER",
             SocketType::Scatter => "SCATTER",
             SocketType::Peer => "PEER",
@@ -178,6 +187,8 @@ impl SocketType {
             SocketType::Stream => 11,
             SocketType::Server => 12,
             SocketType::Client => 13,
+            SocketType::Radio => 14,
+            SocketType::Dish => 15,
             SocketType::Gather => 16,
             SocketType::Scatter => 17,
             SocketType::Peer => 19,
@@ -220,6 +231,8 @@ impl SocketType {
                 | (Pair, Pair)
                 | (Server, Client)
                 | (Client, Server)
+                | (Radio, Dish)
+                | (Dish, Radio)
                 | (Gather, Scatter)
                 | (Scatter, Gather)
                 | (Peer, Peer)
@@ -298,6 +311,9 @@ pub enum ProtocolError {
     /// A message frame arrived before the handshake completed.
     #[error("message frame before the handshake completed")]
     MessageBeforeReady,
+    /// A DISH got a message that is not a group frame then one body frame.
+    #[error("bad RADIO message: {0}")]
+    BadGroupMessage(&'static str),
     /// The peer sent an ERROR command.
     #[error("peer sent ERROR: {0}")]
     PeerError(String),
