@@ -21,32 +21,32 @@ pub struct SecurityOpts {
     #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
     curve_server: Vec<bool>,
     /// Our secret key (server, or client)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     curve_secretkey: Vec<String>,
     /// Our public key (optional: derived from the secret key)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     curve_publickey: Vec<String>,
     /// Be a CURVE client of the server with this public key; without --curve-secretkey the
     /// client uses a new key pair
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     curve_serverkey: Vec<String>,
     /// Be the PLAIN server (any user name and password passes unless --zap-password is
     /// given)
     #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
     plain_server: Vec<bool>,
     /// Be a PLAIN client with this user name
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", allow_hyphen_values = true)]
     plain_username: Vec<String>,
     /// The PLAIN client's password (default: empty)
-    #[arg(long, value_name = "PASS")]
+    #[arg(long, value_name = "PASS", allow_hyphen_values = true)]
     plain_password: Vec<String>,
     /// CURVE server: allow this client public key (repeatable); without it every client
     /// that knows the server key is allowed. The --zap-* options install a ZAP handler
     /// (aiozmq::security::zap::Authenticator) on the socket
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     zap_allow_key: Vec<String>,
     /// PLAIN server: a user and password (repeatable)
-    #[arg(long, value_name = "USER:PASS")]
+    #[arg(long, value_name = "USER:PASS", allow_hyphen_values = true)]
     zap_password: Vec<String>,
     /// Accept connections from this address only (repeatable; with --plain-server, only
     /// together with --zap-password)
@@ -486,6 +486,16 @@ mod tests {
             vec![("admin".to_string(), "s3:cret".to_string())]
         );
         parse(&["--plain-username", "u", "--plain-password", ""]).unwrap();
+        // Z85 keys and passwords may start with '-': the value after the option is taken
+        // as it is (random keys did, 1 in 85, and were read as an unknown option).
+        let hyphen_key = format!("-{}", "0".repeat(39));
+        let s = parse(&["--curve-server", "--curve-secretkey", &hyphen_key]).unwrap();
+        assert_eq!(
+            s.curve_secretkey,
+            Some(parse_key(hyphen_key.as_bytes()).unwrap())
+        );
+        parse(&["--curve-serverkey", &hyphen_key]).unwrap();
+        parse(&["--plain-username", "-u", "--plain-password", "-p"]).unwrap();
         parse(&["--zap-allow-address", "127.0.0.1"]).unwrap();
         assert!(parse(&[]).unwrap().is_empty());
 
