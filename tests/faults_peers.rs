@@ -21,10 +21,11 @@ use aiozmq::{ErrorKind, EventKind, Message, Monitor, Socket, SocketType};
 use bytes::BytesMut;
 use support::mock::MockPeer;
 use support::{
-    check_library_panics, close, connect, frames, msg, recv, send, wait_event, within, UnboundIpc,
+    check_library_panics, close, connect, frames, msg, raw_ipc_connect, recv, send, wait_event,
+    within, RawIpc, UnboundIpc,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transport {
@@ -155,14 +156,14 @@ async fn round_trip(router: &Socket, good: &Socket, tag: &str) {
 /// One end of a TCP or Unix stream connection.
 enum RawStream {
     Tcp(TcpStream),
-    Ipc(UnixStream),
+    Ipc(RawIpc),
 }
 
 impl RawStream {
     /// Connects to `tcp://ADDR` or `ipc://PATH`.
     async fn connect(ep: &str) -> RawStream {
         let r = if let Some(path) = ep.strip_prefix("ipc://") {
-            within("raw connect", UnixStream::connect(path))
+            within("raw connect", raw_ipc_connect(path))
                 .await
                 .map(RawStream::Ipc)
         } else {

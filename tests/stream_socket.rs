@@ -305,7 +305,7 @@ async fn stream_over_ipc_exchanges_data() {
         .await
         .expect("bind");
     let path = ep.strip_prefix("ipc://").expect("an ipc endpoint");
-    let mut client = within("connect", tokio::net::UnixStream::connect(path))
+    let mut client = within("connect", support::raw_ipc_connect(path))
         .await
         .expect("connect");
     let id = notification(&server, "connected").await;
