@@ -552,6 +552,7 @@ macro_rules! peer_tests {
 
                 peer_tests!(@reset $reset, $transport);
 
+                #[cfg_attr(windows, ignore = "timing bounds tighter than Wine's timers keep")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn half_open_peer_is_dropped_at_heartbeat_ivl_plus_timeout() {
                     super::half_open_peer_is_dropped_at_heartbeat_ivl_plus_timeout(
@@ -683,6 +684,10 @@ async fn close_returns_at_the_peers_eof_before_linger() {
 
 /// An aiozmq PULL that stopped reading (RCVHWM reached, `recv` never called) over TCP
 /// and IPC: PUSH's close returns at LINGER with its data unread.
+#[cfg_attr(
+    windows,
+    ignore = "a named pipe has no half-close: close returns at once, the bytes stay in the pipe"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_against_a_pull_that_stopped_reading_returns_at_linger() {
     let _panics = check_library_panics();

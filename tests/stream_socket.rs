@@ -218,6 +218,10 @@ async fn stream_refuses_inproc() {
     close(&s).await;
 }
 
+#[cfg_attr(
+    windows,
+    ignore = "needs the Python (pyzmq) peers, which run on Linux only"
+)]
 #[tokio::test]
 async fn libzmq_stream_echoes_what_our_stream_sends() {
     let _panics = check_library_panics();
@@ -243,6 +247,10 @@ async fn libzmq_stream_echoes_what_our_stream_sends() {
     close(&ours).await;
 }
 
+#[cfg_attr(
+    windows,
+    ignore = "needs the Python (pyzmq) peers, which run on Linux only"
+)]
 #[tokio::test]
 async fn libzmq_stream_connecting_to_ours_gets_data_and_our_close() {
     let _panics = check_library_panics();

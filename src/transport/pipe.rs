@@ -82,7 +82,10 @@ impl PipeEnd {
         both!(self, p => p.try_write(buf))
     }
 
-    pub(crate) fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+    pub(crate) fn try_write_vectored(
+        &self,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::io::Result<usize> {
         both!(self, p => p.try_write_vectored(bufs))
     }
 
@@ -158,7 +161,10 @@ pub(crate) fn bind(address: &str) -> Result<PipeListener> {
                 )
             } else {
                 let err = Error::from(e);
-                Error::new(err.kind(), format!("bind ipc://{address}: {}", err.message()))
+                Error::new(
+                    err.kind(),
+                    format!("bind ipc://{address}: {}", err.message()),
+                )
             }
         })?;
     use std::os::windows::io::AsRawHandle;
