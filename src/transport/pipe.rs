@@ -149,6 +149,24 @@ impl PipeListener {
 /// listener, or connections of one not yet closed) gives `EADDRINUSE`.
 pub(crate) fn bind(address: &str) -> Result<PipeListener> {
     let name = pipe_name(address);
+    // A pipe that takes a client, or has every instance taken, exists: in use. Checked by
+    // opening it, as a Unix bind checks a socket file, because not every implementation
+    // enforces FILE_FLAG_FIRST_PIPE_INSTANCE (Wine 8 does not); the flag is still asked for.
+    match ClientOptions::new().open(&name) {
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!("ipc://{address} is in use by a live listener"),
+            ))
+        }
+        Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!("ipc://{address}: the pipe {name} exists already"),
+            ))
+        }
+        Err(_) => {}
+    }
     let first = ServerOptions::new()
         .first_pipe_instance(true)
         .reject_remote_clients(true)
