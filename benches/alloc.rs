@@ -1,4 +1,5 @@
-//! Heap allocations per message on the hot paths: PUSH→PULL over loopback TCP, payloads
+//! Heap allocations per message on the hot paths: PUSH→PULL (and DEALER→ROUTER,
+//! CLIENT→SERVER) over loopback TCP, payloads
 //! built once (`Bytes`), each side on its own thread with its own current-thread runtime,
 //! so a per-thread counting allocator separates the send path (send calls plus the
 //! sending connection's engine) from the receive path (the receiving engine plus recv
@@ -118,20 +119,30 @@ fn measure_pair(
 
 /// (allocations, bytes) per message over the window, for the sender and the receiver.
 fn measure(size: usize, warmup: u64, window: u64) -> ((f64, f64), (f64, f64)) {
+    measure_one_way(SocketType::Pull, SocketType::Push, size, warmup, window)
+}
+
+/// As [`measure`], from a connected `sender` to a bound `receiver` (the payload is the
+/// last frame received: ROUTER prepends the routing id).
+fn measure_one_way(
+    receiver: SocketType,
+    sender: SocketType,
+    size: usize,
+    warmup: u64,
+    window: u64,
+) -> ((f64, f64), (f64, f64)) {
     let payload = Bytes::from(vec![0u8; size]);
     measure_pair(
-        SocketType::Pull,
-        SocketType::Push,
+        receiver,
+        sender,
         warmup,
         window,
-        async move |pull: &Socket| {
-            let msg = pull.recv().await.expect("recv");
-            assert_eq!(msg[0].len(), size);
+        async move |rx: &Socket| {
+            let msg = rx.recv().await.expect("recv");
+            assert_eq!(msg.last().map(|f| f.len()), Some(size));
         },
-        async move |push: &Socket| {
-            push.send(Message::from(payload.clone()))
-                .await
-                .expect("send");
+        async move |tx: &Socket| {
+            tx.send(Message::from(payload.clone())).await.expect("send");
         },
     )
 }
@@ -173,6 +184,22 @@ fn main() {
         let ((sa, sb), (ra, rb)) = measure(size, window / 4, window);
         worst = worst.max(sa).max(ra);
         println!("| {size} B | {sa:.4} | {sb:.1} | {ra:.4} | {rb:.1} |");
+    }
+    for (receiver, sender) in [
+        (SocketType::Router, SocketType::Dealer),
+        (SocketType::Server, SocketType::Client),
+    ] {
+        println!();
+        println!("heap allocations per message, {sender}→{receiver} over tcp, {window} messages after a warm-up");
+        println!(
+            "| size | send: allocs/msg | send: bytes/msg | recv: allocs/msg | recv: bytes/msg |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for size in [16usize, 1024] {
+            let ((sa, sb), (ra, rb)) = measure_one_way(receiver, sender, size, window / 4, window);
+            worst = worst.max(sa).max(ra);
+            println!("| {size} B | {sa:.4} | {sb:.1} | {ra:.4} | {rb:.1} |");
+        }
     }
     let rt_window = (window / 10).max(1000);
     let ((ca, cb), (sa, sb)) = measure_round_trip(rt_window / 4, rt_window);

@@ -9,7 +9,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 30)
-#   FUZZ_TARGETS    space-separated targets (default: greeting frame command connection plain curve curve_message curve_box subscriptions socket_paths rpc_request pickle endpoint proxy_control cli_json)
+#   FUZZ_TARGETS    space-separated targets (default: greeting frame command connection plain curve curve_message curve_box subscriptions socket_paths rpc_request pickle endpoint proxy_control cli_json udp_datagram)
 #   FUZZ_TOOLCHAIN  rustup toolchain for cargo-fuzz (default nightly)
 #   FUZZ_KEEP_DIR   keep the temporary directory even on success when set to 1
 #
@@ -19,7 +19,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 seconds="${FUZZ_SECONDS:-30}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
-read -r -a targets <<<"${FUZZ_TARGETS:-greeting frame command connection plain curve curve_message curve_box subscriptions socket_paths rpc_request pickle endpoint proxy_control cli_json}"
+read -r -a targets <<<"${FUZZ_TARGETS:-greeting frame command connection plain curve curve_message curve_box subscriptions socket_paths rpc_request pickle endpoint proxy_control cli_json udp_datagram}"
 
 if ! cargo "+${toolchain}" fuzz --version >/dev/null 2>&1; then
     echo "smoke.sh: cargo-fuzz or the ${toolchain} toolchain is missing" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""libzmq (pyzmq) peers for aiozmq's proxy interop tests (tests/interop_proxy.rs).
+"""libzmq (pyzmq) peers for aiozmq's proxy interop tests (cli/tests/interop_proxy.rs).
 
 Usage:
     proxy_peers.py clients EP SOCKETS ROUNDS PREFIX

@@ -216,6 +216,14 @@ impl Socket {
         run(async move { s.connect(&endpoint).await })?
     }
 
+    /// PEER: connects to `endpoint` and returns the routing id of the peer it reaches, as
+    /// [`crate::Socket::connect_peer`].
+    pub fn connect_peer(&self, endpoint: &str) -> Result<u32> {
+        let s = self.sock().clone();
+        let endpoint = endpoint.to_string();
+        run(async move { s.connect_peer(&endpoint).await })?
+    }
+
     /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)); when it returns
     /// the address is free to bind again.
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
@@ -366,6 +374,16 @@ impl Socket {
     /// SUB: drops one reference to a subscription (see [`crate::Socket::unsubscribe`]).
     pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<()> {
         self.sock().unsubscribe(topic)
+    }
+
+    /// DISH: joins a group (see [`crate::Socket::join`]).
+    pub fn join(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        self.sock().join(group)
+    }
+
+    /// DISH: leaves a group (see [`crate::Socket::leave`]).
+    pub fn leave(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        self.sock().leave(group)
     }
 
     /// ZMQ_ROUTING_ID (formerly ZMQ_IDENTITY): the identity sent to peers.

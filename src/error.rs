@@ -37,6 +37,11 @@ pub enum ErrorKind {
     TimedOut,
     /// `EACCES`: authentication failed.
     AccessDenied,
+    /// `ENOCOMPATPROTO`: the transport does not go with the socket type (`udp://` takes
+    /// only a RADIO's connect and a DISH's bind).
+    IncompatibleProtocol,
+    /// `EFAULT`: libzmq's answer to PEER's `connect_peer` under IMMEDIATE.
+    Fault,
     /// Any other I/O error from the operating system.
     Io,
 }
@@ -61,6 +66,8 @@ impl ErrorKind {
             ErrorKind::Closed => 156_384_765,
             ErrorKind::TimedOut => 110,
             ErrorKind::AccessDenied => 13,
+            ErrorKind::IncompatibleProtocol => 156_384_764,
+            ErrorKind::Fault => 14,
             ErrorKind::Io => 5,
         }
     }
@@ -83,6 +90,8 @@ impl ErrorKind {
             ErrorKind::Closed => "ETERM",
             ErrorKind::TimedOut => "ETIMEDOUT",
             ErrorKind::AccessDenied => "EACCES",
+            ErrorKind::IncompatibleProtocol => "ENOCOMPATPROTO",
+            ErrorKind::Fault => "EFAULT",
             ErrorKind::Io => "EIO",
         }
     }
@@ -92,7 +101,9 @@ impl ErrorKind {
             ErrorKind::Again => io::ErrorKind::WouldBlock,
             ErrorKind::HostUnreachable => io::ErrorKind::HostUnreachable,
             ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
-            ErrorKind::NotSupported | ErrorKind::ProtocolNotSupported => io::ErrorKind::Unsupported,
+            ErrorKind::NotSupported
+            | ErrorKind::ProtocolNotSupported
+            | ErrorKind::IncompatibleProtocol => io::ErrorKind::Unsupported,
             ErrorKind::AddrInUse => io::ErrorKind::AddrInUse,
             ErrorKind::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
             ErrorKind::NotFound => io::ErrorKind::NotFound,
@@ -102,7 +113,7 @@ impl ErrorKind {
             ErrorKind::Closed => io::ErrorKind::NotConnected,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
-            ErrorKind::Fsm | ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Fsm | ErrorKind::Fault | ErrorKind::Io => io::ErrorKind::Other,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | `subscriptions`, `socket_paths` | the subscription trie; each socket type's send and receive rules | `plane::fuzz_ops` |
 //! | `rpc_request`, `pickle`, `split_frames`, `join_frames` | aiozmq.rpc requests (msgpack) and pickled values | `rpc::fuzzing` |
 //! | `endpoint` | endpoint strings | `transport` |
+//! | `udp_datagram` | RADIO/DISH datagrams (group length, group, body) | `transport::udp` |
 //! | `proxy_control` | proxy control commands and STATISTICS replies | `proxy` |
 //!
 //! The command-line tool's JSON arguments are fuzzed by `fuzz/fuzz_targets/cli_json.rs`,
@@ -23,6 +24,11 @@ pub use crate::zmtp::fuzzing::*;
 /// Endpoint parsing (`transport`): see [`crate::transport`].
 pub fn endpoint(data: &[u8]) {
     crate::transport::fuzz_endpoint(data)
+}
+
+/// RADIO/DISH datagrams (`transport::udp`).
+pub fn udp_datagram(data: &[u8]) {
+    crate::transport::udp::fuzz_datagram(data)
 }
 
 /// Proxy control commands and STATISTICS replies, the input split into frames as

@@ -40,11 +40,14 @@ pub mod zmtp;
 pub use api::stream::{create_zmq_stream, StreamOptions, ZmqStream, ZmqStreamClosed};
 pub use api::{create_zmq_connection, ConnectionOptions, SocketEvent, ZmqProtocol, ZmqTransport};
 pub use error::{Error, ErrorKind, Result};
-pub use message::{IntoIter as MessageIntoIter, Iter as MessageIter, Message, Properties};
+pub use message::{
+    IntoIter as MessageIntoIter, Iter as MessageIter, Message, Properties, GROUP_MAX_LENGTH,
+};
 pub use monitor::{EventKind, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ProxyStatistics};
 pub use security::curve::{curve_keypair, curve_public};
 pub use socket::{Counters, PeerQueue, PollEvents, Socket, SocketSink, SocketStream, TrySendError};
+pub use transport::udp::UdpEndpoint;
 pub use transport::Endpoint;
 pub use version::{version_info, ReleaseLevel, VersionInfo, VERSION};
 pub use zmtp::SocketType;

@@ -334,11 +334,11 @@ struct Plan {
 }
 
 fn can_recv(t: SocketType) -> bool {
-    !matches!(t, SocketType::Pub | SocketType::Push)
+    !matches!(t, SocketType::Pub | SocketType::Push | SocketType::Scatter)
 }
 
 fn can_send(t: SocketType) -> bool {
-    !matches!(t, SocketType::Sub | SocketType::Pull)
+    !matches!(t, SocketType::Sub | SocketType::Pull | SocketType::Gather)
 }
 
 impl Plan {
@@ -362,7 +362,11 @@ impl Plan {
             let ct = c.socket_type();
             if matches!(
                 ct,
-                SocketType::Sub | SocketType::Pull | SocketType::Req | SocketType::Rep
+                SocketType::Sub
+                    | SocketType::Pull
+                    | SocketType::Gather
+                    | SocketType::Req
+                    | SocketType::Rep
             ) {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/bin/aiozmq/json.rs"]
+#[path = "../../cli/src/json.rs"]
 #[allow(dead_code)]
 mod json;
 

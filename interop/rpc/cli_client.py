@@ -1,4 +1,4 @@
-"""A Python aiozmq RPC client for the `aiozmq rpc serve` tests (tests/cli_rpc.rs).
+"""A Python aiozmq RPC client for the `aiozmq rpc serve` tests (cli/tests/cli_rpc.rs).
 
     cli_client.py EP
 

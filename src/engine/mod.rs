@@ -25,6 +25,7 @@ use crate::plane::Shared;
 pub(crate) mod inproc;
 mod raw;
 pub(crate) mod registry;
+pub(crate) mod udp;
 use crate::message::Properties;
 use crate::transport::{ConnHandle, ConnWriter};
 use crate::zmtp::frame::renew;
@@ -499,8 +500,8 @@ where
         while let Some(ev) = conn.poll_leading_event() {
             match ev {
                 Event::Message(m) => inbox.push_back(m),
-                Event::Subscribe(t) => subs.push((true, t)),
-                Event::Cancel(t) => subs.push((false, t)),
+                Event::Subscribe(t) | Event::Join(t) => subs.push((true, t)),
+                Event::Cancel(t) | Event::Leave(t) => subs.push((false, t)),
                 // The connection itself keeps the heartbeat state (a peer's TTL included).
                 Event::Ping { .. }
                 | Event::Pong

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// Frames kept inline before a message moves them to the heap.
@@ -43,7 +44,16 @@ pub struct Message {
     repr: Repr,
     /// Properties of the connection the message came from (secured connections).
     props: Option<Arc<Properties>>,
+    /// RADIO/DISH: the group (`None`: no group, libzmq's empty group).
+    group: Option<Arc<[u8]>>,
+    /// SERVER and PEER: the peer the message came from or goes to (libzmq's
+    /// `zmq_msg_routing_id`; never zero).
+    routing_id: Option<NonZeroU32>,
 }
+
+/// The longest group a RADIO/DISH message or a DISH join takes (libzmq 4.3.5's
+/// `ZMQ_GROUP_MAX_LENGTH`): the UDP datagram carries its length in one byte.
+pub const GROUP_MAX_LENGTH: usize = 255;
 
 /// Properties of the connection a message arrived on, as libzmq exposes them through
 /// `zmq_msg_gets`: `User-Id` (from the ZAP handler), `Peer-Address`, the mechanism, the
@@ -77,6 +87,20 @@ impl Properties {
     }
 }
 
+/// `EINVAL` unless `group` is a group libzmq takes (see [`Message::set_group`]).
+pub(crate) fn check_group(group: &[u8]) -> crate::Result<()> {
+    if group.len() > GROUP_MAX_LENGTH {
+        return Err(crate::Error::inval(format!(
+            "a group is at most {GROUP_MAX_LENGTH} bytes, not {}",
+            group.len()
+        )));
+    }
+    if group.contains(&0) {
+        return Err(crate::Error::inval("a group holds no NUL byte"));
+    }
+    Ok(())
+}
+
 fn empty_frames() -> [Bytes; INLINE] {
     [Bytes::new(), Bytes::new(), Bytes::new()]
 }
@@ -96,6 +120,8 @@ impl Message {
                 frames: empty_frames(),
             },
             props: None,
+            group: None,
+            routing_id: None,
         }
     }
 
@@ -115,6 +141,64 @@ impl Message {
         self.props = Some(props);
     }
 
+    /// The message's group (RADIO/DISH), like libzmq's `zmq_msg_group`: empty when it has
+    /// none. A DISH's messages carry the group they were sent to; a RADIO sends each
+    /// message to the dishes that joined exactly its group.
+    pub fn group(&self) -> &[u8] {
+        self.group.as_deref().unwrap_or(&[])
+    }
+
+    /// Sets the message's group (RADIO/DISH), like libzmq's `zmq_msg_set_group`; the empty
+    /// group clears it. `EINVAL` for a group longer than [`GROUP_MAX_LENGTH`] bytes or one
+    /// holding a NUL byte (libzmq's groups are C strings).
+    pub fn set_group(&mut self, group: impl AsRef<[u8]>) -> crate::Result<()> {
+        let group = group.as_ref();
+        check_group(group)?;
+        self.group = (!group.is_empty()).then(|| Arc::from(group));
+        Ok(())
+    }
+
+    /// The message with its group set (see [`set_group`](Self::set_group)).
+    pub fn with_group(mut self, group: impl AsRef<[u8]>) -> crate::Result<Message> {
+        self.set_group(group)?;
+        Ok(self)
+    }
+
+    /// Sets a group that came from the network: cut at its first NUL byte, as libzmq reads
+    /// it (a C string). The caller checked the length.
+    pub(crate) fn set_group_lossy(&mut self, group: &[u8]) {
+        let end = group.iter().position(|&b| b == 0).unwrap_or(group.len());
+        self.group = (end > 0).then(|| Arc::from(&group[..end]));
+    }
+
+    /// The routing id of a SERVER or PEER socket's peer (libzmq's `zmq_msg_routing_id`):
+    /// on a received message, the peer it came from; on a message to send, the peer it
+    /// goes to. `None` when unset (libzmq's 0). Not part of the message's content: it is
+    /// never sent, and [`PartialEq`] ignores it.
+    ///
+    /// ```
+    /// use aiozmq::Message;
+    /// let mut msg = Message::from("reply");
+    /// assert_eq!(msg.routing_id(), None);
+    /// msg.set_routing_id(7);
+    /// assert_eq!(msg.routing_id(), Some(7));
+    /// ```
+    pub fn routing_id(&self) -> Option<u32> {
+        self.routing_id.map(NonZeroU32::get)
+    }
+
+    /// Sets [`routing_id`](Self::routing_id), the SERVER or PEER peer a send goes to
+    /// (libzmq's `zmq_msg_set_routing_id`). Routing ids are never zero: 0 clears it.
+    pub fn set_routing_id(&mut self, id: u32) {
+        self.routing_id = NonZeroU32::new(id);
+    }
+
+    /// The message with [`routing_id`](Self::routing_id) set to `id` (0: cleared).
+    pub fn with_routing_id(mut self, id: u32) -> Self {
+        self.set_routing_id(id);
+        self
+    }
+
     /// An empty message with room for `n` frames.
     pub fn with_capacity(n: usize) -> Self {
         if n <= INLINE {
@@ -123,6 +207,8 @@ impl Message {
             Message {
                 repr: Repr::Heap(VecDeque::with_capacity(n)),
                 props: None,
+                group: None,
+                routing_id: None,
             }
         }
     }
@@ -346,7 +432,7 @@ impl ExactSizeIterator for IntoIter {}
 
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len() && self.iter().eq(other.iter()) && self.group() == other.group()
     }
 }
 
@@ -376,6 +462,9 @@ impl std::ops::Index<usize> for Message {
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(g) = &self.group {
+            write!(f, "(group {:?}) ", Bytes::copy_from_slice(g))?;
+        }
         f.debug_list().entries(self.iter()).finish()
     }
 }
@@ -389,6 +478,8 @@ impl From<Bytes> for Message {
                 frames: [b, Bytes::new(), Bytes::new()],
             },
             props: None,
+            group: None,
+            routing_id: None,
         }
     }
 }
@@ -431,6 +522,8 @@ impl From<VecDeque<Bytes>> for Message {
             Message {
                 repr: Repr::Heap(frames),
                 props: None,
+                group: None,
+                routing_id: None,
             }
         }
     }

@@ -155,6 +155,10 @@ impl State {
     /// A subscription change from peer `id` (3.1 command or 3.0 message form).
     #[inline]
     pub(crate) fn on_subscription(&mut self, id: PeerId, subscribe: bool, topic: &Bytes) {
+        if self.socket_type == SocketType::Radio {
+            // A DISH's JOIN/LEAVE.
+            return self.on_group(id, subscribe, topic);
+        }
         if !is_pub(self.socket_type) {
             return;
         }

@@ -26,6 +26,7 @@
 //!   - `peers`: attach and detach;
 //!   - `send`: each type's send rule, and the engine taking what waits to be sent;
 //!   - `fanout`: PUB/XPUB fan-out and subscriptions in both directions;
+//!   - `groups`: RADIO/DISH groups (joins in both directions, the RADIO's send);
 //!   - `recv`: delivery under RCVHWM and fair-queued receive;
 //!   - `direct`: the REQ/REP direct write and the message a borrowing `recv` read.
 //! - [`options`]: libzmq's options with their defaults.
@@ -36,6 +37,7 @@ mod direct;
 mod fanout;
 #[doc(hidden)]
 pub mod fuzz_ops;
+mod groups;
 pub(crate) mod lease;
 pub mod options;
 mod peers;

@@ -97,6 +97,11 @@ pub struct Options {
     pub ipv6: bool,
     /// ZMQ_TOS: the IP type of service of new TCP connections and listeners (0: leave).
     pub tos: i32,
+    /// ZMQ_MULTICAST_HOPS: the TTL of a RADIO's multicast UDP datagrams. Default 1.
+    pub multicast_hops: i32,
+    /// ZMQ_MULTICAST_LOOP: a RADIO's multicast UDP datagrams loop back to this host.
+    /// Default on.
+    pub multicast_loop: bool,
     /// ZMQ_PRIORITY: SO_PRIORITY of new TCP connections and listeners (Linux; 0: leave).
     pub priority: i32,
     /// ZMQ_BINDTODEVICE: the network device new TCP connections and listeners are bound
@@ -186,6 +191,8 @@ impl Default for Options {
             backlog: 100,
             ipv6: false,
             tos: 0,
+            multicast_hops: 1,
+            multicast_loop: true,
             priority: 0,
             bindtodevice: String::new(),
             tcp_maxrt: Duration::ZERO,

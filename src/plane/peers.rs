@@ -36,7 +36,7 @@ impl State {
         raw: bool,
         via: Via,
     ) -> Option<Attached> {
-        if self.socket_type == SocketType::Pair
+        if matches!(self.socket_type, SocketType::Pair | SocketType::Channel)
             && self
                 .peers
                 .iter()
@@ -75,12 +75,17 @@ impl State {
                 if routes {
                     self.by_rid.insert(rid, id);
                 }
+                self.assign_srv_id(id);
                 id
             }
         };
-        if is_sub(self.socket_type) {
-            // Send every subscription to the (re)connected peer, first.
-            let topics = self.local_subs.topics();
+        if is_sub(self.socket_type) || self.socket_type == SocketType::Dish {
+            // Send every subscription (DISH: every join) to the (re)connected peer, first.
+            let topics: Vec<Vec<u8>> = if self.socket_type == SocketType::Dish {
+                self.dish_joined().into_iter().map(Vec::from).collect()
+            } else {
+                self.local_subs.topics()
+            };
             let p = self.peers.get_mut(&id)?;
             // Ahead of messages encoded for the previous connection too.
             p.requeue_encoded();
@@ -130,7 +135,30 @@ impl State {
         if !routing_id.is_empty() {
             self.by_rid.insert(routing_id, id);
         }
+        // SERVER and PEER: libzmq attaches the pipe of a connect at once (IMMEDIATE off),
+        // so the peer has its routing id from now on, through reconnects.
+        self.assign_srv_id(id);
         id
+    }
+
+    /// SERVER and PEER: gives peer `id` the next `u32` routing id, as libzmq does: a
+    /// counter started at a random value, skipping 0 (and, beyond libzmq, any id still
+    /// in use after the counter wrapped).
+    fn assign_srv_id(&mut self, id: PeerId) {
+        if !routes_by_u32(self.socket_type) {
+            return;
+        }
+        let rid = loop {
+            let rid = self.next_rid;
+            self.next_rid = self.next_rid.wrapping_add(1);
+            if rid != 0 && !self.by_srv.contains_key(&u64::from(rid)) {
+                break rid;
+            }
+        };
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.srv_id = rid;
+            self.by_srv.insert(u64::from(rid), id);
+        }
     }
 
     /// PROBE_ROUTER is set and applies to this socket type.
@@ -151,8 +179,7 @@ impl State {
         let st = self.socket_type;
         let probe =
             new_entry && !self.peers.get(&id).is_some_and(|p| p.via.reconnect) && self.probes();
-        let hello = matches!(st, SocketType::Router | SocketType::Dealer)
-            && !self.opts.hello_msg.is_empty();
+        let hello = sends_hello(st) && !self.opts.hello_msg.is_empty();
         let notify = st == SocketType::Router && self.opts.router_notify & NOTIFY_CONNECT != 0;
         if !(probe || hello || notify) {
             return;
@@ -195,21 +222,20 @@ impl State {
         }
         let opts = &self.opts;
         let before = p.inbound.len();
-        if st == SocketType::Router {
-            if !p.via.inproc && opts.router_notify & NOTIFY_DISCONNECT != 0 {
-                p.inbound.push_back(Message::from(Bytes::new()));
-            }
-            if p.via.accepted && !opts.disconnect_msg.is_empty() {
-                p.inbound
-                    .push_back(Message::from(opts.disconnect_msg.clone()));
-            }
-        }
-        if st == SocketType::Dealer
-            && !p.via.accepted
-            && !p.via.inproc
-            && !opts.hiccup_msg.is_empty()
+        // SERVER and PEER: the messages carry the peer's routing id, as delivered ones.
+        let srv_id = p.srv_id;
+        let stamp = |m: Message| m.with_routing_id(srv_id);
+        if st == SocketType::Router && !p.via.inproc && opts.router_notify & NOTIFY_DISCONNECT != 0
         {
-            p.inbound.push_back(Message::from(opts.hiccup_msg.clone()));
+            p.inbound.push_back(Message::from(Bytes::new()));
+        }
+        if gets_disconnect_msg(st) && p.via.accepted && !opts.disconnect_msg.is_empty() {
+            let m = stamp(Message::from(opts.disconnect_msg.clone()));
+            p.inbound.push_back(m);
+        }
+        if gets_hiccup_msg(st) && !p.via.accepted && !p.via.inproc && !opts.hiccup_msg.is_empty() {
+            let m = stamp(Message::from(opts.hiccup_msg.clone()));
+            p.inbound.push_back(m);
         }
         if p.inbound.len() != before && !p.in_fq {
             p.in_fq = true;
@@ -249,6 +275,10 @@ impl State {
     /// The connection of `id` ended. `gone`: the peer entry is dropped (bind side, ROUTER);
     /// otherwise it stays for the reconnect with its queued messages.
     pub(crate) fn detach(&mut self, id: PeerId, gone: bool) {
+        if self.socket_type == SocketType::Radio {
+            // Its joins go with the connection; a reconnecting DISH joins again.
+            self.radio_forget(id);
+        }
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
@@ -295,6 +325,11 @@ impl State {
             }
             p.clear_out();
         }
+        if self.socket_type == SocketType::Radio {
+            // Nothing waits for a connection that may not come back (its joins went
+            // above).
+            p.clear_out();
+        }
         if !gone {
             return;
         }
@@ -302,6 +337,9 @@ impl State {
         p.clear_out();
         if self.by_rid.get(&p.routing_id) == Some(&id) {
             self.by_rid.remove(&p.routing_id);
+        }
+        if p.srv_id != 0 && self.by_srv.get(&u64::from(p.srv_id)) == Some(&id) {
+            self.by_srv.remove(&u64::from(p.srv_id));
         }
         self.rr.retain(|&x| x != id);
         if p.inbound.is_empty() {

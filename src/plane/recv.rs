@@ -40,6 +40,11 @@ impl State {
         self.counters.messages_in += msgs.len() as u64;
         self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
         let st = self.socket_type;
+        if st == SocketType::Radio {
+            // A DISH sends no messages (libzmq's RADIO reads only joins from its pipes).
+            msgs.clear();
+            return usize::MAX;
+        }
         if is_pub(st) {
             // From subscribers: subscriptions (3.0 form), or upstream data for XPUB.
             for m in msgs.drain(..) {
@@ -70,10 +75,15 @@ impl State {
             }
             return room;
         }
+        if st.is_single_frame() {
+            self.single_frame_in(id, msgs);
+        }
         // A subscription to the empty topic lets everything through: no filtering (unless
         // inverted: then nothing passes).
         let invert = self.opts.invert_matching;
-        let filter = is_sub(st) && (invert || !self.local_subs.matches(&[]));
+        // A DISH filters too (libzmq does): a UDP DISH gets every group sent its way.
+        let dish = st == SocketType::Dish;
+        let filter = dish || (is_sub(st) && (invert || !self.local_subs.matches(&[])));
         let conflate = self.opts.conflate;
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
@@ -85,12 +95,16 @@ impl State {
         } else {
             let mut dropped = 0;
             for m in msgs.drain(..) {
-                if filter
-                    && self
-                        .local_subs
-                        .matches(m.first().map_or(&[][..], |f| &f[..]))
-                        == invert
-                {
+                let reject = if dish {
+                    !self.dish_groups.contains(m.group())
+                } else {
+                    filter
+                        && self
+                            .local_subs
+                            .matches(m.first().map_or(&[][..], |f| &f[..]))
+                            == invert
+                };
+                if reject {
                     dropped += 1;
                     continue;
                 }
@@ -115,6 +129,21 @@ impl State {
         room
     }
 
+    /// The single-frame types (libzmq's draft types): a multipart message from the peer
+    /// is dropped whole and the connection stays, as libzmq's receive does (it drops it
+    /// when `recv` reaches it; here it never takes RCVHWM room). SERVER and PEER: each
+    /// message kept carries the peer's routing id.
+    #[inline(never)]
+    fn single_frame_in(&self, id: PeerId, msgs: &mut VecDeque<Message>) {
+        msgs.retain(|m| m.len() == 1);
+        if routes_by_u32(self.socket_type) {
+            let rid = self.peers.get(&id).map_or(0, |p| p.srv_id);
+            for m in msgs.iter_mut() {
+                m.set_routing_id(rid);
+            }
+        }
+    }
+
     /// Whether [`take_inbound`](Self::take_inbound) serves this socket type: the types
     /// whose receive is a plain fair-queue pop (REQ and REP keep per-message state).
     #[inline]
@@ -128,6 +157,12 @@ impl State {
                 | SocketType::Pair
                 | SocketType::Sub
                 | SocketType::XSub
+                | SocketType::Server
+                | SocketType::Client
+                | SocketType::Gather
+                | SocketType::Peer
+                | SocketType::Channel
+                | SocketType::Dish
         )
     }
 
@@ -290,7 +325,7 @@ impl State {
                 .fq
                 .iter()
                 .any(|id| self.peers.get(id).is_some_and(queued)),
-            // PUB and PUSH cannot receive.
+            // PUB, PUSH and SCATTER cannot receive.
             _ => false,
         }
     }
@@ -372,7 +407,13 @@ impl State {
             | SocketType::Pull
             | SocketType::Pair
             | SocketType::Sub
-            | SocketType::XSub => match self.pop_fq(false) {
+            | SocketType::XSub
+            | SocketType::Server
+            | SocketType::Client
+            | SocketType::Gather
+            | SocketType::Peer
+            | SocketType::Channel
+            | SocketType::Dish => match self.pop_fq(false) {
                 Some((_, _, msg, wake)) => {
                     wakes.extend(wake);
                     Ok(Some(msg))

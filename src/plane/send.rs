@@ -22,8 +22,9 @@ impl State {
     /// (libzmq's POLLOUT): a round-robin peer with room (DEALER, PUSH, PAIR, and REQ when
     /// no reply is owed or REQ_RELAXED), a request to answer (REP), always for the types
     /// that drop what they cannot queue (PUB, XPUB, XSUB, and ROUTER unless
-    /// ROUTER_MANDATORY, where some peer must have room), always for STREAM (whether a
-    /// message goes depends on its peer, as libzmq says), never for SUB and PULL.
+    /// ROUTER_MANDATORY, where some peer must have room), always for STREAM, SERVER and
+    /// PEER (whether a message goes depends on its peer, as libzmq says), a round-robin
+    /// peer with room for CLIENT, SCATTER and CHANNEL, never for SUB, PULL and GATHER.
     pub(crate) fn writable(&self) -> bool {
         let rr_room = || {
             self.rr.iter().any(|id| {
@@ -40,7 +41,14 @@ impl State {
                 !self.opts.router_mandatory || self.by_rid.values().any(|id| self.has_room(*id))
             }
             SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Stream => true,
+            // libzmq: a RADIO drops what a peer cannot take; a DISH says it can always
+            // "send" (its joins), though `send` is ENOTSUP.
+            SocketType::Radio | SocketType::Dish => true,
             SocketType::Sub | SocketType::Pull => false,
+            SocketType::Client | SocketType::Scatter | SocketType::Channel => rr_room(),
+            // libzmq: whether a send succeeds depends on the peer it names.
+            SocketType::Server | SocketType::Peer => true,
+            SocketType::Gather => false,
         }
     }
 
@@ -232,6 +240,12 @@ impl State {
                 Ok(())
             }
             SocketType::Stream => self.send_stream(msg, back, wakes),
+            SocketType::Radio => self.send_radio(msg, back, wakes),
+            SocketType::Server
+            | SocketType::Peer
+            | SocketType::Client
+            | SocketType::Scatter
+            | SocketType::Channel => self.send_single_frame(msg, back, wakes),
             SocketType::Pub | SocketType::XPub => {
                 if self.opts.fan_out_special() {
                     return self.fan_out_special(msg, back, wakes);
@@ -277,6 +291,54 @@ impl State {
                 self.counters.dropped_hwm += 1;
             }
         }
+    }
+
+    /// The single-frame types (libzmq's draft types): more than one frame is `EINVAL`
+    /// (libzmq refuses a frame sent with SNDMORE). CLIENT, SCATTER and CHANNEL then send
+    /// round-robin (CHANNEL has one peer); SERVER and PEER send to the peer the message's
+    /// routing id names: none or an unknown one is `EHOSTUNREACH`, a peer at SNDHWM
+    /// blocks (libzmq's `EAGAIN`). The routing id is cleared on the way, as libzmq
+    /// does, so an in-process receiver never sees ours.
+    // Kept out of `send`, so that the classic types' paths stay as small as before.
+    #[inline(never)]
+    pub(super) fn send_single_frame(
+        &mut self,
+        mut msg: Message,
+        back: &mut Option<Message>,
+        wakes: &mut Wakes,
+    ) -> Result<(), SendBlock> {
+        if msg.len() != 1 {
+            let e = Error::inval(format!(
+                "{} sockets send single-frame messages only, not {} frames",
+                self.socket_type,
+                msg.len()
+            ));
+            return Err(bounce_err(back, e, msg));
+        }
+        if !routes_by_u32(self.socket_type) {
+            *back = Some(msg);
+            return self.send_rr(back, wakes);
+        }
+        let Some(id) = msg
+            .routing_id()
+            .and_then(|rid| self.by_srv.get(&u64::from(rid)).copied())
+        else {
+            let e = Error::new(
+                ErrorKind::HostUnreachable,
+                match msg.routing_id() {
+                    Some(rid) => format!("no peer with routing id {rid}"),
+                    None => format!("a {} message needs a routing id", self.socket_type),
+                },
+            );
+            return Err(bounce_err(back, e, msg));
+        };
+        if !self.has_room(id) {
+            return Err(bounce_full(back, msg));
+        }
+        msg.set_routing_id(0);
+        self.count_out(&msg);
+        self.push_out(id, Outbound::Msg(msg), wakes);
+        Ok(())
     }
 
     /// STREAM: `[routing id, data]` writes `data` raw to that peer's connection; an empty

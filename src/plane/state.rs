@@ -17,6 +17,13 @@
 //! | PUSH   | round-robin over peers with room                  | not allowed                           |
 //! | PULL   | not allowed                                       | fair-queue                            |
 //! | PAIR   | to the one peer                                   | from the one peer                     |
+//! | SERVER, PEER | single frame, to the peer named by the message's `u32` routing id (unknown: `EHOSTUNREACH`) | fair-queue, routing id set on the message; multipart dropped |
+//! | CLIENT | single frame, round-robin                         | fair-queue; multipart dropped         |
+//! | SCATTER | single frame, round-robin                        | not allowed                           |
+//! | GATHER | not allowed                                       | fair-queue; multipart dropped         |
+//! | CHANNEL | single frame, to the one peer                    | from the one peer; multipart dropped  |
+//! | RADIO  | one frame, to the peers that joined exactly its group, and to UDP destinations | not allowed |
+//! | DISH   | not allowed; `join`/`leave`                       | fair-queue, only joined groups        |
 
 use super::lease::ReadLease;
 use super::options::Options;
@@ -107,6 +114,8 @@ impl Outbound {
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub routing_id: Bytes,
+    /// SERVER and PEER: the peer's `u32` routing id (never 0 there; 0 for other types).
+    pub srv_id: u32,
     pub out: VecDeque<Outbound>,
     pub inbound: VecDeque<Message>,
     /// The peer is listed in the fair-queue ring.
@@ -172,6 +181,7 @@ impl Peer {
     pub(crate) fn new(routing_id: Bytes, kill: CancellationToken) -> Self {
         Peer {
             routing_id,
+            srv_id: 0,
             out: VecDeque::new(),
             inbound: VecDeque::new(),
             in_fq: false,
@@ -350,6 +360,11 @@ pub(crate) struct State {
     /// Peers with queued inbound messages, in fair-queue order.
     pub(super) fq: VecDeque<PeerId>,
     pub by_rid: HashMap<Bytes, PeerId>,
+    /// SERVER and PEER: the peers by their `u32` routing id (ours, never peer-chosen, so
+    /// the cheap hasher is fine).
+    pub by_srv: IdMap<PeerId>,
+    /// ROUTER's generated routing ids, and SERVER's and PEER's (libzmq: a counter
+    /// starting at a random value).
     pub(super) next_rid: u32,
     pub req: ReqState,
     pub rep: RepState,
@@ -379,6 +394,12 @@ pub(crate) struct State {
     pub(super) xpub_last_peer: Option<PeerId>,
     /// ZAP: authenticates incoming handshakes when set.
     pub zap_handler: Option<Arc<dyn crate::security::zap::ZapHandler>>,
+    /// DISH: the groups joined (ordered: a new connection hears them in this order).
+    pub(super) dish_groups: std::collections::BTreeSet<Bytes>,
+    /// RADIO: each group's peers, once per JOIN.
+    pub(super) radio_groups: HashMap<Bytes, Vec<PeerId>>,
+    /// RADIO: UDP destinations, which take every group.
+    pub(super) udp_peers: Vec<PeerId>,
 }
 
 impl std::fmt::Debug for dyn crate::security::zap::ZapHandler {
@@ -450,6 +471,37 @@ pub(super) fn is_sub(t: SocketType) -> bool {
 #[inline]
 pub(super) fn is_pub(t: SocketType) -> bool {
     matches!(t, SocketType::Pub | SocketType::XPub)
+}
+
+/// SERVER and PEER: peers named by a `u32` routing id.
+#[inline]
+pub(crate) fn routes_by_u32(t: SocketType) -> bool {
+    matches!(t, SocketType::Server | SocketType::Peer)
+}
+
+/// The types that send HELLO_MSG (libzmq's `can_send_hello_msg`).
+#[inline]
+pub(super) fn sends_hello(t: SocketType) -> bool {
+    use SocketType::*;
+    matches!(t, Router | Dealer | Server | Client | Peer)
+}
+
+/// The types that receive DISCONNECT_MSG (libzmq's `can_recv_disconnect_msg`).
+#[inline]
+pub(super) fn gets_disconnect_msg(t: SocketType) -> bool {
+    matches!(
+        t,
+        SocketType::Router | SocketType::Server | SocketType::Peer
+    )
+}
+
+/// The types that receive HICCUP_MSG (libzmq's `can_recv_hiccup_msg`).
+#[inline]
+pub(super) fn gets_hiccup_msg(t: SocketType) -> bool {
+    matches!(
+        t,
+        SocketType::Dealer | SocketType::Client | SocketType::Peer
+    )
 }
 
 /// Whether `p` takes another outbound message (alive, attached unless IMMEDIATE is off,
@@ -610,15 +662,21 @@ pub(super) fn pick_rr(
 
 impl State {
     pub(crate) fn new(socket_type: SocketType) -> Self {
+        let mut opts = Options::default();
+        if socket_type == SocketType::Dish {
+            // libzmq: a DISH's close does not wait for joins still queued.
+            opts.linger = std::time::Duration::ZERO;
+        }
         State {
             socket_type,
-            opts: Options::default(),
+            opts,
             peers: IdMap::default(),
             next_peer: 1,
             rr: Vec::new(),
             rr_next: 0,
             fq: VecDeque::new(),
             by_rid: HashMap::new(),
+            by_srv: IdMap::default(),
             next_rid: initial_rid(),
             req: ReqState {
                 awaiting: None,
@@ -639,6 +697,9 @@ impl State {
             xpub_pending_peers: VecDeque::new(),
             xpub_last_peer: None,
             zap_handler: None,
+            dish_groups: Default::default(),
+            radio_groups: HashMap::new(),
+            udp_peers: Vec::new(),
         }
     }
 
@@ -1003,6 +1064,50 @@ mod tests {
         st.try_recv(&mut wakes).unwrap().unwrap();
         assert_eq!(wakes.len(), 1, "the paused engine is woken");
         assert_eq!(st.in_room(a), 1);
+    }
+
+    #[test]
+    fn server_routing_ids_count_up_skip_zero_and_label_single_frame_messages() {
+        let mut st = State::new(SocketType::Server);
+        st.next_rid = u32::MAX;
+        let parent = CancellationToken::new();
+        let attach = |st: &mut State| {
+            st.attach(
+                None,
+                Bytes::new(),
+                &parent,
+                "tcp://x:1",
+                false,
+                Via::default(),
+            )
+            .expect("attached")
+            .id
+        };
+        let a = attach(&mut st);
+        let b = attach(&mut st);
+        assert_eq!((st.peers[&a].srv_id, st.peers[&b].srv_id), (u32::MAX, 1));
+        let mut msgs = VecDeque::from([Message::from(["x", "y"]), Message::from("z")]);
+        st.deliver(b, &mut msgs);
+        let mut wakes = Wakes::default();
+        let got = st.try_recv(&mut wakes).unwrap().expect("one message");
+        assert_eq!(
+            (got.clone(), got.routing_id()),
+            (Message::from("z"), Some(1))
+        );
+        assert!(
+            st.try_recv(&mut wakes).unwrap().is_none(),
+            "the multipart one dropped"
+        );
+        // Replies go by id; the id is cleared on the way.
+        send(&mut st, &Message::from("r").with_routing_id(1)).unwrap();
+        let (mut out, mut tx) = (VecDeque::new(), WriteBuf::new());
+        st.pull_out_to(b, &mut out, 16, &mut tx);
+        assert_eq!(tx.to_vec(), wire(&[Message::from("r")]));
+        st.detach(a, true);
+        assert!(matches!(
+            send(&mut st, &Message::from("r").with_routing_id(u32::MAX)),
+            Err(SendBlock::Err(e)) if e.kind() == crate::ErrorKind::HostUnreachable
+        ));
     }
 
     #[test]

@@ -251,6 +251,13 @@ impl Socket {
         /// ZMQ_TOS: the IP type of service (IPv6 traffic class) of new TCP connections and
         /// listeners (0, the default: leave the system's).
         tos: i32, set_tos;
+        /// ZMQ_MULTICAST_HOPS: the TTL (hop limit) of a RADIO's multicast datagrams on
+        /// `udp://` endpoints connected afterwards (default 1: the local network). libzmq
+        /// takes values above 0 only; [`setsockopt`](Self::setsockopt) checks that.
+        multicast_hops: i32, set_multicast_hops;
+        /// ZMQ_MULTICAST_LOOP: a RADIO's multicast datagrams on `udp://` endpoints
+        /// connected afterwards loop back to receivers on this host (default on).
+        multicast_loop: bool, set_multicast_loop;
         /// ZMQ_PRIORITY: SO_PRIORITY of new TCP connections and listeners, on Linux (0,
         /// the default: leave the system's; above 6 needs CAP_NET_ADMIN).
         priority: i32, set_priority;
@@ -606,8 +613,9 @@ impl Socket {
     }
 
     /// ZMQ_HELLO_MSG: a one-frame message sent to the peer first on every connection
-    /// (reconnects included; before anything queued). ROUTER and DEALER send it; other
-    /// types accept and ignore it, as libzmq. Empty (the default): none.
+    /// (reconnects included; before anything queued). ROUTER, DEALER, SERVER, CLIENT and
+    /// PEER send it; other types accept and ignore it, as libzmq. Empty (the default):
+    /// none.
     pub fn hello_msg(&self) -> Bytes {
         self.shared.state.lock().unwrap().opts.hello_msg.clone()
     }
@@ -618,8 +626,9 @@ impl Socket {
         Ok(())
     }
 
-    /// ZMQ_DISCONNECT_MSG (ROUTER): a one-frame message the application receives, as if
-    /// from the peer (`[routing id, msg]`), when a peer that connected to us loses its
+    /// ZMQ_DISCONNECT_MSG (ROUTER, SERVER, PEER): a one-frame message the application
+    /// receives, as if from the peer (ROUTER: `[routing id, msg]`; SERVER and PEER: `msg`
+    /// carrying the peer's [`Message::routing_id`]), when a peer that connected to us loses its
     /// connection after the handshake (it closed, or the network or a heartbeat ended
     /// it), or an in-process peer closes or disconnects. Other types accept and ignore
     /// it, as libzmq. Empty (the default): none.
@@ -639,7 +648,8 @@ impl Socket {
         Ok(())
     }
 
-    /// ZMQ_HICCUP_MSG (DEALER): a one-frame message the application receives when a TCP
+    /// ZMQ_HICCUP_MSG (DEALER, CLIENT, PEER): a one-frame message the application
+    /// receives (PEER: carrying the peer's [`Message::routing_id`]) when a TCP
     /// or IPC connection this socket made breaks after its handshake (the peer closed it,
     /// or the network or a heartbeat ended it); the socket reconnects as usual. Other
     /// types accept and ignore it, as libzmq. Empty (the default): none.
@@ -725,12 +735,28 @@ impl Socket {
         }
     }
 
-    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only.
-    fn check_transport(&self, ep: &Endpoint) -> Result<()> {
+    /// STREAM speaks raw bytes over a byte stream: tcp and ipc only. `udp://` is for a
+    /// RADIO's connect and a DISH's bind only (libzmq 4.3.5: `ENOCOMPATPROTO` otherwise).
+    fn check_transport(&self, ep: &Endpoint, bind: bool) -> Result<()> {
         if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
             return Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
                 "STREAM sockets work over tcp and ipc, not inproc",
+            ));
+        }
+        let udp_side = if bind {
+            SocketType::Dish
+        } else {
+            SocketType::Radio
+        };
+        if matches!(ep, Endpoint::Udp(_)) && self.socket_type != udp_side {
+            return Err(Error::new(
+                ErrorKind::IncompatibleProtocol,
+                format!(
+                    "udp:// is for a RADIO's connect and a DISH's bind, not a {}'s {}",
+                    self.socket_type,
+                    if bind { "bind" } else { "connect" }
+                ),
             ));
         }
         Ok(())
@@ -753,8 +779,11 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<String> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
-        self.check_transport(&ep)?;
+        self.check_transport(&ep, true)?;
         let shared = self.shared.clone();
+        if let Endpoint::Udp(udp) = &ep {
+            return self.bind_udp(endpoint, udp).await;
+        }
         if let Endpoint::Inproc(name) = &ep {
             let token = shared.terminate.child_token();
             let binding = engine::registry::Binding {
@@ -803,7 +832,7 @@ impl Socket {
                 let file = (!path.starts_with('@')).then(|| path.clone());
                 (Listener::Ipc(l), format!("ipc://{path}"), file)
             }),
-            Endpoint::Inproc(_) => unreachable!("handled above"),
+            Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("handled above"),
         };
         let (listener, resolved, ipc_path) = match bound {
             Ok(b) => b,
@@ -834,6 +863,55 @@ impl Socket {
         Ok(resolved)
     }
 
+    /// DISH `bind` to `udp://`: the socket is bound now; a task delivers its datagrams.
+    /// The resolved endpoint names the bound port (and for a unicast address the bound
+    /// IP).
+    async fn bind_udp(&self, endpoint: &str, udp: &transport::udp::UdpEndpoint) -> Result<String> {
+        let shared = self.shared.clone();
+        let (sock, bound) = match transport::udp::bind(udp).await {
+            Ok(b) => b,
+            Err(e) => {
+                let e = Error::from(e);
+                let errno = e.kind().errno() as u32;
+                shared.emit_kind(EventKind::BindFailed, errno, endpoint, Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        let mut named = udp.clone();
+        named.port = bound.port();
+        // A multicast group keeps its name; a unicast bind is named by its address.
+        if !named
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_multicast())
+        {
+            named.host = bound.ip().to_string();
+        }
+        let resolved = Endpoint::Udp(named).to_string();
+        shared.emit_kind(
+            EventKind::Listening,
+            transport::raw_fd(&sock),
+            &resolved,
+            None,
+        );
+        let token = shared.terminate.child_token();
+        let task = shared.tracker.clone().spawn(engine::udp::receiver(
+            shared.clone(),
+            sock,
+            resolved.clone(),
+            token.clone(),
+        ));
+        resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
+        self.binds.lock().unwrap().push(EndpointRecord {
+            endpoint: resolved.clone(),
+            token,
+            ipc_path: None,
+            inproc_name: None,
+            task: Some(task),
+        });
+        Ok(resolved)
+    }
+
     /// Connects to `endpoint` in the background and returns at once, like libzmq: the
     /// connection is retried every RECONNECT_IVL (with backoff up to RECONNECT_IVL_MAX)
     /// until it succeeds, and re-established whenever it breaks. Messages sent meanwhile
@@ -845,9 +923,39 @@ impl Socket {
     /// # Cancel safety
     /// Cancel-safe (it does not wait on the network).
     pub async fn connect(&self, endpoint: &str) -> Result<()> {
+        self.connect_to(endpoint).map(|_| ())
+    }
+
+    /// PEER (libzmq's `zmq_connect_peer`): connects to `endpoint` as
+    /// [`connect`](Self::connect) does and returns the routing id of the peer this
+    /// connection reaches, which sends can name at once (they queue until it is
+    /// connected) and which stays through reconnects. `ENOTSUP` on other socket types,
+    /// `EFAULT` under IMMEDIATE (as libzmq: the id exists only once a connection does).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe (it does not wait on the network).
+    pub async fn connect_peer(&self, endpoint: &str) -> Result<u32> {
+        if self.socket_type != SocketType::Peer {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("connect_peer is for PEER sockets, not {}", self.socket_type),
+            ));
+        }
+        if self.shared.state.lock().unwrap().opts.immediate {
+            return Err(Error::new(
+                ErrorKind::Fault,
+                "connect_peer cannot work with IMMEDIATE set",
+            ));
+        }
+        self.connect_to(endpoint)
+    }
+
+    /// `connect`; returns the SERVER or PEER routing id of the new peer (0 for the other
+    /// socket types).
+    fn connect_to(&self, endpoint: &str) -> Result<u32> {
         self.check_open()?;
         let ep = Endpoint::parse(endpoint)?;
-        self.check_transport(&ep)?;
+        self.check_transport(&ep, false)?;
         match &ep {
             Endpoint::Tcp { port: None, .. } => {
                 return Err(Error::inval(format!(
@@ -885,6 +993,18 @@ impl Socket {
                 Target::Existing(st.connect_peer(endpoint, token.child_token(), Bytes::new()))
             }
         };
+        if let (Endpoint::Udp(_), Some(id)) = (&ep, target.peer()) {
+            shared.state.lock().unwrap().add_udp_peer(id);
+        }
+        let srv_id = target.peer().map_or(0, |id| {
+            shared
+                .state
+                .lock()
+                .unwrap()
+                .peers
+                .get(&id)
+                .map_or(0, |p| p.srv_id)
+        });
         if target.peer().is_some() {
             shared.send_ready.notify_waiters();
         }
@@ -896,6 +1016,17 @@ impl Socket {
             inproc_name: None,
             task: None,
         });
+        if let Endpoint::Udp(udp) = ep {
+            let id = target.peer().expect("a RADIO's connect makes its peer");
+            shared.tracker.clone().spawn(engine::udp::sender(
+                shared.clone(),
+                udp,
+                endpoint.to_string(),
+                token,
+                id,
+            ));
+            return Ok(srv_id);
+        }
         if let Endpoint::Inproc(name) = ep {
             shared.tracker.clone().spawn(engine::inproc::connect_loop(
                 shared.clone(),
@@ -904,7 +1035,7 @@ impl Socket {
                 token,
                 target,
             ));
-            return Ok(());
+            return Ok(srv_id);
         }
         shared.tracker.clone().spawn(connect_loop(
             shared.clone(),
@@ -913,7 +1044,7 @@ impl Socket {
             token,
             target,
         ));
-        Ok(())
+        Ok(srv_id)
     }
 
     /// Stops listening on `endpoint` (as returned by [`bind`](Self::bind)) and closes the
@@ -986,6 +1117,9 @@ impl Socket {
     /// Sends a message, waiting while no eligible peer has room (every peer at SNDHWM, or
     /// no peer yet). A ROUTER drops unroutable messages (or fails with `EHOSTUNREACH` under
     /// ROUTER_MANDATORY); REQ and REP enforce their send/receive alternation (`EFSM`).
+    /// SERVER, CLIENT, SCATTER, PEER and CHANNEL send single-frame messages only (more
+    /// frames: `EINVAL`); SERVER and PEER send to the peer the message's
+    /// [`routing_id`](Message::routing_id) names (none, or no such peer: `EHOSTUNREACH`).
     ///
     /// REQ and REP write a message under 16 KiB to the connection themselves when its
     /// engine has nothing to write (their sends never come in bursts worth batching);
@@ -1088,6 +1222,34 @@ impl Socket {
         Ok(())
     }
 
+    /// DISH: joins `group` (at most [`GROUP_MAX_LENGTH`](crate::GROUP_MAX_LENGTH) bytes),
+    /// like `zmq_join`: every connected RADIO is told at once (a JOIN command), and every
+    /// RADIO connected later (or reconnected) too. `EINVAL` for a longer group or one
+    /// already joined, as libzmq; `ENOTSUP` on other socket types.
+    pub fn join(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        let mut wakes = Wakes::default();
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .join(group.as_ref(), &mut wakes)?;
+        wakes.notify();
+        Ok(())
+    }
+
+    /// DISH: leaves `group`, like `zmq_leave` (a LEAVE command to every RADIO). `EINVAL`
+    /// for a group not joined.
+    pub fn leave(&self, group: impl AsRef<[u8]>) -> Result<()> {
+        let mut wakes = Wakes::default();
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .leave(group.as_ref(), &mut wakes)?;
+        wakes.notify();
+        Ok(())
+    }
+
     /// The socket's counters: messages and bytes in and out, drops, reconnects, live peers
     /// and each peer's queue depths.
     pub fn counters(&self) -> Counters {
@@ -1142,8 +1304,11 @@ impl Socket {
     }
 
     /// Receives the next message (fair-queued over peers), waiting until one arrives.
+    /// SERVER and PEER messages carry the sending peer's
+    /// [`routing_id`](Message::routing_id); the single-frame types (SERVER, CLIENT,
+    /// GATHER, PEER, CHANNEL) drop a multipart message from a peer whole, as libzmq does.
     ///
-    /// DEALER, ROUTER, PULL, PAIR, SUB and XSUB take what their peers have queued in one
+    /// DEALER, ROUTER, PULL, PAIR, SUB, XSUB and the single-frame types take what their peers have queued in one
     /// go (at most RCVHWM messages, and 1024) into a receive batch and hand it out one
     /// message per call, in the order single receives would give; [`close`](Self::close)
     /// drops what is left of the batch.

@@ -74,7 +74,7 @@ pub mod opt {
         SNDHWM = 23, Int;
         /// ZMQ_RCVHWM: messages, 0 = no limit.
         RCVHWM = 24, Int;
-        /// ZMQ_MULTICAST_HOPS (unsupported).
+        /// ZMQ_MULTICAST_HOPS (RADIO over multicast `udp://`): above 0.
         MULTICAST_HOPS = 25, Int;
         /// ZMQ_RCVTIMEO (unsupported: use `tokio::time::timeout`).
         RCVTIMEO = 27, Int;
@@ -205,7 +205,7 @@ pub mod opt {
         LOOPBACK_FASTPATH = 94, Int;
         /// ZMQ_METADATA (set only): `X-Name:value`, each set adds a property.
         METADATA = 95, Bytes;
-        /// ZMQ_MULTICAST_LOOP (unsupported).
+        /// ZMQ_MULTICAST_LOOP (RADIO over multicast `udp://`): non-zero is on.
         MULTICAST_LOOP = 96, Int;
         /// ZMQ_ROUTER_NOTIFY (set on ROUTER): [`NOTIFY_CONNECT`] | [`NOTIFY_DISCONNECT`].
         ROUTER_NOTIFY = 97, Int;
@@ -570,6 +570,8 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::BACKLOG => socket.backlog().into(),
         opt::IPV6 => socket.ipv6().into(),
         opt::TOS => socket.tos().into(),
+        opt::MULTICAST_HOPS => socket.multicast_hops().into(),
+        opt::MULTICAST_LOOP => socket.multicast_loop().into(),
         opt::PRIORITY => socket.priority().into(),
         opt::BINDTODEVICE => OptValue::from(socket.bindtodevice()),
         opt::TCP_MAXRT => OptValue::Int(ms(socket.tcp_maxrt())),
@@ -714,6 +716,15 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::IPV6 => socket.set_ipv6(flag(option, value)?),
         opt::IPV4ONLY => socket.set_ipv6(!flag(option, value)?),
         opt::TOS => socket.set_tos(non_negative_i32(option, value)?),
+        opt::MULTICAST_HOPS => {
+            let v = int(option, value)?;
+            match i32::try_from(v) {
+                Ok(v) if v > 0 => socket.set_multicast_hops(v),
+                _ => Err(inval(option, format!("{v} is not above 0"))),
+            }
+        }
+        // libzmq: any integer, non-zero is on.
+        opt::MULTICAST_LOOP => socket.set_multicast_loop(int(option, value)? != 0),
         opt::PRIORITY => socket.set_priority(non_negative_i32(option, value)?),
         opt::BINDTODEVICE => {
             let dev = std::str::from_utf8(&bytes_of(option, value)?)

@@ -2,7 +2,7 @@
 //! only: no ZMTP, no sockets, no tasks.
 //!
 //! # Organization
-//! - [`Endpoint`]: a parsed `tcp://`, `ipc://` or `inproc://` address.
+//! - [`Endpoint`]: a parsed `tcp://`, `ipc://`, `inproc://` or `udp://` address.
 //! - `Listener`, `dial`: bind and accept, connect (with keepalive and buffer options).
 //! - `ConnReader`, `ConnHandle`, `ConnWriter`: a connection's read half, its shared handle
 //!   (writes, shutdown, the non-blocking reads of the REQ/REP direct path), and the handle
@@ -10,6 +10,7 @@
 //! - `tcp`: TCP listeners and connectors (TCP_NODELAY on every connection).
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
 //! - `pipe`: `ipc://` on Windows, over named pipes (see that module for why).
+//! - `udp`: RADIO/DISH datagrams (`udp://host:port`, multicast groups), and their format.
 //!
 //! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
 //! `inproc` module, whose registry maps names to bound sockets.
@@ -19,6 +20,7 @@ pub(crate) mod ipc;
 #[cfg(windows)]
 pub(crate) mod pipe;
 pub(crate) mod tcp;
+pub(crate) mod udp;
 
 use crate::{Error, ErrorKind, Result};
 use std::fmt;
@@ -41,6 +43,8 @@ pub enum Endpoint {
     Ipc(String),
     /// `inproc://name`.
     Inproc(String),
+    /// `udp://host:port`, `udp://iface;group:port` (RADIO and DISH only).
+    Udp(udp::UdpEndpoint),
 }
 
 impl Endpoint {
@@ -52,7 +56,9 @@ impl Endpoint {
     /// assert_eq!(ep, Endpoint::Tcp { host: "127.0.0.1".into(), port: None, source: None });
     /// let ep: Endpoint = "tcp://127.0.0.1:*;localhost:5555".parse().unwrap();
     /// assert_eq!(ep.to_string(), "tcp://127.0.0.1:*;localhost:5555");
-    /// assert!("udp://x:1".parse::<Endpoint>().is_err());
+    /// let ep: Endpoint = "udp://*;239.1.1.1:5555".parse().unwrap();
+    /// assert_eq!(ep.to_string(), "udp://*;239.1.1.1:5555");
+    /// assert!("pgm://x:1".parse::<Endpoint>().is_err());
     /// ```
     pub fn parse(s: &str) -> Result<Endpoint> {
         let (scheme, addr) = s.split_once("://").ok_or_else(|| {
@@ -88,6 +94,9 @@ impl Endpoint {
                 }
                 Ok(Endpoint::Inproc(addr.to_string()))
             }
+            "udp" => udp::UdpEndpoint::parse(s, addr)
+                .map(Endpoint::Udp)
+                .map_err(Error::inval),
             other => Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
                 format!("unknown transport {other:?} in endpoint {s:?}"),
@@ -162,6 +171,7 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Ipc(p) => write!(f, "ipc://{p}"),
             Endpoint::Inproc(n) => write!(f, "inproc://{n}"),
+            Endpoint::Udp(u) => write!(f, "udp://{}", u.address()),
         }
     }
 }

@@ -90,6 +90,11 @@ pub enum Command {
     Subscribe(Bytes),
     /// CANCEL (ZMTP 3.1) of a topic prefix.
     Cancel(Bytes),
+    /// JOIN (libzmq's draft RADIO/DISH, RFC 48): a DISH joins a group; the data is the
+    /// group, exactly.
+    Join(Bytes),
+    /// LEAVE (libzmq's draft RADIO/DISH): a DISH leaves a group.
+    Leave(Bytes),
     /// Any other command: its name and data. Unknown commands are ignored by the
     /// connection, and mechanisms parse their own.
     Unknown {
@@ -110,6 +115,8 @@ impl Command {
             Command::Pong(_) => b"PONG",
             Command::Subscribe(_) => b"SUBSCRIBE",
             Command::Cancel(_) => b"CANCEL",
+            Command::Join(_) => b"JOIN",
+            Command::Leave(_) => b"LEAVE",
             Command::Unknown { name, .. } => name,
         }
     }
@@ -155,6 +162,8 @@ impl Command {
             b"PONG" => Command::Pong(data.slice(..data.len().min(MAX_PING_CONTEXT))),
             b"SUBSCRIBE" => Command::Subscribe(data),
             b"CANCEL" => Command::Cancel(data),
+            b"JOIN" => Command::Join(data),
+            b"LEAVE" => Command::Leave(data),
             _ => Command::Unknown { name, data },
         })
     }
@@ -166,6 +175,7 @@ impl Command {
             Command::Ping { context, .. } => 2 + context.len().min(MAX_PING_CONTEXT),
             Command::Pong(c) => c.len().min(MAX_PING_CONTEXT),
             Command::Subscribe(t) | Command::Cancel(t) => t.len(),
+            Command::Join(g) | Command::Leave(g) => g.len(),
             Command::Unknown { data, .. } => data.len(),
         }
     }
@@ -191,6 +201,7 @@ impl Command {
             }
             Command::Pong(c) => dst.put_slice(&c[..c.len().min(MAX_PING_CONTEXT)]),
             Command::Subscribe(t) | Command::Cancel(t) => dst.put_slice(t),
+            Command::Join(g) | Command::Leave(g) => dst.put_slice(g),
             Command::Unknown { data, .. } => dst.put_slice(data),
         }
     }
@@ -245,10 +256,27 @@ mod tests {
         roundtrip(Command::Pong(Bytes::from_static(b"ctx")));
         roundtrip(Command::Subscribe(Bytes::from_static(b"topic")));
         roundtrip(Command::Cancel(Bytes::new()));
+        roundtrip(Command::Join(Bytes::from_static(b"group")));
+        roundtrip(Command::Leave(Bytes::new()));
         roundtrip(Command::Unknown {
             name: Bytes::from_static(b"HELLO"),
             data: Bytes::from_static(b"\x01\x02"),
         });
+    }
+
+    #[test]
+    fn join_and_leave_are_the_bytes_libzmq_sends() {
+        // libzmq's dish session: a command frame "\x04JOIN" + group, "\x05LEAVE" + group.
+        assert_eq!(
+            &Command::Join(Bytes::from_static(b"tv")).to_bytes().to_vec(),
+            b"\x04\x07\x04JOINtv"
+        );
+        assert_eq!(
+            &Command::Leave(Bytes::from_static(b"tv"))
+                .to_bytes()
+                .to_vec(),
+            b"\x04\x08\x05LEAVEtv"
+        );
     }
 
     #[test]

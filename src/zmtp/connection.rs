@@ -135,6 +135,10 @@ pub enum Event {
     Subscribe(Bytes),
     /// CANCEL command (ZMTP 3.1 form).
     Cancel(Bytes),
+    /// JOIN command (to a RADIO): the peer joined this group.
+    Join(Bytes),
+    /// LEAVE command (to a RADIO): the peer left this group.
+    Leave(Bytes),
     /// The peer pinged (a PONG is already queued); `ttl` in deciseconds.
     Ping {
         /// The peer's advertised time-to-live.
@@ -508,7 +512,9 @@ impl Connection {
                                 max: MAX_FRAMES_PER_MESSAGE as u64,
                             });
                         }
-                        if !more && self.partial.is_empty() {
+                        if self.cfg.socket_type == SocketType::Dish {
+                            self.dish_frame(frame.body, more)?;
+                        } else if !more && self.partial.is_empty() {
                             // A one-frame message is built where it is queued: going
                             // through `partial` stored it frame by frame and then
                             // reloaded it whole (a store-forwarding stall per message).
@@ -527,6 +533,34 @@ impl Connection {
                 State::Failed => return Ok(()),
             }
         }
+    }
+
+    /// DISH: a RADIO's message is two frames, the group (MORE, at most 255 bytes) and the
+    /// body (no MORE); it is queued as the body with its group, as libzmq's dish session
+    /// makes it. Anything else is the peer's error: libzmq drops the connection too.
+    #[cold]
+    fn dish_frame(&mut self, body: Bytes, more: bool) -> Result<(), ProtocolError> {
+        if self.partial.is_empty() {
+            if !more {
+                return Err(ProtocolError::BadGroupMessage("a group frame without MORE"));
+            }
+            if body.len() > crate::message::GROUP_MAX_LENGTH {
+                return Err(ProtocolError::BadGroupMessage(
+                    "a group longer than 255 bytes",
+                ));
+            }
+            self.partial.push_back(body);
+            return Ok(());
+        }
+        if more {
+            return Err(ProtocolError::BadGroupMessage("a body frame with MORE"));
+        }
+        let group = self.partial.pop_front().unwrap_or_default();
+        let mut msg = Message::from(body);
+        msg.set_group_lossy(&group);
+        self.messages.push_back(msg);
+        self.message_budget -= 1;
+        Ok(())
     }
 
     /// Our READY properties (also carried by PLAIN's INITIATE/READY and CURVE's boxes).
@@ -805,6 +839,28 @@ impl Connection {
                 self.push_event(Event::Cancel(t));
                 Ok(())
             }
+            (_, cmd @ (Command::Join(_) | Command::Leave(_)))
+                if self.cfg.socket_type != SocketType::Radio =>
+            {
+                // Only a RADIO takes groups; others ignore the command, as libzmq does.
+                self.push_event(Event::UnknownCommand(Bytes::copy_from_slice(cmd.name())));
+                Ok(())
+            }
+            (_, Command::Join(g)) => {
+                // libzmq asserts on a longer group; here the peer is dropped.
+                if g.len() > crate::message::GROUP_MAX_LENGTH {
+                    return Err(ProtocolError::MalformedCommand("JOIN"));
+                }
+                self.push_event(Event::Join(g));
+                Ok(())
+            }
+            (_, Command::Leave(g)) => {
+                if g.len() > crate::message::GROUP_MAX_LENGTH {
+                    return Err(ProtocolError::MalformedCommand("LEAVE"));
+                }
+                self.push_event(Event::Leave(g));
+                Ok(())
+            }
             (_, Command::Unknown { name, .. }) => {
                 self.push_event(Event::UnknownCommand(name));
                 Ok(())
@@ -830,6 +886,9 @@ impl Connection {
     /// Queues a multipart message (call only once [`is_ready`](Self::is_ready)).
     #[inline]
     pub fn send_message(&mut self, msg: &Message) {
+        if self.cfg.socket_type == SocketType::Radio && msg.len() == 1 {
+            return self.send_radio(msg);
+        }
         match self.cipher.as_mut() {
             None => encode_message(msg, &mut self.out),
             Some(c) => {
@@ -839,6 +898,14 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// RADIO: a message goes out as two frames, its group (empty when it has none) and its
+    /// body, as libzmq's radio session writes it.
+    #[cold]
+    fn send_radio(&mut self, msg: &Message) {
+        let wire = Message::from([Bytes::copy_from_slice(msg.group()), msg[0].clone()]);
+        self.send_message(&wire);
     }
 
     /// Queues bytes that are already encoded frames (a fan-out message encoded once).
@@ -862,8 +929,18 @@ impl Connection {
     }
 
     /// Queues a subscription change in the form the peer understands: a SUBSCRIBE/CANCEL
-    /// command for ZMTP 3.1, a message prefixed with `01`/`00` for ZMTP 3.0.
+    /// command for ZMTP 3.1, a message prefixed with `01`/`00` for ZMTP 3.0; a DISH's join
+    /// or leave of a group as a JOIN/LEAVE command.
     pub fn send_subscription(&mut self, subscribe: bool, topic: &Bytes) {
+        if self.cfg.socket_type == SocketType::Dish {
+            // A DISH's joins: JOIN/LEAVE commands, to ZMTP 3.0 peers too (as libzmq).
+            let group = topic.clone();
+            return self.send_command(&if subscribe {
+                Command::Join(group)
+            } else {
+                Command::Leave(group)
+            });
+        }
         if self.is_zmtp30() {
             let mut body = BytesMut::with_capacity(topic.len() + 1);
             body.extend_from_slice(&[subscribe as u8]);

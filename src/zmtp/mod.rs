@@ -79,11 +79,34 @@ pub enum SocketType {
     /// ZMQ_STREAM (11): raw TCP peers, no ZMTP. Not in [`SocketType::ALL`]: no ZMTP
     /// peer may announce it, and no ZMTP socket type is compatible with it.
     Stream,
+    /// ZMQ_SERVER (12, draft): single-frame messages; each peer gets a `u32` routing id,
+    /// which received messages carry ([`Message::routing_id`](crate::Message::routing_id))
+    /// and sent messages name. Talks to CLIENT.
+    Server,
+    /// ZMQ_CLIENT (13, draft): single-frame messages, round-robin send and fair-queued
+    /// receive, as DEALER. Talks to SERVER.
+    Client,
+    /// ZMQ_RADIO (14, libzmq draft): sends each message to the dishes that joined its
+    /// group.
+    Radio,
+    /// ZMQ_DISH (15, libzmq draft): receives the messages of the groups it joined.
+    Dish,
+    /// ZMQ_GATHER (16, draft): single-frame PULL. Talks to SCATTER.
+    Gather,
+    /// ZMQ_SCATTER (17, draft): single-frame PUSH. Talks to GATHER.
+    Scatter,
+    /// ZMQ_PEER (19, draft): SERVER's routing by `u32` routing id between equals, with
+    /// [`Socket::connect_peer`](crate::Socket::connect_peer) telling the id of the peer a
+    /// connect reaches. Talks to PEER.
+    Peer,
+    /// ZMQ_CHANNEL (20, draft): single-frame PAIR. Talks to CHANNEL.
+    Channel,
 }
 
 impl SocketType {
-    /// Every socket type a ZMTP peer may announce (all but [`SocketType::Stream`]).
-    pub const ALL: [SocketType; 11] = [
+    /// Every socket type a ZMTP peer may announce (all but [`SocketType::Stream`]), in
+    /// libzmq's numeric order.
+    pub const ALL: [SocketType; 19] = [
         SocketType::Pair,
         SocketType::Pub,
         SocketType::Sub,
@@ -95,7 +118,23 @@ impl SocketType {
         SocketType::Push,
         SocketType::XPub,
         SocketType::XSub,
+        SocketType::Server,
+        SocketType::Client,
+        SocketType::Radio,
+        SocketType::Dish,
+        SocketType::Gather,
+        SocketType::Scatter,
+        SocketType::Peer,
+        SocketType::Channel,
     ];
+
+    /// Whether this type moves single-frame messages only (libzmq's draft SERVER, CLIENT,
+    /// GATHER, SCATTER, PEER, CHANNEL): a send of more than one frame is `EINVAL`, and a
+    /// multipart message from a peer is dropped.
+    pub fn is_single_frame(self) -> bool {
+        use SocketType::*;
+        matches!(self, Server | Client | Gather | Scatter | Peer | Channel)
+    }
 
     /// The name sent in READY's `Socket-Type` property (`"DEALER"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -112,6 +151,14 @@ impl SocketType {
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
             SocketType::Stream => "STREAM",
+            SocketType::Server => "SERVER",
+            SocketType::Client => "CLIENT",
+            SocketType::Radio => "RADIO",
+            SocketType::Dish => "DISH",
+            SocketType::Gather => "GATHER",
+            SocketType::Scatter => "SCATTER",
+            SocketType::Peer => "PEER",
+            SocketType::Channel => "CHANNEL",
         }
     }
 
@@ -138,6 +185,14 @@ impl SocketType {
             SocketType::XPub => 9,
             SocketType::XSub => 10,
             SocketType::Stream => 11,
+            SocketType::Server => 12,
+            SocketType::Client => 13,
+            SocketType::Radio => 14,
+            SocketType::Dish => 15,
+            SocketType::Gather => 16,
+            SocketType::Scatter => 17,
+            SocketType::Peer => 19,
+            SocketType::Channel => 20,
         }
     }
 
@@ -158,8 +213,9 @@ impl SocketType {
         SocketType::from_name(name)
     }
 
-    /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table;
-    /// never for STREAM, which speaks no ZMTP).
+    /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table,
+    /// and libzmq's for the draft types: CLIENT-SERVER, SCATTER-GATHER, PEER-PEER,
+    /// CHANNEL-CHANNEL; never for STREAM, which speaks no ZMTP).
     pub fn is_compatible(self, peer: SocketType) -> bool {
         use SocketType::*;
         matches!(
@@ -173,6 +229,14 @@ impl SocketType {
                 | (Push, Pull)
                 | (Pull, Push)
                 | (Pair, Pair)
+                | (Server, Client)
+                | (Client, Server)
+                | (Radio, Dish)
+                | (Dish, Radio)
+                | (Gather, Scatter)
+                | (Scatter, Gather)
+                | (Peer, Peer)
+                | (Channel, Channel)
         )
     }
 }
@@ -247,6 +311,9 @@ pub enum ProtocolError {
     /// A message frame arrived before the handshake completed.
     #[error("message frame before the handshake completed")]
     MessageBeforeReady,
+    /// A DISH got a message that is not a group frame then one body frame.
+    #[error("bad RADIO message: {0}")]
+    BadGroupMessage(&'static str),
     /// The peer sent an ERROR command.
     #[error("peer sent ERROR: {0}")]
     PeerError(String),

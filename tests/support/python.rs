@@ -20,10 +20,17 @@ use tokio::task::JoinHandle;
 
 /// Where the virtual environment is made.
 pub const VENV_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/interop-venv");
-/// The requirements installed into it.
-pub const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/requirements.txt");
-/// The generic libzmq peer.
-pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/peer.py");
+/// A file of the repository, by its path from the repository's root. This module serves the
+/// root package's tests and (included by path) the CLI package's in `cli/`, so the root is
+/// the nearest ancestor of the including package's directory that holds `interop/peer.py`.
+pub fn repo_file(relative: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .find(|d| d.join("interop/peer.py").is_file())
+        .unwrap_or(manifest);
+    root.join(relative)
+}
 
 /// How long a peer may take to print its next line (its own operations time out after 10 s
 /// by default, so a healthy peer always prints or exits well before this).
@@ -94,8 +101,9 @@ fn run(cmd: &mut StdCommand, what: &str) -> Result<String, String> {
 fn ensure_venv() -> Result<PathBuf, String> {
     let venv = PathBuf::from(VENV_DIR);
     let python = venv_interpreter(&venv);
-    let requirements =
-        fs::read(REQUIREMENTS).map_err(|e| format!("cannot read {REQUIREMENTS}: {e}"))?;
+    let requirements_file = repo_file("interop/requirements.txt");
+    let requirements = fs::read(&requirements_file)
+        .map_err(|e| format!("cannot read {}: {e}", requirements_file.display()))?;
     let python3 = find_python3()?;
     let version = run(
         StdCommand::new(&python3).arg("--version"),
@@ -133,7 +141,7 @@ fn ensure_venv() -> Result<PathBuf, String> {
                 "-q",
                 "-r",
             ])
-            .arg(REQUIREMENTS),
+            .arg(&requirements_file),
         "pip install -r interop/requirements.txt",
     )?;
     run(
@@ -283,7 +291,7 @@ impl PyPeer {
         let label = format!("peer.py {}", args.join(" "));
         let mut child = Command::new(venv_python())
             .arg("-u")
-            .arg(PEER_SCRIPT)
+            .arg(repo_file("interop/peer.py"))
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

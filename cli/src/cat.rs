@@ -8,20 +8,22 @@ use bytes::Bytes;
 use std::io::BufRead;
 use tokio::sync::mpsc;
 
-use crate::args::{no_value, once, parse_count, parse_ms, Args, SocketArgs};
+use clap::ArgMatches;
+
+use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
 use crate::format::{unescape, Format};
 use crate::runtime::{
     attach, block_on, first_failure, new_socket, print_line, watch_handshakes, within, Status,
     Watch, MONITOR_BACKLOG,
 };
-use crate::security::OPTIONS_HELP;
+use crate::security::SecurityOpts;
 use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "cat";
 
-const HELP_HEAD: &str = "\
-Usage: aiozmq cat --type TYPE (--bind EP | --connect EP)... [OPTIONS]
+const USAGE: &str = "aiozmq cat --type TYPE (--bind EP | --connect EP)... [OPTIONS]";
 
+const ABOUT: &str = "\
 Sends the lines of standard input as messages and prints the messages it receives on
 standard output, one per line: a netcat for ZeroMQ, for use with any libzmq program.
 
@@ -49,46 +51,9 @@ piece of data a peer sent, and ROUTING_ID<TAB> (an empty frame) when a peer conn
 disconnects; a line ROUTING_ID<TAB>DATA writes DATA to that peer, and ROUTING_ID<TAB>
 closes its connection. Its routing ids are binary: use --hex.
 An XPUB prints the subscriptions it receives (a frame \\x01TOPIC, or \\x00TOPIC to
-unsubscribe); an XSUB sends lines as they are (\\x01TOPIC subscribes).
+unsubscribe); an XSUB sends lines as they are (\\x01TOPIC subscribes).";
 
-Options:
-  -t, --type TYPE       the socket type (required): pair pub sub req rep dealer router
-                        pull push xpub xsub stream (any case)
-  -b, --bind EP         bind to EP (repeatable), e.g. tcp://*:5555, tcp://127.0.0.1:*
-                        (a free port; the status line shows it), ipc:///tmp/sock
-  -c, --connect EP      connect to EP (repeatable; in the background, with retries)
-  --send                only send (the lines of stdin)
-  --recv                only receive (stdin is not read)
-                        --send and --recv together: both at once; neither: the type's
-                        default above. Not for REQ and REP.
-  --echo                send every received message back unchanged, instead of reading
-                        stdin (REP, ROUTER, DEALER, PAIR): an echo server
-  -n, --count N         exit after N received messages (REQ: replies; REP: requests,
-                        once the Nth is answered)
-  --timeout MS          exit with status 3 when a receive waits MS milliseconds for a
-                        message (counted from the start, and from the last message), or
-                        a send waits MS for a peer to take its message
-  --subscribe PREFIX    SUB, XSUB: receive the messages whose first frame starts with
-                        PREFIX (repeatable; default: every message)
-  --identity ID         the socket's routing id (ZMQ_ROUTING_ID)
-  --hex                 frames, PREFIX and ID are hex
-  --separator SEP       the frame separator (default TAB); in SEP, \\t is a TAB, \\\\ a
-                        backslash and \\xHH the byte HH
-  --linger MS           at exit, how long to go on delivering queued messages (default
-                        30000)
-  --sockopt NAME=VALUE  set a socket option as libzmq's zmq_setsockopt would (repeatable,
-                        applied in order after the options above): NAME is libzmq's name
-                        without ZMQ_ (any case, e.g. sndhwm, CURVE_SERVERKEY) or its
-                        number; VALUE is an integer for integer options, and for bytes
-                        options the UTF-8 text, or hex after a 0x prefix
-  -q, --quiet           no status lines on stderr
-  -v, --verbose         also print the socket's monitor events on stderr, as
-                        'event NAME VALUE ENDPOINT [REASON]' (see aiozmq monitor)
-  -h, --help            show this help
-
-";
-
-const HELP_TAIL: &str = "
+const AFTER_HELP: &str = "\
 Output: stdout has the received messages and nothing else. stderr has status lines:
 'bound EP' for each bind (the actual port for tcp://HOST:*), 'connecting EP' for each
 connect, then 'ready' once the socket is set up (and subscribed); then errors and
@@ -110,11 +75,72 @@ Examples:
   aiozmq cat --type rep --bind 'tcp://*:5556' --echo
   echo ping | aiozmq cat --type req --connect tcp://127.0.0.1:5556
   aiozmq cat --type sub --connect tcp://127.0.0.1:5557 --subscribe weather --count 10
-  aiozmq cat --type router --bind 'tcp://*:5558' --hex --recv
-";
+  aiozmq cat --type router --bind 'tcp://*:5558' --hex --recv";
 
-pub fn help() -> String {
-    format!("{HELP_HEAD}{OPTIONS_HELP}{HELP_TAIL}")
+/// `aiozmq cat`'s options, as clap parses them.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Send lines from stdin as messages, print received messages",
+    long_about = ABOUT,
+    override_usage = USAGE,
+    after_long_help = AFTER_HELP,
+    help_template = crate::HELP_TEMPLATE
+)]
+pub struct CatOpts {
+    #[command(flatten)]
+    socket: SocketOpts,
+    /// Only send (the lines of stdin)
+    #[arg(long)]
+    send: bool,
+    /// Only receive (stdin is not read). --send and --recv together: both at once;
+    /// neither: the type's default above. Not for REQ and REP
+    #[arg(long)]
+    recv: bool,
+    /// Send every received message back unchanged, instead of reading stdin (REP, ROUTER,
+    /// DEALER, PAIR): an echo server
+    #[arg(long)]
+    echo: bool,
+    /// Exit after N received messages (REQ: replies; REP: requests, once the Nth is
+    /// answered)
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_count)]
+    count: Option<u64>,
+    /// Exit with status 3 when a receive waits MS milliseconds for a message (counted from
+    /// the start, and from the last message), or a send waits MS for a peer to take its
+    /// message
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<1>)]
+    timeout: Option<Duration>,
+    /// SUB, XSUB: receive the messages whose first frame starts with PREFIX (repeatable;
+    /// default: every message)
+    #[arg(long, value_name = "PREFIX")]
+    subscribe: Vec<String>,
+    /// The socket's routing id (ZMQ_ROUTING_ID)
+    #[arg(long, value_name = "ID")]
+    identity: Option<String>,
+    /// Frames, PREFIX and ID are hex
+    #[arg(long)]
+    hex: bool,
+    /// The frame separator (default TAB); in SEP, \t is a TAB, \\ a backslash and \xHH
+    /// the byte HH
+    #[arg(long, value_name = "SEP")]
+    separator: Option<String>,
+    /// At exit, how long to go on delivering queued messages
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<0>, default_value = "30000")]
+    linger: Duration,
+    /// Set a socket option as libzmq's zmq_setsockopt would (repeatable, applied in order
+    /// after the options above): NAME is libzmq's name without ZMQ_ (any case, e.g. sndhwm,
+    /// CURVE_SERVERKEY) or its number; VALUE is an integer for integer options, and for
+    /// bytes options the UTF-8 text, or hex after a 0x prefix
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_sockopt)]
+    sockopt: Vec<(i32, OptValue)>,
+    /// No status lines on stderr
+    #[arg(short, long)]
+    quiet: bool,
+    /// Also print the socket's monitor events on stderr, as 'event NAME VALUE ENDPOINT',
+    /// then the reason when there is one (see aiozmq monitor)
+    #[arg(short, long)]
+    verbose: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 /// What the command does with its socket.
@@ -153,69 +179,28 @@ struct CatArgs {
     verbose: bool,
 }
 
-fn flag(name: &str, inline: Option<String>, slot: &mut bool) -> Result<(), Failure> {
-    no_value(CMD, name, inline)?;
-    if std::mem::replace(slot, true) {
-        return Err(usage(Some(CMD), format!("{name} given twice")));
-    }
-    Ok(())
-}
-
-fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
-    let mut socket = SocketArgs::default();
-    let (mut send, mut recv, mut echo, mut hex, mut quiet, mut verbose) =
-        (false, false, false, false, false, false);
-    let mut subscribe: Vec<String> = Vec::new();
-    let mut identity: Option<String> = None;
-    let mut sockopts = Vec::new();
-    let mut count = None;
-    let mut timeout = None;
-    let mut linger = None;
-    let mut separator: Option<Vec<u8>> = None;
-    while let Some((name, inline)) = args.next_option(CMD)? {
-        match name.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--send" => flag(&name, inline, &mut send)?,
-            "--recv" => flag(&name, inline, &mut recv)?,
-            "--echo" => flag(&name, inline, &mut echo)?,
-            "--hex" => flag(&name, inline, &mut hex)?,
-            "-q" | "--quiet" => flag(&name, inline, &mut quiet)?,
-            "-v" | "--verbose" => flag(&name, inline, &mut verbose)?,
-            "-n" | "--count" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, "--count", &mut count, parse_count(CMD, &name, &v)?)?;
-            }
-            "--timeout" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut timeout, parse_ms(CMD, &name, &v, 1)?)?;
-            }
-            "--linger" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut linger, parse_ms(CMD, &name, &v, 0)?)?;
-            }
-            "--subscribe" => subscribe.push(args.value(CMD, &name, inline)?),
-            "--sockopt" => {
-                let v = args.value(CMD, &name, inline)?;
-                sockopts
-                    .push(parse_sockopt(&v).map_err(|e| usage(Some(CMD), format!("{name}: {e}")))?);
-            }
-            "--identity" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut identity, v)?;
-            }
-            "--separator" => {
-                let v = args.value(CMD, &name, inline)?;
-                let sep = unescape(&v).map_err(|e| usage(Some(CMD), format!("{name}: {e}")))?;
-                once(CMD, &name, &mut separator, sep)?;
-            }
-            _ => {
-                if !socket.option(CMD, &name, inline, &mut args)? {
-                    return Err(usage(Some(CMD), format!("unknown option '{name}'")));
-                }
-            }
-        }
-    }
-    let socket_type = socket.finish(CMD)?;
+fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
+    let socket = SocketArgs::new(CMD, o.socket, m)?;
+    let CatOpts {
+        send,
+        recv,
+        echo,
+        hex,
+        quiet,
+        verbose,
+        subscribe,
+        identity,
+        sockopt: sockopts,
+        count,
+        timeout,
+        linger,
+        ..
+    } = o;
+    let separator = match o.separator {
+        None => None,
+        Some(v) => Some(unescape(&v).map_err(|e| usage(Some(CMD), format!("--separator: {e}")))?),
+    };
+    let socket_type = socket.socket_type;
     let format = Format {
         hex,
         separator: separator.unwrap_or_else(|| b"\t".to_vec()),
@@ -304,7 +289,7 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
             Some(id)
         }
     };
-    Ok(Some(CatArgs {
+    Ok(CatArgs {
         socket,
         socket_type,
         mode,
@@ -313,11 +298,11 @@ fn parse(mut args: Args) -> Result<Option<CatArgs>, Failure> {
         sockopts,
         count,
         timeout,
-        linger: linger.unwrap_or(Duration::from_secs(30)),
+        linger,
         format,
         quiet,
         verbose,
-    }))
+    })
 }
 
 /// `NAME=VALUE` of `--sockopt`: the option's number and its value, of the kind the option
@@ -352,12 +337,8 @@ fn parse_sockopt(arg: &str) -> Result<(i32, OptValue), String> {
     Ok((option, value))
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
-    let Some(a) = parse(args)? else {
-        print!("{}", help());
-        return Ok(());
-    };
-    block_on(CMD, cat(a))
+pub fn run(o: CatOpts, m: &ArgMatches) -> Result<(), Failure> {
+    block_on(CMD, cat(parse(o, m)?))
 }
 
 /// The lines of stdin, decoded. A thread reads them (blocking reads, which the process
@@ -634,13 +615,15 @@ async fn run_mode(socket: &Socket, a: &CatArgs) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::Attach;
 
-    fn parse_args(v: &[&str]) -> Result<Option<CatArgs>, Failure> {
-        parse(Args::new(v.iter().map(|s| s.to_string()).collect()))
+    fn parse_args(v: &[&str]) -> Result<CatArgs, Failure> {
+        let (o, m) = crate::test_parse::<CatOpts>(CMD, v)?;
+        parse(o, &m)
     }
 
     fn mode(v: &[&str]) -> Mode {
-        parse_args(v).unwrap().unwrap().mode
+        parse_args(v).unwrap().mode
     }
 
     #[test]
@@ -667,7 +650,6 @@ mod tests {
             mode(&with(&["--type", "pair", "--recv", "--send"])),
             Mode::Both
         );
-        assert!(parse_args(&["--help"]).unwrap().is_none());
     }
 
     #[test]
@@ -691,11 +673,31 @@ mod tests {
             "--separator",
             "|",
             "-q",
+            "--sockopt",
+            "sndhwm=5",
+            "--sockopt=ROUTING_ID=0x00ff",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(a.socket_type, SocketType::Sub);
-        assert_eq!(a.socket.attach.len(), 2);
+        assert_eq!(
+            a.socket.attach,
+            vec![
+                Attach::Connect("tcp://h:1".into()),
+                Attach::Bind("ipc:///tmp/x".into())
+            ],
+            "in command-line order"
+        );
+        assert_eq!(
+            a.sockopts,
+            vec![
+                (opt::SNDHWM, OptValue::Int(5)),
+                (
+                    opt::ROUTING_ID,
+                    OptValue::Bytes(Bytes::from_static(&[0, 255]))
+                )
+            ],
+            "repeatable, in order"
+        );
         assert_eq!(
             a.subscribe,
             vec![Bytes::from_static(&[0, 255]), Bytes::from_static(b"A")]
@@ -775,6 +777,30 @@ mod tests {
             &["--type", "sub", "--connect", "tcp://h:1", "--bogus"],
             &["--type", "sub", "--connect", "tcp://h:1", "--curve-server"],
             &["--type", "sub", "--connect", "tcp://h:1", "--count"],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "sndhwm",
+            ],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "nope=1",
+            ],
+            &[
+                "--type",
+                "sub",
+                "--connect",
+                "tcp://h:1",
+                "--sockopt",
+                "sndhwm=x",
+            ],
         ];
         for b in bad {
             assert!(

@@ -7,6 +7,7 @@
 //! Needs Python 3 on PATH and access to PyPI the first time (see tests/support/python.rs);
 //! without them these tests fail rather than skip.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/proxy_peers.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/proxy_peers.py");
 const BIN: &str = env!("CARGO_BIN_EXE_aiozmq");
 
 /// A running process that prints lines: `proxy_peers.py` or `aiozmq proxy`. Killed when

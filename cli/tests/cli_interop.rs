@@ -9,6 +9,7 @@
 //! PyPI the first time (see tests/support/python.rs); without them these tests fail.
 
 mod cli_support;
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Stdio;
@@ -291,7 +292,10 @@ struct SecPeer {
     stdout: Lines<BufReader<ChildStdout>>,
 }
 
-const SEC_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/security/sec_peer.py");
+const SEC_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../interop/security/sec_peer.py"
+);
 
 impl SecPeer {
     async fn start(args: &[&str]) -> (SecPeer, String) {

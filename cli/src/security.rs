@@ -6,29 +6,98 @@ use aiozmq::security::zap::Authenticator;
 use aiozmq::security::SecurityConfig;
 use aiozmq::{EventKind, MonitorEvent, Socket};
 
-use crate::args::{no_value, Args};
 use crate::{usage, Failure};
 
-/// The security options' help, shared by the commands' help texts.
-pub const OPTIONS_HELP: &str = "\
-Security options (KEY: 40 characters of Z85, as printed by aiozmq keypair):
-  --curve-server          be the CURVE server (needs --curve-secretkey)
-  --curve-secretkey KEY   our secret key (server, or client)
-  --curve-publickey KEY   our public key (optional: derived from the secret key)
-  --curve-serverkey KEY   be a CURVE client of the server with this public key; without
-                          --curve-secretkey the client uses a new key pair
-  --plain-server          be the PLAIN server (any user name and password passes unless
-                          --zap-password is given)
-  --plain-username USER   be a PLAIN client with this user name
-  --plain-password PASS   the PLAIN client's password (default: empty)
-  --zap-allow-key KEY     CURVE server: allow this client public key (repeatable); without
-                          it every client that knows the server key is allowed
-  --zap-password USER:PASS   PLAIN server: a user and password (repeatable)
-  --zap-allow-address IP  accept connections from this address only (repeatable; with
-                          --plain-server, only together with --zap-password)
-  --zap-deny-address IP   refuse connections from this address (repeatable)
-The --zap-* options install a ZAP handler (aiozmq::security::zap::Authenticator) on the socket.
-";
+/// The security options, for clap. Their values are read from the `ArgMatches` in
+/// command-line order ([`Security::from_matches`], [`security_items`]): `proxy` applies each
+/// to the socket option it follows, so the struct's fields are only clap's description.
+#[derive(clap::Args, Debug, Default)]
+#[command(
+    next_help_heading = "Security options (KEY: 40 Z85 characters, as printed by aiozmq keypair)"
+)]
+#[allow(dead_code)] // read through ArgMatches, in order (see above)
+pub struct SecurityOpts {
+    /// Be the CURVE server (needs --curve-secretkey)
+    #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    curve_server: Vec<bool>,
+    /// Our secret key (server, or client)
+    #[arg(long, value_name = "KEY")]
+    curve_secretkey: Vec<String>,
+    /// Our public key (optional: derived from the secret key)
+    #[arg(long, value_name = "KEY")]
+    curve_publickey: Vec<String>,
+    /// Be a CURVE client of the server with this public key; without --curve-secretkey the
+    /// client uses a new key pair
+    #[arg(long, value_name = "KEY")]
+    curve_serverkey: Vec<String>,
+    /// Be the PLAIN server (any user name and password passes unless --zap-password is
+    /// given)
+    #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    plain_server: Vec<bool>,
+    /// Be a PLAIN client with this user name
+    #[arg(long, value_name = "USER")]
+    plain_username: Vec<String>,
+    /// The PLAIN client's password (default: empty)
+    #[arg(long, value_name = "PASS")]
+    plain_password: Vec<String>,
+    /// CURVE server: allow this client public key (repeatable); without it every client
+    /// that knows the server key is allowed. The --zap-* options install a ZAP handler
+    /// (aiozmq::security::zap::Authenticator) on the socket
+    #[arg(long, value_name = "KEY")]
+    zap_allow_key: Vec<String>,
+    /// PLAIN server: a user and password (repeatable)
+    #[arg(long, value_name = "USER:PASS")]
+    zap_password: Vec<String>,
+    /// Accept connections from this address only (repeatable; with --plain-server, only
+    /// together with --zap-password)
+    #[arg(long, value_name = "IP")]
+    zap_allow_address: Vec<String>,
+    /// Refuse connections from this address (repeatable)
+    #[arg(long, value_name = "IP")]
+    zap_deny_address: Vec<String>,
+}
+
+/// The security options: clap's id, the option's name, whether it is a flag.
+const SECURITY_ARGS: [(&str, &str, bool); 11] = [
+    ("curve_server", "--curve-server", true),
+    ("curve_secretkey", "--curve-secretkey", false),
+    ("curve_publickey", "--curve-publickey", false),
+    ("curve_serverkey", "--curve-serverkey", false),
+    ("plain_server", "--plain-server", true),
+    ("plain_username", "--plain-username", false),
+    ("plain_password", "--plain-password", false),
+    ("zap_allow_key", "--zap-allow-key", false),
+    ("zap_password", "--zap-password", false),
+    ("zap_allow_address", "--zap-allow-address", false),
+    ("zap_deny_address", "--zap-deny-address", false),
+];
+
+/// One security option as given: its position among the arguments, its name, its value
+/// (`None` for a flag).
+pub type SecurityItem = (usize, &'static str, Option<String>);
+
+/// Every security option in `m` (parsed with a flattened [`SecurityOpts`]), in command-line
+/// order.
+pub fn security_items(m: &clap::ArgMatches) -> Vec<SecurityItem> {
+    let mut items = Vec::new();
+    for (id, name, flag) in SECURITY_ARGS {
+        // Flags are repeatable (each occurrence with its position, for proxy): an option of
+        // no value that gives "true" each time.
+        if m.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let Some(indices) = m.indices_of(id) else {
+            continue;
+        };
+        if flag {
+            items.extend(indices.map(|i| (i, name, None)));
+        } else if let Some(values) = m.get_many::<String>(id) {
+            items.extend(indices.zip(values).map(|(i, v)| (i, name, Some(v.clone()))));
+        }
+    }
+    items.sort_by_key(|(i, _, _)| *i);
+    items
+}
 
 /// One socket's security settings, as given on the command line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,24 +113,6 @@ pub struct Security {
     pub zap_passwords: Vec<(String, String)>,
     pub zap_allow: Vec<String>,
     pub zap_deny: Vec<String>,
-}
-
-/// Whether `name` is one of the security options.
-pub fn is_security_option(name: &str) -> bool {
-    matches!(
-        name,
-        "--curve-server"
-            | "--curve-serverkey"
-            | "--curve-publickey"
-            | "--curve-secretkey"
-            | "--plain-server"
-            | "--plain-username"
-            | "--plain-password"
-            | "--zap-allow-key"
-            | "--zap-password"
-            | "--zap-allow-address"
-            | "--zap-deny-address"
-    )
 }
 
 fn key(command: &'static str, name: &str, v: &str) -> Result<[u8; 32], Failure> {
@@ -88,7 +139,10 @@ fn set_once<T>(
     slot: &mut Option<T>,
     v: T,
 ) -> Result<(), Failure> {
-    crate::args::once(command, name, slot, v)
+    if slot.replace(v).is_some() {
+        return Err(usage(Some(command), format!("{name} given twice")));
+    }
+    Ok(())
 }
 
 impl Security {
@@ -98,20 +152,26 @@ impl Security {
         *self == Security::default()
     }
 
-    /// Takes option `name` if it is a security option; `Ok(false)` when it is not.
+    /// The security options in `m` (see [`security_items`]), each checked (the keys'
+    /// syntax, once-only options given once); [`validate`](Self::validate) checks that they
+    /// fit together.
+    pub fn from_matches(command: &'static str, m: &clap::ArgMatches) -> Result<Security, Failure> {
+        let mut s = Security::default();
+        for (_, name, value) in security_items(m) {
+            s.option(command, name, value)?;
+        }
+        Ok(s)
+    }
+
+    /// Takes security option `name` with its value (`None` for a flag).
     pub fn option(
         &mut self,
         command: &'static str,
         name: &str,
-        inline: Option<String>,
-        args: &mut Args,
-    ) -> Result<bool, Failure> {
-        if !is_security_option(name) {
-            return Ok(false);
-        }
+        value: Option<String>,
+    ) -> Result<(), Failure> {
         match name {
             "--curve-server" | "--plain-server" => {
-                no_value(command, name, inline)?;
                 let flag = if name == "--curve-server" {
                     &mut self.curve_server
                 } else {
@@ -120,11 +180,11 @@ impl Security {
                 if std::mem::replace(flag, true) {
                     return Err(usage(Some(command), format!("{name} given twice")));
                 }
-                return Ok(true);
+                return Ok(());
             }
             _ => {}
         }
-        let v = args.value(command, name, inline)?;
+        let v = value.unwrap_or_default();
         match name {
             "--curve-serverkey" => set_once(
                 command,
@@ -176,9 +236,9 @@ impl Security {
             },
             "--zap-allow-address" => self.zap_allow.push(v),
             "--zap-deny-address" => self.zap_deny.push(v),
-            _ => unreachable!("checked by is_security_option"),
+            _ => return Err(usage(Some(command), format!("unknown option '{name}'"))),
         }
-        Ok(true)
+        Ok(())
     }
 
     fn any_curve(&self) -> bool {
@@ -378,12 +438,18 @@ pub fn event_line(ev: &MonitorEvent) -> String {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        _security: SecurityOpts,
+    }
+
     fn parse(v: &[&str]) -> Result<Security, Failure> {
-        let mut args = Args::new(v.iter().map(|s| s.to_string()).collect());
-        let mut s = Security::default();
-        while let Some((name, inline)) = args.next_option("cat")? {
-            assert!(s.option("cat", &name, inline, &mut args)?, "{name}");
-        }
+        use clap::CommandFactory;
+        let m = Cli::command()
+            .try_get_matches_from(std::iter::once("cat").chain(v.iter().copied()))
+            .map_err(|e| usage(Some("cat"), e.to_string()))?;
+        let s = Security::from_matches("cat", &m)?;
         s.validate("cat", None)?;
         Ok(s)
     }

@@ -9,22 +9,25 @@ use aiozmq::rpc::{
 };
 use aiozmq::security::SecurityConfig;
 
-use crate::args::{no_value, once, parse_ms, Arg, Args, Attach};
+use clap::ArgMatches;
+
+use crate::args::{in_order, parse_bind, parse_connect, parse_ms, Attach};
 use crate::runtime::{
     block_on, first_failure, print_line, watch_handshakes, within, Status, Watch, MONITOR_BACKLOG,
 };
-use crate::security::{Security, OPTIONS_HELP};
+use crate::security::{Security, SecurityOpts};
 use crate::{json, runtime_error, usage, Failure};
 
 const CMD: &str = "rpc";
 
-const HELP_HEAD: &str = "\
-Usage: aiozmq rpc call EP METHOD [ARGS_JSON] [--kwargs JSON] [--timeout MS] [OPTIONS]
+const USAGE: &str = "\
+aiozmq rpc call EP METHOD [ARGS_JSON] [--kwargs JSON] [--timeout MS] [OPTIONS]
        aiozmq rpc notify EP METHOD [ARGS_JSON] [--kwargs JSON] [OPTIONS]
        aiozmq rpc publish EP TOPIC METHOD [ARGS_JSON] [--kwargs JSON] [--wait-ms MS] [OPTIONS]
        aiozmq rpc serve (--bind EP | --connect EP)... [--pattern rpc|pipeline|pubsub]
-                        [--topic T]... [OPTIONS]
+                        [--topic T]... [OPTIONS]";
 
+const ABOUT: &str = "\
 Talks to aiozmq RPC services (Python's aiozmq.rpc, or this crate's), with arguments and
 results in JSON.
 
@@ -52,25 +55,9 @@ isoformat() writes them: {\"$date\": \"2026-11-25\"}, {\"$datetime\":
 {\"$timedelta\": \"-P1DT2H3M4.5S\"} (an ISO 8601 duration), {\"$timezone\": \"+03:00\"};
 a named timezone adds \"tzname\" (\"name\" for $timezone), PEP 495's fold \"fold\": 1.
 Results print the same way; other values JSON has no form for (ext types, objects)
-print as {\"$repr\": \"PYTHON REPR\"}.
+print as {\"$repr\": \"PYTHON REPR\"}.";
 
-Options:
-  --kwargs JSON        keyword arguments (a JSON object) (call, notify, publish)
-  --timeout MS         call: exit with status 3 when no reply came within MS
-                       milliseconds (default: wait forever); notify, publish: when the
-                       message could not be handed over within MS milliseconds
-  --wait-ms MS         publish: wait MS milliseconds after connecting (default 300)
-  --bind               call, notify, publish: bind to EP instead of connecting to it
-  -b, --bind EP        serve: bind to EP (repeatable)
-  -c, --connect EP     serve: connect to EP (repeatable)
-  --pattern P          serve: rpc (default), pipeline or pubsub
-  --topic T            serve --pattern pubsub: subscribe to T (repeatable; default: all)
-  -q, --quiet          serve: no status lines on stderr ('bound EP', 'ready')
-  -h, --help           show this help
-
-";
-
-const HELP_TAIL: &str = "
+const AFTER_HELP: &str = "\
 Exit status: 0 on success, 1 on a runtime error (a remote exception, a failed
 handshake), 2 on a usage error (bad JSON too), 3 when --timeout expired, 130 when
 interrupted by Ctrl-C.
@@ -80,11 +67,125 @@ Examples:
   aiozmq rpc call tcp://127.0.0.1:5555 add '[1, 2]'                 # prints 3
   aiozmq rpc call tcp://127.0.0.1:5555 math.mul --kwargs '{\"a\": 6, \"b\": 7}'
   aiozmq rpc serve --pattern pipeline --bind tcp://127.0.0.1:5556
-  aiozmq rpc notify tcp://127.0.0.1:5556 echo '[\"hi\"]'
-";
+  aiozmq rpc notify tcp://127.0.0.1:5556 echo '[\"hi\"]'";
 
-pub fn help() -> String {
-    format!("{HELP_HEAD}{OPTIONS_HELP}{HELP_TAIL}")
+/// `aiozmq rpc`'s options, as clap parses them.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Call, notify, publish to or serve aiozmq RPC (JSON in and out)",
+    long_about = ABOUT,
+    override_usage = USAGE,
+    after_long_help = AFTER_HELP,
+    help_template = crate::HELP_TEMPLATE,
+    subcommand_required = true
+)]
+pub struct RpcOpts {
+    #[command(subcommand)]
+    sub: RpcSub,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum RpcSub {
+    /// Request-reply (DEALER, as connect_rpc): call METHOD and print its result as one line
+    /// of JSON; a remote exception prints 'error: TYPE: REPR' on stderr (exit status 1)
+    #[command(help_template = crate::HELP_TEMPLATE, after_long_help = AFTER_HELP)]
+    Call(ClientOpts),
+    /// Pipeline (PUSH, as connect_pipeline): send the call, get nothing back
+    #[command(help_template = crate::HELP_TEMPLATE, after_long_help = AFTER_HELP)]
+    Notify(ClientOpts),
+    /// Publish-subscribe (PUB, as connect_pubsub): publish the call under TOPIC
+    #[command(help_template = crate::HELP_TEMPLATE, after_long_help = AFTER_HELP)]
+    Publish(PublishOpts),
+    /// A demo service (ROUTER, PULL or SUB) printing each call it receives as a JSON line
+    #[command(help_template = crate::HELP_TEMPLATE, after_long_help = AFTER_HELP)]
+    Serve(ServeOpts),
+}
+
+/// The options of call and notify (and, flattened, of publish).
+#[derive(clap::Args, Debug)]
+struct ClientOpts {
+    /// The service's endpoint
+    #[arg(value_name = "EP")]
+    endpoint: String,
+    /// The method's name (dotted: ns.method)
+    #[arg(value_name = "METHOD")]
+    method: String,
+    /// The positional arguments, a JSON array
+    #[arg(value_name = "ARGS_JSON", allow_hyphen_values = true)]
+    args_json: Option<String>,
+    /// Keyword arguments (a JSON object)
+    #[arg(long, value_name = "JSON")]
+    kwargs: Option<String>,
+    /// call: exit with status 3 when no reply came within MS milliseconds (default: wait
+    /// forever); notify, publish: when the message could not be handed over within MS
+    /// milliseconds
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<1>)]
+    timeout: Option<Duration>,
+    /// Bind to EP instead of connecting to it
+    #[arg(long)]
+    bind: bool,
+    /// Accepted for symmetry with serve (nothing is printed but the result)
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
+}
+
+/// The options of publish.
+#[derive(clap::Args, Debug)]
+struct PublishOpts {
+    /// The service's endpoint
+    #[arg(value_name = "EP")]
+    endpoint: String,
+    /// The topic to publish under
+    #[arg(value_name = "TOPIC")]
+    topic: String,
+    /// The method's name (dotted: ns.method)
+    #[arg(value_name = "METHOD")]
+    method: String,
+    /// The positional arguments, a JSON array
+    #[arg(value_name = "ARGS_JSON", allow_hyphen_values = true)]
+    args_json: Option<String>,
+    /// Keyword arguments (a JSON object)
+    #[arg(long, value_name = "JSON")]
+    kwargs: Option<String>,
+    /// Exit with status 3 when the message could not be handed over within MS milliseconds
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<1>)]
+    timeout: Option<Duration>,
+    /// Wait MS milliseconds after connecting (PUB drops messages until a subscriber's
+    /// subscription has arrived)
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<0>, default_value = "300")]
+    wait_ms: Duration,
+    /// Bind to EP instead of connecting to it
+    #[arg(long)]
+    bind: bool,
+    /// Accepted for symmetry with serve (nothing is printed)
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
+}
+
+/// The options of serve.
+#[derive(clap::Args, Debug)]
+struct ServeOpts {
+    /// Bind to EP (repeatable)
+    #[arg(short, long, value_name = "EP", value_parser = parse_bind)]
+    bind: Vec<Attach>,
+    /// Connect to EP (repeatable)
+    #[arg(short, long, value_name = "EP", value_parser = parse_connect)]
+    connect: Vec<Attach>,
+    /// The service's pattern
+    #[arg(long, value_enum, default_value = "rpc")]
+    pattern: Pattern,
+    /// With --pattern pubsub: subscribe to T (repeatable; default: all)
+    #[arg(long, value_name = "T")]
+    topic: Vec<String>,
+    /// No status lines on stderr ('bound EP', 'ready')
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,10 +196,14 @@ enum Sub {
     Serve,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Pattern {
+    /// Request-reply (ROUTER, as serve_rpc)
     Rpc,
+    /// Pipeline (PULL, as serve_pipeline)
     Pipeline,
+    /// Publish-subscribe (SUB, as serve_pubsub)
+    #[value(name = "pubsub")]
     PubSub,
 }
 
@@ -146,174 +251,71 @@ fn parse_json_kwargs(v: &str) -> Result<Vec<(String, Value)>, Failure> {
     }
 }
 
-fn parse(mut args: Args) -> Result<Option<RpcArgs>, Failure> {
-    let sub = match args.next() {
-        None => {
-            return Err(usage(
-                Some(CMD),
-                "no subcommand given (call, notify, publish or serve)",
-            ))
-        }
-        Some(Arg::Option { name, .. }) if name == "-h" || name == "--help" => return Ok(None),
-        Some(Arg::Positional(s)) => match s.as_str() {
-            "call" => Sub::Call,
-            "notify" => Sub::Notify,
-            "publish" => Sub::Publish,
-            "serve" => Sub::Serve,
-            "help" => return Ok(None),
-            _ => return Err(usage(Some(CMD), format!("unknown subcommand '{s}'"))),
-        },
-        Some(Arg::Option { name, .. }) => {
-            return Err(usage(
-                Some(CMD),
-                format!("expected a subcommand before '{name}'"),
-            ))
-        }
-    };
-    let mut positional = Vec::new();
-    let mut kwargs = None;
-    let mut timeout = None;
-    let mut wait = None;
-    let mut bind = false;
-    let mut attach = Vec::new();
-    let mut pattern = None;
-    let mut topics = Vec::new();
-    let mut quiet = false;
-    let mut security = Security::default();
-    while let Some(a) = args.next() {
-        let (name, inline) = match a {
-            Arg::Positional(p) => {
-                positional.push(p);
-                continue;
-            }
-            Arg::Option { name, inline } => (name, inline),
-        };
-        let serve = sub == Sub::Serve;
-        match name.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-q" | "--quiet" => {
-                no_value(CMD, &name, inline)?;
-                quiet = true;
-            }
-            "--kwargs" if !serve => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut kwargs, parse_json_kwargs(&v)?)?;
-            }
-            "--timeout" if !serve => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut timeout, parse_ms(CMD, &name, &v, 1)?)?;
-            }
-            "--wait-ms" if sub == Sub::Publish => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut wait, parse_ms(CMD, &name, &v, 0)?)?;
-            }
-            "--bind" if !serve => {
-                no_value(CMD, &name, inline)?;
-                bind = true;
-            }
-            "-b" | "--bind" | "-c" | "--connect" if serve => {
-                let v = args.value(CMD, &name, inline)?;
-                let is_bind = name == "-b" || name == "--bind";
-                attach.push(Attach::parse(is_bind, &v).map_err(|e| usage(Some(CMD), e))?);
-            }
-            "--pattern" if serve => {
-                let v = args.value(CMD, &name, inline)?;
-                let p = match v.as_str() {
-                    "rpc" => Pattern::Rpc,
-                    "pipeline" => Pattern::Pipeline,
-                    "pubsub" => Pattern::PubSub,
-                    _ => {
-                        return Err(usage(
-                            Some(CMD),
-                            format!("--pattern takes rpc, pipeline or pubsub, not '{v}'"),
-                        ))
-                    }
-                };
-                once(CMD, &name, &mut pattern, p)?;
-            }
-            "--topic" if serve => topics.push(args.value(CMD, &name, inline)?),
-            _ => {
-                if !security.option(CMD, &name, inline, &mut args)? {
-                    return Err(usage(
-                        Some(CMD),
-                        format!("unknown option '{name}' for rpc {}", sub_name(sub)),
-                    ));
-                }
-            }
-        }
-    }
+fn parse(o: RpcOpts, m: &ArgMatches) -> Result<RpcArgs, Failure> {
+    let (m_name, m) = m.subcommand().unwrap_or(("", m));
+    let security = Security::from_matches(CMD, m)?;
     security.validate(CMD, None)?;
     let security = security.to_config().map_err(|e| usage(Some(CMD), e))?;
-    let pattern = pattern.unwrap_or(Pattern::Rpc);
-    let expected = match sub {
-        Sub::Call | Sub::Notify => "EP METHOD [ARGS_JSON]",
-        Sub::Publish => "EP TOPIC METHOD [ARGS_JSON]",
-        Sub::Serve => "",
-    };
-    let mut pos = positional.into_iter();
-    let mut need = |what: &str| {
-        pos.next().ok_or_else(|| {
-            usage(
-                Some(CMD),
-                format!("rpc {} needs {what} ({expected})", sub_name(sub)),
-            )
-        })
-    };
-    let (mut endpoint, mut topic, mut method, mut call_args) = Default::default();
-    if sub != Sub::Serve {
-        endpoint = need("an endpoint")?;
-        Attach::parse(bind, &endpoint).map_err(|e| usage(Some(CMD), e))?;
-        if sub == Sub::Publish {
-            topic = need("a topic")?;
-        }
-        method = need("a method name")?;
-        call_args = match pos.next() {
-            Some(a) => parse_json_args(&a)?,
-            None => Vec::new(),
-        };
-    } else {
-        if attach.is_empty() {
-            return Err(usage(Some(CMD), "rpc serve needs --bind or --connect"));
-        }
-        if !topics.is_empty() && pattern != Pattern::PubSub {
-            return Err(usage(Some(CMD), "--topic needs --pattern pubsub"));
-        }
-    }
-    if let Some(extra) = pos.next() {
-        return Err(usage(Some(CMD), format!("unexpected argument '{extra}'")));
-    }
-    Ok(Some(RpcArgs {
-        sub,
-        endpoint,
-        topic,
-        method,
-        args: call_args,
-        kwargs: kwargs.unwrap_or_default(),
-        timeout,
-        wait: wait.unwrap_or(Duration::from_millis(300)),
-        bind,
-        attach,
-        pattern,
-        topics,
+    let mut a = RpcArgs {
+        sub: Sub::Serve,
+        endpoint: String::new(),
+        topic: String::new(),
+        method: String::new(),
+        args: Vec::new(),
+        kwargs: Vec::new(),
+        timeout: None,
+        wait: Duration::from_millis(300),
+        bind: false,
+        attach: Vec::new(),
+        pattern: Pattern::Rpc,
+        topics: Vec::new(),
         security,
-        quiet,
-    }))
-}
-
-fn sub_name(sub: Sub) -> &'static str {
-    match sub {
-        Sub::Call => "call",
-        Sub::Notify => "notify",
-        Sub::Publish => "publish",
-        Sub::Serve => "serve",
-    }
-}
-
-pub fn run(args: Args) -> Result<(), Failure> {
-    let Some(a) = parse(args)? else {
-        print!("{}", help());
-        return Ok(());
+        quiet: false,
     };
+    let (endpoint, method, args_json, kwargs) = match o.sub {
+        RpcSub::Serve(s) => {
+            if s.bind.is_empty() && s.connect.is_empty() {
+                return Err(usage(Some(CMD), "rpc serve needs --bind or --connect"));
+            }
+            if !s.topic.is_empty() && s.pattern != Pattern::PubSub {
+                return Err(usage(Some(CMD), "--topic needs --pattern pubsub"));
+            }
+            a.attach = in_order(m, &["bind", "connect"]);
+            a.pattern = s.pattern;
+            a.topics = s.topic;
+            a.quiet = s.quiet;
+            return Ok(a);
+        }
+        RpcSub::Call(c) | RpcSub::Notify(c) => {
+            a.sub = if m_name == "call" {
+                Sub::Call
+            } else {
+                Sub::Notify
+            };
+            (a.timeout, a.bind, a.quiet) = (c.timeout, c.bind, c.quiet);
+            (c.endpoint, c.method, c.args_json, c.kwargs)
+        }
+        RpcSub::Publish(p) => {
+            a.sub = Sub::Publish;
+            (a.timeout, a.bind, a.quiet, a.wait) = (p.timeout, p.bind, p.quiet, p.wait_ms);
+            a.topic = p.topic;
+            (p.endpoint, p.method, p.args_json, p.kwargs)
+        }
+    };
+    Attach::parse(a.bind, &endpoint).map_err(|e| usage(Some(CMD), e))?;
+    a.endpoint = endpoint;
+    a.method = method;
+    if let Some(v) = args_json {
+        a.args = parse_json_args(&v)?;
+    }
+    if let Some(v) = kwargs {
+        a.kwargs = parse_json_kwargs(&v)?;
+    }
+    Ok(a)
+}
+
+pub fn run(o: RpcOpts, m: &ArgMatches) -> Result<(), Failure> {
+    let a = parse(o, m)?;
     block_on(CMD, async move {
         match a.sub {
             Sub::Serve => serve(a).await,
@@ -605,8 +607,9 @@ impl std::ops::Deref for ServiceBox {
 mod tests {
     use super::*;
 
-    fn p(v: &[&str]) -> Result<Option<RpcArgs>, Failure> {
-        parse(Args::new(v.iter().map(|s| s.to_string()).collect()))
+    fn p(v: &[&str]) -> Result<RpcArgs, Failure> {
+        let (o, m) = crate::test_parse::<RpcOpts>(CMD, v)?;
+        parse(o, &m)
     }
 
     #[test]
@@ -619,15 +622,12 @@ mod tests {
             "--kwargs",
             "{\"k\": null}",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(a.sub, Sub::Call);
         assert_eq!(a.method, "ns.f");
         assert_eq!(a.args, vec![Value::Int(1), Value::Str("x".into())]);
         assert_eq!(a.kwargs, vec![("k".to_string(), Value::Nil)]);
-        let a = p(&["publish", "tcp://h:1", "t", "f", "--wait-ms", "0"])
-            .unwrap()
-            .unwrap();
+        let a = p(&["publish", "tcp://h:1", "t", "f", "--wait-ms", "0"]).unwrap();
         assert_eq!((a.topic.as_str(), a.wait), ("t", Duration::ZERO));
         let a = p(&[
             "serve",
@@ -638,10 +638,21 @@ mod tests {
             "--topic",
             "x",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(a.pattern, Pattern::PubSub);
-        assert!(p(&["--help"]).unwrap().is_none());
+        let a = p(&["notify", "tcp://h:1", "f", "--bind", "--timeout", "5"]).unwrap();
+        assert_eq!(a.sub, Sub::Notify);
+        assert!(a.bind);
+        assert_eq!(a.timeout, Some(Duration::from_millis(5)));
+        let a = p(&["serve", "-c", "tcp://h:1", "-b", "tcp://*:2"]).unwrap();
+        assert_eq!(
+            a.attach,
+            vec![
+                Attach::Connect("tcp://h:1".into()),
+                Attach::Bind("tcp://*:2".into())
+            ]
+        );
+        assert_eq!(a.pattern, Pattern::Rpc);
         for bad in [
             &[][..],
             &["bogus"],

@@ -4,18 +4,20 @@ use std::time::Duration;
 
 use aiozmq::{ErrorKind, Socket, SocketType};
 
-use crate::args::{parse_ms, Args, Attach, SocketSpec};
+use clap::ArgMatches;
+
+use crate::args::{parse_ms, Attach, SocketSpec};
 use crate::runtime::{block_on, new_socket, watch_handshakes, Watch, MONITOR_BACKLOG};
-use crate::security::{is_security_option, Security, OPTIONS_HELP};
+use crate::security::{security_items, Security, SecurityOpts};
 use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "proxy";
 
-const HELP_HEAD: &str = "\
-Usage: aiozmq proxy --frontend SOCKET [SECURITY...] --backend SOCKET [SECURITY...]
-                    [--capture SOCKET [SECURITY...]] [--control SOCKET [SECURITY...]]
-                    [--linger MS]
+const USAGE: &str = "\
+aiozmq proxy --frontend SOCKET [SECURITY...] --backend SOCKET [SECURITY...]
+       [--capture SOCKET [SECURITY...]] [--control SOCKET [SECURITY...]] [--linger MS]";
 
+const ABOUT: &str = "\
 Forwards every message received on the frontend to the backend, and every message
 received on the backend to the frontend (each way where the types allow it), multipart
 messages intact: libzmq's zmq_proxy_steerable. For example a request broker (ROUTER
@@ -30,36 +32,14 @@ SOCKET is a socket type and one or more endpoints, each marked '@' (bind) or '>'
 TYPE is one of pair pub sub req rep dealer router pull push xpub xsub (any case); a sub
 socket subscribes to everything.
 ENDPOINT is tcp://HOST:PORT (PORT * picks a free port when binding), tcp://[IPV6]:PORT,
-ipc:///PATH or ipc://@NAME (Linux abstract), inproc://NAME (useless across processes).
+ipc:///PATH or ipc://@NAME (Linux abstract), inproc://NAME (useless across processes).";
 
-Options:
-  --frontend SOCKET   the frontend socket (required)
-  --backend SOCKET    the backend socket (required)
-  --capture SOCKET    also send a copy of every forwarded message here, e.g.
-                      pub@tcp://127.0.0.1:5557; copies are dropped when it is full
-  --control SOCKET    take commands here, e.g. rep@tcp://127.0.0.1:5558:
-                        PAUSE       stop forwarding
-                        RESUME      forward again
-                        TERMINATE   stop the proxy and exit (status 0)
-                        STATISTICS  reply with 8 frames, each a native-endian u64:
-                                    frontend parts in, bytes in, parts out, bytes
-                                    out, then the same for the backend (a 'part' is
-                                    a frame, as libzmq 4.3.5 counts)
-                      A REP control socket replies to every command (an empty frame
-                      when there is nothing to report); other types reply to
-                      STATISTICS only. Unknown commands are ignored.
-  --linger MS         after TERMINATE, how long to keep flushing queued messages
-                      before exiting (default 1000)
-  -h, --help          show this help
-
-SECURITY: the security options below apply to the socket option they follow, e.g.
+const AFTER_HELP: &str = "\
+SECURITY: the security options apply to the socket option they follow, e.g.
   --frontend router@tcp://*:5555 --curve-server --curve-secretkey KEY \\
   --backend dealer@tcp://*:5556
 makes the frontend a CURVE server and leaves the backend without security.
 
-";
-
-const HELP_TAIL: &str = "
 Output, on stdout, one line per endpoint as soon as it is set up, then a last line:
   frontend bound tcp://127.0.0.1:40123      (the actual port when binding port *)
   backend connecting tcp://broker:5556      (connections are made in the background)
@@ -74,11 +54,41 @@ lost).
 Examples:
   aiozmq proxy --frontend router@tcp://*:5555 --backend dealer@tcp://*:5556
   aiozmq proxy --frontend xsub@tcp://*:6000 --backend xpub@tcp://*:6001 \\
-               --control rep@tcp://127.0.0.1:6002
-";
+               --control rep@tcp://127.0.0.1:6002";
 
-pub fn help() -> String {
-    format!("{HELP_HEAD}{OPTIONS_HELP}{HELP_TAIL}")
+/// `aiozmq proxy`'s options, as clap parses them.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Forward messages between two sockets (zmq_proxy_steerable)",
+    long_about = ABOUT,
+    override_usage = USAGE,
+    after_long_help = AFTER_HELP,
+    help_template = crate::HELP_TEMPLATE
+)]
+pub struct ProxyOpts {
+    /// The frontend socket
+    #[arg(long, value_name = "SOCKET", value_parser = SocketSpec::parse)]
+    frontend: SocketSpec,
+    /// The backend socket
+    #[arg(long, value_name = "SOCKET", value_parser = SocketSpec::parse)]
+    backend: SocketSpec,
+    /// Also send a copy of every forwarded message here, e.g. pub@tcp://127.0.0.1:5557;
+    /// copies are dropped when it is full
+    #[arg(long, value_name = "SOCKET", value_parser = SocketSpec::parse)]
+    capture: Option<SocketSpec>,
+    /// Take commands here, e.g. rep@tcp://127.0.0.1:5558: PAUSE (stop forwarding), RESUME
+    /// (forward again), TERMINATE (stop the proxy and exit, status 0), STATISTICS (reply with
+    /// 8 frames, each a native-endian u64: frontend parts in, bytes in, parts out, bytes
+    /// out, then the same for the backend; a 'part' is a frame, as libzmq 4.3.5 counts). A
+    /// REP control socket replies to every command (an empty frame when there is nothing
+    /// to report); other types reply to STATISTICS only. Unknown commands are ignored
+    #[arg(long, value_name = "SOCKET", value_parser = SocketSpec::parse)]
+    control: Option<SocketSpec>,
+    /// After TERMINATE, how long to keep flushing queued messages before exiting
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<0>, default_value = "1000")]
+    linger: Duration,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 const ROLES: [&str; 4] = ["frontend", "backend", "capture", "control"];
@@ -93,74 +103,41 @@ struct ProxyArgs {
     linger: Duration,
 }
 
-fn parse(mut args: Args) -> Result<Option<ProxyArgs>, Failure> {
-    let mut specs: [Option<(SocketSpec, Security)>; 4] = [None, None, None, None];
-    let mut current: Option<usize> = None;
-    let mut linger = None;
-    while let Some((name, inline)) = args.next_option(CMD)? {
-        if is_security_option(&name) {
-            let Some(slot) = current else {
-                return Err(usage(
-                    Some(CMD),
-                    format!(
-                        "{name} must follow the socket it applies to (--frontend, --backend, \
-                         --capture or --control)"
-                    ),
-                ));
-            };
-            let security = &mut specs[slot].as_mut().expect("set with current").1;
-            security.option(CMD, &name, inline, &mut args)?;
-            continue;
-        }
-        let slot = match name.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--frontend" => 0,
-            "--backend" => 1,
-            "--capture" => 2,
-            "--control" => 3,
-            "--linger" => {
-                let v = args.value(CMD, &name, inline)?;
-                let ms = parse_ms(CMD, "--linger", &v, 0)?;
-                if linger.replace(ms).is_some() {
-                    return Err(usage(Some(CMD), "--linger given twice"));
-                }
-                continue;
-            }
-            other => return Err(usage(Some(CMD), format!("unknown option '{other}'"))),
-        };
-        let v = args.value(CMD, &name, inline)?;
-        let spec = SocketSpec::parse(&v).map_err(|m| usage(Some(CMD), format!("{name}: {m}")))?;
-        if specs[slot].replace((spec, Security::default())).is_some() {
+fn parse(o: ProxyOpts, m: &ArgMatches) -> Result<ProxyArgs, Failure> {
+    // Each security option applies to the socket option (by position) it follows.
+    let positions: Vec<(usize, usize)> = ROLES
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, role)| Some((m.index_of(role)?, slot)))
+        .collect();
+    let mut security: [Security; 4] = Default::default();
+    for (at, name, value) in security_items(m) {
+        let Some(&(_, slot)) = positions.iter().filter(|(p, _)| *p < at).max() else {
             return Err(usage(
                 Some(CMD),
-                format!("{name} given twice (list several endpoints in one, comma-separated)"),
+                format!(
+                    "{name} must follow the socket it applies to (--frontend, --backend, \
+                     --capture or --control)"
+                ),
             ));
-        }
-        current = Some(slot);
+        };
+        security[slot].option(CMD, name, value)?;
     }
-    for (spec, role) in specs.iter().zip(ROLES) {
-        if let Some((_, security)) = spec {
-            security.validate(CMD, Some(role))?;
-        }
+    for (s, role) in security.iter().zip(ROLES) {
+        s.validate(CMD, Some(role))?;
     }
-    let [frontend, backend, capture, control] = specs;
-    let frontend = frontend.ok_or_else(|| usage(Some(CMD), "--frontend is required"))?;
-    let backend = backend.ok_or_else(|| usage(Some(CMD), "--backend is required"))?;
-    Ok(Some(ProxyArgs {
-        frontend,
-        backend,
-        capture,
-        control,
-        linger: linger.unwrap_or(Duration::from_millis(1000)),
-    }))
+    let [frontend, backend, capture, control] = security;
+    Ok(ProxyArgs {
+        frontend: (o.frontend, frontend),
+        backend: (o.backend, backend),
+        capture: o.capture.map(|c| (c, capture)),
+        control: o.control.map(|c| (c, control)),
+        linger: o.linger,
+    })
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
-    let Some(args) = parse(args)? else {
-        print!("{}", help());
-        return Ok(());
-    };
-    block_on(CMD, run_proxy(args))
+pub fn run(o: ProxyOpts, m: &ArgMatches) -> Result<(), Failure> {
+    block_on(CMD, run_proxy(parse(o, m)?))
 }
 
 /// Makes a socket and binds/connects it, printing one line per endpoint on stdout.
@@ -249,20 +226,20 @@ async fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Args {
-        Args::new(v.iter().map(|s| s.to_string()).collect())
+    fn p(v: &[&str]) -> Result<ProxyArgs, Failure> {
+        let (o, m) = crate::test_parse::<ProxyOpts>(CMD, v)?;
+        parse(o, &m)
     }
 
     #[test]
     fn proxy_arguments() {
-        let a = parse(args(&[
+        let a = p(&[
             "--frontend=router@tcp://*:1",
             "--backend",
             "dealer>tcp://h:2",
             "--linger",
             "5",
-        ]))
-        .unwrap()
+        ])
         .unwrap();
         assert_eq!(a.frontend.0.socket_type, SocketType::Router);
         assert_eq!(
@@ -272,7 +249,6 @@ mod tests {
         assert_eq!(a.linger, Duration::from_millis(5));
         assert!(a.capture.is_none() && a.control.is_none());
         assert!(a.frontend.1.is_empty() && a.backend.1.is_empty());
-        assert!(parse(args(&["--help"])).unwrap().is_none());
         for bad in [
             &["--frontend", "router@tcp://*:1"][..],
             &["--backend", "router@tcp://*:1"],
@@ -309,7 +285,7 @@ mod tests {
             ],
         ] {
             assert!(
-                matches!(parse(args(bad)), Err(Failure::Usage { .. })),
+                matches!(p(bad), Err(Failure::Usage { .. })),
                 "{bad:?} should be a usage error"
             );
         }
@@ -318,7 +294,7 @@ mod tests {
     #[test]
     fn security_follows_its_socket() {
         let (public, secret) = aiozmq::curve_keypair();
-        let a = parse(args(&[
+        let a = p(&[
             "--frontend",
             "router@tcp://*:1",
             "--curve-server",
@@ -330,14 +306,33 @@ mod tests {
             "u",
             "--control",
             "rep@tcp://*:3",
-        ]))
-        .unwrap()
+        ])
         .unwrap();
         assert!(a.frontend.1.curve_server);
         assert_eq!(a.backend.1.plain_username.as_deref(), Some("u"));
         assert!(a.control.unwrap().1.is_empty());
+        let err = format!(
+            "{:?}",
+            p(&[
+                "--curve-server",
+                "--frontend",
+                "router@tcp://*:1",
+                "--backend",
+                "dealer@tcp://*:2",
+            ])
+            .unwrap_err()
+        );
+        assert!(err.contains("must follow the socket"), "{err}");
         for bad in [
-            &["--curve-server", "--frontend", "router@tcp://*:1"][..],
+            &[
+                "--curve-server",
+                "--curve-secretkey",
+                &secret,
+                "--frontend",
+                "router@tcp://*:1",
+                "--backend",
+                "dealer@tcp://*:2",
+            ][..],
             &[
                 "--frontend",
                 "router@tcp://*:1",
@@ -355,7 +350,7 @@ mod tests {
             ],
         ] {
             assert!(
-                matches!(parse(args(bad)), Err(Failure::Usage { .. })),
+                matches!(p(bad), Err(Failure::Usage { .. })),
                 "{bad:?} should be a usage error"
             );
         }

@@ -1,47 +1,34 @@
 //! `aiozmq keypair`: a CURVE key pair in Z85.
 
-use crate::args::{once, Args};
 use crate::{runtime_error, usage, Failure};
 
 const CMD: &str = "keypair";
 
-const HELP: &str = "\
-Usage: aiozmq keypair [--secret KEY]
-
+const ABOUT: &str = "\
 Prints a new CURVE key pair (libzmq's zmq_curve_keypair), as two lines of 40 Z85
 characters each:
   public: rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7
   secret: JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6
 With --secret, prints the pair of an existing secret key instead (zmq_curve_public).
 The keys go to the CURVE options of cat, monitor and proxy: a server takes its secret
-key (--curve-secretkey) and gives its public key to clients (--curve-serverkey).
+key (--curve-secretkey) and gives its public key to clients (--curve-serverkey).";
 
-Options:
-  --secret KEY   derive the public key of this secret key (40 Z85 characters)
-  -h, --help     show this help
-
-Exit status: 0 on success, 2 on a usage error (a malformed key).
-";
-
-pub fn help() -> String {
-    HELP.to_string()
+/// `aiozmq keypair`'s options, as clap parses them.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Print a new CURVE key pair (Z85)",
+    long_about = ABOUT,
+    after_long_help = "Exit status: 0 on success, 2 on a usage error (a malformed key).",
+    help_template = crate::HELP_TEMPLATE
+)]
+pub struct KeypairOpts {
+    /// Derive the public key of this secret key (40 Z85 characters)
+    #[arg(long, value_name = "KEY")]
+    secret: Option<String>,
 }
 
-pub fn run(mut args: Args) -> Result<(), Failure> {
-    let mut secret = None;
-    while let Some((name, inline)) = args.next_option(CMD)? {
-        match name.as_str() {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                return Ok(());
-            }
-            "--secret" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut secret, v)?;
-            }
-            other => return Err(usage(Some(CMD), format!("unknown option '{other}'"))),
-        }
-    }
+pub fn run(o: KeypairOpts) -> Result<(), Failure> {
+    let secret = o.secret;
     let (public, secret) = match secret {
         None => aiozmq::curve_keypair(),
         Some(s) => {

@@ -1,6 +1,7 @@
 //! The `aiozmq` command-line tool on its own (no Python needed): `keypair`, usage errors,
 //! exit statuses, signals, and `cat`/`proxy` with security against this crate's sockets.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod cli_support;
@@ -120,11 +121,79 @@ async fn usage_errors_exit_2() {
         let (code, out, err) = run(args, b"").await;
         assert_eq!(code, Some(2), "{args:?}: stdout {out:?} stderr {err:?}");
         assert!(
-            err.contains("Try 'aiozmq"),
+            // clap's errors: "For more information, try '--help'."; the tool's own checks:
+            // "Try 'aiozmq COMMAND --help' for more information."
+            err.contains("--help"),
             "{args:?}: no pointer to the help in {err:?}"
         );
         assert!(out.is_empty(), "{args:?}: printed {out:?}");
     }
+}
+
+/// The subcommands `aiozmq --help` lists (and completions and the man page must know).
+const COMMANDS: [&str; 7] = [
+    "cat",
+    "monitor",
+    "proxy",
+    "keypair",
+    "rpc",
+    "completions",
+    "man",
+];
+
+/// `aiozmq completions SHELL` prints a script for each shell clap_complete knows, naming
+/// the tool and every subcommand (and an option of each kind); an unknown shell is a usage
+/// error.
+#[tokio::test]
+async fn completions_for_every_shell() {
+    let _panics = support::check_library_panics();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let (code, out, err) = run(&["completions", shell], b"").await;
+        assert_eq!(code, Some(0), "{shell}: {err}");
+        assert!(out.contains("aiozmq"), "{shell}: {out}");
+        // Options as the shell's syntax writes them (fish: `-l curve-serverkey`).
+        for word in COMMANDS
+            .iter()
+            .chain(&["curve-serverkey", "frontend", "sockopt"])
+        {
+            assert!(out.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let (code, out, bash) = run(&["completions", "bash"], b"").await;
+    assert_eq!((code, out.is_empty()), (Some(0), false), "{bash}");
+    assert!(
+        out.contains("complete -F"),
+        "a bash completion function: {out}"
+    );
+    let (code, out, err) = run(&["completions", "tcsh"], b"").await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(err.contains("'tcsh'"), "{err}");
+}
+
+/// `aiozmq man` prints roff: a page for the tool naming every subcommand, then one page per
+/// subcommand with its options and its help's extra text.
+#[tokio::test]
+async fn man_page_has_every_command() {
+    let _panics = support::check_library_panics();
+    let (code, out, err) = run(&["man"], b"").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(".ie") || out.starts_with(".TH"),
+        "{}",
+        &out[..80]
+    );
+    assert!(out.contains(".TH aiozmq 1"), "the tool's page");
+    assert!(out.contains(".SH SUBCOMMANDS"), "its list of subcommands");
+    for c in COMMANDS {
+        assert!(
+            out.contains(&format!(".TH aiozmq\\-{c} 1"))
+                || out.contains(&format!(".TH aiozmq-{c} 1")),
+            "no page for {c}"
+        );
+    }
+    assert!(out.contains("STATISTICS"), "proxy's control commands");
+    assert!(out.contains("curve\\-serverkey"), "the security options");
+    assert!(out.contains("aiozmq 0.1.0") || out.contains(env!("CARGO_PKG_VERSION")));
 }
 
 #[tokio::test]
@@ -138,6 +207,11 @@ async fn every_help_exits_0() {
         &["monitor", "-h"],
         &["proxy", "--help"],
         &["keypair", "--help"],
+        &["rpc", "--help"],
+        &["rpc", "call", "--help"],
+        &["help", "rpc", "serve"],
+        &["completions", "--help"],
+        &["man", "--help"],
     ] {
         let (code, out, err) = run(args, b"").await;
         assert_eq!(code, Some(0), "{args:?}: {err}");

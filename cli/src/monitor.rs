@@ -4,16 +4,19 @@ use std::time::Duration;
 
 use aiozmq::SocketType;
 
-use crate::args::{no_value, once, parse_count, parse_ms, Args, SocketArgs};
+use clap::ArgMatches;
+
+use crate::args::{parse_count, parse_ms, SocketArgs, SocketOpts};
 use crate::runtime::{attach, block_on, new_socket, print_line, within, Status, MONITOR_BACKLOG};
-use crate::security::{event_line, OPTIONS_HELP};
-use crate::{usage, Failure};
+use crate::security::event_line;
+use crate::security::SecurityOpts;
+use crate::Failure;
 
 const CMD: &str = "monitor";
 
-const HELP_HEAD: &str = "\
-Usage: aiozmq monitor --type TYPE (--bind EP | --connect EP)... [OPTIONS]
+const USAGE: &str = "aiozmq monitor --type TYPE (--bind EP | --connect EP)... [OPTIONS]";
 
+const ABOUT: &str = "\
 Creates a socket, binds or connects it, and prints its monitor events on stdout as they
 happen, one per line:
   EVENT VALUE ENDPOINT [REASON]
@@ -29,21 +32,9 @@ one, explains a failure or a disconnection in words. For example:
   DISCONNECTED 10 tcp://127.0.0.1:5555 connection closed by peer
   CONNECT_RETRIED 100 tcp://127.0.0.1:6000
 The socket reads and discards the messages it receives (REQ and REP sockets receive
-none) and sends none. With security options it shows the handshakes succeed or fail.
+none) and sends none. With security options it shows the handshakes succeed or fail.";
 
-Options:
-  -t, --type TYPE       the socket type (required): pair pub sub req rep dealer router
-                        pull push xpub xsub stream (any case)
-  -b, --bind EP         bind to EP (repeatable)
-  -c, --connect EP      connect to EP (repeatable)
-  -n, --count N         exit after N events
-  --timeout MS          exit with status 3 when MS milliseconds pass without an event
-  -q, --quiet           no status lines on stderr
-  -h, --help            show this help
-
-";
-
-const HELP_TAIL: &str = "
+const AFTER_HELP: &str = "\
 Status lines go to stderr: 'bound EP' per bind, 'connecting EP' per connect, then
 'ready'. Events printed before 'ready' are those of setting up (LISTENING, ...).
 
@@ -53,11 +44,31 @@ expired, 130 interrupted by Ctrl-C (143 by SIGTERM).
 Examples:
   aiozmq monitor --type dealer --connect tcp://127.0.0.1:5555
   aiozmq monitor --type rep --bind 'tcp://*:5555' --curve-server \\
-                 --curve-secretkey \"$SECRET\" --zap-allow-key \"$CLIENT_PUBLIC\"
-";
+                 --curve-secretkey \"$SECRET\" --zap-allow-key \"$CLIENT_PUBLIC\"";
 
-pub fn help() -> String {
-    format!("{HELP_HEAD}{OPTIONS_HELP}{HELP_TAIL}")
+/// `aiozmq monitor`'s options, as clap parses them.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Print a socket's monitor events as they happen",
+    long_about = ABOUT,
+    override_usage = USAGE,
+    after_long_help = AFTER_HELP,
+    help_template = crate::HELP_TEMPLATE
+)]
+pub struct MonitorOpts {
+    #[command(flatten)]
+    socket: SocketOpts,
+    /// Exit after N events
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_count)]
+    count: Option<u64>,
+    /// Exit with status 3 when MS milliseconds pass without an event
+    #[arg(long, value_name = "MS", value_parser = parse_ms::<1>)]
+    timeout: Option<Duration>,
+    /// No status lines on stderr
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    security: SecurityOpts,
 }
 
 /// `aiozmq monitor`'s parsed arguments.
@@ -70,49 +81,19 @@ struct MonitorArgs {
     quiet: bool,
 }
 
-fn parse(mut args: Args) -> Result<Option<MonitorArgs>, Failure> {
-    let mut socket = SocketArgs::default();
-    let mut count = None;
-    let mut timeout = None;
-    let mut quiet = false;
-    while let Some((name, inline)) = args.next_option(CMD)? {
-        match name.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-q" | "--quiet" => {
-                no_value(CMD, &name, inline)?;
-                quiet = true;
-            }
-            "-n" | "--count" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, "--count", &mut count, parse_count(CMD, &name, &v)?)?;
-            }
-            "--timeout" => {
-                let v = args.value(CMD, &name, inline)?;
-                once(CMD, &name, &mut timeout, parse_ms(CMD, &name, &v, 1)?)?;
-            }
-            _ => {
-                if !socket.option(CMD, &name, inline, &mut args)? {
-                    return Err(usage(Some(CMD), format!("unknown option '{name}'")));
-                }
-            }
-        }
-    }
-    let socket_type = socket.finish(CMD)?;
-    Ok(Some(MonitorArgs {
+fn parse(o: MonitorOpts, m: &ArgMatches) -> Result<MonitorArgs, Failure> {
+    let socket = SocketArgs::new(CMD, o.socket, m)?;
+    Ok(MonitorArgs {
+        socket_type: socket.socket_type,
         socket,
-        socket_type,
-        count,
-        timeout,
-        quiet,
-    }))
+        count: o.count,
+        timeout: o.timeout,
+        quiet: o.quiet,
+    })
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
-    let Some(a) = parse(args)? else {
-        print!("{}", help());
-        return Ok(());
-    };
-    block_on(CMD, monitor(a))
+pub fn run(o: MonitorOpts, m: &ArgMatches) -> Result<(), Failure> {
+    block_on(CMD, monitor(parse(o, m)?))
 }
 
 async fn monitor(a: MonitorArgs) -> Result<(), Failure> {
@@ -169,8 +150,9 @@ async fn monitor(a: MonitorArgs) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    fn parse_args(v: &[&str]) -> Result<Option<MonitorArgs>, Failure> {
-        parse(Args::new(v.iter().map(|s| s.to_string()).collect()))
+    fn parse_args(v: &[&str]) -> Result<MonitorArgs, Failure> {
+        let (o, m) = crate::test_parse::<MonitorOpts>(CMD, v)?;
+        parse(o, &m)
     }
 
     #[test]
@@ -185,12 +167,10 @@ mod tests {
             "--timeout",
             "100",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(a.socket_type, SocketType::Dealer);
         assert_eq!(a.count, Some(3));
         assert_eq!(a.timeout, Some(Duration::from_millis(100)));
-        assert!(parse_args(&["-h"]).unwrap().is_none());
         let bad: &[&[&str]] = &[
             &[],
             &["--type", "dealer"],
