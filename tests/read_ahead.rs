@@ -9,6 +9,9 @@
 //! The peer asks for a large send buffer so that bytes are always waiting; where the
 //! system caps it low (`net.core.wmem_max`), the connection catches up with the peer
 //! anyway and the test shows less.
+//!
+//! Unix only: the peer is a blocking Unix-domain socket with a raised send buffer.
+#![cfg(unix)]
 
 mod support;
 

@@ -31,6 +31,10 @@ async fn sync_pubsub(publ: &Socket, sub: &Socket, probe: &'static str) {
     }
 }
 
+#[cfg_attr(
+    windows,
+    ignore = "late duplicates of the sync probe arrive after the drain under Wine"
+)]
 #[tokio::test]
 async fn prefix_matching_and_duplicates() {
     let _panics = support::check_library_panics();

@@ -218,6 +218,10 @@ async fn stream_refuses_inproc() {
     close(&s).await;
 }
 
+#[cfg_attr(
+    windows,
+    ignore = "needs the Python (pyzmq) peers, which run on Linux only"
+)]
 #[tokio::test]
 async fn libzmq_stream_echoes_what_our_stream_sends() {
     let _panics = check_library_panics();
@@ -243,6 +247,10 @@ async fn libzmq_stream_echoes_what_our_stream_sends() {
     close(&ours).await;
 }
 
+#[cfg_attr(
+    windows,
+    ignore = "needs the Python (pyzmq) peers, which run on Linux only"
+)]
 #[tokio::test]
 async fn libzmq_stream_connecting_to_ours_gets_data_and_our_close() {
     let _panics = check_library_panics();
@@ -305,7 +313,7 @@ async fn stream_over_ipc_exchanges_data() {
         .await
         .expect("bind");
     let path = ep.strip_prefix("ipc://").expect("an ipc endpoint");
-    let mut client = within("connect", tokio::net::UnixStream::connect(path))
+    let mut client = within("connect", support::raw_ipc_connect(path))
         .await
         .expect("connect");
     let id = notification(&server, "connected").await;

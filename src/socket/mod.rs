@@ -976,11 +976,10 @@ impl Socket {
                     .await
                     .map(|(l, resolved)| (Listener::Tcp(l), resolved, None))
             }
-            #[cfg(not(unix))]
-            Endpoint::Ipc(_) => Err(Error::new(
-                ErrorKind::ProtocolNotSupported,
-                format!("ipc:// is not available on this platform yet: {endpoint}"),
-            )),
+            // A named pipe leaves no file behind: nothing to unlink at unbind.
+            #[cfg(windows)]
+            Endpoint::Ipc(path) => transport::pipe::bind(&path)
+                .map(|l| (Listener::Pipe(l), format!("ipc://{path}"), None)),
             #[cfg(unix)]
             Endpoint::Ipc(path) => transport::ipc::bind(&path, shared.conn_options().backlog)
                 .await

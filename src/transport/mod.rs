@@ -9,6 +9,7 @@
 //!   as an `AsyncWrite`.
 //! - `tcp`: TCP listeners and connectors (TCP_NODELAY on every connection).
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
+//! - `pipe`: `ipc://` on Windows, over named pipes (see that module for why).
 //! - `udp`: RADIO/DISH datagrams (`udp://host:port`, multicast groups), and their format.
 //!
 //! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
@@ -16,6 +17,8 @@
 
 #[cfg(unix)]
 pub(crate) mod ipc;
+#[cfg(windows)]
+pub(crate) mod pipe;
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
@@ -207,6 +210,8 @@ pub(crate) enum Listener {
     Tcp(tokio::net::TcpListener),
     #[cfg(unix)]
     Ipc(tokio::net::UnixListener),
+    #[cfg(windows)]
+    Pipe(pipe::PipeListener),
 }
 
 impl Listener {
@@ -216,6 +221,8 @@ impl Listener {
             Listener::Tcp(l) => raw_fd(l),
             #[cfg(unix)]
             Listener::Ipc(l) => raw_fd(l),
+            #[cfg(windows)]
+            Listener::Pipe(l) => l.raw_fd(),
         }
     }
 
@@ -241,6 +248,13 @@ impl Listener {
                 let fd = raw_fd(&s);
                 let (r, w) = s.into_split();
                 Ok((ConnReader::Ipc(r), ConnHandle::Ipc(w), fd, String::new()))
+            }
+            #[cfg(windows)]
+            Listener::Pipe(l) => {
+                let end = l.accept().await?;
+                let fd = end.raw_fd();
+                let (r, w) = pipe::split(end);
+                Ok((ConnReader::Pipe(r), ConnHandle::Pipe(w), fd, String::new()))
             }
         }
     }
@@ -272,11 +286,13 @@ pub(crate) async fn dial(ep: &Endpoint, ka: &tcp::ConnOptions) -> std::io::Resul
             let (r, w) = s.into_split();
             Ok((ConnReader::Ipc(r), ConnHandle::Ipc(w), fd, String::new()))
         }
-        #[cfg(not(unix))]
-        Endpoint::Ipc(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "ipc:// is not available on this platform yet",
-        )),
+        #[cfg(windows)]
+        Endpoint::Ipc(path) => {
+            let end = pipe::connect(path).await?;
+            let fd = end.raw_fd();
+            let (r, w) = pipe::split(end);
+            Ok((ConnReader::Pipe(r), ConnHandle::Pipe(w), fd, String::new()))
+        }
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "transport not dialable",
@@ -290,6 +306,8 @@ pub(crate) enum ConnReader {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     #[cfg(unix)]
     Ipc(tokio::net::unix::OwnedReadHalf),
+    #[cfg(windows)]
+    Pipe(std::sync::Arc<pipe::PipeEnd>),
 }
 
 /// The shared handle of a connection: it writes (the engine, and a REQ/REP `send` while
@@ -301,6 +319,8 @@ pub(crate) enum ConnHandle {
     Tcp(tokio::net::tcp::OwnedWriteHalf),
     #[cfg(unix)]
     Ipc(tokio::net::unix::OwnedWriteHalf),
+    #[cfg(windows)]
+    Pipe(std::sync::Arc<pipe::PipeEnd>),
 }
 
 impl tokio::io::AsyncRead for ConnReader {
@@ -313,6 +333,8 @@ impl tokio::io::AsyncRead for ConnReader {
             ConnReader::Tcp(r) => std::pin::Pin::new(r).poll_read(cx, buf),
             #[cfg(unix)]
             ConnReader::Ipc(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            #[cfg(windows)]
+            ConnReader::Pipe(p) => p.poll_read(cx, buf),
         }
     }
 }
@@ -327,6 +349,14 @@ impl tokio::io::AsyncWrite for ConnHandle {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write(cx, buf),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => loop {
+                std::task::ready!(p.poll_write_ready(cx))?;
+                match p.try_write(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return std::task::Poll::Ready(r),
+                }
+            },
         }
     }
 
@@ -339,6 +369,14 @@ impl tokio::io::AsyncWrite for ConnHandle {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_write_vectored(cx, bufs),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => loop {
+                std::task::ready!(p.poll_write_ready(cx))?;
+                match p.try_write_vectored(bufs) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return std::task::Poll::Ready(r),
+                }
+            },
         }
     }
 
@@ -354,6 +392,9 @@ impl tokio::io::AsyncWrite for ConnHandle {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_flush(cx),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_flush(cx),
+            // Written bytes are handed to the pipe at once: nothing to flush here.
+            #[cfg(windows)]
+            ConnHandle::Pipe(_) => std::task::Poll::Ready(Ok(())),
         }
     }
 
@@ -365,6 +406,9 @@ impl tokio::io::AsyncWrite for ConnHandle {
             ConnHandle::Tcp(w) => std::pin::Pin::new(w).poll_shutdown(cx),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => std::pin::Pin::new(w).poll_shutdown(cx),
+            // A pipe has no half-close; see `shutdown_write`.
+            #[cfg(windows)]
+            ConnHandle::Pipe(_) => std::task::Poll::Ready(Ok(())),
         }
     }
 }
@@ -372,11 +416,23 @@ impl tokio::io::AsyncWrite for ConnHandle {
 impl ConnHandle {
     /// Shuts down the write direction: the peer reads to the end of what was written,
     /// then sees EOF, while the descriptor stays open for reading.
+    ///
+    /// A Windows named pipe has no half-close: this fails with `Unsupported`, so the
+    /// caller closes the connection instead. Nothing is lost by that: bytes written stay
+    /// in the pipe for the peer to read before it sees the end (closing the handle, unlike
+    /// `DisconnectNamedPipe`, does not discard them, and writes still in flight complete).
     pub(crate) fn shutdown_write(&self) -> std::io::Result<()> {
         let sock = match self {
             ConnHandle::Tcp(w) => socket2::SockRef::from(w.as_ref()),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => socket2::SockRef::from(w.as_ref()),
+            #[cfg(windows)]
+            ConnHandle::Pipe(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "a named pipe has no half-close",
+                ))
+            }
         };
         sock.shutdown(std::net::Shutdown::Write)
     }
@@ -387,6 +443,8 @@ impl ConnHandle {
             ConnHandle::Tcp(w) => w.try_write(buf),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => w.try_write(buf),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => p.try_write(buf),
         }
     }
 
@@ -395,6 +453,8 @@ impl ConnHandle {
             ConnHandle::Tcp(w) => w.try_write_vectored(bufs),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => w.try_write_vectored(bufs),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => p.try_write_vectored(bufs),
         }
     }
 
@@ -432,6 +492,15 @@ impl ConnHandle {
                     read_once(socket2::SockRef::from(s), buf, &mut got)
                 })
             }
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => p.try_io_read(|| {
+                let n = p.try_read(buf)?;
+                if n > 0 && n < buf.len() {
+                    got = Some(n);
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            }),
         };
         match got {
             Some(n) => Ok(n),
@@ -448,6 +517,8 @@ impl ConnHandle {
             ConnHandle::Tcp(w) => w.as_ref().poll_read_ready(cx),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => w.as_ref().poll_read_ready(cx),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => p.poll_read_ready(cx),
         }
     }
 
@@ -459,6 +530,8 @@ impl ConnHandle {
             ConnHandle::Tcp(w) => w.as_ref().poll_write_ready(cx),
             #[cfg(unix)]
             ConnHandle::Ipc(w) => w.as_ref().poll_write_ready(cx),
+            #[cfg(windows)]
+            ConnHandle::Pipe(p) => p.poll_write_ready(cx),
         }
     }
 }

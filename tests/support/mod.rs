@@ -196,6 +196,25 @@ impl Drop for UnboundIpc {
     }
 }
 
+/// A raw byte-stream client of an `ipc://` endpoint: a Unix-domain socket, or on Windows
+/// the named pipe aiozmq binds for it.
+#[cfg(unix)]
+pub type RawIpc = tokio::net::UnixStream;
+/// A raw byte-stream client of an `ipc://` endpoint: a Unix-domain socket, or on Windows
+/// the named pipe aiozmq binds for it.
+#[cfg(windows)]
+pub type RawIpc = tokio::net::windows::named_pipe::NamedPipeClient;
+
+/// Connects a [`RawIpc`] to the address of `ipc://address`.
+pub async fn raw_ipc_connect(address: &str) -> std::io::Result<RawIpc> {
+    #[cfg(unix)]
+    return tokio::net::UnixStream::connect(address).await;
+    // The pipe name aiozmq uses: `\\.\pipe\` and the address, backslashes as slashes.
+    #[cfg(windows)]
+    return tokio::net::windows::named_pipe::ClientOptions::new()
+        .open(format!(r"\\.\pipe\{}", address.replace('\\', "/")));
+}
+
 /// A TCP endpoint where connects are refused: its port stays bound (so no other test can
 /// take it) by the returned socket, which never listens. Keep the socket while the
 /// endpoint is in use.
