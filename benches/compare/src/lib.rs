@@ -17,7 +17,7 @@
 //! peer_<impl> router_mem <bind-to>    <dealers>
 //! peer_<impl> dealer_mem <connect-to> <dealers>
 //! peer_<impl> pub_lossless <bind-to>  <message-size> <message-count> <subscribers>
-//! peer_<impl> proxy_fwd  <connect-to> <bind-to>
+//! peer_<impl> proxy_fwd  <connect-to> <bind-to> <subscribers>
 //! peer_<impl> router_thr <bind-to>    <message-size> <message-count> <dealers>
 //! peer_<impl> dealer_thr <connect-to> <message-size> <message-count> <dealers>
 //! ```
@@ -26,9 +26,11 @@
 //! subscriber's queue is full instead of dropping); it reads the subscriptions the XPUB
 //! receives while it says hello (zeromq's XPUB applies a subscription only when the
 //! application reads it), and raw TCP writes every message to each of `<subscribers>`
-//! accepted streams. `proxy_fwd` connects an XSUB to a publisher, binds an XPUB for the
-//! subscribers and runs the implementation's own proxy between them until stdin is
-//! closed. `router_thr` binds a ROUTER, waits for a hello from each of `<dealers>`
+//! accepted streams. `proxy_fwd` connects an XSUB to a publisher, binds an XPUB with
+//! XPUB_NODROP for the subscribers and runs the implementation's own proxy between them
+//! until stdin is closed (raw TCP: a relay that copies the bytes of its one upstream
+//! stream into each of `<subscribers>` accepted streams; the ZeroMQ proxies do not use
+//! the count). `router_thr` binds a ROUTER, waits for a hello from each of `<dealers>`
 //! DEALERs, prints `ready`, then times `<message-count>` messages from all of them, first
 //! to last, and prints what `local_thr` prints; `dealer_thr` opens `<dealers>` DEALERs in
 //! one process, sends a hello on each, and on `go` sends `<message-count>` ÷ `<dealers>`
@@ -117,7 +119,7 @@ impl Args {
 
 pub fn usage(name: &str) -> ! {
     eprintln!(
-        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         (local_*/remote_* of aiozmq and libzmq: add --curve for CURVE)\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>\n         pub_lossless <bind-to> <size> <count> <subscribers>   proxy_fwd <connect-to> <bind-to>\n         router_thr|dealer_thr <endpoint> <size> <count> <dealers>"
+        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         (local_*/remote_* of aiozmq and libzmq: add --curve for CURVE)\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>\n         pub_lossless <bind-to> <size> <count> <subscribers>\n         proxy_fwd <connect-to> <bind-to> <subscribers>\n         router_thr|dealer_thr <endpoint> <size> <count> <dealers>"
     );
     std::process::exit(2);
 }

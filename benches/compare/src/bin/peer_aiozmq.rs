@@ -304,6 +304,7 @@ async fn proxy_fwd(a: &Args) -> aiozmq::Result<()> {
     let frontend = Socket::new(SocketType::XSub);
     frontend.connect(a.str(0)).await?;
     let backend = Socket::new(SocketType::XPub);
+    backend.set_xpub_nodrop(true)?;
     backend.bind(a.str(1)).await?;
     control.exit_on_eof();
     aiozmq::proxy(&frontend, &backend, None).await

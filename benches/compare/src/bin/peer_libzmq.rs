@@ -312,6 +312,7 @@ fn proxy_fwd(a: &Args) -> zmq::Result<()> {
     let frontend = ctx.socket(zmq::XSUB)?;
     frontend.connect(a.str(0))?;
     let backend = ctx.socket(zmq::XPUB)?;
+    backend.set_xpub_nodrop(true)?;
     backend.bind(a.str(1))?;
     control.exit_on_eof();
     Err(zmq::proxy(&frontend, &backend))

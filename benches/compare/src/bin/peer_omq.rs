@@ -290,7 +290,11 @@ async fn proxy_fwd(a: &Args) -> R {
     let control = Control::start();
     let frontend = socket(SocketType::XSub);
     frontend.connect(a.str(0)).await?;
-    let backend = socket(SocketType::XPub);
+    let options = Options {
+        xpub_nodrop: true,
+        ..Options::default()
+    };
+    let backend = Socket::new(SocketType::XPub, options);
     backend.bind(a.str(1)).await?;
     control.exit_on_eof();
     omq_tokio::proxy::proxy(frontend, backend, None).await?;

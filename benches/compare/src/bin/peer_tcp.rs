@@ -8,7 +8,8 @@
 //! publisher writes every frame into each of its streams' 64 KiB buffers, so the slowest
 //! reader paces it (TCP never drops). The ROUTER row (`router_thr`, `dealer_thr`) is one
 //! stream per DEALER with 8 KiB buffers on both sides (libzmq's batch size), the reader a
-//! task per stream. The proxy row has no raw-TCP role (see the runner's help).
+//! task per stream. The proxy row's `proxy_fwd` is a relay: it copies the bytes of its one
+//! upstream stream into each of its subscribers' streams as they come (no framing).
 
 use aiozmq_compare::*;
 use std::cell::{Cell, RefCell};
@@ -37,6 +38,7 @@ fn main() {
         match a.role.as_str() {
             "pub_lossless" => pub_lossless(&a).await,
             "sub_fanout" => sub_fanout(&a).await,
+            "proxy_fwd" => relay(&a).await,
             "router_thr" => router_thr(&a).await,
             "dealer_thr" => dealer_thr(&a).await,
             _ => usage("peer_tcp"),
@@ -364,4 +366,28 @@ async fn dealer_thr(a: &Args) -> std::io::Result<()> {
     // The runner closes stdin once the router has every message.
     control.wait_eof_async(Control::LINGER_LIMIT).await;
     std::process::exit(0);
+}
+
+async fn relay(a: &Args) -> std::io::Result<()> {
+    let subs = a.num(2);
+    let control = Control::start();
+    let listener = listen(a.str(1)).await?;
+    let mut upstream = connect(a.str(0)).await?;
+    let mut streams = Vec::new();
+    for _ in 0..subs {
+        let (s, _) = listener.accept().await?;
+        s.set_nodelay(true)?;
+        streams.push(s);
+    }
+    control.exit_on_eof();
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = upstream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        for s in &mut streams {
+            s.write_all(&buf[..n]).await?;
+        }
+    }
 }
