@@ -46,5 +46,8 @@ fi
 grep -q '^### Throughput, msg/s' "$out"
 grep -q '^### Round trip' "$out"
 grep -q '^### CURVE over tcp' "$out"
+grep -q '^### PUB → 10 SUB lossless' "$out"
+grep -q '^### XPUB/XSUB proxy' "$out"
+grep -q '^### ROUTER ← ' "$out"
 grep -q '"errors": \[\]' "$json"
 echo "smoke: ok in $(($(date +%s) - start)) s"

@@ -16,7 +16,25 @@
 //! peer_<impl> sub_fanout <connect-to> <message-size> <message-count> <subscribers>
 //! peer_<impl> router_mem <bind-to>    <dealers>
 //! peer_<impl> dealer_mem <connect-to> <dealers>
+//! peer_<impl> pub_lossless <bind-to>  <message-size> <message-count> <subscribers>
+//! peer_<impl> proxy_fwd  <connect-to> <bind-to> <subscribers>
+//! peer_<impl> router_thr <bind-to>    <message-size> <message-count> <dealers>
+//! peer_<impl> dealer_thr <connect-to> <message-size> <message-count> <dealers>
 //! ```
+//!
+//! `pub_lossless` is `pub_fanout` on an XPUB socket with XPUB_NODROP (a send waits while a
+//! subscriber's queue is full instead of dropping); it reads the subscriptions the XPUB
+//! receives while it says hello (zeromq's XPUB applies a subscription only when the
+//! application reads it), and raw TCP writes every message to each of `<subscribers>`
+//! accepted streams. `proxy_fwd` connects an XSUB to a publisher, binds an XPUB with
+//! XPUB_NODROP for the subscribers and runs the implementation's own proxy between them
+//! until stdin is closed (raw TCP: a relay that copies the bytes of its one upstream
+//! stream into each of `<subscribers>` accepted streams; the ZeroMQ proxies do not use
+//! the count). `router_thr` binds a ROUTER, waits for a hello from each of `<dealers>`
+//! DEALERs, prints `ready`, then times `<message-count>` messages from all of them, first
+//! to last, and prints what `local_thr` prints; `dealer_thr` opens `<dealers>` DEALERs in
+//! one process, sends a hello on each, and on `go` sends `<message-count>` ÷ `<dealers>`
+//! messages on each, one DEALER after the other in turn.
 //!
 //! `--curve` after the four perf roles' arguments (aiozmq and libzmq only) secures the
 //! connection with CURVE: the binding side (`local_*`) is the CURVE server with secret key
@@ -101,7 +119,7 @@ impl Args {
 
 pub fn usage(name: &str) -> ! {
     eprintln!(
-        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         (local_*/remote_* of aiozmq and libzmq: add --curve for CURVE)\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>"
+        "usage: {name} <role> <args...>\n  roles: local_thr|local_lat|pub_fanout <bind-to> <size> <count>\n         remote_thr|remote_lat <connect-to> <size> <count>\n         (local_*/remote_* of aiozmq and libzmq: add --curve for CURVE)\n         sub_fanout <connect-to> <size> <count> <subscribers>\n         inproc_thr|inproc_lat <size> <count>\n         router_mem <bind-to> <dealers>   dealer_mem <connect-to> <dealers>\n         pub_lossless <bind-to> <size> <count> <subscribers>\n         proxy_fwd <connect-to> <bind-to> <subscribers>\n         router_thr|dealer_thr <endpoint> <size> <count> <dealers>"
     );
     std::process::exit(2);
 }
@@ -239,6 +257,33 @@ impl Control {
         }
     }
 
+    /// Blocks until the runner says go (or closes stdin), looking every millisecond.
+    pub fn wait_go(&self) {
+        while !self.go() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Async: until the runner says go (or closes stdin), looking every millisecond.
+    pub async fn wait_go_async(&self) {
+        while !self.go() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Ends the process with status 0 once stdin is closed (the proxies run until then);
+    /// on a terminal, never.
+    pub fn exit_on_eof(&self) {
+        if self.tty {
+            return;
+        }
+        let c = self.clone();
+        std::thread::spawn(move || {
+            c.wait_eof(Duration::MAX);
+            std::process::exit(0);
+        });
+    }
+
     /// What every sender does after its last message: keep the connection open until the
     /// runner says the receiver is done (libzmq 4.3's receiver drops up to an HWM of
     /// messages over ipc when the sender disconnects right after sending).
@@ -257,6 +302,50 @@ pub fn rss_kb() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Raises this process's open-file limit to at least `needed` descriptors (up to the hard
+/// limit) and exits with a clear message when it cannot: a peer with a thousand
+/// connections must not fail half-way with EMFILE.
+pub fn ensure_nofile(needed: u64) {
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    let (cur, max) = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            die("getrlimit(RLIMIT_NOFILE) failed");
+        }
+        if (r.rlim_cur as u64) < needed {
+            let raised = libc::rlimit {
+                rlim_cur: (needed as libc::rlim_t).min(r.rlim_max),
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                r.rlim_cur = raised.rlim_cur;
+            }
+        }
+        (r.rlim_cur as u64, r.rlim_max as u64)
+    };
+    if cur < needed {
+        die(&format!(
+            "open-file limit {cur} (hard {max}) is below the {needed} descriptors this role needs: raise it (ulimit -n)"
+        ));
+    }
+}
+
+/// Descriptors a process with `connections` connections asks for: the connections plus
+/// room for the runtime's own (epoll, eventfds, libzmq's mailboxes, stdio).
+pub fn nofile_for(connections: u64) -> u64 {
+    2 * connections + 256
+}
+
+/// Messages each of `dealers` DEALERs sends in `dealer_thr` (the runner passes a multiple).
+pub fn dealer_share(count: u64, dealers: u64) -> u64 {
+    if dealers == 0 || count == 0 || !count.is_multiple_of(dealers) {
+        die(&format!(
+            "message count {count} is not a positive multiple of the {dealers} dealers"
+        ));
+    }
+    count / dealers
 }
 
 /// Fan-out message kinds, by first byte: hellos until the runner says go, `count` data

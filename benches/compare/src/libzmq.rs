@@ -33,6 +33,7 @@ extern "C" {
 
     fn zmq_ctx_new() -> *mut c_void;
     fn zmq_ctx_term(context: *mut c_void) -> c_int;
+    fn zmq_ctx_set(context: *mut c_void, option: c_int, value: c_int) -> c_int;
 
     fn zmq_socket(context: *mut c_void, kind: c_int) -> *mut c_void;
     fn zmq_close(socket: *mut c_void) -> c_int;
@@ -54,6 +55,8 @@ extern "C" {
     fn zmq_msg_send(msg: *mut RawMsg, socket: *mut c_void, flags: c_int) -> c_int;
     fn zmq_msg_recv(msg: *mut RawMsg, socket: *mut c_void, flags: c_int) -> c_int;
 
+    fn zmq_proxy(frontend: *mut c_void, backend: *mut c_void, capture: *mut c_void) -> c_int;
+
     fn zmq_poll(items: *mut PollItem<'_>, nitems: c_int, timeout: c_long) -> c_int;
 
     fn zmq_z85_encode(dest: *mut c_char, data: *const u8, size: usize) -> *mut c_char;
@@ -69,6 +72,11 @@ pub const DEALER: c_int = 5;
 pub const ROUTER: c_int = 6;
 pub const PULL: c_int = 7;
 pub const PUSH: c_int = 8;
+pub const XPUB: c_int = 9;
+pub const XSUB: c_int = 10;
+
+// Context options.
+const MAX_SOCKETS: c_int = 2;
 
 // Socket options.
 const SUBSCRIBE: c_int = 6;
@@ -77,6 +85,7 @@ const CURVE_SERVER: c_int = 47;
 const CURVE_PUBLICKEY: c_int = 48;
 const CURVE_SECRETKEY: c_int = 49;
 const CURVE_SERVERKEY: c_int = 50;
+const XPUB_NODROP: c_int = 69;
 
 /// Send/receive flag: do not block.
 pub const DONTWAIT: c_int = 1;
@@ -202,6 +211,13 @@ impl Context {
         Context(Arc::new(RawContext(raw)))
     }
 
+    /// ZMQ_MAX_SOCKETS: how many sockets the context may hold (default 1023).
+    pub fn set_max_sockets(&self, n: c_int) -> Result<()> {
+        // SAFETY: a live context (self holds it) and an integer option.
+        check(unsafe { zmq_ctx_set(self.0 .0, MAX_SOCKETS, n) })?;
+        Ok(())
+    }
+
     pub fn socket(&self, kind: c_int) -> Result<Socket> {
         // SAFETY: a live context (self holds it).
         let raw = unsafe { zmq_socket(self.0 .0, kind) };
@@ -257,6 +273,11 @@ impl Socket {
     /// ZMQ_RCVTIMEO in milliseconds (-1: block).
     pub fn set_rcvtimeo(&self, ms: i32) -> Result<()> {
         self.set_int(RCVTIMEO, ms)
+    }
+
+    /// ZMQ_XPUB_NODROP: a send waits (or fails with EAGAIN) at SNDHWM instead of dropping.
+    pub fn set_xpub_nodrop(&self, on: bool) -> Result<()> {
+        self.set_int(XPUB_NODROP, on as c_int)
     }
 
     pub fn set_curve_server(&self, on: bool) -> Result<()> {
@@ -338,6 +359,15 @@ impl PollItem<'_> {
     pub fn is_readable(&self) -> bool {
         self.revents & POLLIN != 0
     }
+}
+
+/// Runs libzmq's built-in proxy (`zmq_proxy`, no capture socket) until the context is
+/// terminated; it returns only with an error.
+pub fn proxy(frontend: &Socket, backend: &Socket) -> Error {
+    // SAFETY: two live sockets, each used by this thread alone while the proxy runs.
+    let rc = unsafe { zmq_proxy(frontend.raw, backend.raw, std::ptr::null_mut()) };
+    debug_assert_eq!(rc, -1);
+    Error::last()
 }
 
 /// Waits until one of `items` is ready (`zmq_poll`; timeout in ms, -1 for none).

@@ -6,9 +6,11 @@
 //!   --reps N           repetitions (default 5; quick: 1)
 //!   --json PATH        also write every sample and median as JSON
 //!   --impls LIST       comma-separated: aiozmq,libzmq,zeromq,omq-tokio,raw-tcp (default: all built)
-//!   --only LIST        run only these sections: thr,lat,mixed,inproc,fanout,mem,curve
-//!                      (default: all; e.g. `--only curve` when tuning CURVE)
+//!   --only LIST        run only these sections: thr,lat,mixed,inproc,fanout,lossless,
+//!                      router,proxy,mem,curve (default: all; e.g. `--only curve` when
+//!                      tuning CURVE)
 //!   --dealers LIST     connected DEALERs for the memory test (default 1000,10000; quick 100)
+//!   --router-dealers N sending DEALERs of the router section (default 1000; quick 100)
 //!   --timeout SECS     limit for one run (default 120; quick 60)
 //!   --no-build         do not build the peer binaries first
 //! ```
@@ -21,6 +23,38 @@
 //! The curve section runs PUSH→PULL throughput (16 B, 1 KiB) and the 1 B REQ→REP round trip
 //! over tcp with CURVE (the binding side is the CURVE server), for aiozmq and libzmq only,
 //! plus the mixed pairs at 16 B; its ratios are aiozmq ÷ libzmq.
+//!
+//! The fan-out sections (PUB → 10 SUB over tcp, 16 B; deliveries summed over the
+//! subscribers, first to last delivery, all subscribers in one process):
+//! - `fanout`: a PUB with default options, which drops a subscriber's messages while its
+//!   queue is at SNDHWM; the table says what fraction arrived.
+//! - `lossless`: the highest publish rate at which every subscriber gets every message,
+//!   measured the same way for every implementation: an XPUB with XPUB_NODROP publishes
+//!   as fast as its `send` lets it, and `send` waits while any subscriber's queue is full
+//!   instead of dropping, so the publisher runs at the pace of the slowest subscriber. A
+//!   run counts only if each subscriber got every message (else it fails). zeromq's XPUB
+//!   has no such option because it never drops (its `send` waits for every subscriber's
+//!   connection); raw-tcp writes each message into one stream per subscriber. Why not a
+//!   paced publisher searching for the highest rate without loss: every implementation
+//!   has a waiting XPUB, while a search over send rates measures the pacing timer and
+//!   scheduler jitter as much as the library (one late wake-up overflows a queue), and
+//!   takes a dozen runs per sample.
+//! - `proxy`: publisher → XSUB|proxy|XPUB → 10 SUB, lossless as `lossless` (the publisher
+//!   an XPUB and the proxy's XPUB with XPUB_NODROP; a run fails if any message is lost),
+//!   the proxy in a process of its own running the implementation's own proxy function
+//!   (aiozmq::proxy, zmq_proxy, zeromq::proxy, omq_tokio::proxy::proxy); publisher, proxy
+//!   and subscribers are all of one implementation; CPU counts all three processes;
+//!   raw-tcp: a relay process copying the publisher's stream into ten. Lossless because
+//!   with default options the PUB and the proxy's XPUB both drop at a full queue, and the
+//!   rate then depends on when they drop: a subscriber that gets one queue's worth in a
+//!   single burst shows a huge "first to last" rate.
+//!
+//! The router section: one ROUTER process receives from N DEALERs (default 1000) that
+//! live in one other process (one runtime, one libzmq context) and all send, each in
+//! turn, count ÷ N messages of 16 B or 1 KiB; aggregate msg/s at the ROUTER, first to last
+//! message. Timing starts only after every DEALER's hello has reached the ROUTER and the
+//! runner has seen N established connections; the runner raises the open-file limit and
+//! each process checks that it has room for its connections. raw-tcp: N streams.
 //!
 //! Exit status: 0 when every run finished with well-formed output; 1 when a peer crashed,
 //! hung past the time limit or printed malformed output (slow numbers never fail).
@@ -81,9 +115,13 @@ impl Impl {
     fn has_curve(self) -> bool {
         matches!(self, Impl::Aiozmq | Impl::Libzmq)
     }
-    /// Has the inproc, fan-out and memory roles.
+    /// Has the inproc and memory roles.
     fn has_extra_roles(self) -> bool {
         matches!(self, Impl::Aiozmq | Impl::Libzmq | Impl::Omq)
+    }
+    /// Has PUB, XPUB, XSUB, SUB and a proxy function (the fanout and proxy sections).
+    fn has_pubsub(self) -> bool {
+        !matches!(self, Impl::Tcp)
     }
     fn parse(s: &str) -> Option<Impl> {
         ALL.into_iter().find(|i| {
@@ -125,16 +163,21 @@ struct Opts {
     impls: Vec<Impl>,
     sections: Vec<String>,
     dealers: Vec<u64>,
+    router_dealers: u64,
     timeout: Duration,
     build: bool,
     bin_dir: PathBuf,
 }
 
-const SECTIONS: [&str; 7] = ["thr", "lat", "mixed", "inproc", "fanout", "mem", "curve"];
+const SECTIONS: [&str; 10] = [
+    "thr", "lat", "mixed", "inproc", "fanout", "lossless", "router", "proxy", "mem", "curve",
+];
 const SIZES: [usize; 4] = [16, 256, 1024, 65536];
 const LAT_SIZE: usize = 1;
 const FANOUT_SIZE: usize = 16;
 const FANOUT_SUBS: usize = 10;
+/// Message sizes of the router section.
+const ROUTER_SIZES: [usize; 2] = [16, 1024];
 /// Throughput sizes of the curve section (its mixed pairs run the first only).
 const CURVE_SIZES: [usize; 2] = [16, 1024];
 
@@ -147,6 +190,7 @@ impl Opts {
             impls: Vec::new(),
             sections: SECTIONS.iter().map(|s| s.to_string()).collect(),
             dealers: Vec::new(),
+            router_dealers: 0,
             timeout: Duration::ZERO,
             build: true,
             bin_dir: std::env::current_exe()
@@ -157,7 +201,7 @@ impl Opts {
         let mut args = std::env::args().skip(1);
         let usage = || -> ! {
             eprintln!(
-                "usage: compare [--quick] [--reps N] [--json PATH] [--impls LIST] [--only LIST] [--dealers LIST] [--timeout SECS] [--no-build]\n  \
+                "usage: compare [--quick] [--reps N] [--json PATH] [--impls LIST] [--only LIST] [--dealers LIST] [--router-dealers N] [--timeout SECS] [--no-build]\n  \
                  --quick          1 repetition, small counts\n  \
                  --reps N         repetitions (default 5; quick: 1)\n  \
                  --json PATH      also write every sample and median as JSON\n  \
@@ -165,8 +209,21 @@ impl Opts {
                  --only LIST      run only these sections: {} (default: all;\n                   \
                  e.g. --only curve: CURVE over tcp, aiozmq vs libzmq)\n  \
                  --dealers LIST   connected DEALERs for the memory test (default 1000,10000; quick 100)\n  \
+                 --router-dealers N  sending DEALERs of the router section (default 1000; quick 100)\n  \
                  --timeout SECS   limit for one run (default 120; quick 60)\n  \
-                 --no-build       do not build the peer binaries first",
+                 --no-build       do not build the peer binaries first\n\n\
+                 sections (PUB → 10 SUB over tcp, 16 B, deliveries/s summed over subscribers):\n  \
+                 fanout    PUB, default options: drops at SNDHWM (the fraction delivered is shown)\n  \
+                 lossless  the highest publish rate at which every subscriber gets every message:\n            \
+                 an XPUB with XPUB_NODROP sends as fast as it can, waiting while a subscriber's\n            \
+                 queue is full, for every implementation (zeromq's XPUB never drops; raw-tcp:\n            \
+                 a stream per subscriber); a run fails if any message is lost\n  \
+                 proxy     publisher → XSUB|proxy|XPUB → 10 SUB, lossless as above (XPUB_NODROP on the\n            \
+                 publisher and on the proxy's XPUB), the implementation's own proxy in its own\n            \
+                 process (raw-tcp: a relay process)\n  \
+                 router    one ROUTER receiving from --router-dealers DEALERs in one other process,\n            \
+                 each sending its share in turn, 16 B and 1 KiB; aggregate msg/s at the ROUTER,\n            \
+                 timed once every DEALER is connected and has said hello",
                 SECTIONS.join(",")
             );
             std::process::exit(2)
@@ -195,6 +252,12 @@ impl Opts {
                         .map(|s| s.trim().parse().unwrap_or_else(|_| usage()))
                         .collect()
                 }
+                "--router-dealers" => {
+                    o.router_dealers = value().parse().unwrap_or_else(|_| usage());
+                    if o.router_dealers == 0 {
+                        usage();
+                    }
+                }
                 "--timeout" => {
                     o.timeout = Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))
                 }
@@ -212,6 +275,9 @@ impl Opts {
             } else {
                 vec![1000, 10000]
             };
+        }
+        if o.router_dealers == 0 {
+            o.router_dealers = if o.quick { 100 } else { 1000 };
         }
         if o.timeout.is_zero() {
             o.timeout = Duration::from_secs(if o.quick { 60 } else { 120 });
@@ -282,6 +348,30 @@ impl Opts {
         } else {
             1_000_000
         }
+    }
+
+    /// Messages published in the lossless section (each reaches all 10 subscribers).
+    fn lossless_count(&self) -> u64 {
+        if self.quick {
+            20_000
+        } else {
+            200_000
+        }
+    }
+
+    fn proxy_count(&self) -> u64 {
+        self.lossless_count()
+    }
+
+    /// Messages of the router section, all DEALERs together: a multiple of their number.
+    fn router_count(&self, size: usize) -> u64 {
+        let n = match (self.quick, size) {
+            (true, s) if s <= 256 => 100_000,
+            (true, _) => 50_000,
+            (false, s) if s <= 256 => 1_000_000,
+            (false, _) => 500_000,
+        };
+        (n / self.router_dealers).max(1) * self.router_dealers
     }
 }
 
@@ -831,6 +921,170 @@ fn run_fanout(o: &Opts, imp: Impl, size: usize, count: u64, subs: usize) -> Resu
     })
 }
 
+/// PUB → 10 SUB without loss: `pub_lossless` (XPUB with XPUB_NODROP; raw TCP: a stream per
+/// subscriber) and the usual `sub_fanout`. Fails when a subscriber missed a message.
+fn run_lossless(
+    o: &Opts,
+    imp: Impl,
+    size: usize,
+    count: u64,
+    subs: usize,
+) -> Result<Sample, String> {
+    let ep = Endpoint::new(Transport::Tcp);
+    let mut p = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"pub_lossless", &ep.uri, &size, &count, &subs]),
+    )?;
+    ep.wait_bound(&mut p)?;
+    let mut s = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"sub_fanout", &ep.uri, &size, &count, &subs]),
+    )?;
+    let ready = s.line(Duration::from_secs(30))?;
+    if ready != "ready" {
+        return Err(format!("{}: expected \"ready\", got {ready:?}", s.name));
+    }
+    p.send_line("go");
+    let sc = s.wait(o.timeout);
+    p.close_stdin();
+    let pc = p.wait(Duration::from_secs(30));
+    let cpu = sc? + pc?;
+    let (rate, delivered) =
+        parse_fanout(&s.rest(), size, count, subs).map_err(|e| format!("{}: {e}", s.name))?;
+    let expected = count * subs as u64;
+    if delivered != expected {
+        return Err(format!(
+            "{}: lossless fan-out delivered {delivered} of {expected} messages",
+            s.name
+        ));
+    }
+    Ok(Sample {
+        value: rate,
+        cpu: cpu / delivered as f64 * 1e6,
+        extra: 1.0,
+    })
+}
+
+/// Publisher → XSUB|proxy|XPUB → SUB, lossless: the publisher (`pub_lossless`) binds, the
+/// proxy process connects its XSUB to it and binds its XPUB (XPUB_NODROP), the subscribers
+/// connect to that. Fails when a subscriber missed a message.
+fn run_proxy(o: &Opts, imp: Impl, size: usize, count: u64, subs: usize) -> Result<Sample, String> {
+    let up = Endpoint::new(Transport::Tcp);
+    let mut down = Endpoint::new(Transport::Tcp);
+    while down.port == up.port {
+        down = Endpoint::new(Transport::Tcp);
+    }
+    // The proxy is the publisher's one subscriber.
+    let mut p = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"pub_lossless", &up.uri, &size, &count, &1]),
+    )?;
+    up.wait_bound(&mut p)?;
+    let mut x = Proc::spawn(o, imp, &args(&[&"proxy_fwd", &up.uri, &down.uri, &subs]))?;
+    down.wait_bound(&mut x)?;
+    let mut s = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"sub_fanout", &down.uri, &size, &count, &subs]),
+    )?;
+    let ready = match s.line(Duration::from_secs(30)) {
+        Ok(r) => r,
+        Err(e) => {
+            x.try_exited();
+            let tail = x.stderr_tail();
+            return Err(format!("{e} (proxy{tail})"));
+        }
+    };
+    if ready != "ready" {
+        return Err(format!("{}: expected \"ready\", got {ready:?}", s.name));
+    }
+    p.send_line("go");
+    let sc = s.wait(o.timeout);
+    p.close_stdin();
+    x.close_stdin();
+    let pc = p.wait(Duration::from_secs(30));
+    let xc = x.wait(Duration::from_secs(30));
+    let cpu = sc? + pc? + xc?;
+    let (rate, delivered) =
+        parse_fanout(&s.rest(), size, count, subs).map_err(|e| format!("{}: {e}", s.name))?;
+    let expected = count * subs as u64;
+    if delivered != expected {
+        return Err(format!(
+            "{}: lossless proxy delivered {delivered} of {expected} messages",
+            s.name
+        ));
+    }
+    Ok(Sample {
+        value: rate,
+        cpu: cpu / delivered as f64 * 1e6,
+        extra: 1.0,
+    })
+}
+
+/// One ROUTER, `dealers` DEALERs in one other process all sending; msg/s at the ROUTER.
+fn run_router(
+    o: &Opts,
+    imp: Impl,
+    size: usize,
+    count: u64,
+    dealers: u64,
+) -> Result<Sample, String> {
+    let ep = Endpoint::new(Transport::Tcp);
+    let mut r = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"router_thr", &ep.uri, &size, &count, &dealers]),
+    )?;
+    ep.wait_bound(&mut r)?;
+    let mut d = Proc::spawn(
+        o,
+        imp,
+        &args(&[&"dealer_thr", &ep.uri, &size, &count, &dealers]),
+    )?;
+    // The ROUTER says ready once every DEALER's hello has arrived; a dealer process that
+    // dies first fails the run at once.
+    let end = Instant::now() + Duration::from_secs(120);
+    let ready = loop {
+        match r.lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => break Ok(l),
+            Err(_) if Instant::now() > end || r.try_exited() => break r.line(Duration::ZERO),
+            Err(_) => {}
+        }
+        if d.try_exited() {
+            let e = d.wait(Duration::ZERO).err();
+            break Err(e.unwrap_or_else(|| format!("{}: exited early", d.name)));
+        }
+    }?;
+    if ready != "ready" {
+        return Err(format!("{}: expected \"ready\", got {ready:?}", r.name));
+    }
+    let connected = ep.established();
+    if connected < dealers {
+        return Err(format!(
+            "{}: only {connected} of {dealers} DEALERs connected when all had said hello",
+            r.name
+        ));
+    }
+    d.send_line("go");
+    let rc = r.wait(o.timeout);
+    d.close_stdin();
+    let dc = d.wait(if rc.is_ok() {
+        Duration::from_secs(30)
+    } else {
+        Duration::ZERO
+    });
+    let cpu = rc? + dc?;
+    let rate = parse_thr(&r.rest(), size, count).map_err(|e| format!("{}: {e}", r.name))?;
+    Ok(Sample {
+        value: rate,
+        cpu: cpu / count as f64 * 1e6,
+        extra: 0.0,
+    })
+}
+
 /// Most DEALERs one libzmq dealer process opens: libzmq takes descriptors per socket on top
 /// of the connection's, and the open-file limit may not be raisable. The other
 /// implementations open all their DEALERs in one process (omq-tokio's hellos do not all
@@ -1112,6 +1366,13 @@ fn main() {
         .copied()
         .filter(|i| i.has_extra_roles())
         .collect();
+    let pubsub: Vec<Pair> = impls
+        .iter()
+        .copied()
+        .filter(|i| i.has_pubsub())
+        .map(Pair::same)
+        .collect();
+    let every: Vec<Pair> = impls.iter().copied().map(Pair::same).collect();
 
     for rep in 0..o.reps {
         eprintln!(
@@ -1177,10 +1438,38 @@ fn main() {
             }
         }
         if o.has("fanout") {
-            for p in &extra_rot {
+            for p in rotated(&pubsub) {
                 eprintln!("  fanout {}", p.label());
                 let r = run_fanout(&o, p.send, FANOUT_SIZE, o.fanout_count(), FANOUT_SUBS);
-                res.record(("fanout", "tcp".into(), FANOUT_SIZE, *p), r);
+                res.record(("fanout", "tcp".into(), FANOUT_SIZE, p), r);
+            }
+        }
+        if o.has("lossless") {
+            for p in rotated(&every) {
+                eprintln!("  lossless {}", p.label());
+                let r = run_lossless(&o, p.send, FANOUT_SIZE, o.lossless_count(), FANOUT_SUBS);
+                res.record(("lossless", "tcp".into(), FANOUT_SIZE, p), r);
+            }
+        }
+        if o.has("proxy") {
+            for p in rotated(&every) {
+                eprintln!("  proxy {}", p.label());
+                let r = run_proxy(&o, p.send, FANOUT_SIZE, o.proxy_count(), FANOUT_SUBS);
+                res.record(("proxy", "tcp".into(), FANOUT_SIZE, p), r);
+            }
+        }
+        if o.has("router") {
+            for &size in &ROUTER_SIZES {
+                for p in rotated(&every) {
+                    eprintln!(
+                        "  router {} dealers {} {}",
+                        o.router_dealers,
+                        fmt_size(size),
+                        p.label()
+                    );
+                    let r = run_router(&o, p.send, size, o.router_count(size), o.router_dealers);
+                    res.record(("router", "tcp".into(), size, p), r);
+                }
             }
         }
         if o.has("curve") {
@@ -1462,6 +1751,57 @@ fn report(
         }
         w(&mut s, String::new());
     }
+    // The fan-out, proxy and router sections: which implementations have the roles, and
+    // the best of the peers among them.
+    let pubsub: Vec<Pair> = impls
+        .iter()
+        .copied()
+        .filter(|i| i.has_pubsub())
+        .map(Pair::same)
+        .collect();
+    let every: Vec<Pair> = impls.iter().copied().map(Pair::same).collect();
+    let best_in = |cols: &[Pair], key: &dyn Fn(Pair) -> Key| -> Option<f64> {
+        cols.iter()
+            .filter(|p| p.send.is_peer())
+            .filter_map(|&p| res.med(&key(p), |x| x.value))
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+    };
+    // One rate row: every column, then aiozmq ÷ best peer (and ÷ raw-tcp when it is there).
+    let rate_row = |label: &str, cols: &[Pair], key: &dyn Fn(Pair) -> Key| -> String {
+        let mut line = format!("| {label} |");
+        for &c in cols {
+            line.push_str(&format!(" {} |", fmt_rate(res.med(&key(c), |x| x.value))));
+        }
+        let our = res.med(&key(ours), |x| x.value);
+        line.push_str(&format!(" {} |", fmt_ratio(ratio(our, best_in(cols, key)))));
+        if cols.contains(&Pair::same(Impl::Tcp)) {
+            let raw = res.med(&key(Pair::same(Impl::Tcp)), |x| x.value);
+            line.push_str(&format!(" {} |", fmt_ratio(ratio(our, raw))));
+        }
+        line
+    };
+    let tail_of = |cols: &[Pair]| -> Vec<&'static str> {
+        let mut t = vec!["aiozmq ÷ best peer"];
+        if cols.contains(&Pair::same(Impl::Tcp)) {
+            t.push("aiozmq ÷ raw-tcp");
+        }
+        t
+    };
+    // A row of one more figure per column (empty ratio cells).
+    let plain_row = |label: &str, cols: &[Pair], cell: &dyn Fn(Pair) -> String| -> String {
+        let mut line = format!("| {label} |");
+        for &c in cols {
+            line.push_str(&format!(" {} |", cell(c)));
+        }
+        for _ in tail_of(cols) {
+            line.push_str(" |");
+        }
+        line
+    };
+    let delivered_pct = |key: Key| -> String {
+        res.med(&key, |x| x.extra)
+            .map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
+    };
     if o.has("fanout") {
         w(
             &mut s,
@@ -1470,34 +1810,101 @@ fn report(
                 o.fanout_count()
             ),
         );
-        w(&mut s, header("", &extra, &["aiozmq ÷ best peer"]));
         let key = |p: Pair| ("fanout", "tcp".to_string(), FANOUT_SIZE, p);
-        let mut line = "| delivered msg/s |".to_string();
-        for &c in &extra {
-            line.push_str(&format!(" {} |", fmt_rate(res.med(&key(c), |x| x.value))));
+        w(&mut s, header("", &pubsub, &tail_of(&pubsub)));
+        w(&mut s, rate_row("delivered msg/s", &pubsub, &key));
+        w(
+            &mut s,
+            plain_row("delivered (of published × subscribers)", &pubsub, &|c| {
+                delivered_pct(key(c))
+            }),
+        );
+        w(
+            &mut s,
+            plain_row("CPU s per M deliveries", &pubsub, &|c| {
+                fmt_f(res.med(&key(c), |x| x.cpu), 2)
+            }),
+        );
+        w(&mut s, String::new());
+    }
+    if o.has("lossless") {
+        w(
+            &mut s,
+            format!(
+                "### PUB → {FANOUT_SUBS} SUB lossless over tcp, {FANOUT_SIZE} B, {} messages published, every one to every subscriber (XPUB with XPUB_NODROP: send waits while a subscriber's queue is full; zeromq's XPUB never drops; raw-tcp: a stream per subscriber; deliveries/s summed over subscribers, first to last delivery)\n",
+                o.lossless_count()
+            ),
+        );
+        let key = |p: Pair| ("lossless", "tcp".to_string(), FANOUT_SIZE, p);
+        w(&mut s, header("", &every, &tail_of(&every)));
+        w(&mut s, rate_row("delivered msg/s", &every, &key));
+        w(
+            &mut s,
+            plain_row("publish rate, msg/s (÷ subscribers)", &every, &|c| {
+                fmt_rate(
+                    res.med(&key(c), |x| x.value)
+                        .map(|v| v / FANOUT_SUBS as f64),
+                )
+            }),
+        );
+        w(
+            &mut s,
+            plain_row("CPU s per M deliveries", &every, &|c| {
+                fmt_f(res.med(&key(c), |x| x.cpu), 2)
+            }),
+        );
+        w(&mut s, String::new());
+    }
+    if o.has("proxy") {
+        w(
+            &mut s,
+            format!(
+                "### XPUB/XSUB proxy over tcp: publisher → proxy → {FANOUT_SUBS} SUB, {FANOUT_SIZE} B, {} messages, every one to every subscriber (the implementation's own proxy in its own process; the publisher an XPUB and the proxy's XPUB with XPUB_NODROP; raw-tcp: a relay copying one stream into ten; deliveries/s summed over subscribers, first to last delivery; CPU: all three processes)\n",
+                o.proxy_count()
+            ),
+        );
+        let key = |p: Pair| ("proxy", "tcp".to_string(), FANOUT_SIZE, p);
+        w(&mut s, header("", &every, &tail_of(&every)));
+        w(&mut s, rate_row("delivered msg/s", &every, &key));
+        w(
+            &mut s,
+            plain_row("CPU s per M deliveries", &every, &|c| {
+                fmt_f(res.med(&key(c), |x| x.cpu), 2)
+            }),
+        );
+        w(&mut s, String::new());
+        w(
+            &mut s,
+            "Note: the proxies are aiozmq::proxy, libzmq's zmq_proxy, zeromq::proxy and omq_tokio::proxy::proxy, each on its runtime's defaults (the tokio ones on a current-thread runtime, libzmq with its one I/O thread).\n"
+                .into(),
+        );
+    }
+    if o.has("router") {
+        w(
+            &mut s,
+            format!(
+                "### ROUTER ← {} DEALERs over tcp, all sending (msg/s received by the one ROUTER, first to last message; the DEALERs in one other process, each sending its share in turn: {} / {} messages in all)\n",
+                o.router_dealers,
+                o.router_count(ROUTER_SIZES[0]),
+                o.router_count(ROUTER_SIZES[1])
+            ),
+        );
+        w(&mut s, header("size", &every, &tail_of(&every)));
+        for size in ROUTER_SIZES {
+            let key = |p: Pair| ("router", "tcp".to_string(), size, p);
+            w(&mut s, rate_row(&fmt_size(size), &every, &key));
         }
-        let our = res.med(&key(ours), |x| x.value);
-        line.push_str(&format!(
-            " {} |",
-            fmt_ratio(ratio(our, best_of(&key, true)))
-        ));
-        w(&mut s, line);
-        let mut line = "| delivered (of published × subscribers) |".to_string();
-        for &c in &extra {
-            line.push_str(&format!(
-                " {} |",
-                res.med(&key(c), |x| x.extra)
-                    .map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
-            ));
+        for size in ROUTER_SIZES {
+            let key = |p: Pair| ("router", "tcp".to_string(), size, p);
+            w(
+                &mut s,
+                plain_row(
+                    &format!("{} CPU s per M messages", fmt_size(size)),
+                    &every,
+                    &|c| fmt_f(res.med(&key(c), |x| x.cpu), 2),
+                ),
+            );
         }
-        line.push_str(" |");
-        w(&mut s, line);
-        let mut line = "| CPU s per M deliveries |".to_string();
-        for &c in &extra {
-            line.push_str(&format!(" {} |", fmt_f(res.med(&key(c), |x| x.cpu), 2)));
-        }
-        line.push_str(" |");
-        w(&mut s, line);
         w(&mut s, String::new());
     }
     if o.has("curve") {
@@ -1659,6 +2066,9 @@ fn json_out(
             "lat": "round trip in microseconds",
             "inproc": "thr: messages per second; lat: round trip in microseconds",
             "fanout": "messages delivered per second summed over subscribers; extra = delivered fraction",
+            "lossless": "messages delivered per second summed over subscribers, every message to every subscriber (XPUB_NODROP); extra = 1",
+            "proxy": "messages delivered per second summed over subscribers through the proxy process, every message to every subscriber (XPUB_NODROP); extra = 1",
+            "router": "messages per second received by the ROUTER from all DEALERs (size = message size)",
             "mem": "RSS in KiB with the DEALERs connected; extra = RSS in KiB before any connection",
             "curve": "CURVE over tcp; thr: messages per second; lat: round trip in microseconds",
             "cpu_s_per_million": "user+sys seconds of all processes per million messages (round trips, deliveries)",
@@ -1672,6 +2082,11 @@ fn json_out(
             "inproc_thr": SIZES.iter().map(|&s| json!({"size": s, "count": o.inproc_thr_count(s)})).collect::<Vec<_>>(),
             "inproc_lat": o.inproc_lat_count(),
             "fanout": o.fanout_count(),
+            "lossless": o.lossless_count(),
+            "proxy": o.proxy_count(),
+            "router": ROUTER_SIZES.iter().map(|&s| json!({"size": s, "count": o.router_count(s)})).collect::<Vec<_>>(),
+            "router_dealers": o.router_dealers,
+            "subscribers": FANOUT_SUBS,
             "dealers": o.dealers,
             "curve_thr": CURVE_SIZES.iter().map(|&s| json!({"size": s, "count": o.curve_thr_count(s)})).collect::<Vec<_>>(),
             "curve_lat": o.curve_lat_count(),

@@ -11,16 +11,17 @@ fn main() {
     if a.curve && !a.role.starts_with("local_") && !a.role.starts_with("remote_") {
         die(&format!("{}: no --curve for this role", a.role));
     }
-    if a.role == "pub_fanout" {
+    if a.role == "pub_fanout" || a.role == "pub_lossless" {
         // The publisher's sending loop never waits (PUB drops at SNDHWM): on one thread it
         // would starve the connection tasks, so it gets a second worker, as libzmq has an
-        // I/O thread.
+        // I/O thread. The lossless publisher (same loop, waiting only at SNDHWM) likewise.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let r = rt.block_on(async move { tokio::spawn(pub_fanout(a)).await });
+        let lossless = a.role == "pub_lossless";
+        let r = rt.block_on(async move { tokio::spawn(pub_fanout(a, lossless)).await });
         if let Err(e) = r.expect("publisher") {
             die(&format!("error: {e}"));
         }
@@ -42,6 +43,9 @@ fn main() {
             "sub_fanout" => sub_fanout(&a).await,
             "router_mem" => router_mem(&a).await,
             "dealer_mem" => dealer_mem(&a).await,
+            "proxy_fwd" => proxy_fwd(&a).await,
+            "router_thr" => router_thr(&a).await,
+            "dealer_thr" => dealer_thr(&a).await,
             _ => usage("peer_aiozmq"),
         }
     });
@@ -189,13 +193,22 @@ async fn inproc_lat(a: &Args) -> aiozmq::Result<()> {
     Ok(())
 }
 
-async fn pub_fanout(a: Args) -> aiozmq::Result<()> {
+/// `pub_fanout` (PUB), or with `lossless` `pub_lossless` (XPUB with XPUB_NODROP, reading
+/// the subscriptions it receives until go).
+async fn pub_fanout(a: Args, lossless: bool) -> aiozmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let control = Control::start();
-    let socket = Socket::new(SocketType::Pub);
+    let socket = if lossless {
+        let s = Socket::new(SocketType::XPub);
+        s.set_xpub_nodrop(true)?;
+        s
+    } else {
+        Socket::new(SocketType::Pub)
+    };
     socket.bind(a.str(0)).await?;
     let hello = Bytes::from_static(&[HELLO]);
     while !control.go() {
+        while lossless && socket.try_recv().is_ok() {}
         socket.send(Message::from(hello.clone())).await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -283,5 +296,66 @@ async fn dealer_mem(a: &Args) -> aiozmq::Result<()> {
         sockets.push(socket);
     }
     control.wait_eof_async(Duration::from_secs(600)).await;
+    std::process::exit(0);
+}
+
+async fn proxy_fwd(a: &Args) -> aiozmq::Result<()> {
+    let control = Control::start();
+    let frontend = Socket::new(SocketType::XSub);
+    frontend.connect(a.str(0)).await?;
+    let backend = Socket::new(SocketType::XPub);
+    backend.set_xpub_nodrop(true)?;
+    backend.bind(a.str(1)).await?;
+    control.exit_on_eof();
+    aiozmq::proxy(&frontend, &backend, None).await
+}
+
+async fn router_thr(a: &Args) -> aiozmq::Result<()> {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    ensure_nofile(nofile_for(dealers));
+    let socket = Socket::new(SocketType::Router);
+    socket.bind(a.str(0)).await?;
+    let check = |msg: &Message, len: usize| {
+        if msg.len() != 2 || msg[1].len() != len {
+            wrong_size();
+        }
+    };
+    for _ in 0..dealers {
+        check(&socket.recv().await?, 1);
+    }
+    say("ready");
+    check(&socket.recv().await?, size);
+    let start = Instant::now();
+    for _ in 1..count {
+        check(&socket.recv().await?, size);
+    }
+    print_thr(size, count, start.elapsed());
+    socket.close().await;
+    Ok(())
+}
+
+async fn dealer_thr(a: &Args) -> aiozmq::Result<()> {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    let per = dealer_share(count, dealers);
+    ensure_nofile(nofile_for(dealers));
+    let control = Control::start();
+    let mut sockets = Vec::new();
+    for _ in 0..dealers {
+        let socket = Socket::new(SocketType::Dealer);
+        socket.connect(a.str(0)).await?;
+        socket
+            .send(Message::from(Bytes::from_static(&[HELLO])))
+            .await?;
+        sockets.push(socket);
+    }
+    control.wait_go_async().await;
+    let payload = Bytes::from(vec![0u8; size]);
+    for _ in 0..per {
+        for socket in &sockets {
+            socket.send(Message::from(payload.clone())).await?;
+        }
+    }
+    // The runner closes stdin once the router has every message.
+    control.wait_eof_async(Control::LINGER_LIMIT).await;
     std::process::exit(0);
 }

@@ -25,7 +25,11 @@ fn main() {
         "remote_lat" => remote_lat(&a),
         "inproc_thr" => inproc_thr(&a),
         "inproc_lat" => inproc_lat(&a),
-        "pub_fanout" => pub_fanout(&a),
+        "pub_fanout" => pub_fanout(&a, false),
+        "pub_lossless" => pub_fanout(&a, true),
+        "proxy_fwd" => proxy_fwd(&a),
+        "router_thr" => router_thr(&a),
+        "dealer_thr" => dealer_thr(&a),
         "sub_fanout" => sub_fanout(&a),
         "router_mem" => router_mem(&a),
         "dealer_mem" => dealer_mem(&a),
@@ -186,13 +190,23 @@ fn inproc_lat(a: &Args) -> zmq::Result<()> {
     echo.join().expect("echo thread")
 }
 
-fn pub_fanout(a: &Args) -> zmq::Result<()> {
+/// `pub_fanout` (PUB), or with `lossless` `pub_lossless` (XPUB with XPUB_NODROP, reading
+/// the subscriptions it receives until go).
+fn pub_fanout(a: &Args, lossless: bool) -> zmq::Result<()> {
     let (size, count) = (a.size(1), a.num(2));
     let control = Control::start();
     let ctx = zmq::Context::new();
-    let socket = ctx.socket(zmq::PUB)?;
+    let socket = if lossless {
+        let s = ctx.socket(zmq::XPUB)?;
+        s.set_xpub_nodrop(true)?;
+        s
+    } else {
+        ctx.socket(zmq::PUB)?
+    };
     socket.bind(a.str(0))?;
+    let mut sub = zmq::Message::new();
     while !control.go() {
+        while lossless && socket.recv(&mut sub, zmq::DONTWAIT).is_ok() {}
         socket.send_bytes(&[HELLO], 0)?;
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -289,5 +303,82 @@ fn dealer_mem(a: &Args) -> zmq::Result<()> {
         sockets.push(s);
     }
     control.wait_eof(Duration::from_secs(600));
+    std::process::exit(0);
+}
+
+fn proxy_fwd(a: &Args) -> zmq::Result<()> {
+    let control = Control::start();
+    let ctx = zmq::Context::new();
+    let frontend = ctx.socket(zmq::XSUB)?;
+    frontend.connect(a.str(0))?;
+    let backend = ctx.socket(zmq::XPUB)?;
+    backend.set_xpub_nodrop(true)?;
+    backend.bind(a.str(1))?;
+    control.exit_on_eof();
+    Err(zmq::proxy(&frontend, &backend))
+}
+
+/// Receives one `[routing id, body]` message from a ROUTER; the body must be `len` bytes.
+fn recv_routed(
+    socket: &zmq::Socket,
+    id: &mut zmq::Message,
+    body: &mut zmq::Message,
+    len: usize,
+) -> zmq::Result<()> {
+    socket.recv(id, 0)?;
+    if !id.more() {
+        wrong_size();
+    }
+    socket.recv(body, 0)?;
+    if body.more() || body.len() != len {
+        wrong_size();
+    }
+    Ok(())
+}
+
+fn router_thr(a: &Args) -> zmq::Result<()> {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    ensure_nofile(nofile_for(dealers));
+    let ctx = zmq::Context::new();
+    let socket = ctx.socket(zmq::ROUTER)?;
+    socket.bind(a.str(0))?;
+    let (mut id, mut body) = (zmq::Message::new(), zmq::Message::new());
+    for _ in 0..dealers {
+        recv_routed(&socket, &mut id, &mut body, 1)?;
+    }
+    say("ready");
+    recv_routed(&socket, &mut id, &mut body, size)?;
+    let start = Instant::now();
+    for _ in 1..count {
+        recv_routed(&socket, &mut id, &mut body, size)?;
+    }
+    print_thr(size, count, start.elapsed());
+    Ok(())
+}
+
+fn dealer_thr(a: &Args) -> zmq::Result<()> {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    let per = dealer_share(count, dealers);
+    ensure_nofile(nofile_for(dealers));
+    let control = Control::start();
+    // One context for all the DEALERs (its default limit is 1023 sockets).
+    let ctx = zmq::Context::new();
+    ctx.set_max_sockets(dealers as i32 + 16)?;
+    let mut sockets = Vec::new();
+    for _ in 0..dealers {
+        let s = ctx.socket(zmq::DEALER)?;
+        s.connect(a.str(0))?;
+        s.send_bytes(&[HELLO], 0)?;
+        sockets.push(s);
+    }
+    control.wait_go();
+    let payload = vec![0u8; size];
+    for _ in 0..per {
+        for s in &sockets {
+            s.send_bytes(&payload, 0)?;
+        }
+    }
+    // The runner closes stdin once the router has every message.
+    control.wait_eof(Control::LINGER_LIMIT);
     std::process::exit(0);
 }

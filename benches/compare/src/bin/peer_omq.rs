@@ -16,14 +16,15 @@ type R = omq_tokio::Result<()>;
 
 fn main() {
     let a = Args::parse("peer_omq");
-    if a.role == "pub_fanout" {
+    if a.role == "pub_fanout" || a.role == "pub_lossless" {
         // As for aiozmq: the publisher's loop never waits, so it gets a second worker.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let r = rt.block_on(async move { tokio::spawn(pub_fanout(a)).await });
+        let lossless = a.role == "pub_lossless";
+        let r = rt.block_on(async move { tokio::spawn(pub_fanout(a, lossless)).await });
         if let Err(e) = r.expect("publisher") {
             die(&format!("error: {e}"));
         }
@@ -45,6 +46,9 @@ fn main() {
             "sub_fanout" => sub_fanout(&a).await,
             "router_mem" => router_mem(&a).await,
             "dealer_mem" => dealer_mem(&a).await,
+            "proxy_fwd" => proxy_fwd(&a).await,
+            "router_thr" => router_thr(&a).await,
+            "dealer_thr" => dealer_thr(&a).await,
             _ => usage("peer_omq"),
         }
     });
@@ -174,13 +178,24 @@ async fn inproc_lat(a: &Args) -> R {
     req.close().await
 }
 
-async fn pub_fanout(a: Args) -> R {
+/// `pub_fanout` (PUB), or with `lossless` `pub_lossless` (XPUB with `xpub_nodrop`, reading
+/// the subscriptions it receives until go).
+async fn pub_fanout(a: Args, lossless: bool) -> R {
     let (size, count) = (a.size(1), a.num(2));
     let control = Control::start();
-    let s = socket(SocketType::Pub);
+    let s = if lossless {
+        let options = Options {
+            xpub_nodrop: true,
+            ..Options::default()
+        };
+        Socket::new(SocketType::XPub, options)
+    } else {
+        socket(SocketType::Pub)
+    };
     s.bind(a.str(0)).await?;
     let hello = Bytes::from_static(&[HELLO]);
     while !control.go() {
+        while lossless && s.try_recv().is_ok() {}
         s.send(message(&hello)).await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -268,5 +283,70 @@ async fn dealer_mem(a: &Args) -> R {
         sockets.push(s);
     }
     control.wait_eof_async(Duration::from_secs(600)).await;
+    std::process::exit(0);
+}
+
+async fn proxy_fwd(a: &Args) -> R {
+    let control = Control::start();
+    let frontend = socket(SocketType::XSub);
+    frontend.connect(a.str(0)).await?;
+    let options = Options {
+        xpub_nodrop: true,
+        ..Options::default()
+    };
+    let backend = Socket::new(SocketType::XPub, options);
+    backend.bind(a.str(1)).await?;
+    control.exit_on_eof();
+    omq_tokio::proxy::proxy(frontend, backend, None).await?;
+    Ok(())
+}
+
+/// A ROUTER's message from `dealer_thr`: its last frame is the body, `len` bytes.
+fn check_routed(msg: &Message, len: usize) {
+    match msg.len().checked_sub(1).and_then(|i| msg.get(i)) {
+        Some(body) if body.len() == len => {}
+        _ => wrong_size(),
+    }
+}
+
+async fn router_thr(a: &Args) -> R {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    ensure_nofile(nofile_for(dealers));
+    let s = socket(SocketType::Router);
+    s.bind(a.str(0)).await?;
+    for _ in 0..dealers {
+        check_routed(&s.recv().await?, 1);
+    }
+    say("ready");
+    check_routed(&s.recv().await?, size);
+    let start = Instant::now();
+    for _ in 1..count {
+        check_routed(&s.recv().await?, size);
+    }
+    print_thr(size, count, start.elapsed());
+    s.close().await
+}
+
+async fn dealer_thr(a: &Args) -> R {
+    let (size, count, dealers) = (a.size(1), a.num(2), a.num(3));
+    let per = dealer_share(count, dealers);
+    ensure_nofile(nofile_for(dealers));
+    let control = Control::start();
+    let mut sockets = Vec::new();
+    for _ in 0..dealers {
+        let s = socket(SocketType::Dealer);
+        s.connect(a.str(0)).await?;
+        s.send(Message::from_slice(&[HELLO])).await?;
+        sockets.push(s);
+    }
+    control.wait_go_async().await;
+    let payload = Bytes::from(vec![0u8; size]);
+    for _ in 0..per {
+        for s in &sockets {
+            s.send(message(&payload)).await?;
+        }
+    }
+    // The runner closes stdin once the router has every message.
+    control.wait_eof_async(Control::LINGER_LIMIT).await;
     std::process::exit(0);
 }
