@@ -660,12 +660,12 @@ const MANY: usize = 5000;
 /// are retried only after a second.
 const MANY_BATCH: usize = 200;
 /// Bound on the ROUTER process's memory per connection, KiB.
-const MANY_KIB_PER_CONN: u64 = 32;
+const MANY_KIB_PER_CONN: u64 = 12;
 
 with_child!(
     /// 5,000 DEALERs connected at once to one ROUTER in a child process, each sending a
     /// request and getting its echo. The ROUTER process's memory per connection (RSS
-    /// growth / 5,000) is printed and must be at most 32 KiB; every close returns in time,
+    /// growth / 5,000) is printed and must be at most 12 KiB; every close returns in time,
     /// the ROUTER sees 5,000 disconnects and no failure, and fds return to where they were
     /// in both processes, tasks too in this one.
     five_thousand_concurrent_connections_to_one_router,

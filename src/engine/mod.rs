@@ -44,6 +44,11 @@ use tokio_util::sync::CancellationToken;
 /// fill the buffer, up to `READ_MAX`, and shrinks back when traffic thins out, so idle
 /// connections stay small and busy ones make few system calls.
 const READ_CHUNK: usize = 8 * 1024;
+/// Read size of a connection with nothing buffered whose reads are at the floor (idle, or
+/// trickling request-reply): an idle connection holds this much, not `READ_CHUNK`, so ten
+/// thousand idle peers cost a tenth of the memory. A read that fills it doubles the size
+/// at once (`adapt`), so a stream starting on an idle connection pays one short read.
+const IDLE_CHUNK: usize = 1024;
 /// Largest read size. Large enough that read buffers for 64 KiB messages stay above
 /// malloc's trim threshold: smaller caps had the allocator trimming and re-faulting the
 /// freed buffers, which made large-message throughput erratic.
@@ -124,18 +129,24 @@ fn protocol_code(e: &ProtocolError) -> u32 {
     }
 }
 
+/// Writes what the connection has to send (one vectored write). The slice list is built
+/// on the stack at each poll rather than held across an await: kept in the future, its
+/// `MAX_IOV` entries were a quarter of every connection task's memory.
 async fn write_some<W: AsyncWrite + Unpin>(
     wr: &mut W,
     conn: &Connection,
 ) -> std::io::Result<usize> {
     let t = conn_transmit(conn);
-    let mut iov = [IoSlice::new(&[]); MAX_IOV];
-    let n = t.io_slices(&mut iov);
-    if n == 1 {
-        wr.write(&iov[0]).await
-    } else {
-        wr.write_vectored(&iov[..n]).await
-    }
+    std::future::poll_fn(|cx| {
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let n = t.io_slices(&mut iov);
+        if n == 1 {
+            std::pin::Pin::new(&mut *wr).poll_write(cx, &iov[0])
+        } else {
+            std::pin::Pin::new(&mut *wr).poll_write_vectored(cx, &iov[..n])
+        }
+    })
+    .await
 }
 
 fn conn_transmit(conn: &Connection) -> &zmtp::WriteBuf {
@@ -229,7 +240,8 @@ where
 {
     // STREAM peers speak no ZMTP: bytes in and out as they are.
     if ctx.shared.identity().0 == SocketType::Stream {
-        return raw::run(rd, wr, ctx).await;
+        // Boxed: held inline, its state machine sized every ZMTP connection's task too.
+        return Box::pin(raw::run(rd, wr, ctx)).await;
     }
     // Shared so that a REQ/REP `send` can write while this engine is idle (`direct`).
     let wr = Arc::new(wr);
@@ -250,7 +262,9 @@ where
         }
     };
     let mut conn = Connection::new(cfg, now());
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    // The handshake's commands are small; a larger one (CURVE's INITIATE with metadata)
+    // grows the buffer as it arrives (`reserve`).
+    let mut rbuf = BytesMut::with_capacity(IDLE_CHUNK);
     let emit = |kind: EventKind, value: u32, reason: Option<String>| {
         shared.emit(MonitorEvent {
             kind,
@@ -304,7 +318,7 @@ where
             return Outcome::HandshakeFailed;
         }
         let needed = conn.bytes_needed(rbuf.len());
-        reserve(&mut rbuf, &mut None, needed, READ_CHUNK);
+        reserve(&mut rbuf, &mut None, needed, IDLE_CHUNK);
         let deadline = conn.poll_timeout();
         tokio::select! {
             r = rd.read_buf(&mut rbuf) => {
@@ -350,6 +364,7 @@ where
             }
         }
     };
+    conn.release_handshake_memory();
 
     // ---- attach -------------------------------------------------------------------
     let existing = match ctx.target {
@@ -462,7 +477,9 @@ where
     let mut read_ahead: usize = 0;
     // The read buffer before the current one (see `renew`).
     let mut rspare: Option<BytesMut> = None;
-    let mut outbox: VecDeque<Outbound> = VecDeque::with_capacity(PULL_BATCH);
+    // Grows to what the traffic needs (at most `PULL_BATCH`) and stays: an idle connection
+    // holds no batch.
+    let mut outbox: VecDeque<Outbound> = VecDeque::new();
     let mut room = shared.in_room(id);
     let mut closing = shared.closing.is_cancelled();
     // The socket may write to the connection directly (see `State::offer_direct`).
@@ -614,8 +631,15 @@ where
             }
             r = async {
                 let needed = conn.bytes_needed(rbuf.len());
-                reserve(rbuf, &mut rspare, needed, read_hint);
-                let spare = rbuf.capacity() - rbuf.len();
+                let idle = rbuf.is_empty() && read_hint == READ_CHUNK;
+                if idle && rbuf.capacity() > READ_CHUNK {
+                    // A large buffer left from a stream that thinned out is given back.
+                    *rbuf = BytesMut::new();
+                    rspare = None;
+                }
+                reserve(rbuf, &mut rspare, needed, if idle { IDLE_CHUNK } else { read_hint });
+                // A small read says nothing about the stream (`adapt` leaves the size).
+                let spare = if idle { usize::MAX } else { rbuf.capacity() - rbuf.len() };
                 match lease {
                     Some(l) => std::future::poll_fn(|cx| l.poll_engine_read(cx, rd, rbuf)).await,
                     None => rd.read_buf(rbuf).await,
@@ -825,3 +849,4 @@ mod tests {
         assert!(b.capacity() <= READ_MAX, "{}", b.capacity());
     }
 }
+

@@ -232,8 +232,8 @@ pub struct Connection {
     peer: Option<PeerInfo>,
     message_budget: usize,
     mech: Option<Mech>,
-    cipher: Option<Cipher>,
-    zap_user: Option<ZapReply>,
+    cipher: Option<Box<Cipher>>,
+    zap_user: Option<Box<ZapReply>>,
     curve_client_key: Option<[u8; 32]>,
     timers: Timers,
 }
@@ -294,6 +294,15 @@ impl Connection {
     /// True when the peer speaks ZMTP 3.0 (subscriptions travel as messages).
     pub fn is_zmtp30(&self) -> bool {
         self.peer_greeting.is_some_and(|g| g.is_zmtp30())
+    }
+
+    /// Gives back the event queue's allocation when the handshake left it empty: its
+    /// commands needed a few entries; a ready connection rarely queues an event (messages
+    /// have their own queue), and an idle one should hold no such buffer.
+    pub fn release_handshake_memory(&mut self) {
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
     }
 
     /// True when the connection is ready and holds nothing received: no event, no
@@ -668,7 +677,7 @@ impl Connection {
                 self.curve_client_key = c.client_key();
                 match r {
                     Ok(Step::Done(md)) => c.cipher().map(|cipher| {
-                        self.cipher = Some(cipher);
+                        self.cipher = Some(Box::new(cipher));
                         Step::Done(md)
                     }),
                     other => other,
@@ -723,7 +732,7 @@ impl Connection {
         let mut out = Vec::new();
         let ok = reply.status_code == 200;
         if ok {
-            self.zap_user = Some(reply.clone());
+            self.zap_user = Some(Box::new(reply.clone()));
         }
         let step = match self.mech.as_mut() {
             Some(Mech::Plain(p)) => p.zap_reply(&reply, &mut out),
@@ -731,7 +740,7 @@ impl Connection {
                 let r = c.zap_reply(&reply, &mut out);
                 match r {
                     Ok(Step::Done(md)) => c.cipher().map(|cipher| {
-                        self.cipher = Some(cipher);
+                        self.cipher = Some(Box::new(cipher));
                         Step::Done(md)
                     }),
                     other => other,
