@@ -44,8 +44,10 @@ pub struct Message {
     repr: Repr,
     /// Properties of the connection the message came from (secured connections).
     props: Option<Arc<Properties>>,
-    /// RADIO/DISH: the group (`None`: no group, libzmq's empty group).
-    group: Option<Arc<[u8]>>,
+    /// RADIO/DISH: the group (`None`: no group, libzmq's empty group). A thin pointer: a
+    /// message over 128 bytes is moved by a `memcpy` call, which cost a sixth of the
+    /// receive path's instructions.
+    group: Option<Arc<Vec<u8>>>,
     /// SERVER and PEER: the peer the message came from or goes to (libzmq's
     /// `zmq_msg_routing_id`; never zero).
     routing_id: Option<NonZeroU32>,
@@ -145,7 +147,7 @@ impl Message {
     /// none. A DISH's messages carry the group they were sent to; a RADIO sends each
     /// message to the dishes that joined exactly its group.
     pub fn group(&self) -> &[u8] {
-        self.group.as_deref().unwrap_or(&[])
+        self.group.as_deref().map_or(&[], |g| g.as_slice())
     }
 
     /// Sets the message's group (RADIO/DISH), like libzmq's `zmq_msg_set_group`; the empty
@@ -154,7 +156,7 @@ impl Message {
     pub fn set_group(&mut self, group: impl AsRef<[u8]>) -> crate::Result<()> {
         let group = group.as_ref();
         check_group(group)?;
-        self.group = (!group.is_empty()).then(|| Arc::from(group));
+        self.group = (!group.is_empty()).then(|| Arc::new(group.to_vec()));
         Ok(())
     }
 
@@ -168,7 +170,7 @@ impl Message {
     /// it (a C string). The caller checked the length.
     pub(crate) fn set_group_lossy(&mut self, group: &[u8]) {
         let end = group.iter().position(|&b| b == 0).unwrap_or(group.len());
-        self.group = (end > 0).then(|| Arc::from(&group[..end]));
+        self.group = (end > 0).then(|| Arc::new(group[..end].to_vec()));
     }
 
     /// The routing id of a SERVER or PEER socket's peer (libzmq's `zmq_msg_routing_id`):
@@ -577,6 +579,17 @@ impl<'a> IntoIterator for &'a Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_at_most_128_bytes() {
+        // Larger values are moved with a `memcpy` call: at 136 bytes the receive path took
+        // 16% more instructions (PULL, 16 B messages over TCP, callgrind).
+        assert!(
+            std::mem::size_of::<Message>() <= 128,
+            "{}",
+            std::mem::size_of::<Message>()
+        );
+    }
 
     fn frames(m: &Message) -> Vec<&[u8]> {
         m.iter().map(|f| &f[..]).collect()
