@@ -849,4 +849,3 @@ mod tests {
         assert!(b.capacity() <= READ_MAX, "{}", b.capacity());
     }
 }
-
