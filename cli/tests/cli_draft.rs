@@ -1,7 +1,8 @@
 //! `aiozmq cat` with libzmq's draft socket types (CLIENT/SERVER, SCATTER/GATHER, PEER,
-//! CHANNEL), against this crate's own sockets (pyzmq's release build has no draft types):
-//! routing ids on SERVER and PEER lines, `--connect-peer`, single-frame lines, and the
-//! directions each type allows.
+//! CHANNEL, RADIO/DISH), against this crate's own sockets (pyzmq's release build has no
+//! draft types): routing ids on SERVER and PEER lines, `--connect-peer`, groups on RADIO
+//! and DISH lines (over tcp and udp), single-frame lines, and the directions each type
+//! allows.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -12,6 +13,14 @@ use std::time::Duration;
 
 use aiozmq::{Message, Socket, SocketType};
 use cli_support::{run, Cli};
+use tokio::time::{timeout, Instant};
+
+/// How long a receive waits before the sender tries again: a DISH's joins reach a RADIO
+/// asynchronously, and a RADIO drops what no one joined.
+const RETRY: Duration = Duration::from_millis(50);
+
+/// How long the retries go on.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
 
 async fn recv(s: &Socket) -> Message {
     tokio::time::timeout(Duration::from_secs(10), s.recv())
@@ -299,6 +308,275 @@ async fn send_only_server_needs_a_routing_id_or_a_connect_peer() {
     assert_eq!(code, Some(1), "stderr: {err}");
     assert!(
         err.contains("a line without a routing id, and no --connect-peer to send it to"),
+        "{err}"
+    );
+}
+
+fn grouped(group: &str, body: &str) -> Message {
+    Message::from(body.to_string()).with_group(group).unwrap()
+}
+
+/// The next message on `dish` whose body is not `probe` (the retries of the join wait).
+async fn recv_skipping_probes(dish: &Socket) -> Message {
+    loop {
+        let m = recv(dish).await;
+        if &m[0][..] != b"probe" {
+            return m;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cat_as_radio_sends_each_line_to_its_group_only() {
+    let _panics = support::check_library_panics();
+    let tv = Socket::new(SocketType::Dish);
+    let tv_ep = tv.bind("tcp://127.0.0.1:*").await.unwrap();
+    tv.join("tv").unwrap();
+    let news = Socket::new(SocketType::Dish);
+    let news_ep = news.bind("tcp://127.0.0.1:*").await.unwrap();
+    news.join("news").unwrap();
+    let mut cli = Cli::spawn(&[
+        "cat",
+        "--type",
+        "radio",
+        "--connect",
+        &tv_ep,
+        "--connect",
+        &news_ep,
+        "--group",
+        "tv",
+    ]);
+    cli.ready().await;
+    // Probe both groups until each dish's join has reached the RADIO.
+    let deadline = Instant::now() + JOIN_WAIT;
+    let (mut tv_ok, mut news_ok) = (false, false);
+    while !(tv_ok && news_ok) {
+        assert!(
+            Instant::now() < deadline,
+            "joins not seen within {JOIN_WAIT:?} (tv {tv_ok}, news {news_ok})"
+        );
+        cli.write(b"probe\nnews\tprobe\n").await;
+        if let Ok(m) = timeout(RETRY, tv.recv()).await {
+            assert_eq!(m.unwrap(), grouped("tv", "probe"));
+            tv_ok = true;
+        }
+        if let Ok(m) = timeout(RETRY, news.recv()).await {
+            assert_eq!(m.unwrap(), grouped("news", "probe"));
+            news_ok = true;
+        }
+    }
+    // The lines of each group, interleaved: each dish gets its own group's, in order.
+    cli.write(b"news\tfor news\ntv\tfor tv\nno group field\n\tempty group field\nnews\tlast\n")
+        .await;
+    let mut got_tv = Vec::new();
+    for _ in 0..3 {
+        got_tv.push(recv_skipping_probes(&tv).await);
+    }
+    assert_eq!(
+        got_tv,
+        vec![
+            grouped("tv", "for tv"),
+            grouped("tv", "no group field"),
+            grouped("tv", "empty group field"),
+        ],
+        "the tv dish: --group's lines and tv's, not news's"
+    );
+    assert_eq!(
+        vec![
+            recv_skipping_probes(&news).await,
+            recv_skipping_probes(&news).await
+        ],
+        vec![grouped("news", "for news"), grouped("news", "last")],
+        "the news dish: news's lines only (the tv lines came between them)"
+    );
+    cli.close_stdin();
+    let out = cli.stdout_rest().await;
+    assert!(out.is_empty(), "RADIO only sends: {out:?}");
+    cli.expect_exit(0).await;
+}
+
+/// Sends `probe` from `radio` every [`RETRY`] until `cli` prints a line; returns the line.
+async fn probe_until_printed(cli: &mut Cli, radio: &Socket, probe: &[Message]) -> String {
+    let deadline = Instant::now() + JOIN_WAIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the cat DISH printed nothing within {JOIN_WAIT:?}"
+        );
+        for m in probe {
+            timeout(JOIN_WAIT, radio.send(m.clone()))
+                .await
+                .expect("RADIO send waited")
+                .expect("RADIO send");
+        }
+        if let Ok(line) = timeout(RETRY, cli.line()).await {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cat_as_dish_prints_group_and_data_from_a_radio_over_tcp() {
+    let _panics = support::check_library_panics();
+    let radio = Socket::new(SocketType::Radio);
+    let ep = radio.bind("tcp://127.0.0.1:*").await.unwrap();
+    let mut cli = Cli::spawn(&[
+        "cat",
+        "--type",
+        "dish",
+        "--connect",
+        &ep,
+        "--join",
+        "tv",
+        "--join",
+        "news",
+    ]);
+    cli.ready().await;
+    // The joins travel in order: once the last one is in, both are.
+    let first = probe_until_printed(&mut cli, &radio, &[grouped("news", "probe")]).await;
+    assert_eq!(first, "news\tprobe");
+    for m in [
+        grouped("weather", "not joined"),
+        grouped("tv", "hello tv"),
+        grouped("t", "a prefix of tv"),
+        grouped("news", "last"),
+    ] {
+        radio.send(m).await.unwrap();
+    }
+    let mut lines = Vec::new();
+    loop {
+        let line = cli.line().await;
+        if line == "news\tprobe" {
+            continue;
+        }
+        let done = line == "news\tlast";
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        lines,
+        vec!["tv\thello tv", "news\tlast"],
+        "GROUP<TAB>DATA, the joined groups only (exact match)"
+    );
+}
+
+#[tokio::test]
+async fn cat_as_dish_binds_udp_and_filters_groups() {
+    let _panics = support::check_library_panics();
+    let (mut cli, bound) = Cli::start(&[
+        "cat",
+        "--type",
+        "dish",
+        "--bind",
+        "udp://127.0.0.1:0",
+        "--hex",
+        "--join",
+        "ff01",
+        "-n",
+        "1",
+    ])
+    .await;
+    assert!(
+        bound[0].starts_with("udp://127.0.0.1:") && !bound[0].ends_with(":0"),
+        "the resolved endpoint: {bound:?}"
+    );
+    let radio = Socket::new(SocketType::Radio);
+    radio.connect(&bound[0]).await.unwrap();
+    // Each round, a datagram of a group not joined goes first: the DISH drops it.
+    let other = Message::from("other").with_group("tv").unwrap();
+    let binary = Message::from(vec![0u8, 0xff])
+        .with_group([0xff, 0x01])
+        .unwrap();
+    let line = probe_until_printed(&mut cli, &radio, &[other, binary]).await;
+    assert_eq!(line, "ff01\t00ff", "a binary group, in hex with --hex");
+    cli.expect_exit(0).await;
+}
+
+#[tokio::test]
+async fn radio_and_dish_usage_errors_exit_2() {
+    let _panics = support::check_library_panics();
+    let ep = "tcp://127.0.0.1:1";
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--type", "radio", "--connect", ep],
+            "a RADIO socket needs --group GROUP",
+        ),
+        (
+            &["--type", "dish", "--connect", ep],
+            "a DISH socket needs --join GROUP",
+        ),
+        (
+            &["--type", "pub", "--connect", ep, "--group", "g"],
+            "--group is for RADIO sockets, not PUB",
+        ),
+        (
+            &[
+                "--type",
+                "dish",
+                "--connect",
+                ep,
+                "--join",
+                "g",
+                "--group",
+                "g",
+            ],
+            "--group is for RADIO sockets, not DISH",
+        ),
+        (
+            &[
+                "--type",
+                "radio",
+                "--connect",
+                ep,
+                "--group",
+                "g",
+                "--join",
+                "g",
+            ],
+            "--join is for DISH sockets, not RADIO",
+        ),
+        (
+            &["--type", "radio", "--connect", ep, "--group", ""],
+            "--group: a group is 1 to 255 bytes",
+        ),
+        (
+            &["--type", "dish", "--connect", ep, "--hex", "--join", "6700"],
+            "with a zero byte",
+        ),
+        (
+            &["--type", "radio", "--connect", ep, "--group", "g", "--recv"],
+            "RADIO sockets cannot receive",
+        ),
+        (
+            &["--type", "dish", "--connect", ep, "--join", "g", "--send"],
+            "DISH sockets cannot send",
+        ),
+    ];
+    for (args, text) in cases {
+        let mut v = vec!["cat"];
+        v.extend_from_slice(args);
+        let (code, _, err) = run(&v, b"").await;
+        assert_eq!(code, Some(2), "{v:?}: stderr: {err}");
+        assert!(err.contains(text), "{v:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn radio_line_with_a_bad_group_stops_with_status_1() {
+    let _panics = support::check_library_panics();
+    let dish = Socket::new(SocketType::Dish);
+    let ep = dish.bind("tcp://127.0.0.1:*").await.unwrap();
+    let long = "g".repeat(256);
+    let (code, _, err) = run(
+        &["cat", "--type", "radio", "--connect", &ep, "--group", "tv"],
+        format!("fine\n{long}\tdata\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(code, Some(1), "a malformed line's status; stderr: {err}");
+    assert!(
+        err.contains("stdin line 2: a group is 1 to 255 bytes without a zero byte"),
         "{err}"
     );
 }
