@@ -136,11 +136,11 @@ async fn cli_help_and_usage_errors() {
             &[
                 "proxy",
                 "--frontend",
-                "router@udp://x:1",
+                "router@pgm://x:1",
                 "--backend",
                 "dealer@tcp://127.0.0.1:*",
             ],
-            "udp://x:1",
+            "pgm://x:1",
         ),
         (
             &[
