@@ -198,7 +198,7 @@ fn describe(e: &serde_json::Error, src: &str, read: &Prepass) -> String {
     let line_start: usize = read
         .text
         .split_inclusive('\n')
-        .take(e.line() - 1)
+        .take(e.line().saturating_sub(1))
         .map(str::len)
         .sum();
     let read_at = line_start + e.column().saturating_sub(1);
@@ -208,7 +208,11 @@ fn describe(e: &serde_json::Error, src: &str, read: &Prepass) -> String {
         .filter(|(s, _)| *s < read_at)
         .map(|(_, d)| d)
         .sum();
-    let at = read_at.saturating_sub(shift).min(src.len());
+    let mut at = read_at.saturating_sub(shift).min(src.len());
+    // serde_json counts bytes: back to the start of the character the error is in.
+    while !src.is_char_boundary(at) {
+        at -= 1;
+    }
     let line = src[..at].matches('\n').count() + 1;
     let column = at - src[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
     format!("invalid JSON at line {line} column {column}: {what}")
