@@ -27,7 +27,7 @@ use std::sync::{Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// The borrower reads into zero-filled memory it keeps (no `unsafe` for uninitialised
+/// The borrower reads into zero-filled memory it keeps (safe Rust: no uninitialised
 /// reads): 8 KiB, refilled (and zeroed again) when less than `BORROW_MIN` is left. A reply larger than what
 /// is left is handed back, and the connection task reads the rest.
 const BORROW_BUF: usize = 8 * 1024;

@@ -1004,7 +1004,7 @@ impl Socket {
     /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
     /// a descriptor number: the listener is handed over owned (made from an inherited
     /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
-    /// such as `listenfd`; this library forbids the unsafe code that takes). Returns the endpoint it listens on (also
+    /// such as `listenfd`; this library keeps to safe Rust, and that step is outside it). Returns the endpoint it listens on (also
     /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
     /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
     /// events, as a bind's.

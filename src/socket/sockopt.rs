@@ -738,7 +738,7 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
             fd => Err(inval(
                 option,
                 format!(
-                    "adopting descriptor {fd} by number needs unsafe code, which this \
+                    "adopting descriptor {fd} by number cannot be done in safe Rust, which this \
                      library forbids: pass the owned listener to Socket::bind_listener"
                 ),
             )),

@@ -1,7 +1,7 @@
 //! IPC on Windows over named pipes: `ipc://name` is the pipe `\\.\pipe\name`.
 //!
 //! libzmq on Windows carries `ipc://` over AF_UNIX sockets; tokio has no AF_UNIX on
-//! Windows, and reaching one without `unsafe` would take a second reactor. Named pipes are
+//! Windows, and reaching one in safe Rust would take a second reactor. Named pipes are
 //! what tokio offers safely and asynchronously, so `ipc://` on Windows connects aiozmq to
 //! aiozmq only (libzmq peers on Windows are reached over `tcp://`).
 //!
