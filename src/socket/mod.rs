@@ -483,7 +483,10 @@ impl Socket {
 
     /// ZMQ_TOPICS_COUNT (read-only): how many distinct topics are subscribed: a SUB's or
     /// XSUB's own, a PUB's or XPUB's peers' (as applied; under XPUB_MANUAL, those the
-    /// application subscribed). Other socket types: `EINVAL`, as libzmq.
+    /// application subscribed). Other socket types: `EINVAL`, as libzmq. A PUB's or XPUB's
+    /// is counted as libzmq 4.3.5 counts it: up when a topic gets its first subscriber,
+    /// down when an unsubscribe takes its last, unchanged when a subscriber disconnects
+    /// (its topics stay counted).
     pub fn topics_count(&self) -> Result<usize> {
         match self.socket_type {
             SocketType::Sub | SocketType::XSub | SocketType::Pub | SocketType::XPub => {
@@ -889,8 +892,10 @@ impl Socket {
     }
 
     /// STREAM speaks raw bytes over a byte stream: tcp and ipc only. `udp://` is for a
-    /// RADIO's connect, a DISH's bind and a DGRAM's bind only, and a DGRAM takes nothing
-    /// else (libzmq 4.3.5: `ENOCOMPATPROTO` otherwise).
+    /// RADIO's connect, a DISH's bind and a DGRAM's bind only (libzmq 4.3.5:
+    /// `ENOCOMPATPROTO` otherwise). A DGRAM takes nothing else: libzmq lets it bind or
+    /// connect tcp, ipc and inproc, as a raw byte stream without the address frame that
+    /// makes its messages, so here those are `ENOCOMPATPROTO` too.
     fn check_transport(&self, ep: &Endpoint, bind: bool) -> Result<()> {
         if self.socket_type == SocketType::Dgram && !(bind && matches!(ep, Endpoint::Udp(_))) {
             return Err(Error::new(
