@@ -43,7 +43,8 @@ async fn plain_recv(u: &UdpSocket, what: &str) -> (Vec<u8>, SocketAddr) {
     let u = u.try_clone().unwrap();
     let got = tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; 65536];
-        u.recv_from(&mut buf).map(|(n, from)| (buf[..n].to_vec(), from))
+        u.recv_from(&mut buf)
+            .map(|(n, from)| (buf[..n].to_vec(), from))
     });
     match within(what, got).await.unwrap() {
         Ok(d) => d,
@@ -120,8 +121,14 @@ async fn a_message_is_exactly_address_and_body_else_einval() {
     let (u, u_addr) = plain();
     let to = u_addr.to_string();
     let bad: Vec<(Message, &str)> = vec![
-        (msg(&[to.as_bytes()]), "one frame (libzmq: a first frame without MORE)"),
-        (msg(&[to.as_bytes(), b"x", b"y"]), "three frames (libzmq: a third frame)"),
+        (
+            msg(&[to.as_bytes()]),
+            "one frame (libzmq: a first frame without MORE)",
+        ),
+        (
+            msg(&[to.as_bytes(), b"x", b"y"]),
+            "three frames (libzmq: a third frame)",
+        ),
         (msg(&[b"127.0.0.1", b"x"]), "no port"),
         (msg(&[b"127.0.0.1:0", b"x"]), "port 0"),
         (msg(&[b"localhost:5", b"x"]), "a name, not an address"),
@@ -153,10 +160,16 @@ async fn only_one_udp_bind_other_endpoints_are_enocompatproto() {
     }
     for ep in ["udp://127.0.0.1:5555", "tcp://127.0.0.1:5555"] {
         let e = within("connect", d.connect(ep)).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::IncompatibleProtocol, "connect {ep}: {e}");
+        assert_eq!(
+            e.kind(),
+            ErrorKind::IncompatibleProtocol,
+            "connect {ep}: {e}"
+        );
     }
     within("bind", d.bind("udp://127.0.0.1:*")).await.unwrap();
-    let e = within("bind", d.bind("udp://127.0.0.1:*")).await.unwrap_err();
+    let e = within("bind", d.bind("udp://127.0.0.1:*"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "second bind: {e}");
     close(&d).await;
 }
@@ -167,7 +180,10 @@ async fn before_its_bind_a_send_waits_and_the_type_is_named_as_libzmq() {
     assert_eq!(SocketType::from_raw(18), Some(SocketType::Dgram));
     assert_eq!("dgram".parse::<SocketType>().unwrap(), SocketType::Dgram);
     assert_eq!(SocketType::Dgram.as_str(), "DGRAM");
-    assert!(!SocketType::ALL.contains(&SocketType::Dgram), "no ZMTP peer announces it");
+    assert!(
+        !SocketType::ALL.contains(&SocketType::Dgram),
+        "no ZMTP peer announces it"
+    );
     let d = Socket::new(SocketType::Dgram);
     assert_eq!(d.getsockopt(opt::TYPE).unwrap().as_int(), Some(18));
     let (u, u_addr) = plain();

@@ -699,7 +699,10 @@ async fn recv(socket: &Socket, timeout: Option<Duration>) -> Result<Message, Fai
 /// library keeps) removed, so that ADDR prints as IP:PORT.
 fn dgram_printable(mut m: Message) -> Message {
     if let Some(addr) = m.pop_front() {
-        m.push_front(addr.strip_suffix(&[0]).map_or(addr.clone(), |a| addr.slice(..a.len())));
+        m.push_front(
+            addr.strip_suffix(&[0])
+                .map_or(addr.clone(), |a| addr.slice(..a.len())),
+        );
     }
     m
 }
@@ -1130,6 +1133,35 @@ mod tests {
         assert_eq!(
             outgoing(SocketType::Dealer, &f, &[], b"a\tb").unwrap(),
             Outgoing::Message(Message::from(vec![Bytes::from("a"), Bytes::from("b")]))
+        );
+    }
+
+    #[test]
+    fn dgram_lines_are_address_and_data() {
+        let f = Format::default();
+        assert_eq!(
+            outgoing(SocketType::Dgram, &f, &[], b"127.0.0.1:5\thi").unwrap(),
+            Outgoing::Message(Message::from(vec![
+                Bytes::from_static(b"127.0.0.1:5"),
+                Bytes::from_static(b"hi")
+            ]))
+        );
+        for (line, why) in [
+            (&b"hi"[..], "two frames"),
+            (b"127.0.0.1:5\thi\tthere", "two frames"),
+            (b"host:5\thi", "no DGRAM address"),
+        ] {
+            let e = outgoing(SocketType::Dgram, &f, &[], line).unwrap_err();
+            assert!(e.contains(why), "{line:?}: {e}");
+        }
+        let received = Message::from(vec![
+            Bytes::from_static(b"10.0.0.1:7\0"),
+            Bytes::from_static(b"x"),
+        ]);
+        assert_eq!(
+            line_of(&f, &dgram_printable(received)),
+            b"10.0.0.1:7\tx",
+            "libzmq's NUL is left out"
         );
     }
 

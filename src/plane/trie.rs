@@ -462,7 +462,11 @@ mod tests {
         r.add(b"b", 3);
         assert_eq!((r.topics(), r.counted()), (2, 3), "b is new again");
         r.remove(b"b", 3);
-        assert_eq!((r.topics(), r.counted()), (1, 2), "an unsubscribe lowers both");
+        assert_eq!(
+            (r.topics(), r.counted()),
+            (1, 2),
+            "an unsubscribe lowers both"
+        );
         let mut l = LocalSubs::default();
         l.add(b"x");
         l.add(b"x");

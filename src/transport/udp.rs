@@ -297,7 +297,10 @@ mod tests {
         for good in [&b"127.0.0.1:5555"[..], b"127.0.0.1:5555\0", b"[::1]:9"] {
             assert!(parse_dgram_address(good).is_some(), "{good:?}");
         }
-        assert_eq!(parse_dgram_address(b"10.0.0.1:7\0"), Some("10.0.0.1:7".parse().unwrap()));
+        assert_eq!(
+            parse_dgram_address(b"10.0.0.1:7\0"),
+            Some("10.0.0.1:7".parse().unwrap())
+        );
         for bad in [
             &b""[..],
             b"127.0.0.1",

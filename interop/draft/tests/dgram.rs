@@ -52,7 +52,8 @@ async fn plain_recv(u: &UdpSocket, what: &str) -> (Vec<u8>, SocketAddr) {
     let u = u.try_clone().unwrap();
     let got = tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; 65536];
-        u.recv_from(&mut buf).map(|(n, from)| (buf[..n].to_vec(), from))
+        u.recv_from(&mut buf)
+            .map(|(n, from)| (buf[..n].to_vec(), from))
     });
     within(what, got)
         .await
@@ -85,8 +86,11 @@ async fn our_dgram_and_libzmqs_exchange_datagrams_both_ways() {
     send(&ours, &[&got[0], b"reply"], "ours replies").await;
     lz.expect(&[&addr_frame(our_addr), b"reply"], "libzmq, reply")
         .await;
-    lz.send(&[our_addr.to_string().as_bytes(), b""], "libzmq, no NUL, empty")
-        .await;
+    lz.send(
+        &[our_addr.to_string().as_bytes(), b""],
+        "libzmq, no NUL, empty",
+    )
+    .await;
     expect(&ours, &[&addr_frame(lz_addr), b""], "ours, empty body").await;
     close(&ours).await;
 }
@@ -155,7 +159,11 @@ async fn both_refuse_the_same_messages_and_endpoints() {
     let lz = raw(&ctx);
     let fresh = Socket::new(SocketType::Dgram);
     let udp = format!("udp://{to}");
-    assert_eq!(lz.connect(&udp).unwrap_err().0, enocompatproto, "libzmq connect {udp}");
+    assert_eq!(
+        lz.connect(&udp).unwrap_err().0,
+        enocompatproto,
+        "libzmq connect {udp}"
+    );
     let e = within("connect", fresh.connect(&udp)).await.unwrap_err();
     assert_eq!(e.kind().errno(), enocompatproto, "our connect {udp}: {e}");
 
@@ -169,7 +177,10 @@ async fn both_refuse_the_same_messages_and_endpoints() {
         assert_eq!(e.kind().errno(), enocompatproto, "our bind {ep}: {e}");
         let e = within("connect", fresh.connect(ep)).await.unwrap_err();
         assert_eq!(e.kind().errno(), enocompatproto, "our connect {ep}: {e}");
-        assert!(raw(&ctx).bind(ep).is_ok(), "libzmq 4.3.5 binds a DGRAM to {ep}");
+        assert!(
+            raw(&ctx).bind(ep).is_ok(),
+            "libzmq 4.3.5 binds a DGRAM to {ep}"
+        );
     }
     let _ = std::fs::remove_file(ipc.trim_start_matches("ipc://"));
     close(&fresh).await;

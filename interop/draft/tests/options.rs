@@ -532,6 +532,10 @@ async fn xpub_topics_count_matches_libzmq_through_subscribes_unsubscribes_and_di
     }
 }
 
+/// A step of the XSUB test: the frame the XSUB sends, what its publisher receives, and
+/// TOPICS_COUNT after.
+type XsubStep = (&'static [u8], Option<&'static [u8]>, i32);
+
 /// TOPICS_COUNT on an XSUB counts its own subscriptions as libzmq 4.3.5's does: a
 /// repeated subscribe needs as many unsubscribes, an unsubscribe of a topic never
 /// subscribed changes nothing, and the publisher disconnecting changes nothing either.
@@ -539,8 +543,7 @@ async fn xpub_topics_count_matches_libzmq_through_subscribes_unsubscribes_and_di
 /// (libzmq's XPUB publishing).
 #[tokio::test]
 async fn xsub_topics_count_matches_libzmq_through_duplicates_and_a_publisher_leaving() {
-    // (frame the XSUB sends, what the publisher receives, TOPICS_COUNT after).
-    let steps: [(&[u8], Option<&[u8]>, i32); 6] = [
+    let steps: [XsubStep; 6] = [
         (b"\x01a", Some(b"\x01a"), 1),
         (b"\x01a", None, 1),
         (b"\x01b", Some(b"\x01b"), 2),
@@ -578,12 +581,20 @@ async fn xsub_topics_count_matches_libzmq_through_duplicates_and_a_publisher_lea
             if let Some(p) = passed {
                 expect(&x, &[p], &format!("{t:?}: our XPUB after {sent:?}")).await;
             }
-            assert_eq!(xs.get(libzmq::TOPICS_COUNT), n, "{t:?}: libzmq after {sent:?}");
+            assert_eq!(
+                xs.get(libzmq::TOPICS_COUNT),
+                n,
+                "{t:?}: libzmq after {sent:?}"
+            );
         }
         close(&x).await;
         mon.wait_for(libzmq::EVENT_DISCONNECTED, "our XPUB went")
             .await;
-        assert_eq!(xs.get(libzmq::TOPICS_COUNT), 1, "{t:?}: libzmq, publisher gone");
+        assert_eq!(
+            xs.get(libzmq::TOPICS_COUNT),
+            1,
+            "{t:?}: libzmq, publisher gone"
+        );
 
         // Our XSUB, libzmq's XPUB.
         let xs = ours(SocketType::XSub, "");
@@ -597,7 +608,11 @@ async fn xsub_topics_count_matches_libzmq_through_duplicates_and_a_publisher_lea
                 x.expect(&[p], &format!("{t:?}: libzmq's XPUB after {sent:?}"))
                     .await;
             }
-            assert_eq!(xs.topics_count().unwrap() as i32, n, "{t:?}: ours after {sent:?}");
+            assert_eq!(
+                xs.topics_count().unwrap() as i32,
+                n,
+                "{t:?}: ours after {sent:?}"
+            );
         }
         drop(x);
         let gone = async {
