@@ -145,7 +145,7 @@ async fn a_message_is_exactly_address_and_body_else_einval() {
 }
 
 #[tokio::test]
-async fn only_one_udp_bind_other_endpoints_are_enocompatproto() {
+async fn one_udp_bind_at_a_time_other_endpoints_are_enocompatproto() {
     let _panics = support::check_library_panics();
     let d = Socket::new(SocketType::Dgram);
     for ep in ["tcp://127.0.0.1:*", "inproc://dgram-test"] {
@@ -166,11 +166,24 @@ async fn only_one_udp_bind_other_endpoints_are_enocompatproto() {
             "connect {ep}: {e}"
         );
     }
-    within("bind", d.bind("udp://127.0.0.1:*")).await.unwrap();
+    let first = within("bind", d.bind("udp://127.0.0.1:*")).await.unwrap();
     let e = within("bind", d.bind("udp://127.0.0.1:*"))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "second bind: {e}");
+    // Unbound, it binds again, and the new endpoint carries its datagrams.
+    within("unbind", d.unbind(&first)).await.unwrap();
+    let again = within("rebind", d.bind("udp://127.0.0.1:*")).await.unwrap();
+    let (u, u_addr) = plain();
+    send(
+        &d,
+        msg(&[u_addr.to_string().as_bytes(), b"rebound"]),
+        "rebound",
+    )
+    .await;
+    let (got, from) = plain_recv(&u, "after the rebind").await;
+    assert_eq!(got, b"rebound");
+    assert_eq!(format!("udp://{from}"), again, "sent from the new endpoint");
     close(&d).await;
 }
 
