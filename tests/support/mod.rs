@@ -1,9 +1,11 @@
 //! Shared test support: `mock` (a byte-exact mock ZMTP peer), `python` (pyzmq peers in a
-//! virtual environment) and small helpers around [`Socket`] that never wait forever.
+//! virtual environment), `broker` (a ROUTER/DEALER broker's workers and control socket) and
+//! small helpers around [`Socket`] that never wait forever.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod mock;
 pub mod python;
 
