@@ -565,10 +565,7 @@ enum Outgoing {
 /// the library's `EINVAL` to stop the command.
 fn outgoing(t: SocketType, format: &Format, group: &[u8], line: &[u8]) -> Result<Outgoing, String> {
     let single = |msg: Message| {
-        // A RADIO's messages are one frame too (its group travels apart, as a frame of
-        // its own over ZMTP), though the library's table does not count it as the draft
-        // single-frame types.
-        if (t.is_single_frame() || t == SocketType::Radio) && msg.len() > 1 {
+        if t.is_single_frame() && msg.len() > 1 {
             Err(format!(
                 "{t} sockets send single-frame messages, and this line has {} frames (use \
                  --hex for data that holds the separator)",

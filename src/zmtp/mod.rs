@@ -133,12 +133,17 @@ impl SocketType {
         SocketType::Channel,
     ];
 
-    /// Whether this type moves single-frame messages only (libzmq's draft SERVER, CLIENT,
-    /// GATHER, SCATTER, PEER, CHANNEL): a send of more than one frame is `EINVAL`, and a
-    /// multipart message from a peer is dropped.
+    /// Whether this type moves single-frame messages only (libzmq's draft types SERVER,
+    /// CLIENT, GATHER, SCATTER, PEER, CHANNEL, RADIO and DISH): a send of more than one frame
+    /// is `EINVAL`, and a multipart message from a peer is dropped. A RADIO's group is not a
+    /// frame of the message: over ZMTP it travels as a frame of its own, which the DISH's
+    /// connection folds back into the message's group.
     pub fn is_single_frame(self) -> bool {
         use SocketType::*;
-        matches!(self, Server | Client | Gather | Scatter | Peer | Channel)
+        matches!(
+            self,
+            Server | Client | Gather | Scatter | Peer | Channel | Radio | Dish
+        )
     }
 
     /// Whether this type can send at all (every type but PULL, SUB, GATHER and DISH, the
