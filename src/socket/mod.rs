@@ -483,7 +483,10 @@ impl Socket {
 
     /// ZMQ_TOPICS_COUNT (read-only): how many distinct topics are subscribed: a SUB's or
     /// XSUB's own, a PUB's or XPUB's peers' (as applied; under XPUB_MANUAL, those the
-    /// application subscribed). Other socket types: `EINVAL`, as libzmq.
+    /// application subscribed). Other socket types: `EINVAL`, as libzmq. A PUB's or XPUB's
+    /// is counted as libzmq 4.3.5 counts it: up when a topic gets its first subscriber,
+    /// down when an unsubscribe takes its last, unchanged when a subscriber disconnects
+    /// (its topics stay counted).
     pub fn topics_count(&self) -> Result<usize> {
         match self.socket_type {
             SocketType::Sub | SocketType::XSub | SocketType::Pub | SocketType::XPub => {
@@ -889,8 +892,21 @@ impl Socket {
     }
 
     /// STREAM speaks raw bytes over a byte stream: tcp and ipc only. `udp://` is for a
-    /// RADIO's connect and a DISH's bind only (libzmq 4.3.5: `ENOCOMPATPROTO` otherwise).
+    /// RADIO's connect, a DISH's bind and a DGRAM's bind only (libzmq 4.3.5:
+    /// `ENOCOMPATPROTO` otherwise). A DGRAM takes nothing else: libzmq lets it bind or
+    /// connect tcp, ipc and inproc, as a raw byte stream without the address frame that
+    /// makes its messages, so here those are `ENOCOMPATPROTO` too.
     fn check_transport(&self, ep: &Endpoint, bind: bool) -> Result<()> {
+        if self.socket_type == SocketType::Dgram && !(bind && matches!(ep, Endpoint::Udp(_))) {
+            return Err(Error::new(
+                ErrorKind::IncompatibleProtocol,
+                format!(
+                    "a DGRAM socket binds to udp:// only, not {} {}",
+                    if bind { "bind to" } else { "connect to" },
+                    ep
+                ),
+            ));
+        }
         if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
             return Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
@@ -902,11 +918,14 @@ impl Socket {
         } else {
             SocketType::Radio
         };
-        if matches!(ep, Endpoint::Udp(_)) && self.socket_type != udp_side {
+        if matches!(ep, Endpoint::Udp(_))
+            && self.socket_type != udp_side
+            && self.socket_type != SocketType::Dgram
+        {
             return Err(Error::new(
                 ErrorKind::IncompatibleProtocol,
                 format!(
-                    "udp:// is for a RADIO's connect and a DISH's bind, not a {}'s {}",
+                    "udp:// is for a RADIO's connect and a DISH's or DGRAM's bind, not a {}'s {}",
                     self.socket_type,
                     if bind { "bind" } else { "connect" }
                 ),
@@ -1074,11 +1093,18 @@ impl Socket {
         resolved
     }
 
-    /// DISH `bind` to `udp://`: the socket is bound now; a task delivers its datagrams.
-    /// The resolved endpoint names the bound port (and for a unicast address the bound
-    /// IP).
+    /// DISH or DGRAM `bind` to `udp://`: the socket is bound now; a task delivers its
+    /// datagrams (and a DGRAM's sends). The resolved endpoint names the bound port (and
+    /// for a unicast address the bound IP). A DGRAM has one endpoint: a second bind is
+    /// `EINVAL` (libzmq 4.3.5 accepts it and never uses it).
     async fn bind_udp(&self, endpoint: &str, udp: &transport::udp::UdpEndpoint) -> Result<String> {
         let shared = self.shared.clone();
+        let dgram = self.socket_type == SocketType::Dgram;
+        if dgram && !self.binds.lock().unwrap().is_empty() {
+            return Err(Error::inval(format!(
+                "a DGRAM socket has one endpoint, already bound: {endpoint}"
+            )));
+        }
         let (sock, bound) = match transport::udp::bind(udp).await {
             Ok(b) => b,
             Err(e) => {
@@ -1106,12 +1132,21 @@ impl Socket {
             None,
         );
         let token = shared.terminate.child_token();
-        let task = shared.tracker.clone().spawn(engine::udp::receiver(
-            shared.clone(),
-            sock,
-            resolved.clone(),
-            token.clone(),
-        ));
+        let task = if dgram {
+            shared.tracker.clone().spawn(engine::udp::dgram(
+                shared.clone(),
+                sock,
+                resolved.clone(),
+                token.clone(),
+            ))
+        } else {
+            shared.tracker.clone().spawn(engine::udp::receiver(
+                shared.clone(),
+                sock,
+                resolved.clone(),
+                token.clone(),
+            ))
+        };
         resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
         self.binds.lock().unwrap().push(EndpointRecord {
             endpoint: resolved.clone(),

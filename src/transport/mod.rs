@@ -22,6 +22,8 @@ pub(crate) mod pipe;
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
+pub use udp::parse_dgram_address;
+
 use crate::{Error, ErrorKind, Result};
 use std::fmt;
 

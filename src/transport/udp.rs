@@ -1,6 +1,8 @@
-//! `udp://` as libzmq 4.3.5 has it for RADIO/DISH: datagrams only, no ZMTP. A RADIO
-//! connects (it only sends), a DISH binds (it only receives); each datagram is one message:
-//! one byte of group length, the group, the body.
+//! `udp://` as libzmq 4.3.5 has it for RADIO/DISH and DGRAM: datagrams only, no ZMTP. A
+//! RADIO connects (it only sends), a DISH binds (it only receives); each datagram is one
+//! message: one byte of group length, the group, the body. A DGRAM binds and both sends
+//! and receives: each datagram is a body alone, its address travels in the message's first
+//! frame (`ip:port`).
 //!
 //! Addresses, as libzmq resolves them:
 //! - `udp://host:port`: connect sends there; bind receives on that address (`*`: all
@@ -222,6 +224,25 @@ pub fn encode_datagram(group: &[u8], body: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// DGRAM: the destination a message's first frame names: `ip:port` text (IPv4, or an
+/// IPv6 address in brackets), port above 0, optionally ending in one NUL byte (libzmq's
+/// received address frames carry one, so a reply can reuse the frame). `None` otherwise.
+pub fn parse_dgram_address(frame: &[u8]) -> Option<SocketAddr> {
+    let text = frame.strip_suffix(&[0]).unwrap_or(frame);
+    let addr: SocketAddr = std::str::from_utf8(text).ok()?.parse().ok()?;
+    (addr.port() != 0).then_some(addr)
+}
+
+/// DGRAM: the first frame of a received message, naming its sender as libzmq 4.3.5 does:
+/// `ip:port` followed by one NUL byte (IPv6 senders, which libzmq cannot receive from,
+/// as `[ip]:port`; an IPv4-mapped address as its IPv4 form).
+pub fn dgram_address_frame(from: SocketAddr) -> bytes::Bytes {
+    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+    let mut text = from.to_string().into_bytes();
+    text.push(0);
+    text.into()
+}
+
 /// Splits a datagram into its group and body; `None` (dropped, as libzmq does) when it is
 /// empty or its length byte reaches past its end.
 pub fn decode_datagram(d: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -263,6 +284,34 @@ mod tests {
         assert!(!encode_datagram(&[1; 256], b"", &mut out));
         assert!(!encode_datagram(b"g", &[0; MAX_DATAGRAM - 1], &mut out));
         assert!(encode_datagram(b"g", &[0; MAX_DATAGRAM - 2], &mut out));
+    }
+
+    #[test]
+    fn dgram_addresses_are_ip_port_text_with_libzmqs_nul() {
+        let v4: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        assert_eq!(&dgram_address_frame(v4)[..], b"127.0.0.1:5555\0");
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:7".parse().unwrap();
+        assert_eq!(&dgram_address_frame(mapped)[..], b"10.0.0.1:7\0");
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        assert_eq!(&dgram_address_frame(v6)[..], b"[::1]:9\0");
+        for good in [&b"127.0.0.1:5555"[..], b"127.0.0.1:5555\0", b"[::1]:9"] {
+            assert!(parse_dgram_address(good).is_some(), "{good:?}");
+        }
+        assert_eq!(
+            parse_dgram_address(b"10.0.0.1:7\0"),
+            Some("10.0.0.1:7".parse().unwrap())
+        );
+        for bad in [
+            &b""[..],
+            b"127.0.0.1",
+            b"127.0.0.1:0",
+            b"localhost:5",
+            b"127.0.0.1:5\0\0",
+            b"127.0.0.1:70000",
+            b"\xff:1",
+        ] {
+            assert_eq!(parse_dgram_address(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
