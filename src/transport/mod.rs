@@ -11,12 +11,15 @@
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
 //! - `pipe`: `ipc://` on Windows, over named pipes (see that module for why).
 //! - `udp`: RADIO/DISH datagrams (`udp://host:port`, multicast groups), and their format.
+//! - `iface`: network interface names in place of an address (`tcp://eth0:*`), as libzmq.
+//! - `activation`: listeners handed by socket activation (ZMQ_USE_FD by number; Unix).
 //!
 //! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
 //! `inproc` module, whose registry maps names to bound sockets.
 
 #[cfg(unix)]
 pub(crate) mod ipc;
+pub(crate) mod iface;
 #[cfg(windows)]
 pub(crate) mod pipe;
 pub(crate) mod tcp;
