@@ -18,8 +18,10 @@
 //! `inproc` module, whose registry maps names to bound sockets.
 
 #[cfg(unix)]
-pub(crate) mod ipc;
+pub(crate) mod activation;
 pub(crate) mod iface;
+#[cfg(unix)]
+pub(crate) mod ipc;
 #[cfg(windows)]
 pub(crate) mod pipe;
 pub(crate) mod tcp;

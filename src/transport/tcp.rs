@@ -241,7 +241,10 @@ async fn source_addresses(host: &str, port: u16, ipv6: bool) -> std::io::Result<
     if host.parse::<IpAddr>().is_err() {
         let nic = super::iface::addresses(host)?;
         if !nic.is_empty() {
-            return Ok(nic.into_iter().map(|ip| SocketAddr::new(ip, port)).collect());
+            return Ok(nic
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect());
         }
     }
     resolve(host, port, ipv6).await
