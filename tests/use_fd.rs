@@ -141,6 +141,9 @@ impl Activated {
 #[tokio::test]
 async fn handed_listeners_serve_libzmq_peers_by_number() {
     let _panics = support::check_library_panics();
+    // The Python environment first (made on first use, which can take longer than the
+    // child waits for its requests).
+    support::python::venv_python();
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_ep = format!("tcp://127.0.0.1:{}", tcp.local_addr().unwrap().port());
     let ipc = support::UnboundIpc::new("use-fd-activated");
