@@ -1103,13 +1103,12 @@ impl Socket {
     }
 
     /// Serves a listener made elsewhere, as [`bind`](Self::bind) serves its own: libzmq's
-    /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
-    /// a descriptor number: the listener is handed over owned (made from an inherited
-    /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
-    /// such as `listenfd`; this library keeps to safe Rust, and that step is outside it). Returns the endpoint it listens on (also
-    /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
-    /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
-    /// events, as a bind's.
+    /// ZMQ_USE_FD without a descriptor number: the listener is handed over owned (any
+    /// listener the application made or adopted; a socket-activation launcher's listeners
+    /// are taken by number with [`set_use_fd`](Self::set_use_fd)). Returns the endpoint
+    /// it listens on (also [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or
+    /// `ipc://path` (an abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and
+    /// the monitor events, as a bind's.
     ///
     /// The listener is taken as it is: BACKLOG and the other listener options are not
     /// applied (its owner set them), the accepted connections get the connection
