@@ -34,9 +34,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `tcp://host:port`; `host` may be `*` (all interfaces) and `port` `None` for `*`
-    /// (an ephemeral port chosen at bind). IPv6 hosts are written in brackets.
+    /// (an ephemeral port chosen at bind). IPv6 hosts are written in brackets. A bind
+    /// (and a connection's source) also takes a network interface's name for the host, as
+    /// libzmq (`tcp://eth0:*`: that interface's address).
     Tcp {
-        /// Host name or address, without brackets.
+        /// Host name, address or (bind, source) interface name, without brackets.
         host: String,
         /// Port, or `None` for the wildcard `*`.
         port: Option<u16>,
