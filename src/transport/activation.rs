@@ -9,7 +9,9 @@
 //! checking its family and type first. It reads the two variables once and removes them
 //! from the environment (as systemd's `sd_listen_fds(1)` does), so that a child process
 //! does not take them for its own; this module keeps what it read for the process's
-//! lifetime. Each descriptor is adopted once: the socket then owns it.
+//! lifetime. Each descriptor is adopted once: the socket then owns it. (Changing the
+//! environment races with C code reading it on other threads, as anywhere: a program that
+//! runs such code on other threads should set USE_FD before it starts them.)
 
 use crate::{Error, Result};
 use std::sync::Mutex;
