@@ -219,7 +219,7 @@ async fn bind_address(host: &str, port: u16, ipv6: bool) -> std::io::Result<Sock
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    if let Some(ip) = super::iface::address(host, ipv6)? {
+    if let Some(ip) = super::iface::address(host, ipv6) {
         return Ok(SocketAddr::new(ip, port));
     }
     match resolve(host, port, ipv6).await {
@@ -239,7 +239,7 @@ async fn bind_address(host: &str, port: u16, ipv6: bool) -> std::io::Result<Sock
 /// `tcp://source;destination`), or a host name resolved.
 async fn source_addresses(host: &str, port: u16, ipv6: bool) -> std::io::Result<Vec<SocketAddr>> {
     if host.parse::<IpAddr>().is_err() {
-        let nic = super::iface::addresses(host)?;
+        let nic = super::iface::addresses(host);
         if !nic.is_empty() {
             return Ok(nic
                 .into_iter()

@@ -110,7 +110,7 @@ impl UdpEndpoint {
                 Ok(IpAddr::V6(_)) => Err(inval(format!(
                     "interface {i:?}: an IPv4 address, an interface's name or '*'"
                 ))),
-                Err(_) => match super::iface::address(i, false)? {
+                Err(_) => match super::iface::address(i, false) {
                     Some(IpAddr::V4(a)) => Ok(Some(a)),
                     _ => Err(super::iface::no_device(i, " with an IPv4 address")),
                 },
@@ -125,7 +125,7 @@ impl UdpEndpoint {
         match self.iface.as_deref() {
             None | Some("*") => Ok(0),
             Some(i) if i.parse::<IpAddr>().is_ok() => Ok(0),
-            Some(i) => super::iface::index(i)?.ok_or_else(|| super::iface::no_device(i, "")),
+            Some(i) => super::iface::index(i).ok_or_else(|| super::iface::no_device(i, "")),
         }
     }
 }
