@@ -52,12 +52,12 @@ pub(crate) fn no_device(name: &str, what: &str) -> io::Error {
     .into()
 }
 
-#[cfg(test)]
+/// Linux names its loopback interface `lo`.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     /// The loopback interface resolves to its IPv4 address; a made-up name to nothing.
-    #[cfg(target_os = "linux")]
     #[test]
     fn loopback_by_name() {
         assert_eq!(
