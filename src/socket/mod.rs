@@ -112,6 +112,8 @@ pub struct Socket {
     /// state lock: `recv` and `send` read them on every call.
     rcvtimeo: AtomicI32,
     sndtimeo: AtomicI32,
+    /// ZMQ_USE_FD: the handed descriptor the next tcp/ipc bind adopts (-1: none).
+    use_fd: AtomicI32,
 }
 
 /// A listening socket made outside this library, for [`Socket::bind_listener`].
@@ -135,6 +137,28 @@ impl From<std::os::unix::net::UnixListener> for OwnedListener {
     fn from(l: std::os::unix::net::UnixListener) -> Self {
         OwnedListener::Ipc(l)
     }
+}
+
+/// `tcp://host:port` of a listener's own address (brackets around an IPv6 host).
+fn tcp_listener_endpoint(l: &std::net::TcpListener) -> Result<String> {
+    Ok(match l.local_addr()? {
+        std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+        std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
+    })
+}
+
+/// `EINVAL` for a handed socket that does not listen (accepting on it would fail for
+/// ever). Checked where the system says (SO_ACCEPTCONN); elsewhere the accept fails.
+#[cfg(unix)]
+fn check_listening(sock: &socket2::SockRef<'_>, fd: i32) -> Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    if !sock.is_listener()? {
+        return Err(Error::inval(format!(
+            "descriptor {fd} is a socket that does not listen (it was closed)"
+        )));
+    }
+    let _ = (sock, fd);
+    Ok(())
 }
 
 /// `ipc://@name` for a Linux abstract socket address.
@@ -217,6 +241,7 @@ impl Socket {
             ready_waiters: std::sync::atomic::AtomicUsize::new(0),
             rcvtimeo: AtomicI32::new(-1),
             sndtimeo: AtomicI32::new(-1),
+            use_fd: AtomicI32::new(-1),
         }
     }
 
@@ -245,6 +270,43 @@ impl Socket {
     pub fn set_sndtimeo(&self, ms: i32) -> Result<()> {
         check_timeout(ms, "SNDTIMEO")?;
         self.sndtimeo.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// ZMQ_USE_FD: the listening descriptor a following `tcp://` or `ipc://`
+    /// [`bind`](Self::bind) serves instead of making a listener (-1, the default: none).
+    pub fn use_fd(&self) -> i32 {
+        self.use_fd.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`use_fd`](Self::use_fd), libzmq's ZMQ_USE_FD by number, for socket
+    /// activation: `fd` must be one of the listeners handed to this process by its
+    /// launcher (systemd, `systemfd`, s6, ...), that is `3 <= fd < 3 + LISTEN_FDS` with
+    /// `LISTEN_PID` this process's id (the first call that finds them reads and removes
+    /// both variables from the environment, as systemd's `sd_listen_fds(1)` does; the
+    /// record is kept for the process). Any other number is `EINVAL`: safe Rust cannot
+    /// adopt an arbitrary descriptor, [`bind_listener`](Self::bind_listener) serves a
+    /// listener the application owns. -1 clears it. Unix only (`EINVAL` elsewhere).
+    ///
+    /// As libzmq, the bind that follows takes its transport from the endpoint and its
+    /// listener from the descriptor: a `tcp://` bind ignores the endpoint's address and
+    /// is named by the listener's own (`tcp://127.0.0.1:8080`); an `ipc://path` bind is
+    /// named by the path as written, and leaves the socket file to its creator on unbind
+    /// and close. BACKLOG and the listener options are not applied (the launcher made
+    /// the listener). Each descriptor serves one bind: a second bind while it is still
+    /// set is `EINVAL` (libzmq would serve the same descriptor twice). Binds to inproc://
+    /// and udp:// are not affected.
+    pub fn set_use_fd(&self, fd: i32) -> Result<()> {
+        if fd != -1 {
+            #[cfg(unix)]
+            transport::activation::check(fd)?;
+            #[cfg(not(unix))]
+            return Err(Error::inval(format!(
+                "ZMQ_USE_FD {fd}: socket activation hands descriptors on Unix only; pass an \
+                 owned listener to Socket::bind_listener instead"
+            )));
+        }
+        self.use_fd.store(fd, Ordering::Relaxed);
         Ok(())
     }
 
@@ -984,6 +1046,10 @@ impl Socket {
             });
             return Ok(resolved);
         }
+        #[cfg(unix)]
+        if self.use_fd() != -1 {
+            return self.bind_handed(endpoint, &ep, self.use_fd());
+        }
         let bound = match ep {
             Endpoint::Tcp {
                 source: Some(_), ..
@@ -1019,14 +1085,49 @@ impl Socket {
         Ok(self.serve_listener(listener, resolved, ipc_path))
     }
 
+    /// A tcp/ipc bind with ZMQ_USE_FD: the handed listener `fd`, adopted now, served
+    /// under the name libzmq gives it (see [`set_use_fd`](Self::set_use_fd)).
+    #[cfg(unix)]
+    fn bind_handed(&self, endpoint: &str, ep: &Endpoint, fd: i32) -> Result<String> {
+        let adopted = match ep {
+            Endpoint::Tcp {
+                source: Some(_), ..
+            } => Err(Error::inval(format!(
+                "a source address is for connect only: {endpoint}"
+            ))),
+            Endpoint::Tcp { .. } => transport::activation::take_tcp(fd).and_then(|l| {
+                check_listening(&socket2::SockRef::from(&l), fd)?;
+                let name = tcp_listener_endpoint(&l)?;
+                l.set_nonblocking(true)?;
+                Ok((Listener::Tcp(tokio::net::TcpListener::from_std(l)?), name))
+            }),
+            Endpoint::Ipc(path) => transport::activation::take_unix(fd).and_then(|l| {
+                check_listening(&socket2::SockRef::from(&l), fd)?;
+                l.set_nonblocking(true)?;
+                let listener = Listener::Ipc(tokio::net::UnixListener::from_std(l)?);
+                Ok((listener, format!("ipc://{path}")))
+            }),
+            Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("bound before"),
+        };
+        match adopted {
+            // The file (if any) is the launcher's: nothing to unlink at unbind.
+            Ok((listener, name)) => Ok(self.serve_listener(listener, name, None)),
+            Err(e) => {
+                let errno = e.kind().errno() as u32;
+                let shared = &self.shared;
+                shared.emit_kind(EventKind::BindFailed, errno, endpoint, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
     /// Serves a listener made elsewhere, as [`bind`](Self::bind) serves its own: libzmq's
-    /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
-    /// a descriptor number: the listener is handed over owned (made from an inherited
-    /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
-    /// such as `listenfd`; this library keeps to safe Rust, and that step is outside it). Returns the endpoint it listens on (also
-    /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
-    /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
-    /// events, as a bind's.
+    /// ZMQ_USE_FD without a descriptor number: the listener is handed over owned (any
+    /// listener the application made or adopted; a socket-activation launcher's listeners
+    /// are taken by number with [`set_use_fd`](Self::set_use_fd)). Returns the endpoint
+    /// it listens on (also [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or
+    /// `ipc://path` (an abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and
+    /// the monitor events, as a bind's.
     ///
     /// The listener is taken as it is: BACKLOG and the other listener options are not
     /// applied (its owner set them), the accepted connections get the connection
@@ -1040,10 +1141,7 @@ impl Socket {
         self.check_open()?;
         let (listener, resolved) = match listener.into() {
             OwnedListener::Tcp(l) => {
-                let ep = match l.local_addr()? {
-                    std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
-                    std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
-                };
+                let ep = tcp_listener_endpoint(&l)?;
                 l.set_nonblocking(true)?;
                 (Listener::Tcp(tokio::net::TcpListener::from_std(l)?), ep)
             }

@@ -10,9 +10,10 @@
 //!   bound port is the resolved endpoint).
 //! - `udp://239.1.2.3:port` (a multicast group): connect sends to the group; bind
 //!   receives on every interface's `port` and joins the group.
-//! - `udp://iface;239.1.2.3:port`: the same through the interface with that IPv4 address
-//!   (`*`: the default); the target must then be a multicast group. (libzmq also takes a
-//!   NIC name there; this crate takes addresses only.)
+//! - `udp://iface;239.1.2.3:port`: the same through the interface `iface`, given by its
+//!   IPv4 address or, as libzmq takes it, its name (`eth0`: that interface's IPv4 address;
+//!   for an IPv6 group, its index); `*` is the default interface. The target must then be
+//!   a multicast group. A name that is no interface: `ENODEV`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -26,7 +27,8 @@ pub const MAX_DATAGRAM: usize = 8192;
 /// A parsed `udp://` address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UdpEndpoint {
-    /// The interface part before `;` (an IPv4 address or `*`), for multicast.
+    /// The interface part before `;` (an IPv4 address, an interface name or `*`), for
+    /// multicast.
     pub iface: Option<String>,
     /// Host name or address (`*`: all interfaces, bind only), without brackets.
     pub host: String,
@@ -97,7 +99,8 @@ impl UdpEndpoint {
             .ok_or_else(|| inval(format!("{:?} resolves to no address", self.host)))
     }
 
-    /// The interface address of `iface;` (`None`: none given or `*`).
+    /// The interface address of `iface;` for an IPv4 group (`None`: none given or `*`):
+    /// an IPv4 address as written, or the IPv4 address of the interface of that name.
     fn iface_addr(&self) -> io::Result<Option<Ipv4Addr>> {
         match self.iface.as_deref() {
             None | Some("*") => Ok(None),
@@ -106,10 +109,25 @@ impl UdpEndpoint {
                     Err(inval("a multicast address is no interface"))
                 }
                 Ok(IpAddr::V4(a)) => Ok(Some(a)),
-                _ => Err(inval(format!(
-                    "interface {i:?}: an IPv4 address or '*' (NIC names are not taken)"
+                Ok(IpAddr::V6(_)) => Err(inval(format!(
+                    "interface {i:?}: an IPv4 address, an interface's name or '*'"
                 ))),
+                Err(_) => match super::iface::address(i, false) {
+                    Some(IpAddr::V4(a)) => Ok(Some(a)),
+                    _ => Err(super::iface::no_device(i, " with an IPv4 address")),
+                },
             },
+        }
+    }
+
+    /// The interface index of `iface;` for an IPv6 group: that of the interface of that
+    /// name; 0 (the system's choice) for none, `*` or an address (libzmq too finds the
+    /// index of a name only).
+    fn iface_index(&self) -> io::Result<u32> {
+        match self.iface.as_deref() {
+            None | Some("*") => Ok(0),
+            Some(i) if i.parse::<IpAddr>().is_ok() => Ok(0),
+            Some(i) => super::iface::index(i).ok_or_else(|| super::iface::no_device(i, "")),
         }
     }
 }
@@ -160,7 +178,7 @@ pub(crate) async fn bind(ep: &UdpEndpoint) -> io::Result<(UdpSocket, SocketAddr)
             let iface = ep.iface_addr()?.unwrap_or(Ipv4Addr::UNSPECIFIED);
             s.join_multicast_v4(&group, &iface)?;
         }
-        IpAddr::V6(group) if multicast => s.join_multicast_v6(&group, 0)?,
+        IpAddr::V6(group) if multicast => s.join_multicast_v6(&group, ep.iface_index()?)?,
         _ => {}
     }
     let sock = UdpSocket::from_std(s.into())?;
@@ -199,6 +217,10 @@ pub(crate) async fn connect(
                 s.set_multicast_loop_v6(multicast_loop)?;
                 if hops > 0 {
                     s.set_multicast_hops_v6(hops as u32)?;
+                }
+                let index = ep.iface_index()?;
+                if index != 0 {
+                    s.set_multicast_if_v6(index)?;
                 }
             }
         }
