@@ -359,6 +359,9 @@ enum Slot {
 #[derive(Debug, Default)]
 struct Pending {
     calls: IdMap<Slot>,
+    /// How many of `calls` are answered (their callers have yet to take the reply): not
+    /// waiting any more, so not counted as pending.
+    answered: usize,
     /// Ids of calls that timed out recently (their late replies are expected, and dropped).
     expired: HashSet<u32>,
     expired_order: VecDeque<u32>,
@@ -368,6 +371,24 @@ struct Pending {
 }
 
 const EXPIRED_KEPT: usize = 4096;
+
+impl Pending {
+    /// Calls still waiting for their reply.
+    fn waiting(&self) -> usize {
+        self.calls.len() - self.answered
+    }
+
+    /// Removes a call's entry; its reply, if it has one.
+    fn remove(&mut self, id: u32) -> Option<Reply> {
+        match self.calls.remove(&id) {
+            Some(Slot::Answered(reply)) => {
+                self.answered -= 1;
+                Some(reply)
+            }
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Shared {
@@ -389,6 +410,7 @@ impl Shared {
         let calls = {
             let mut p = self.pending.lock().unwrap();
             p.closed = true;
+            p.answered = 0;
             std::mem::take(&mut p.calls)
         };
         // A call that finds no entry of its own fails with ServiceClosed; woken outside the
@@ -404,7 +426,8 @@ impl Shared {
     /// after it (`wakers` is scratch space, left empty).
     fn deliver(&self, replies: &mut Vec<Reply>, wakers: &mut Vec<Waker>) {
         {
-            let mut p = self.pending.lock().unwrap();
+            let mut guard = self.pending.lock().unwrap();
+            let p = &mut *guard;
             for reply in replies.drain(..) {
                 let id = reply.header.req_id;
                 match p.calls.get_mut(&id) {
@@ -414,6 +437,7 @@ impl Shared {
                         {
                             wakers.push(w);
                         }
+                        p.answered += 1;
                     }
                     Some(Slot::Answered(_)) => {
                         // A second reply to the same request: the first one stands.
@@ -450,7 +474,7 @@ struct CallGuard {
 impl CallGuard {
     fn expire(&mut self) {
         let mut p = self.shared.pending.lock().unwrap();
-        p.calls.remove(&self.id);
+        p.remove(self.id);
         if p.expired.insert(self.id) {
             p.expired_order.push_back(self.id);
             if p.expired_order.len() > EXPIRED_KEPT {
@@ -732,7 +756,7 @@ impl RpcClient {
             if p.closed || inner.service.is_closed() {
                 return Err(Error::ServiceClosed);
             }
-            if p.calls.len() >= inner.shared.max_pending {
+            if p.waiting() >= inner.shared.max_pending {
                 return Err(Error::TooManyPendingCalls(inner.shared.max_pending));
             }
             // Python's counter: 1, 2, ... 2^32-1, 0, 1, ...; skip ids still in use.
@@ -754,7 +778,7 @@ impl RpcClient {
             // call too (its calls leave in one poll and the connection batches them); calls
             // from many tasks go through the writer, which batches them.
             let task = tokio::task::try_id();
-            let direct = p.calls.len() == 1 || (task.is_some() && task == p.last_task);
+            let direct = p.waiting() == 1 || (task.is_some() && task == p.last_task);
             p.last_task = task;
             (id, direct)
         };
@@ -776,7 +800,7 @@ impl RpcClient {
     /// How many calls wait for their reply (at most the client's
     /// [`max_pending_calls`](ConnectRpc::max_pending_calls)).
     pub fn pending_calls(&self) -> usize {
-        self.inner.shared.pending.lock().unwrap().calls.len()
+        self.inner.shared.pending.lock().unwrap().waiting()
     }
 
     /// How many received messages were dropped since the client started: replies whose id
@@ -870,10 +894,7 @@ impl<T: FromValue> Future for CallFuture<T> {
                         }
                         None
                     }
-                    Some(Slot::Answered(_)) => match p.calls.remove(&call.guard.id) {
-                        Some(Slot::Answered(reply)) => Some(Ok(reply)),
-                        _ => unreachable!("the entry was just seen answered"),
-                    },
+                    Some(Slot::Answered(_)) => p.remove(call.guard.id).map(Ok),
                     // Only closing takes the entry of a call that has not ended.
                     None => Some(Err(Error::ServiceClosed)),
                 }
