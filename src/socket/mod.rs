@@ -1345,6 +1345,7 @@ impl Socket {
     /// With [`sndtimeo`](Self::sndtimeo) set, waits at most that long: `EAGAIN` when it
     /// runs out (0: at once when no peer has room), and the message is dropped.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        self.fan_out_budget().await;
         // Fast path first, SNDTIMEO only when the message has to wait: building and moving
         // the waiting futures on every call cost a fifth of the send path's instructions.
         let mut slot = Some(msg.into());
@@ -1363,6 +1364,7 @@ impl Socket {
 
     /// `send` without SNDTIMEO (for the layers above, which keep their own timing).
     pub(crate) async fn send_untimed(&self, msg: impl Into<Message>) -> Result<()> {
+        self.fan_out_budget().await;
         // Fast path: no waiter registration when a peer has room. The message stays in
         // `slot` until it is queued.
         let mut slot = Some(msg.into());
@@ -1372,6 +1374,23 @@ impl Socket {
             Err(SendBlock::Err(e)) => return Err(*e),
         }
         self.send_wait(slot).await
+    }
+
+    /// PUB, XPUB and RADIO: spends one unit of tokio's cooperative task budget (as tokio's
+    /// own channels do), so that a publishing loop steps aside once every so many sends.
+    /// Their sends never wait for room (a subscriber at SNDHWM loses the message): without
+    /// this, a loop of them never let its worker thread run anything else, the connection
+    /// tasks that write its messages included, and on a busy machine most messages were
+    /// dropped at SNDHWM for want of a turn to write them. Spent before the message is
+    /// queued, so a send cancelled here has queued nothing.
+    #[inline]
+    async fn fan_out_budget(&self) {
+        if matches!(
+            self.socket_type,
+            SocketType::Pub | SocketType::XPub | SocketType::Radio
+        ) {
+            tokio::task::coop::consume_budget().await;
+        }
     }
 
     /// Waits until a peer takes the message in `slot`.
