@@ -135,6 +135,50 @@ async fn slow_subscriber_does_not_stall_others() {
     drop(slow);
 }
 
+/// A PUB send never waits (a subscriber at SNDHWM loses the message), so a loop of them
+/// must step aside now and then by itself: on a one-thread runtime the connection tasks
+/// that carry its messages run only when it does. Without that, nothing reached the
+/// subscriber until the loop ended, and all but a queue's worth were dropped.
+#[tokio::test]
+async fn a_publishing_loop_lets_its_connections_run() {
+    let _panics = support::check_library_panics();
+    let publ = Socket::new(SocketType::Pub);
+    let ep = publ.bind("tcp://127.0.0.1:*").await.unwrap();
+    let sub = Socket::new(SocketType::Sub);
+    sub.subscribe("").unwrap();
+    sub.connect(&ep).await.unwrap();
+    sync_pubsub(&publ, &sub, "sync").await;
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = got.clone();
+    let reader = tokio::spawn(async move {
+        // In order, with gaps only where the PUB dropped at SNDHWM.
+        let mut next = 0u32;
+        loop {
+            let m = sub.recv().await.unwrap();
+            if m[0] == "sync" {
+                continue;
+            }
+            let i = u32::from_be_bytes(m[0][..4].try_into().unwrap());
+            assert!(i >= next, "message {i} after {next}");
+            next = i + 1;
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    // Nothing but sends: the loop awaits no other future.
+    let n = 20_000u32;
+    for i in 0..n {
+        within(publ.send(Message::from(i.to_be_bytes().to_vec())))
+            .await
+            .unwrap();
+    }
+    let during = got.load(std::sync::atomic::Ordering::Relaxed);
+    reader.abort();
+    assert!(
+        during > 0,
+        "no message reached the subscriber while {n} were published"
+    );
+}
+
 #[tokio::test]
 async fn xpub_sees_subscriptions_and_xsub_sends_them() {
     let _panics = support::check_library_panics();

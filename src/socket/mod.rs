@@ -43,7 +43,7 @@ use monitor::{EventKind, EventQueue, Monitor};
 use options::Options;
 use state::{SendBlock, State, Wakes};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -114,7 +114,13 @@ pub struct Socket {
     sndtimeo: AtomicI32,
     /// ZMQ_USE_FD: the handed descriptor the next tcp/ipc bind adopts (-1: none).
     use_fd: AtomicI32,
+    /// Sends of a fan-out socket, for its turns to step aside (`fan_out_turn`).
+    fan_out_sends: AtomicU32,
 }
+
+/// A fan-out socket's send steps aside (yields to the runtime) once in this many, as
+/// tokio's own channels do once their task's budget of 128 operations is spent.
+const FAN_OUT_TURN: u32 = 128;
 
 /// A listening socket made outside this library, for [`Socket::bind_listener`].
 #[derive(Debug)]
@@ -242,6 +248,7 @@ impl Socket {
             rcvtimeo: AtomicI32::new(-1),
             sndtimeo: AtomicI32::new(-1),
             use_fd: AtomicI32::new(-1),
+            fan_out_sends: AtomicU32::new(0),
         }
     }
 
@@ -1478,17 +1485,29 @@ impl Socket {
     /// With [`sndtimeo`](Self::sndtimeo) set, waits at most that long: `EAGAIN` when it
     /// runs out (0: at once when no peer has room), and the message is dropped.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        let mut slot = Some(msg.into());
         // Fast path first, SNDTIMEO only when the message has to wait: building and moving
         // the waiting futures on every call cost a fifth of the send path's instructions.
-        let mut slot = Some(msg.into());
-        match self.try_send_inner(&mut slot) {
+        // A fan-out socket's turn to step aside (`fan_out_turn`) takes the waiting path,
+        // which yields first: no await point more in this function.
+        let r = if self.fan_out_turn() {
+            Err(SendBlock::Full)
+        } else {
+            self.try_send_inner(&mut slot)
+        };
+        match r {
             Ok(()) => return Ok(()),
             Err(SendBlock::Full) => {}
             Err(SendBlock::Err(e)) => return Err(*e),
         }
         match self.sndtimeo.load(Ordering::Relaxed) {
             t if t < 0 => self.send_wait(slot).await,
-            0 => Err(Error::again("no peer can take the message now")),
+            // Tried again: on a fan-out socket's turn nothing was tried yet.
+            0 => match self.try_send_inner(&mut slot) {
+                Ok(()) => Ok(()),
+                Err(SendBlock::Full) => Err(Error::again("no peer can take the message now")),
+                Err(SendBlock::Err(e)) => Err(*e),
+            },
             // Boxed: the timer is in the future only for a timed wait, not in every send.
             t => Box::pin(timed(t, "send", "SNDTIMEO", self.send_wait(slot))).await,
         }
@@ -1496,6 +1515,10 @@ impl Socket {
 
     /// `send` without SNDTIMEO (for the layers above, which keep their own timing).
     pub(crate) async fn send_untimed(&self, msg: impl Into<Message>) -> Result<()> {
+        if self.fan_out_turn() {
+            // See `fan_out_turn`.
+            tokio::task::yield_now().await;
+        }
         // Fast path: no waiter registration when a peer has room. The message stays in
         // `slot` until it is queued.
         let mut slot = Some(msg.into());
@@ -1507,8 +1530,37 @@ impl Socket {
         self.send_wait(slot).await
     }
 
+    /// PUB, XPUB and RADIO, whose sends never wait for room (a subscriber at SNDHWM loses
+    /// the message).
+    #[inline]
+    fn fans_out(&self) -> bool {
+        matches!(
+            self.socket_type,
+            SocketType::Pub | SocketType::XPub | SocketType::Radio
+        )
+    }
+
+    /// Whether this send of a fan-out socket is its turn to step aside: one in
+    /// `FAN_OUT_TURN`. Their sends never wait for room, so without it a loop of them never
+    /// let its worker thread run anything else, the connection tasks that write its
+    /// messages included, and most messages were dropped at SNDHWM for want of a turn to
+    /// write them. (A plain counter: a lost update between threads only moves a turn.)
+    #[inline]
+    fn fan_out_turn(&self) -> bool {
+        if !self.fans_out() {
+            return false;
+        }
+        let n = self.fan_out_sends.load(Ordering::Relaxed).wrapping_add(1);
+        self.fan_out_sends.store(n, Ordering::Relaxed);
+        n % FAN_OUT_TURN == 0
+    }
+
     /// Waits until a peer takes the message in `slot`.
     async fn send_wait(&self, mut slot: Option<Message>) -> Result<()> {
+        if self.fans_out() {
+            // Its turn to step aside (`fan_out_turn`), or XPUB_NODROP at SNDHWM.
+            tokio::task::yield_now().await;
+        }
         loop {
             let notified = self.shared.send_ready.notified();
             tokio::pin!(notified);
