@@ -97,7 +97,9 @@ pub async fn proxy(frontend: &Socket, backend: &Socket, capture: Option<&Socket>
 /// machine's native byte order (little-endian on x86-64 and AArch64) as libzmq copies its
 /// `uint64_t` counters: frontend messages received, frontend bytes received, frontend
 /// messages sent, frontend bytes sent, then the same four for the backend. The counts are
-/// the proxy's own (what it forwarded since it started) and, as in libzmq 4.3.5, a
+/// the proxy's own (what it received and sent since it started: a message waiting for room
+/// at its destination counts as received, not yet as sent, as in libzmq) and, as in
+/// libzmq 4.3.5, a
 /// "message" is a message *part*: a 3-frame message counts 3, and its bytes are the sum of
 /// its frame sizes (a ROUTER's routing-id frame included). (libzmq 4.3.4 and older counted
 /// a multipart message once.) [`ProxyStatistics::from_message`] decodes the reply.
