@@ -451,12 +451,11 @@ async fn pump(from: &Socket, to: &Socket, dir: Dir, ctx: &Ctx<'_>) -> Result<()>
         let mut tally = Tally::default();
         let mut n = 1;
         let full_run = loop {
-            tally.received(&msg);
+            let (parts, bytes) = (msg.len() as u64, msg.byte_len() as u64);
+            tally.received(parts, bytes);
             if let Some(capture) = ctx.capture {
                 copy_to_capture(capture, &msg)?;
             }
-            let bytes = msg.byte_len() as u64;
-            let parts = msg.len() as u64;
             let waited = match to.try_send(msg) {
                 Ok(()) => {
                     tally.sent(parts, bytes);
@@ -479,7 +478,7 @@ async fn pump(from: &Socket, to: &Socket, dir: Dir, ctx: &Ctx<'_>) -> Result<()>
                 }
             };
             if waited || n == burst {
-                break !waited;
+                break !waited && n == BURST;
             }
             msg = match from.try_recv() {
                 Ok(m) => m,
@@ -528,9 +527,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn received(&mut self, msg: &Message) {
-        self.parts_in += msg.len() as u64;
-        self.bytes_in += msg.byte_len() as u64;
+    fn received(&mut self, parts: u64, bytes: u64) {
+        self.parts_in += parts;
+        self.bytes_in += bytes;
     }
 
     fn sent(&mut self, parts: u64, bytes: u64) {
