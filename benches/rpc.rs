@@ -22,8 +22,9 @@
 //! only by the RPC work.
 //!
 //! For profiling: `RPC_BENCH_ONLY=rust|rust-conc|raw|raw-conc|raw-to-rpc` runs one
-//! scenario and prints CPU time per call of both processes, and `RPC_BENCH_SERVER=<endpoint>`
-//! uses an RPC server started by hand (`<bench binary> --serve rpc`).
+//! scenario and prints CPU time and context switches per call of both processes, and
+//! `RPC_BENCH_SERVER=<endpoint>` uses an RPC server started by hand (`<bench binary> --serve
+//! rpc`).
 
 #[allow(dead_code)]
 #[path = "../tests/support/python.rs"]
@@ -294,6 +295,26 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Context switches so far of the live threads of process `pid` (Linux; the sum of each
+/// thread's `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches`). On a multi-thread
+/// runtime they count the hand-overs between threads that parking workers cost.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 fn python_client(endpoint: &str, calls: usize, in_flight: usize) -> f64 {
     let out = Command::new(python::venv_python())
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -437,6 +458,11 @@ fn main() {
             cpu_seconds(std::process::id()) * 1e6 / calls_total as f64,
             cpu_seconds(echo_server.child.id()) * 1e6 / calls_total as f64
         );
+        println!(
+            "context switches per 100 calls: client {:.1}, server {:.1}",
+            context_switches(std::process::id()) as f64 * 100.0 / calls_total as f64,
+            context_switches(echo_server.child.id()) as f64 * 100.0 / calls_total as f64
+        );
         let raw = (median(raw.0), median(raw.1));
         println!(
             "raw echo: {} sequential, {} with {IN_FLIGHT} in flight",
@@ -456,6 +482,11 @@ fn main() {
             "CPU per call: client {:.2} us, server {:.2} us (whole process lifetimes)",
             client_cpu * 1e6 / calls_total as f64,
             server_cpu * 1e6 / calls_total as f64
+        );
+        println!(
+            "context switches per 100 calls: client {:.1}, server {:.1}",
+            context_switches(std::process::id()) as f64 * 100.0 / calls_total as f64,
+            context_switches(rpc_server.child.id()) as f64 * 100.0 / calls_total as f64
         );
         println!(
             "Rust RPC: {} sequential, {} with {IN_FLIGHT} in flight",

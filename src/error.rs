@@ -42,6 +42,9 @@ pub enum ErrorKind {
     IncompatibleProtocol,
     /// `EFAULT`: libzmq's answer to PEER's `connect_peer` under IMMEDIATE.
     Fault,
+    /// `ENODEV`: a bind names no interface (nor address or host) that exists, as libzmq
+    /// answers for `tcp://nosuch0:5555`.
+    NoDevice,
     /// Any other I/O error from the operating system.
     Io,
 }
@@ -68,6 +71,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => 13,
             ErrorKind::IncompatibleProtocol => 156_384_764,
             ErrorKind::Fault => 14,
+            ErrorKind::NoDevice => 19,
             ErrorKind::Io => 5,
         }
     }
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "EACCES",
             ErrorKind::IncompatibleProtocol => "ENOCOMPATPROTO",
             ErrorKind::Fault => "EFAULT",
+            ErrorKind::NoDevice => "ENODEV",
             ErrorKind::Io => "EIO",
         }
     }
@@ -113,7 +118,9 @@ impl ErrorKind {
             ErrorKind::Closed => io::ErrorKind::NotConnected,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
-            ErrorKind::Fsm | ErrorKind::Fault | ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Fsm | ErrorKind::Fault | ErrorKind::NoDevice | ErrorKind::Io => {
+                io::ErrorKind::Other
+            }
         }
     }
 }
@@ -174,6 +181,11 @@ impl std::error::Error for Error {}
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        // An error of this crate carried through an io::Error (transport code returns
+        // io::Result) comes back as it was, its kind kept.
+        if let Some(inner) = e.get_ref().and_then(|r| r.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
         let kind = match e.kind() {
             io::ErrorKind::WouldBlock => ErrorKind::Again,
             io::ErrorKind::AddrInUse => ErrorKind::AddrInUse,

@@ -293,8 +293,9 @@ async fn send_without_a_known_routing_id_is_ehostunreach() {
     }
 }
 
-/// Every single-frame type refuses a message of more than one frame with `EINVAL`, gives
-/// it back, and sends nothing; GATHER cannot send and SCATTER cannot receive (`ENOTSUP`).
+/// Every single-frame type that sends refuses a message of more than one frame with
+/// `EINVAL`, gives it back, and sends nothing; GATHER cannot send and SCATTER cannot
+/// receive (`ENOTSUP`).
 #[tokio::test]
 async fn more_than_one_frame_is_einval_and_one_way_types_refuse_the_other_way() {
     for t in [
@@ -303,6 +304,7 @@ async fn more_than_one_frame_is_einval_and_one_way_types_refuse_the_other_way() 
         SocketType::Scatter,
         SocketType::Peer,
         SocketType::Channel,
+        SocketType::Radio,
     ] {
         assert!(t.is_single_frame());
         let s = Socket::new(t);
@@ -325,6 +327,7 @@ async fn more_than_one_frame_is_einval_and_one_way_types_refuse_the_other_way() 
         scatter.try_recv().unwrap_err().kind(),
         ErrorKind::NotSupported
     );
+    assert!(SocketType::Dish.is_single_frame());
     assert!(!SocketType::Dealer.is_single_frame());
 }
 
@@ -490,6 +493,8 @@ fn names_and_numbers_are_libzmqs() {
         (Scatter, Gather),
         (Peer, Peer),
         (Channel, Channel),
+        (Radio, Dish),
+        (Dish, Radio),
     ];
     for a in SocketType::ALL {
         for b in SocketType::ALL {

@@ -1,5 +1,6 @@
 //! The last libzmq 4.3.5 options a user may set: RCVTIMEO/SNDTIMEO on the async socket,
-//! serving a listener made elsewhere (`bind_listener`, ZMQ_USE_FD's safe form),
+//! serving a listener made elsewhere (`bind_listener`, ZMQ_USE_FD's safe form; USE_FD by
+//! number for socket activation is in `use_fd.rs`),
 //! ZAP_ENFORCE_DOMAIN, and the accepted-without-effect LOOPBACK_FASTPATH and
 //! IN/OUT_BATCH_SIZE, against libzmq (pyzmq running `interop/peer.py`) where libzmq can be
 //! the other end. (BACKLOG for IPC and BUSY_POLL are checked on the kernel sockets in
@@ -177,8 +178,9 @@ async fn bind_listener_serves_an_owned_unix_listener_to_libzmq() {
 }
 
 /// ZMQ_USE_FD by number: -1 (libzmq's default, "no descriptor") is accepted and read
-/// back; a descriptor number is refused with EINVAL pointing to `bind_listener`, since
-/// adopting a raw descriptor needs unsafe code.
+/// back; in a process that was not socket-activated (see `tests/use_fd.rs` for one that
+/// is), a descriptor number is refused with EINVAL pointing to `bind_listener`, since safe
+/// Rust cannot adopt an arbitrary descriptor.
 #[tokio::test]
 async fn use_fd_by_number_is_refused_with_the_safe_alternative() {
     let _panics = support::check_library_panics();

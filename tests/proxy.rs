@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use aiozmq::{proxy, proxy_steerable, ErrorKind, Message, ProxyStatistics, Socket, SocketType};
 use bytes::Bytes;
+use support::broker::{client_id, expect_empty_reply, request_body, spawn_workers, statistics};
 use support::{bind_any, connect, frames, msg, recv, send, OP_TIMEOUT};
 use tokio::task::JoinHandle;
 
@@ -49,52 +50,6 @@ async fn expect_nothing(s: &Socket, what: &str) {
     if let Ok(r) = tokio::time::timeout(QUIET, s.recv()).await {
         panic!("{what}: expected no message, got {r:?}");
     }
-}
-
-/// Sends a control command on a REQ socket and returns the reply.
-async fn command(ctl: &Socket, cmd: &'static str) -> Message {
-    send(ctl, cmd, cmd).await;
-    recv(ctl, &format!("reply to {cmd}")).await
-}
-
-async fn statistics(ctl: &Socket) -> ProxyStatistics {
-    let reply = command(ctl, "STATISTICS").await;
-    ProxyStatistics::from_message(&reply)
-        .unwrap_or_else(|e| panic!("bad STATISTICS reply {reply:?}: {e}"))
-}
-
-async fn expect_empty_reply(ctl: &Socket, cmd: &'static str) {
-    let reply = command(ctl, cmd).await;
-    assert_eq!(frames(&reply), vec![Vec::<u8>::new()], "REP reply to {cmd}");
-}
-
-/// REP workers replying `ok:` + the request, until aborted.
-fn spawn_workers(backend_ep: &str, n: usize) -> Vec<JoinHandle<()>> {
-    (0..n)
-        .map(|_| {
-            let ep = backend_ep.to_string();
-            tokio::spawn(async move {
-                let rep = Socket::new(SocketType::Rep);
-                rep.connect(&ep).await.expect("worker connect");
-                loop {
-                    let req = rep.recv().await.expect("worker recv");
-                    let mut body = b"ok:".to_vec();
-                    body.extend_from_slice(&req[0]);
-                    rep.send(body).await.expect("worker send");
-                }
-            })
-        })
-        .collect()
-}
-
-/// The body of client `client`'s request `j` (the broker sees routing id, empty
-/// delimiter, body; the reply body is `ok:` + this).
-fn request_body(client: usize, j: usize) -> String {
-    format!("request {j} from client {client}")
-}
-
-fn client_id(client: usize) -> String {
-    format!("client-{client}")
 }
 
 /// 10 REQ clients x 10 requests through a ROUTER/DEALER broker to 3 REP workers; every

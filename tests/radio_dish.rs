@@ -428,6 +428,57 @@ async fn radio_to_dish_over_udp_multicast_on_the_loopback() {
     close(&dish).await;
 }
 
+/// `udp://lo;GROUP:port`, the interface by name as libzmq takes it: the DISH joins the
+/// group on the loopback interface and the RADIO sends through it; the endpoint keeps
+/// the name.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn radio_to_dish_over_udp_multicast_by_interface_name() {
+    let _panics = support::check_library_panics();
+    let group = std::net::Ipv4Addr::new(239, 255, 77, 15);
+    if !multicast_comes_back(group, Some(std::net::Ipv4Addr::LOCALHOST), true).await {
+        eprintln!(
+            "\n*** MULTICAST UNAVAILABLE: this machine does not loop a multicast datagram \
+             back through 127.0.0.1; the udp://lo;group multicast test is SKIPPED ***\n"
+        );
+        return;
+    }
+    let dish = Socket::new(SocketType::Dish);
+    let ep = dish
+        .bind(&format!("udp://lo;{group}:0"))
+        .await
+        .expect("multicast bind by interface name");
+    assert!(ep.starts_with(&format!("udp://lo;{group}:")), "{ep}");
+    dish.join("nic").unwrap();
+    let radio = Socket::new(SocketType::Radio);
+    connect(&radio, &ep).await;
+    let got = send_until_received(&radio, &dish, &grouped("nic", "through lo")).await;
+    assert_eq!(got, grouped("nic", "through lo"));
+    close(&radio).await;
+    close(&dish).await;
+}
+
+/// A multicast interface name that is no interface: the DISH's bind fails with
+/// `ENODEV`, as libzmq's; the RADIO's connect (which opens its socket in the background)
+/// reports CONNECT_DELAYED with errno 19.
+#[tokio::test]
+async fn an_unknown_multicast_interface_is_enodev() {
+    let _panics = support::check_library_panics();
+    let dish = Socket::new(SocketType::Dish);
+    let e = dish
+        .bind("udp://nosuch-if0;239.255.77.16:0")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoDevice, "{e}");
+    let radio = Socket::new(SocketType::Radio);
+    let mut mon = radio.monitor(16);
+    connect(&radio, "udp://nosuch-if0;239.255.77.16:5555").await;
+    let ev = wait_event(&mut mon, EventKind::ConnectDelayed, "connect delayed").await;
+    assert_eq!(ev.value, 19);
+    close(&radio).await;
+    close(&dish).await;
+}
+
 /// MULTICAST_LOOP off: this host's receivers hear nothing of the RADIO. Only where the
 /// default route carries multicast and plain sockets show the option's effect (through
 /// the loopback interface a datagram comes back in anyway, loop or not).

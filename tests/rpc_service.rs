@@ -1098,3 +1098,102 @@ async fn a_flooded_client_gives_way_every_32_replies() {
     client.close();
     within(client.wait_closed()).await;
 }
+
+/// A reply waits in its call's entry until the caller takes it: the call stops counting as
+/// pending as soon as the reply is in, before its future is polled again, and the reply is
+/// then there for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_call_is_not_pending_before_its_caller_takes_the_reply() {
+    let _panics = support::check_library_panics();
+    let router = Socket::new(SocketType::Router);
+    let endpoint = router.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = rpc::connect_rpc()
+        .connect(endpoint)
+        .timeout(T)
+        .await
+        .unwrap();
+    let mut fut = std::pin::pin!(client.call_as::<i64>("add", (1, 2), ()));
+    // One poll sends the request and leaves the call waiting.
+    assert!(futures_util::poll!(fut.as_mut()).is_pending());
+    assert_eq!(client.pending_calls(), 1);
+    let mut req = within(router.recv()).await.unwrap();
+    let envelope = req.pop_front().unwrap();
+    let header = rpc::wire::RequestHeader::load(&req[0]).unwrap();
+    let reply = rpc::wire::ReplyHeader {
+        pid: 1,
+        random: 2,
+        req_id: header.req_id,
+        time: 0.0,
+        is_error: false,
+    };
+    let mut msg = Message::from(envelope);
+    msg.push_back(Bytes::copy_from_slice(&reply.encode()));
+    msg.push_back(Bytes::from_static(b"\x03"));
+    router.try_send(msg).unwrap();
+    // The receive loop runs on the runtime's threads; the call's future is not polled.
+    within(async {
+        while client.pending_calls() != 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert_eq!(within(fut).await.unwrap(), 3);
+    assert_eq!(client.pending_calls(), 0);
+    assert_eq!(client.dropped_replies(), 0);
+    support::close(&router).await;
+    client.close();
+    within(client.wait_closed()).await;
+}
+
+/// Closing a client while calls from many tasks on a multi-thread runtime are in flight
+/// ends every one of them: answered, or failed with `ServiceClosed`, none left hanging
+/// (the waiting callers are woken from the closing thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_mid_flight_on_many_threads_ends_every_call() {
+    let _panics = support::check_library_panics();
+    let (server, client) = serve_calc().await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            let answered = answered.clone();
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                let mut running: futures_util::stream::FuturesUnordered<_> = (0..50)
+                    .map(|_| client.call_as::<i64>("add", (1, 2), ()))
+                    .collect();
+                let mut closed = 0;
+                while let Some(r) = running.next().await {
+                    match r {
+                        Ok(n) => {
+                            assert_eq!(n, 3);
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            // Keep 50 in flight until the client closes.
+                            running.push(client.call_as::<i64>("add", (1, 2), ()));
+                        }
+                        Err(Error::ServiceClosed) => closed += 1,
+                        Err(e) => panic!("unexpected error {e:?}"),
+                    }
+                }
+                closed
+            })
+        })
+        .collect();
+    within(async {
+        while answered.load(Ordering::Relaxed) < 2000 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    client.close();
+    let mut closed = 0;
+    for t in tasks {
+        closed += within(t).await.unwrap();
+    }
+    // Every task had 50 calls in flight when it stopped; each ended with ServiceClosed.
+    assert_eq!(closed, 8 * 50);
+    assert_eq!(client.pending_calls(), 0);
+    within(client.wait_closed()).await;
+    server.close();
+    within(server.wait_closed()).await;
+}

@@ -41,11 +41,11 @@ pub fn parse_type(v: &str) -> Result<SocketType, String> {
     })
 }
 
-/// Every socket type the library knows: its table of ZMTP types, and STREAM.
+/// Every socket type the library knows: its table of ZMTP types, STREAM and DGRAM.
 pub fn every_type() -> Vec<SocketType> {
     SocketType::ALL
         .into_iter()
-        .chain([SocketType::Stream])
+        .chain([SocketType::Stream, SocketType::Dgram])
         .collect()
 }
 
@@ -252,9 +252,13 @@ mod tests {
         assert_eq!(parse_type("xPub").unwrap(), SocketType::XPub);
         assert!(parse_type("rooter").unwrap_err().contains("'rooter'"));
         assert_eq!(parse_type("Scatter").unwrap(), SocketType::Scatter);
-        // The error lists every type of the library's table, and STREAM.
+        assert_eq!(parse_type("dgram").unwrap(), SocketType::Dgram);
+        // The error lists every type of the library's table, STREAM and DGRAM.
         let e = parse_type("rooter").unwrap_err();
-        for t in SocketType::ALL.into_iter().chain([SocketType::Stream]) {
+        for t in SocketType::ALL
+            .into_iter()
+            .chain([SocketType::Stream, SocketType::Dgram])
+        {
             assert!(e.contains(&t.as_str().to_ascii_lowercase()), "{t}: {e}");
         }
     }

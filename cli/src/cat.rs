@@ -42,7 +42,7 @@ What it does, by socket type:
   DEALER, ROUTER, PAIR, both at once: send each line and print each message received;
   XPUB, XSUB, STREAM,   the end of the input stops the sending, not the receiving
   CLIENT, SERVER,
-  PEER, CHANNEL
+  PEER, CHANNEL, DGRAM
   REQ                   for each line: send it, wait for the reply, print the reply;
                         exit at the end of the input
   REP                   for each request: print it, then send the next line as the
@@ -75,7 +75,12 @@ byte, written as frames are: as it is (bytes, not necessarily UTF-8), or in hex 
 --hex (also in --group and --join): use --hex for groups that are binary or hold the
 separator. Over udp://, a RADIO connects and a DISH binds (as in libzmq); a RADIO
 drops the messages of groups no DISH joined, and its udp:// destinations get every
-group (the DISH filters).";
+group (the DISH filters).
+A DGRAM (libzmq's draft type) sends and receives plain UDP datagrams on the udp://
+endpoint it binds (it takes no other endpoint, and one only): it prints ADDR<TAB>DATA
+for each datagram, ADDR being the sender as IP:PORT, and a line ADDR<TAB>DATA sends
+DATA as one datagram to ADDR (an IPv4 address, or an IPv6 one in brackets, and a port);
+a line of another shape is refused as a malformed line is (status 1).";
 
 const AFTER_HELP: &str = "\
 Output: stdout has the received messages and nothing else. stderr has status lines:
@@ -103,7 +108,8 @@ Examples:
   aiozmq cat --type server --bind 'tcp://*:5559' --echo
   printf '\\thello\\n' | aiozmq cat --type peer --connect-peer tcp://127.0.0.1:5560 -n 1
   aiozmq cat --type dish --bind 'udp://*:5561' --join weather --join news
-  echo sunny | aiozmq cat --type radio --connect udp://127.0.0.1:5561 --group weather";
+  echo sunny | aiozmq cat --type radio --connect udp://127.0.0.1:5561 --group weather
+  printf '127.0.0.1:5562\thello\n' | aiozmq cat --type dgram --bind 'udp://*:5563'";
 
 /// `aiozmq cat`'s options, as clap parses them.
 #[derive(clap::Args, Debug)]
@@ -308,12 +314,13 @@ fn parse(o: CatOpts, m: &ArgMatches) -> Result<CatArgs, Failure> {
                 | SocketType::Client
                 | SocketType::Peer
                 | SocketType::Channel
+                | SocketType::Dgram
         ) {
             return Err(usage(
                 Some(CMD),
                 format!(
-                    "--echo is for REP, ROUTER, DEALER, PAIR, SERVER, CLIENT, PEER and \
-                     CHANNEL sockets, not {t}"
+                    "--echo is for REP, ROUTER, DEALER, PAIR, SERVER, CLIENT, PEER, \
+                     CHANNEL and DGRAM sockets, not {t}"
                 ),
             ));
         }
@@ -558,10 +565,7 @@ enum Outgoing {
 /// the library's `EINVAL` to stop the command.
 fn outgoing(t: SocketType, format: &Format, group: &[u8], line: &[u8]) -> Result<Outgoing, String> {
     let single = |msg: Message| {
-        // A RADIO's messages are one frame too (its group travels apart, as a frame of
-        // its own over ZMTP), though the library's table does not count it as the draft
-        // single-frame types.
-        if (t.is_single_frame() || t == SocketType::Radio) && msg.len() > 1 {
+        if t.is_single_frame() && msg.len() > 1 {
             Err(format!(
                 "{t} sockets send single-frame messages, and this line has {} frames (use \
                  --hex for data that holds the separator)",
@@ -584,6 +588,24 @@ fn outgoing(t: SocketType, format: &Format, group: &[u8], line: &[u8]) -> Result
         return Ok(Outgoing::Message(
             msg.with_group(g).map_err(|e| e.to_string())?,
         ));
+    }
+    if t == SocketType::Dgram {
+        let msg = format.decode(line)?;
+        if msg.len() != 2 {
+            return Err(format!(
+                "a DGRAM socket's line is ADDR<separator>DATA (two frames), and this one has \
+                 {} (use --hex for data that holds the separator)",
+                msg.len()
+            ));
+        }
+        if aiozmq::transport::parse_dgram_address(&msg[0]).is_none() {
+            return Err(format!(
+                "'{}' is no DGRAM address (IP:PORT, an IPv6 address in brackets, port 1 to \
+                 65535)",
+                String::from_utf8_lossy(&msg[0])
+            ));
+        }
+        return Ok(Outgoing::Message(msg));
     }
     if !routes_by_id(t) {
         return Ok(Outgoing::Message(single(format.decode(line)?)?));
@@ -660,6 +682,7 @@ async fn send(
 /// Receives one message, waiting at most `timeout`.
 async fn recv(socket: &Socket, timeout: Option<Duration>) -> Result<Message, Failure> {
     match within(timeout, socket.recv()).await {
+        Ok(Ok(m)) if socket.socket_type() == SocketType::Dgram => Ok(dgram_printable(m)),
         Ok(Ok(m)) => Ok(m),
         Ok(Err(e)) => Err(runtime_error(CMD, format!("receive failed: {e}"))),
         Err(()) => Err(Failure::Timeout {
@@ -667,6 +690,18 @@ async fn recv(socket: &Socket, timeout: Option<Duration>) -> Result<Message, Fai
             message: format!("no message within {} ms", ms(timeout.unwrap_or_default())),
         }),
     }
+}
+
+/// DGRAM: the received message with its address frame's final NUL (libzmq's, which the
+/// library keeps) removed, so that ADDR prints as IP:PORT.
+fn dgram_printable(mut m: Message) -> Message {
+    if let Some(addr) = m.pop_front() {
+        m.push_front(
+            addr.strip_suffix(&[0])
+                .map_or(addr.clone(), |a| addr.slice(..a.len())),
+        );
+    }
+    m
 }
 
 /// Prints `msg` (see [`line_of`]).
@@ -1095,6 +1130,35 @@ mod tests {
         assert_eq!(
             outgoing(SocketType::Dealer, &f, &[], b"a\tb").unwrap(),
             Outgoing::Message(Message::from(vec![Bytes::from("a"), Bytes::from("b")]))
+        );
+    }
+
+    #[test]
+    fn dgram_lines_are_address_and_data() {
+        let f = Format::default();
+        assert_eq!(
+            outgoing(SocketType::Dgram, &f, &[], b"127.0.0.1:5\thi").unwrap(),
+            Outgoing::Message(Message::from(vec![
+                Bytes::from_static(b"127.0.0.1:5"),
+                Bytes::from_static(b"hi")
+            ]))
+        );
+        for (line, why) in [
+            (&b"hi"[..], "two frames"),
+            (b"127.0.0.1:5\thi\tthere", "two frames"),
+            (b"host:5\thi", "no DGRAM address"),
+        ] {
+            let e = outgoing(SocketType::Dgram, &f, &[], line).unwrap_err();
+            assert!(e.contains(why), "{line:?}: {e}");
+        }
+        let received = Message::from(vec![
+            Bytes::from_static(b"10.0.0.1:7\0"),
+            Bytes::from_static(b"x"),
+        ]);
+        assert_eq!(
+            line_of(&f, &dgram_printable(received)),
+            b"10.0.0.1:7\tx",
+            "libzmq's NUL is left out"
         );
     }
 

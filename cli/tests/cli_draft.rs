@@ -1,8 +1,8 @@
 //! `aiozmq cat` with libzmq's draft socket types (CLIENT/SERVER, SCATTER/GATHER, PEER,
-//! CHANNEL, RADIO/DISH), against this crate's own sockets (pyzmq's release build has no
-//! draft types): routing ids on SERVER and PEER lines, `--connect-peer`, groups on RADIO
-//! and DISH lines (over tcp and udp), single-frame lines, and the directions each type
-//! allows.
+//! CHANNEL, RADIO/DISH, DGRAM), against this crate's own sockets (pyzmq's release build has
+//! no draft types) and a plain UDP socket: routing ids on SERVER and PEER lines,
+//! `--connect-peer`, groups on RADIO and DISH lines (over tcp and udp), DGRAM's ADDR<TAB>DATA
+//! lines, single-frame lines, and the directions each type allows.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -578,5 +578,78 @@ async fn radio_line_with_a_bad_group_stops_with_status_1() {
     assert!(
         err.contains("stdin line 2: a group is 1 to 255 bytes without a zero byte"),
         "{err}"
+    );
+}
+
+/// One datagram on `u`, read on a blocking-pool thread (`u` has a read timeout).
+async fn udp_recv(u: &std::net::UdpSocket) -> Vec<u8> {
+    let u = u.try_clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = u
+            .recv_from(&mut buf)
+            .expect("no datagram within its timeout");
+        buf[..n].to_vec()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn cat_as_dgram_prints_addr_and_data_and_sends_lines_as_datagrams() {
+    let _panics = support::check_library_panics();
+    let (mut cli, bound) =
+        Cli::start(&["cat", "--type", "dgram", "--bind", "udp://127.0.0.1:0"]).await;
+    let cat_addr = bound[0]
+        .strip_prefix("udp://")
+        .unwrap_or_else(|| panic!("the resolved endpoint: {bound:?}"))
+        .to_string();
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let u_addr = u.local_addr().unwrap().to_string();
+
+    u.send_to(b"hello", &cat_addr).unwrap();
+    assert_eq!(
+        cli.line().await,
+        format!("{u_addr}\thello"),
+        "ADDR<TAB>DATA, the address without libzmq's NUL"
+    );
+    cli.write(format!("{u_addr}\treply\n").as_bytes()).await;
+    assert_eq!(
+        udp_recv(&u).await,
+        b"reply",
+        "the DATA alone, as one datagram"
+    );
+    // A line without an address is malformed: status 1, the reason on stderr.
+    cli.write(b"no address\n").await;
+    let err = cli.expect_exit(1).await;
+    assert!(
+        err.contains("a DGRAM socket's line is ADDR<separator>DATA"),
+        "stderr: {err}"
+    );
+}
+
+#[tokio::test]
+async fn cat_as_dgram_refuses_a_bad_address_and_a_tcp_endpoint() {
+    let _panics = support::check_library_panics();
+    let (code, _, err) = run(
+        &["cat", "--type", "dgram", "--bind", "udp://127.0.0.1:0"],
+        b"localhost:5\tdata\n",
+    )
+    .await;
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(
+        err.contains("'localhost:5' is no DGRAM address"),
+        "stderr: {err}"
+    );
+    let (code, _, err) = run(
+        &["cat", "--type", "dgram", "--bind", "tcp://127.0.0.1:*"],
+        b"",
+    )
+    .await;
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(
+        err.contains("a DGRAM socket binds to udp:// only"),
+        "stderr: {err}"
     );
 }

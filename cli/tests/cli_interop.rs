@@ -610,6 +610,37 @@ async fn cat_curve_client_by_sockopt_against_pyzmq_server() {
     server.quit().await;
 }
 
+/// `--sockopt USE_FD=3` in a socket-activated `cat`: the PULL serves the listener handed
+/// at descriptor 3 (the bind's address is ignored: the bound endpoint is the listener's
+/// own) and a libzmq PUSH reaches it there.
+#[cfg(unix)]
+#[tokio::test]
+async fn cat_sockopt_use_fd_serves_a_socket_activated_listener() {
+    venv_python();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let mut cli = Cli::spawn_activated(
+        &[
+            "cat",
+            "--type",
+            "pull",
+            "--sockopt",
+            "USE_FD=3",
+            "--bind",
+            "tcp://192.0.2.1:1",
+            "--count",
+            "1",
+        ],
+        std::os::fd::OwnedFd::from(listener),
+    );
+    let bound = cli.ready().await;
+    assert_eq!(bound, vec![ep.clone()]);
+    let (peer, _) = PyPeer::start(["PUSH", "--connect", &ep, "send", "1", "text:activated"]).await;
+    assert_eq!(cli.lines(1).await, vec!["activated"]);
+    cli.expect_exit(0).await;
+    peer.finish().await;
+}
+
 /// What `--sockopt` refuses: usage errors (2) for what cannot be parsed, a runtime error
 /// (1) naming the option for what libzmq has and this socket cannot take.
 #[tokio::test]
@@ -628,6 +659,8 @@ async fn cat_sockopt_errors() {
         ("rate=10", 1, "--sockopt RATE (8)"),
         ("sndhwm=-1", 1, "--sockopt SNDHWM (23)"),
         ("type=1", 1, "read-only"),
+        // Not run socket-activated: no descriptor was handed.
+        ("use_fd=3", 1, "--sockopt USE_FD (89)"),
     ] {
         let mut args = base.to_vec();
         args.extend(["--sockopt", sockopt]);

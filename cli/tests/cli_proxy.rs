@@ -8,59 +8,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
-use aiozmq::{Message, ProxyStatistics, Socket, SocketType};
+use aiozmq::{Socket, SocketType};
+use support::broker::{client_id, expect_empty_reply, request_body, spawn_workers, statistics};
 use support::{bind_any, connect, frames, msg, recv, send, OP_TIMEOUT};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::task::JoinHandle;
-
-// The broker helpers below are those of the library's tests/proxy.rs (a test crate of the
-// other package, which this one cannot import).
-
-/// Sends a control command on a REQ socket and returns the reply.
-async fn command(ctl: &Socket, cmd: &'static str) -> Message {
-    send(ctl, cmd, cmd).await;
-    recv(ctl, &format!("reply to {cmd}")).await
-}
-
-async fn statistics(ctl: &Socket) -> ProxyStatistics {
-    let reply = command(ctl, "STATISTICS").await;
-    ProxyStatistics::from_message(&reply)
-        .unwrap_or_else(|e| panic!("bad STATISTICS reply {reply:?}: {e}"))
-}
-
-async fn expect_empty_reply(ctl: &Socket, cmd: &'static str) {
-    let reply = command(ctl, cmd).await;
-    assert_eq!(frames(&reply), vec![Vec::<u8>::new()], "REP reply to {cmd}");
-}
-
-/// REP workers replying `ok:` + the request, until aborted.
-fn spawn_workers(backend_ep: &str, n: usize) -> Vec<JoinHandle<()>> {
-    (0..n)
-        .map(|_| {
-            let ep = backend_ep.to_string();
-            tokio::spawn(async move {
-                let rep = Socket::new(SocketType::Rep);
-                rep.connect(&ep).await.expect("worker connect");
-                loop {
-                    let req = rep.recv().await.expect("worker recv");
-                    let mut body = b"ok:".to_vec();
-                    body.extend_from_slice(&req[0]);
-                    rep.send(body).await.expect("worker send");
-                }
-            })
-        })
-        .collect()
-}
-
-/// The body of client `client`'s request `j` (the broker sees routing id, empty
-/// delimiter, body; the reply body is `ok:` + this).
-fn request_body(client: usize, j: usize) -> String {
-    format!("request {j} from client {client}")
-}
-
-fn client_id(client: usize) -> String {
-    format!("client-{client}")
-}
 
 // ---- the command-line tool --------------------------------------------------------------
 

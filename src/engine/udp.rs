@@ -1,5 +1,5 @@
-//! `udp://` for RADIO and DISH (libzmq 4.3.5's UDP engine): no handshake, no ZMTP, one
-//! task per endpoint. A RADIO's `connect` sends each message queued for its UDP peer as one
+//! `udp://` for RADIO, DISH and DGRAM (libzmq 4.3.5's UDP engine): no handshake, no ZMTP,
+//! one task per endpoint. A RADIO's `connect` sends each message queued for its UDP peer as one
 //! datagram (the peer takes every group: a UDP destination cannot say what it joined); a
 //! DISH's `bind` delivers each datagram as a message with its group (the DISH keeps only
 //! the groups it joined) and drops the joins and leaves queued for it, as libzmq does.
@@ -176,6 +176,102 @@ pub(crate) async fn receiver(
         }
         if !msgs.is_empty() {
             shared.deliver(id, &mut subs, &mut msgs, room);
+        }
+    }
+    shared.emit_kind(EventKind::Closed, fd, &endpoint, None);
+    shared.detach(id, true, false);
+}
+
+/// DGRAM `bind` to `udp://`: sends each queued `[ip:port, body]` message's body to that
+/// address, and delivers each datagram received as `[sender's ip:port, body]` (see
+/// [`udp::dgram_address_frame`]), until unbound or closed (after sending what was queued,
+/// when closing). Under RCVHWM it stops reading, as the DISH's receiver does. A datagram
+/// arrives whole (libzmq cuts one at `MAX_DATAGRAM` bytes); a body the kernel refuses to
+/// send (too long for a datagram) is dropped, as libzmq drops what `sendto` refuses.
+pub(crate) async fn dgram(
+    shared: Arc<Shared>,
+    sock: UdpSocket,
+    endpoint: String,
+    token: CancellationToken,
+) {
+    let fd = raw_fd(&sock);
+    let via = Via {
+        accepted: true,
+        ..Via::default()
+    };
+    let Some(att) = shared.attach(None, Bytes::new(), &token, &endpoint, true, via) else {
+        return;
+    };
+    let id = att.id;
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut msgs = VecDeque::new();
+    let mut subs = Vec::new();
+    let mut items = VecDeque::new();
+    'run: loop {
+        shared.pull_items(id, &mut items, BATCH);
+        let sent_any = !items.is_empty();
+        for item in items.drain(..) {
+            // Only messages reach a DGRAM's queue, each checked at `send`.
+            let Outbound::Msg(m) = item else { continue };
+            let to = (m.len() == 2)
+                .then(|| udp::parse_dgram_address(&m[0]))
+                .flatten();
+            let Some(to) = to else { continue };
+            let sent = tokio::select! {
+                r = sock.send_to(&m[1], to) => r,
+                _ = att.kill.cancelled() => break 'run,
+                _ = token.cancelled() => break 'run,
+                _ = shared.terminate.cancelled() => break 'run,
+            };
+            if let Err(e) = sent {
+                // As libzmq: the datagram is lost, the endpoint stays.
+                tracing::debug!("{endpoint}: datagram to {to} not sent: {e}");
+            }
+        }
+        let closing = shared.closing.is_cancelled();
+        if closing {
+            // Closing: send what is still queued, receive nothing more.
+            if sent_any {
+                continue;
+            }
+            break;
+        }
+        let room = shared.in_room(id);
+        let mut got_any = false;
+        while room > 0 && msgs.len() < room.min(BATCH) {
+            match sock.try_recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let mut m = Message::from(udp::dgram_address_frame(from));
+                    m.push_back(Bytes::copy_from_slice(&buf[..n]));
+                    msgs.push_back(m);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP errors reported on the socket concern a datagram, not it.
+                    tracing::debug!("{endpoint}: {e}");
+                    break;
+                }
+            }
+        }
+        if !msgs.is_empty() {
+            got_any = true;
+            shared.deliver(id, &mut subs, &mut msgs, room);
+        }
+        if sent_any || got_any {
+            continue;
+        }
+        tokio::select! {
+            r = sock.readable(), if room > 0 => {
+                if let Err(e) = r {
+                    tracing::debug!("{endpoint}: {e}");
+                }
+            }
+            _ = att.in_space.notified(), if room == 0 => {}
+            _ = att.out_wake.notified() => {}
+            _ = shared.closing.cancelled() => {}
+            _ = att.kill.cancelled() => break,
+            _ = token.cancelled() => break,
+            _ = shared.terminate.cancelled() => break,
         }
     }
     shared.emit_kind(EventKind::Closed, fd, &endpoint, None);

@@ -253,10 +253,11 @@ impl State {
     }
 
     /// ZMQ_TOPICS_COUNT: distinct topics subscribed (SUB/XSUB: ours; PUB/XPUB: the
-    /// peers' as applied).
+    /// peers' as applied, counted as libzmq 4.3.5 does: a disconnecting peer's topics
+    /// stay counted, see `RemoteSubs::counted`).
     pub(crate) fn topics_count(&self) -> usize {
         if is_pub(self.socket_type) {
-            self.remote_subs.topics()
+            self.remote_subs.counted()
         } else {
             self.local_subs.count()
         }

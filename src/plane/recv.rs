@@ -155,6 +155,7 @@ impl State {
                 | SocketType::Stream
                 | SocketType::Pull
                 | SocketType::Pair
+                | SocketType::Dgram
                 | SocketType::Sub
                 | SocketType::XSub
                 | SocketType::Server
@@ -406,6 +407,7 @@ impl State {
             SocketType::Dealer
             | SocketType::Pull
             | SocketType::Pair
+            | SocketType::Dgram
             | SocketType::Sub
             | SocketType::XSub
             | SocketType::Server

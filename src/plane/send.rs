@@ -34,7 +34,9 @@ impl State {
             })
         };
         match self.socket_type {
-            SocketType::Dealer | SocketType::Push | SocketType::Pair => rr_room(),
+            SocketType::Dealer | SocketType::Push | SocketType::Pair | SocketType::Dgram => {
+                rr_room()
+            }
             SocketType::Req => (self.req.awaiting.is_none() || self.opts.req_relaxed) && rr_room(),
             SocketType::Rep => self.rep.pending.is_some(),
             SocketType::Router => {
@@ -241,6 +243,13 @@ impl State {
             }
             SocketType::Stream => self.send_stream(msg, back, wakes),
             SocketType::Radio => self.send_radio(msg, back, wakes),
+            SocketType::Dgram => {
+                if let Err(e) = check_dgram(&msg) {
+                    return Err(bounce_err(back, e, msg));
+                }
+                *back = Some(msg);
+                self.send_rr(back, wakes)
+            }
             SocketType::Server
             | SocketType::Peer
             | SocketType::Client
@@ -450,4 +459,24 @@ impl State {
         }
         was_full && len > 0
     }
+}
+
+/// DGRAM: a message is exactly the destination (`ip:port`) and the body, as libzmq 4.3.5
+/// takes it (a first frame without MORE, or a third frame, is `EINVAL`). An address that
+/// does not parse is `EINVAL` too; libzmq would take the message and drop it unsent.
+fn check_dgram(msg: &Message) -> Result<()> {
+    if msg.len() != 2 {
+        return Err(Error::inval(format!(
+            "a DGRAM message is two frames, the address and the body, not {}",
+            msg.len()
+        )));
+    }
+    let addr = &msg[0];
+    if crate::transport::udp::parse_dgram_address(addr).is_none() {
+        return Err(Error::inval(format!(
+            "a DGRAM destination is ip:port with a port above 0, not {:?}",
+            String::from_utf8_lossy(addr)
+        )));
+    }
+    Ok(())
 }

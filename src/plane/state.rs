@@ -24,6 +24,7 @@
 //! | CHANNEL | single frame, to the one peer                    | from the one peer; multipart dropped  |
 //! | RADIO  | one frame, to the peers that joined exactly its group, and to UDP destinations | not allowed |
 //! | DISH   | not allowed; `join`/`leave`                       | fair-queue, only joined groups        |
+//! | DGRAM  | `[ip:port, body]` to its one `udp://` bind, which sends the body there | `[sender's ip:port, body]` |
 
 use super::lease::ReadLease;
 use super::options::Options;

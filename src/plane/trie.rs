@@ -269,6 +269,11 @@ pub(crate) struct RemoteSubs {
     trie: Trie<Vec<u64>>,
     /// Topics with at least one subscriber.
     topics: usize,
+    /// ZMQ_TOPICS_COUNT as libzmq 4.3.5 keeps it: up when a topic gets its first
+    /// subscriber, down when an unsubscribe takes its last, and unchanged when a peer's
+    /// subscriptions go with its connection (libzmq's mtrie removes a pipe without
+    /// touching its counter).
+    counted: usize,
 }
 
 impl RemoteSubs {
@@ -283,11 +288,21 @@ impl RemoteSubs {
         };
         set.insert(pos, peer);
         self.topics += was_empty as usize;
+        self.counted += was_empty as usize;
         (true, was_empty)
     }
 
     /// Unsubscribes `peer`; returns (removed, topic has no subscriber left).
     pub(crate) fn remove(&mut self, topic: &[u8], peer: u64) -> (bool, bool) {
+        let r = self.take(topic, peer);
+        if r.1 {
+            self.counted = self.counted.saturating_sub(1);
+        }
+        r
+    }
+
+    /// Removes `peer` from `topic`'s set (no change to `counted`); as [`RemoteSubs::remove`].
+    fn take(&mut self, topic: &[u8], peer: u64) -> (bool, bool) {
         let Some(set) = self.trie.get_mut(topic) else {
             return (false, false);
         };
@@ -313,7 +328,7 @@ impl RemoteSubs {
             }
         });
         for k in keys {
-            if let (true, last) = self.remove(&k, peer) {
+            if let (true, last) = self.take(&k, peer) {
                 if last || every {
                     gone(&k);
                 }
@@ -324,6 +339,13 @@ impl RemoteSubs {
     /// How many distinct topics have a subscriber.
     pub(crate) fn topics(&self) -> usize {
         self.topics
+    }
+
+    /// ZMQ_TOPICS_COUNT as libzmq 4.3.5 reports it: topics that got a first subscriber
+    /// minus unsubscribes that took a topic's last one. Above [`RemoteSubs::topics`] once
+    /// a peer that held a topic alone disconnects.
+    pub(crate) fn counted(&self) -> usize {
+        self.counted
     }
 
     /// Collects the peers subscribed to a prefix of `data` into `out` (sorted, no
@@ -445,6 +467,15 @@ mod tests {
             "a is still held by 2"
         );
         assert_eq!(r.topics(), 1);
+        assert_eq!(r.counted(), 2, "libzmq's count: b went with its peer");
+        r.add(b"b", 3);
+        assert_eq!((r.topics(), r.counted()), (2, 3), "b is new again");
+        r.remove(b"b", 3);
+        assert_eq!(
+            (r.topics(), r.counted()),
+            (1, 2),
+            "an unsubscribe lowers both"
+        );
         let mut l = LocalSubs::default();
         l.add(b"x");
         l.add(b"x");

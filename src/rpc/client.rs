@@ -8,16 +8,16 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{Codec, TranslationTable};
 use super::error::{Error, ErrorTable, Exception};
-use super::service::{header_prefix, unix_time, Endpoints, Intake, Service};
+use super::service::{header_prefix, unix_time, Endpoints, Intake, Service, GIVE_WAY_EVERY};
 use super::value::{ConvertError, FromValue, IntoValue, Value};
 use super::wire::{encode_call, Reply, Request, RequestHeader};
 use crate::{Message, Socket, SocketType};
@@ -341,10 +341,27 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// The replies waiting for their calls.
+/// Where a pending call's reply goes: the call's own entry in the pending map, rather than
+/// a channel per call. The receive loop fills the entries of a whole batch of replies
+/// under one lock and wakes their callers after it, and the callers take their replies
+/// from the map: no allocation per call, and on a multi-thread runtime one hand-over of
+/// the map between the receiving thread and the calling thread per batch rather than two
+/// per call (the channel's and the map's).
+#[derive(Debug)]
+enum Slot {
+    /// No reply yet; the waker of the call's latest poll (none before its first poll).
+    Waiting(Option<Waker>),
+    /// The reply, until the call takes it.
+    Answered(Reply),
+}
+
+/// The calls waiting for their replies.
 #[derive(Debug, Default)]
 struct Pending {
-    calls: IdMap<oneshot::Sender<Reply>>,
+    calls: IdMap<Slot>,
+    /// How many of `calls` are answered (their callers have yet to take the reply): not
+    /// waiting any more, so not counted as pending.
+    answered: usize,
     /// Ids of calls that timed out recently (their late replies are expected, and dropped).
     expired: HashSet<u32>,
     expired_order: VecDeque<u32>,
@@ -354,6 +371,24 @@ struct Pending {
 }
 
 const EXPIRED_KEPT: usize = 4096;
+
+impl Pending {
+    /// Calls still waiting for their reply.
+    fn waiting(&self) -> usize {
+        self.calls.len() - self.answered
+    }
+
+    /// Removes a call's entry; its reply, if it has one.
+    fn remove(&mut self, id: u32) -> Option<Reply> {
+        match self.calls.remove(&id) {
+            Some(Slot::Answered(reply)) => {
+                self.answered -= 1;
+                Some(reply)
+            }
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Shared {
@@ -372,31 +407,60 @@ impl Shared {
     }
 
     fn fail_all(&self) {
-        let mut p = self.pending.lock().unwrap();
-        p.closed = true;
-        // Dropping the senders fails every waiting call with ServiceClosed.
-        p.calls.clear();
+        let calls = {
+            let mut p = self.pending.lock().unwrap();
+            p.closed = true;
+            p.answered = 0;
+            std::mem::take(&mut p.calls)
+        };
+        // A call that finds no entry of its own fails with ServiceClosed; woken outside the
+        // lock, as their polls take it.
+        for slot in calls.into_values() {
+            if let Slot::Waiting(Some(w)) = slot {
+                w.wake();
+            }
+        }
     }
 
-    fn deliver(&self, reply: Reply) {
-        let id = reply.header.req_id;
-        let tx = {
-            let mut p = self.pending.lock().unwrap();
-            match p.calls.remove(&id) {
-                Some(tx) => tx,
-                None => {
-                    self.dropped_replies.fetch_add(1, Ordering::Relaxed);
-                    if p.expired.contains(&id) {
-                        tracing::debug!(req_id = id, "dropping a late reply to a timed-out call");
-                    } else {
-                        tracing::warn!(req_id = id, "dropping a reply with an unknown id");
+    /// Hands every reply of `replies` to its call, under one lock, and wakes the callers
+    /// after it (`wakers` is scratch space, left empty).
+    fn deliver(&self, replies: &mut Vec<Reply>, wakers: &mut Vec<Waker>) {
+        {
+            let mut guard = self.pending.lock().unwrap();
+            let p = &mut *guard;
+            for reply in replies.drain(..) {
+                let id = reply.header.req_id;
+                match p.calls.get_mut(&id) {
+                    Some(slot @ Slot::Waiting(_)) => {
+                        if let Slot::Waiting(Some(w)) =
+                            std::mem::replace(slot, Slot::Answered(reply))
+                        {
+                            wakers.push(w);
+                        }
+                        p.answered += 1;
                     }
-                    return;
+                    Some(Slot::Answered(_)) => {
+                        // A second reply to the same request: the first one stands.
+                        self.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(req_id = id, "dropping a second reply to a call");
+                    }
+                    None => {
+                        self.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                        if p.expired.contains(&id) {
+                            tracing::debug!(
+                                req_id = id,
+                                "dropping a late reply to a timed-out call"
+                            );
+                        } else {
+                            tracing::warn!(req_id = id, "dropping a reply with an unknown id");
+                        }
+                    }
                 }
             }
-        };
-        // The caller may have gone meanwhile: nothing to do then.
-        let _ = tx.send(reply);
+        }
+        for w in wakers.drain(..) {
+            w.wake();
+        }
     }
 }
 
@@ -410,7 +474,7 @@ struct CallGuard {
 impl CallGuard {
     fn expire(&mut self) {
         let mut p = self.shared.pending.lock().unwrap();
-        p.calls.remove(&self.id);
+        p.remove(self.id);
         if p.expired.insert(self.id) {
             p.expired_order.push_back(self.id);
             if p.expired_order.len() > EXPIRED_KEPT {
@@ -581,16 +645,22 @@ async fn write_requests(
 
 async fn recv_replies(socket: Arc<Socket>, shared: Arc<Shared>) {
     // The callers answered so far make their next calls while the rest is taken in (see
-    // `Intake`).
+    // `Intake`); the replies queued at once are delivered together.
     let mut intake = Intake::default();
-    while let Ok(msg) = intake.next(&socket).await {
-        match Reply::load(msg) {
-            Ok(reply) => shared.deliver(reply),
-            Err(e) => {
-                shared.dropped_replies.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("cannot unpack a reply: {e}");
+    let mut messages = Vec::with_capacity(GIVE_WAY_EVERY);
+    let mut replies = Vec::with_capacity(GIVE_WAY_EVERY);
+    let mut wakers = Vec::with_capacity(GIVE_WAY_EVERY);
+    while intake.next_batch(&socket, &mut messages).await.is_ok() {
+        for msg in messages.drain(..) {
+            match Reply::load(msg) {
+                Ok(reply) => replies.push(reply),
+                Err(e) => {
+                    shared.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("cannot unpack a reply: {e}");
+                }
             }
         }
+        shared.deliver(&mut replies, &mut wakers);
     }
 }
 
@@ -646,10 +716,9 @@ impl RpcClient {
         kwargs: impl IntoKwargs,
     ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
         let (call, error) = match self.prepare(name, args, kwargs) {
-            Ok((msg, guard, rx, direct)) => (
+            Ok((msg, guard, direct)) => (
                 Some(Call {
                     guard,
-                    rx,
                     msg: Some(msg),
                     direct,
                     send: None,
@@ -674,7 +743,7 @@ impl RpcClient {
         name: &str,
         args: impl IntoArgs,
         kwargs: impl IntoKwargs,
-    ) -> Result<(Message, CallGuard, oneshot::Receiver<Reply>, bool), Error> {
+    ) -> Result<(Message, CallGuard, bool), Error> {
         let inner = &self.inner;
         let args = args
             .into_args()
@@ -682,13 +751,12 @@ impl RpcClient {
         let kwargs = kwargs
             .into_kwargs()
             .map_err(|e| Error::Encode(format!("keyword argument: {e}")))?;
-        let (tx, rx) = oneshot::channel();
         let (id, direct) = {
             let mut p = inner.shared.pending.lock().unwrap();
             if p.closed || inner.service.is_closed() {
                 return Err(Error::ServiceClosed);
             }
-            if p.calls.len() >= inner.shared.max_pending {
+            if p.waiting() >= inner.shared.max_pending {
                 return Err(Error::TooManyPendingCalls(inner.shared.max_pending));
             }
             // Python's counter: 1, 2, ... 2^32-1, 0, 1, ...; skip ids still in use.
@@ -702,7 +770,7 @@ impl RpcClient {
                     break;
                 }
             }
-            p.calls.insert(id, tx);
+            p.calls.insert(id, Slot::Waiting(None));
             if !p.expired.is_empty() {
                 p.expired.remove(&id);
             }
@@ -710,7 +778,7 @@ impl RpcClient {
             // call too (its calls leave in one poll and the connection batches them); calls
             // from many tasks go through the writer, which batches them.
             let task = tokio::task::try_id();
-            let direct = p.calls.len() == 1 || (task.is_some() && task == p.last_task);
+            let direct = p.waiting() == 1 || (task.is_some() && task == p.last_task);
             p.last_task = task;
             (id, direct)
         };
@@ -726,13 +794,13 @@ impl RpcClient {
             armed: true,
         };
         let msg = Request::encode_call(&header, &inner.codec, name, &args, &kwargs)?;
-        Ok((msg, guard, rx, direct))
+        Ok((msg, guard, direct))
     }
 
     /// How many calls wait for their reply (at most the client's
     /// [`max_pending_calls`](ConnectRpc::max_pending_calls)).
     pub fn pending_calls(&self) -> usize {
-        self.inner.shared.pending.lock().unwrap().calls.len()
+        self.inner.shared.pending.lock().unwrap().waiting()
     }
 
     /// How many received messages were dropped since the client started: replies whose id
@@ -759,7 +827,6 @@ struct CallFuture<T> {
 /// A call in progress.
 struct Call {
     guard: CallGuard,
-    rx: oneshot::Receiver<Reply>,
     /// The request, until the first poll hands it over.
     msg: Option<Message>,
     /// Hand the request straight to the socket (else to the writer task).
@@ -818,18 +885,25 @@ impl<T: FromValue> Future for CallFuture<T> {
             }
         }
         if call.send.is_none() {
-            match Pin::new(&mut call.rx).poll(cx) {
-                Poll::Ready(Ok(reply)) => {
-                    // Answered: the reply took the pending entry with it.
-                    call.guard.armed = false;
-                    this.call = None;
-                    return Poll::Ready(this.inner.decode_reply(reply));
+            let answered = {
+                let mut p = this.inner.shared.pending.lock().unwrap();
+                match p.calls.get_mut(&call.guard.id) {
+                    Some(Slot::Waiting(w)) => {
+                        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            *w = Some(cx.waker().clone());
+                        }
+                        None
+                    }
+                    Some(Slot::Answered(_)) => p.remove(call.guard.id).map(Ok),
+                    // Only closing takes the entry of a call that has not ended.
+                    None => Some(Err(Error::ServiceClosed)),
                 }
-                Poll::Ready(Err(_)) => {
-                    this.call = None;
-                    return Poll::Ready(Err(Error::ServiceClosed));
-                }
-                Poll::Pending => {}
+            };
+            if let Some(r) = answered {
+                // Answered (the entry is gone) or closed.
+                call.guard.armed = false;
+                this.call = None;
+                return Poll::Ready(r.and_then(|reply| this.inner.decode_reply(reply)));
             }
         }
         if let Some(deadline) = call.deadline.as_mut() {

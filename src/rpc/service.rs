@@ -3,6 +3,7 @@
 //! `aiozmq.rpc.Service`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -56,6 +57,9 @@ impl Endpoints {
 pub struct Service {
     socket: Arc<Socket>,
     token: CancellationToken,
+    /// Set before `token` is cancelled, and read instead of it: asking a token locks its
+    /// mutex, which calls made from other threads would contend for with the service task.
+    closed: Arc<AtomicBool>,
     done: watch::Receiver<bool>,
 }
 
@@ -76,11 +80,22 @@ impl Service {
         let (tx, rx) = watch::channel(false);
         let s = socket.clone();
         let t = token.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let c = closed.clone();
         tokio::spawn(async move {
+            // `main` runs as a task of its own, so that its many wake-ups do not poll the
+            // token (a lock of its mutex and of its waiters' each time) as a `select!`
+            // around it would; this task wakes only to stop it.
+            let mut main = tokio::spawn(main);
             tokio::select! {
-                _ = t.cancelled() => {}
-                _ = main => {}
+                _ = t.cancelled() => {
+                    main.abort();
+                    // Resolves once `main` is dropped: cleanup never runs beside it.
+                    let _ = (&mut main).await;
+                }
+                _ = &mut main => {}
             }
+            c.store(true, Ordering::Release);
             t.cancel();
             cleanup().await;
             s.close().await;
@@ -89,6 +104,7 @@ impl Service {
         Service {
             socket,
             token,
+            closed,
             done: rx,
         }
     }
@@ -96,7 +112,7 @@ impl Service {
     /// The socket, to bind, unbind, connect, disconnect or set options at run time
     /// (Python's `Service.transport`); [`Error::ServiceClosed`] once closed.
     pub fn transport(&self) -> Result<&Socket, Error> {
-        if self.token.is_cancelled() {
+        if self.is_closed() {
             Err(Error::ServiceClosed)
         } else {
             Ok(&self.socket)
@@ -110,13 +126,14 @@ impl Service {
 
     /// True once [`close`](Self::close) was called (or the service stopped by itself).
     pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Stops serving: a server stops receiving and cancels its running handlers (they send
     /// no reply); a client fails its pending calls with [`Error::ServiceClosed`]. Returns at
     /// once; see [`wait_closed`](Self::wait_closed).
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.token.cancel();
     }
 
@@ -137,6 +154,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
         self.token.cancel();
     }
 }
@@ -202,5 +220,27 @@ impl Intake {
         };
         self.run += 1;
         Ok(msg)
+    }
+
+    /// Appends to `out` the next message as [`next`](Self::next) takes it, then those
+    /// queued behind it up to the end of the run: what a loop may handle in one go.
+    pub(crate) async fn next_batch(
+        &mut self,
+        socket: &Socket,
+        out: &mut Vec<crate::Message>,
+    ) -> crate::Result<()> {
+        out.push(self.next(socket).await?);
+        while self.run < GIVE_WAY_EVERY {
+            match socket.try_recv() {
+                Ok(m) => {
+                    out.push(m);
+                    self.run += 1;
+                }
+                // An error other than "nothing queued" (closed) comes again at the next
+                // call; what was taken is handled first.
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 }

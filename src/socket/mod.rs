@@ -112,6 +112,8 @@ pub struct Socket {
     /// state lock: `recv` and `send` read them on every call.
     rcvtimeo: AtomicI32,
     sndtimeo: AtomicI32,
+    /// ZMQ_USE_FD: the handed descriptor the next tcp/ipc bind adopts (-1: none).
+    use_fd: AtomicI32,
 }
 
 /// A listening socket made outside this library, for [`Socket::bind_listener`].
@@ -135,6 +137,28 @@ impl From<std::os::unix::net::UnixListener> for OwnedListener {
     fn from(l: std::os::unix::net::UnixListener) -> Self {
         OwnedListener::Ipc(l)
     }
+}
+
+/// `tcp://host:port` of a listener's own address (brackets around an IPv6 host).
+fn tcp_listener_endpoint(l: &std::net::TcpListener) -> Result<String> {
+    Ok(match l.local_addr()? {
+        std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+        std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
+    })
+}
+
+/// `EINVAL` for a handed socket that does not listen (accepting on it would fail for
+/// ever). Checked where the system says (SO_ACCEPTCONN); elsewhere the accept fails.
+#[cfg(unix)]
+fn check_listening(sock: &socket2::SockRef<'_>, fd: i32) -> Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    if !sock.is_listener()? {
+        return Err(Error::inval(format!(
+            "descriptor {fd} is a socket that does not listen (it was closed)"
+        )));
+    }
+    let _ = (sock, fd);
+    Ok(())
 }
 
 /// `ipc://@name` for a Linux abstract socket address.
@@ -217,6 +241,7 @@ impl Socket {
             ready_waiters: std::sync::atomic::AtomicUsize::new(0),
             rcvtimeo: AtomicI32::new(-1),
             sndtimeo: AtomicI32::new(-1),
+            use_fd: AtomicI32::new(-1),
         }
     }
 
@@ -245,6 +270,43 @@ impl Socket {
     pub fn set_sndtimeo(&self, ms: i32) -> Result<()> {
         check_timeout(ms, "SNDTIMEO")?;
         self.sndtimeo.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// ZMQ_USE_FD: the listening descriptor a following `tcp://` or `ipc://`
+    /// [`bind`](Self::bind) serves instead of making a listener (-1, the default: none).
+    pub fn use_fd(&self) -> i32 {
+        self.use_fd.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`use_fd`](Self::use_fd), libzmq's ZMQ_USE_FD by number, for socket
+    /// activation: `fd` must be one of the listeners handed to this process by its
+    /// launcher (systemd, `systemfd`, s6, ...), that is `3 <= fd < 3 + LISTEN_FDS` with
+    /// `LISTEN_PID` this process's id (the first call that finds them reads and removes
+    /// both variables from the environment, as systemd's `sd_listen_fds(1)` does; the
+    /// record is kept for the process). Any other number is `EINVAL`: safe Rust cannot
+    /// adopt an arbitrary descriptor, [`bind_listener`](Self::bind_listener) serves a
+    /// listener the application owns. -1 clears it. Unix only (`EINVAL` elsewhere).
+    ///
+    /// As libzmq, the bind that follows takes its transport from the endpoint and its
+    /// listener from the descriptor: a `tcp://` bind ignores the endpoint's address and
+    /// is named by the listener's own (`tcp://127.0.0.1:8080`); an `ipc://path` bind is
+    /// named by the path as written, and leaves the socket file to its creator on unbind
+    /// and close. BACKLOG and the listener options are not applied (the launcher made
+    /// the listener). Each descriptor serves one bind: a second bind while it is still
+    /// set is `EINVAL` (libzmq would serve the same descriptor twice). Binds to inproc://
+    /// and udp:// are not affected.
+    pub fn set_use_fd(&self, fd: i32) -> Result<()> {
+        if fd != -1 {
+            #[cfg(unix)]
+            transport::activation::check(fd)?;
+            #[cfg(not(unix))]
+            return Err(Error::inval(format!(
+                "ZMQ_USE_FD {fd}: socket activation hands descriptors on Unix only; pass an \
+                 owned listener to Socket::bind_listener instead"
+            )));
+        }
+        self.use_fd.store(fd, Ordering::Relaxed);
         Ok(())
     }
 
@@ -483,7 +545,10 @@ impl Socket {
 
     /// ZMQ_TOPICS_COUNT (read-only): how many distinct topics are subscribed: a SUB's or
     /// XSUB's own, a PUB's or XPUB's peers' (as applied; under XPUB_MANUAL, those the
-    /// application subscribed). Other socket types: `EINVAL`, as libzmq.
+    /// application subscribed). Other socket types: `EINVAL`, as libzmq. A PUB's or XPUB's
+    /// is counted as libzmq 4.3.5 counts it: up when a topic gets its first subscriber,
+    /// down when an unsubscribe takes its last, unchanged when a subscriber disconnects
+    /// (its topics stay counted).
     pub fn topics_count(&self) -> Result<usize> {
         match self.socket_type {
             SocketType::Sub | SocketType::XSub | SocketType::Pub | SocketType::XPub => {
@@ -889,8 +954,21 @@ impl Socket {
     }
 
     /// STREAM speaks raw bytes over a byte stream: tcp and ipc only. `udp://` is for a
-    /// RADIO's connect and a DISH's bind only (libzmq 4.3.5: `ENOCOMPATPROTO` otherwise).
+    /// RADIO's connect, a DISH's bind and a DGRAM's bind only (libzmq 4.3.5:
+    /// `ENOCOMPATPROTO` otherwise). A DGRAM takes nothing else: libzmq lets it bind or
+    /// connect tcp, ipc and inproc, as a raw byte stream without the address frame that
+    /// makes its messages, so here those are `ENOCOMPATPROTO` too.
     fn check_transport(&self, ep: &Endpoint, bind: bool) -> Result<()> {
+        if self.socket_type == SocketType::Dgram && !(bind && matches!(ep, Endpoint::Udp(_))) {
+            return Err(Error::new(
+                ErrorKind::IncompatibleProtocol,
+                format!(
+                    "a DGRAM socket binds to udp:// only, not {} {}",
+                    if bind { "bind to" } else { "connect to" },
+                    ep
+                ),
+            ));
+        }
         if self.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
             return Err(Error::new(
                 ErrorKind::ProtocolNotSupported,
@@ -902,11 +980,14 @@ impl Socket {
         } else {
             SocketType::Radio
         };
-        if matches!(ep, Endpoint::Udp(_)) && self.socket_type != udp_side {
+        if matches!(ep, Endpoint::Udp(_))
+            && self.socket_type != udp_side
+            && self.socket_type != SocketType::Dgram
+        {
             return Err(Error::new(
                 ErrorKind::IncompatibleProtocol,
                 format!(
-                    "udp:// is for a RADIO's connect and a DISH's bind, not a {}'s {}",
+                    "udp:// is for a RADIO's connect and a DISH's or DGRAM's bind, not a {}'s {}",
                     self.socket_type,
                     if bind { "bind" } else { "connect" }
                 ),
@@ -965,6 +1046,10 @@ impl Socket {
             });
             return Ok(resolved);
         }
+        #[cfg(unix)]
+        if self.use_fd() != -1 {
+            return self.bind_handed(endpoint, &ep, self.use_fd());
+        }
         let bound = match ep {
             Endpoint::Tcp {
                 source: Some(_), ..
@@ -1000,14 +1085,49 @@ impl Socket {
         Ok(self.serve_listener(listener, resolved, ipc_path))
     }
 
+    /// A tcp/ipc bind with ZMQ_USE_FD: the handed listener `fd`, adopted now, served
+    /// under the name libzmq gives it (see [`set_use_fd`](Self::set_use_fd)).
+    #[cfg(unix)]
+    fn bind_handed(&self, endpoint: &str, ep: &Endpoint, fd: i32) -> Result<String> {
+        let adopted = match ep {
+            Endpoint::Tcp {
+                source: Some(_), ..
+            } => Err(Error::inval(format!(
+                "a source address is for connect only: {endpoint}"
+            ))),
+            Endpoint::Tcp { .. } => transport::activation::take_tcp(fd).and_then(|l| {
+                check_listening(&socket2::SockRef::from(&l), fd)?;
+                let name = tcp_listener_endpoint(&l)?;
+                l.set_nonblocking(true)?;
+                Ok((Listener::Tcp(tokio::net::TcpListener::from_std(l)?), name))
+            }),
+            Endpoint::Ipc(path) => transport::activation::take_unix(fd).and_then(|l| {
+                check_listening(&socket2::SockRef::from(&l), fd)?;
+                l.set_nonblocking(true)?;
+                let listener = Listener::Ipc(tokio::net::UnixListener::from_std(l)?);
+                Ok((listener, format!("ipc://{path}")))
+            }),
+            Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("bound before"),
+        };
+        match adopted {
+            // The file (if any) is the launcher's: nothing to unlink at unbind.
+            Ok((listener, name)) => Ok(self.serve_listener(listener, name, None)),
+            Err(e) => {
+                let errno = e.kind().errno() as u32;
+                let shared = &self.shared;
+                shared.emit_kind(EventKind::BindFailed, errno, endpoint, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
     /// Serves a listener made elsewhere, as [`bind`](Self::bind) serves its own: libzmq's
-    /// ZMQ_USE_FD (socket activation, a descriptor passed by a parent process), without
-    /// a descriptor number: the listener is handed over owned (made from an inherited
-    /// descriptor by the application's own `FromRawFd`, or by a socket-activation crate
-    /// such as `listenfd`; this library keeps to safe Rust, and that step is outside it). Returns the endpoint it listens on (also
-    /// [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or `ipc://path` (an
-    /// abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and the monitor
-    /// events, as a bind's.
+    /// ZMQ_USE_FD without a descriptor number: the listener is handed over owned (any
+    /// listener the application made or adopted; a socket-activation launcher's listeners
+    /// are taken by number with [`set_use_fd`](Self::set_use_fd)). Returns the endpoint
+    /// it listens on (also [`last_endpoint`](Self::last_endpoint)), `tcp://host:port` or
+    /// `ipc://path` (an abstract name as `ipc://@name`), for [`unbind`](Self::unbind) and
+    /// the monitor events, as a bind's.
     ///
     /// The listener is taken as it is: BACKLOG and the other listener options are not
     /// applied (its owner set them), the accepted connections get the connection
@@ -1021,10 +1141,7 @@ impl Socket {
         self.check_open()?;
         let (listener, resolved) = match listener.into() {
             OwnedListener::Tcp(l) => {
-                let ep = match l.local_addr()? {
-                    std::net::SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
-                    std::net::SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
-                };
+                let ep = tcp_listener_endpoint(&l)?;
                 l.set_nonblocking(true)?;
                 (Listener::Tcp(tokio::net::TcpListener::from_std(l)?), ep)
             }
@@ -1074,11 +1191,18 @@ impl Socket {
         resolved
     }
 
-    /// DISH `bind` to `udp://`: the socket is bound now; a task delivers its datagrams.
-    /// The resolved endpoint names the bound port (and for a unicast address the bound
-    /// IP).
+    /// DISH or DGRAM `bind` to `udp://`: the socket is bound now; a task delivers its
+    /// datagrams (and a DGRAM's sends). The resolved endpoint names the bound port (and
+    /// for a unicast address the bound IP). A DGRAM has one endpoint: a second bind is
+    /// `EINVAL` (libzmq 4.3.5 accepts it and never uses it).
     async fn bind_udp(&self, endpoint: &str, udp: &transport::udp::UdpEndpoint) -> Result<String> {
         let shared = self.shared.clone();
+        let dgram = self.socket_type == SocketType::Dgram;
+        if dgram && !self.binds.lock().unwrap().is_empty() {
+            return Err(Error::inval(format!(
+                "a DGRAM socket has one endpoint, already bound: {endpoint}"
+            )));
+        }
         let (sock, bound) = match transport::udp::bind(udp).await {
             Ok(b) => b,
             Err(e) => {
@@ -1106,12 +1230,21 @@ impl Socket {
             None,
         );
         let token = shared.terminate.child_token();
-        let task = shared.tracker.clone().spawn(engine::udp::receiver(
-            shared.clone(),
-            sock,
-            resolved.clone(),
-            token.clone(),
-        ));
+        let task = if dgram {
+            shared.tracker.clone().spawn(engine::udp::dgram(
+                shared.clone(),
+                sock,
+                resolved.clone(),
+                token.clone(),
+            ))
+        } else {
+            shared.tracker.clone().spawn(engine::udp::receiver(
+                shared.clone(),
+                sock,
+                resolved.clone(),
+                token.clone(),
+            ))
+        };
         resolved.clone_into(&mut self.last_endpoint.lock().unwrap());
         self.binds.lock().unwrap().push(EndpointRecord {
             endpoint: resolved.clone(),

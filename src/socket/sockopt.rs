@@ -191,7 +191,8 @@ pub mod opt {
         VMCI_BUFFER_MAX_SIZE = 87, Int;
         /// ZMQ_VMCI_CONNECT_TIMEOUT (unsupported).
         VMCI_CONNECT_TIMEOUT = 88, Int;
-        /// ZMQ_USE_FD: -1 only; a descriptor number is refused (see `Socket::bind_listener`).
+        /// ZMQ_USE_FD: a listener handed by socket activation, by number (see
+        /// `Socket::set_use_fd`); -1 for none.
         USE_FD = 89, Int;
         /// ZMQ_GSSAPI_PRINCIPAL_NAMETYPE (unsupported).
         GSSAPI_PRINCIPAL_NAMETYPE = 90, Int;
@@ -579,8 +580,7 @@ pub(crate) fn get(socket: &Socket, option: i32) -> Result<OptValue> {
         opt::BACKLOG => socket.backlog().into(),
         opt::RCVTIMEO => socket.rcvtimeo().into(),
         opt::SNDTIMEO => socket.sndtimeo().into(),
-        // libzmq reads back the descriptor set for the next bind: only -1 is ever set here.
-        opt::USE_FD => OptValue::Int(-1),
+        opt::USE_FD => socket.use_fd().into(),
         opt::ZAP_ENFORCE_DOMAIN => socket.zap_enforce_domain().into(),
         opt::LOOPBACK_FASTPATH => socket.loopback_fastpath().into(),
         opt::IN_BATCH_SIZE => socket.in_batch_size().into(),
@@ -733,16 +733,13 @@ pub(crate) fn set(socket: &Socket, option: i32, value: &OptValue) -> Result<()> 
         opt::BACKLOG => socket.set_backlog(non_negative_i32(option, value)?),
         opt::RCVTIMEO => socket.set_rcvtimeo(timeout_ms(option, value)?),
         opt::SNDTIMEO => socket.set_sndtimeo(timeout_ms(option, value)?),
-        opt::USE_FD => match int(option, value)? {
-            -1 => Ok(()),
-            fd => Err(inval(
-                option,
-                format!(
-                    "adopting descriptor {fd} by number cannot be done in safe Rust, which this \
-                     library forbids: pass the owned listener to Socket::bind_listener"
-                ),
-            )),
-        },
+        opt::USE_FD => {
+            let fd = int(option, value)?;
+            match i32::try_from(fd) {
+                Ok(fd) if fd >= -1 => socket.set_use_fd(fd),
+                _ => Err(inval(option, format!("{fd} is no descriptor"))),
+            }
+        }
         // libzmq reads these two as relaxed flags: any non-zero integer is on.
         opt::ZAP_ENFORCE_DOMAIN => socket.set_zap_enforce_domain(int(option, value)? != 0),
         opt::LOOPBACK_FASTPATH => socket.set_loopback_fastpath(int(option, value)? != 0),

@@ -11,16 +11,23 @@
 //! - `ipc`: Unix-domain sockets (`ipc:///path`, and Linux abstract names `ipc://@name`).
 //! - `pipe`: `ipc://` on Windows, over named pipes (see that module for why).
 //! - `udp`: RADIO/DISH datagrams (`udp://host:port`, multicast groups), and their format.
+//! - `iface`: network interface names in place of an address (`tcp://eth0:*`), as libzmq.
+//! - `activation`: listeners handed by socket activation (ZMQ_USE_FD by number; Unix).
 //!
 //! `inproc://` has no byte stream: its pipes carry messages, pumped by the engine's
 //! `inproc` module, whose registry maps names to bound sockets.
 
+#[cfg(unix)]
+pub(crate) mod activation;
+pub(crate) mod iface;
 #[cfg(unix)]
 pub(crate) mod ipc;
 #[cfg(windows)]
 pub(crate) mod pipe;
 pub(crate) mod tcp;
 pub(crate) mod udp;
+
+pub use udp::parse_dgram_address;
 
 use crate::{Error, ErrorKind, Result};
 use std::fmt;
@@ -29,9 +36,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `tcp://host:port`; `host` may be `*` (all interfaces) and `port` `None` for `*`
-    /// (an ephemeral port chosen at bind). IPv6 hosts are written in brackets.
+    /// (an ephemeral port chosen at bind). IPv6 hosts are written in brackets. A bind
+    /// (and a connection's source) also takes a network interface's name for the host, as
+    /// libzmq (`tcp://eth0:*`: that interface's address).
     Tcp {
-        /// Host name or address, without brackets.
+        /// Host name, address or (bind, source) interface name, without brackets.
         host: String,
         /// Port, or `None` for the wildcard `*`.
         port: Option<u16>,

@@ -211,6 +211,45 @@ async fn resolve(host: &str, port: u16, ipv6: bool) -> std::io::Result<Vec<Socke
     Ok(addrs)
 }
 
+/// The address a bind of `host` takes: an IP literal as it is; else the name of a network
+/// interface, its first address of the family in use (IPv6 with ZMQ_IPV6, else IPv4), as
+/// libzmq; else a host name, resolved (libzmq binds no host names; this crate did before
+/// interface names, and keeps doing so). None of these: `ENODEV`, libzmq's error.
+async fn bind_address(host: &str, port: u16, ipv6: bool) -> std::io::Result<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if let Some(ip) = super::iface::address(host, ipv6) {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    match resolve(host, port, ipv6).await {
+        Ok(addrs) => Ok(addrs[0]),
+        Err(e) => Err(super::iface::no_device(
+            host,
+            &format!(
+                " with an {} address, nor a host ({e})",
+                if ipv6 { "IPv6" } else { "IPv4" }
+            ),
+        )),
+    }
+}
+
+/// The local addresses a connection from `host` may use: an IP literal, the addresses of
+/// the network interface of that name (libzmq takes interface names for the source of
+/// `tcp://source;destination`), or a host name resolved.
+async fn source_addresses(host: &str, port: u16, ipv6: bool) -> std::io::Result<Vec<SocketAddr>> {
+    if host.parse::<IpAddr>().is_err() {
+        let nic = super::iface::addresses(host);
+        if !nic.is_empty() {
+            return Ok(nic
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect());
+        }
+    }
+    resolve(host, port, ipv6).await
+}
+
 /// Binds `host:port` (`*` = all interfaces, `None` port = ephemeral). Returns the listener
 /// and the resolved endpoint string (`tcp://127.0.0.1:40123`).
 pub(crate) async fn bind(
@@ -228,7 +267,7 @@ pub(crate) async fn bind(
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
             }
         } else {
-            resolve(host, port, opts.ipv6).await?[0]
+            bind_address(host, port, opts.ipv6).await?
         };
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         if addr.is_ipv6() {
@@ -316,7 +355,7 @@ async fn connect_one(
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
             }
         } else {
-            *resolve(src_host, port, opts.ipv6)
+            *source_addresses(src_host, port, opts.ipv6)
                 .await?
                 .iter()
                 .find(|a| a.is_ipv4() == addr.is_ipv4())

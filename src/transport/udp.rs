@@ -1,6 +1,8 @@
-//! `udp://` as libzmq 4.3.5 has it for RADIO/DISH: datagrams only, no ZMTP. A RADIO
-//! connects (it only sends), a DISH binds (it only receives); each datagram is one message:
-//! one byte of group length, the group, the body.
+//! `udp://` as libzmq 4.3.5 has it for RADIO/DISH and DGRAM: datagrams only, no ZMTP. A
+//! RADIO connects (it only sends), a DISH binds (it only receives); each datagram is one
+//! message: one byte of group length, the group, the body. A DGRAM binds and both sends
+//! and receives: each datagram is a body alone, its address travels in the message's first
+//! frame (`ip:port`).
 //!
 //! Addresses, as libzmq resolves them:
 //! - `udp://host:port`: connect sends there; bind receives on that address (`*`: all
@@ -8,9 +10,10 @@
 //!   bound port is the resolved endpoint).
 //! - `udp://239.1.2.3:port` (a multicast group): connect sends to the group; bind
 //!   receives on every interface's `port` and joins the group.
-//! - `udp://iface;239.1.2.3:port`: the same through the interface with that IPv4 address
-//!   (`*`: the default); the target must then be a multicast group. (libzmq also takes a
-//!   NIC name there; this crate takes addresses only.)
+//! - `udp://iface;239.1.2.3:port`: the same through the interface `iface`, given by its
+//!   IPv4 address or, as libzmq takes it, its name (`eth0`: that interface's IPv4 address;
+//!   for an IPv6 group, its index); `*` is the default interface. The target must then be
+//!   a multicast group. A name that is no interface: `ENODEV`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -24,7 +27,8 @@ pub const MAX_DATAGRAM: usize = 8192;
 /// A parsed `udp://` address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UdpEndpoint {
-    /// The interface part before `;` (an IPv4 address or `*`), for multicast.
+    /// The interface part before `;` (an IPv4 address, an interface name or `*`), for
+    /// multicast.
     pub iface: Option<String>,
     /// Host name or address (`*`: all interfaces, bind only), without brackets.
     pub host: String,
@@ -95,7 +99,8 @@ impl UdpEndpoint {
             .ok_or_else(|| inval(format!("{:?} resolves to no address", self.host)))
     }
 
-    /// The interface address of `iface;` (`None`: none given or `*`).
+    /// The interface address of `iface;` for an IPv4 group (`None`: none given or `*`):
+    /// an IPv4 address as written, or the IPv4 address of the interface of that name.
     fn iface_addr(&self) -> io::Result<Option<Ipv4Addr>> {
         match self.iface.as_deref() {
             None | Some("*") => Ok(None),
@@ -104,10 +109,25 @@ impl UdpEndpoint {
                     Err(inval("a multicast address is no interface"))
                 }
                 Ok(IpAddr::V4(a)) => Ok(Some(a)),
-                _ => Err(inval(format!(
-                    "interface {i:?}: an IPv4 address or '*' (NIC names are not taken)"
+                Ok(IpAddr::V6(_)) => Err(inval(format!(
+                    "interface {i:?}: an IPv4 address, an interface's name or '*'"
                 ))),
+                Err(_) => match super::iface::address(i, false) {
+                    Some(IpAddr::V4(a)) => Ok(Some(a)),
+                    _ => Err(super::iface::no_device(i, " with an IPv4 address")),
+                },
             },
+        }
+    }
+
+    /// The interface index of `iface;` for an IPv6 group: that of the interface of that
+    /// name; 0 (the system's choice) for none, `*` or an address (libzmq too finds the
+    /// index of a name only).
+    fn iface_index(&self) -> io::Result<u32> {
+        match self.iface.as_deref() {
+            None | Some("*") => Ok(0),
+            Some(i) if i.parse::<IpAddr>().is_ok() => Ok(0),
+            Some(i) => super::iface::index(i).ok_or_else(|| super::iface::no_device(i, "")),
         }
     }
 }
@@ -158,7 +178,7 @@ pub(crate) async fn bind(ep: &UdpEndpoint) -> io::Result<(UdpSocket, SocketAddr)
             let iface = ep.iface_addr()?.unwrap_or(Ipv4Addr::UNSPECIFIED);
             s.join_multicast_v4(&group, &iface)?;
         }
-        IpAddr::V6(group) if multicast => s.join_multicast_v6(&group, 0)?,
+        IpAddr::V6(group) if multicast => s.join_multicast_v6(&group, ep.iface_index()?)?,
         _ => {}
     }
     let sock = UdpSocket::from_std(s.into())?;
@@ -198,6 +218,10 @@ pub(crate) async fn connect(
                 if hops > 0 {
                     s.set_multicast_hops_v6(hops as u32)?;
                 }
+                let index = ep.iface_index()?;
+                if index != 0 {
+                    s.set_multicast_if_v6(index)?;
+                }
             }
         }
     }
@@ -220,6 +244,25 @@ pub fn encode_datagram(group: &[u8], body: &[u8], out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(group);
     out.extend_from_slice(body);
     true
+}
+
+/// DGRAM: the destination a message's first frame names: `ip:port` text (IPv4, or an
+/// IPv6 address in brackets), port above 0, optionally ending in one NUL byte (libzmq's
+/// received address frames carry one, so a reply can reuse the frame). `None` otherwise.
+pub fn parse_dgram_address(frame: &[u8]) -> Option<SocketAddr> {
+    let text = frame.strip_suffix(&[0]).unwrap_or(frame);
+    let addr: SocketAddr = std::str::from_utf8(text).ok()?.parse().ok()?;
+    (addr.port() != 0).then_some(addr)
+}
+
+/// DGRAM: the first frame of a received message, naming its sender as libzmq 4.3.5 does:
+/// `ip:port` followed by one NUL byte (IPv6 senders, which libzmq cannot receive from,
+/// as `[ip]:port`; an IPv4-mapped address as its IPv4 form).
+pub fn dgram_address_frame(from: SocketAddr) -> bytes::Bytes {
+    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+    let mut text = from.to_string().into_bytes();
+    text.push(0);
+    text.into()
 }
 
 /// Splits a datagram into its group and body; `None` (dropped, as libzmq does) when it is
@@ -263,6 +306,34 @@ mod tests {
         assert!(!encode_datagram(&[1; 256], b"", &mut out));
         assert!(!encode_datagram(b"g", &[0; MAX_DATAGRAM - 1], &mut out));
         assert!(encode_datagram(b"g", &[0; MAX_DATAGRAM - 2], &mut out));
+    }
+
+    #[test]
+    fn dgram_addresses_are_ip_port_text_with_libzmqs_nul() {
+        let v4: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        assert_eq!(&dgram_address_frame(v4)[..], b"127.0.0.1:5555\0");
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:7".parse().unwrap();
+        assert_eq!(&dgram_address_frame(mapped)[..], b"10.0.0.1:7\0");
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        assert_eq!(&dgram_address_frame(v6)[..], b"[::1]:9\0");
+        for good in [&b"127.0.0.1:5555"[..], b"127.0.0.1:5555\0", b"[::1]:9"] {
+            assert!(parse_dgram_address(good).is_some(), "{good:?}");
+        }
+        assert_eq!(
+            parse_dgram_address(b"10.0.0.1:7\0"),
+            Some("10.0.0.1:7".parse().unwrap())
+        );
+        for bad in [
+            &b""[..],
+            b"127.0.0.1",
+            b"127.0.0.1:0",
+            b"localhost:5",
+            b"127.0.0.1:5\0\0",
+            b"127.0.0.1:70000",
+            b"\xff:1",
+        ] {
+            assert_eq!(parse_dgram_address(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

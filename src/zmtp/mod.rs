@@ -95,6 +95,11 @@ pub enum SocketType {
     Gather,
     /// ZMQ_SCATTER (17, draft): single-frame PUSH. Talks to GATHER.
     Scatter,
+    /// ZMQ_DGRAM (18, libzmq draft): raw UDP datagrams on a `udp://` bind, no ZMTP. Each
+    /// message is two frames, the remote address as `ip:port` text and the datagram's
+    /// body: a received one names its sender, a sent one its destination. Not in
+    /// [`SocketType::ALL`]: no ZMTP peer may announce it.
+    Dgram,
     /// ZMQ_PEER (19, draft): SERVER's routing by `u32` routing id between equals, with
     /// [`Socket::connect_peer`](crate::Socket::connect_peer) telling the id of the peer a
     /// connect reaches. Talks to PEER.
@@ -128,12 +133,17 @@ impl SocketType {
         SocketType::Channel,
     ];
 
-    /// Whether this type moves single-frame messages only (libzmq's draft SERVER, CLIENT,
-    /// GATHER, SCATTER, PEER, CHANNEL): a send of more than one frame is `EINVAL`, and a
-    /// multipart message from a peer is dropped.
+    /// Whether this type moves single-frame messages only (libzmq's draft types SERVER,
+    /// CLIENT, GATHER, SCATTER, PEER, CHANNEL, RADIO and DISH): a send of more than one frame
+    /// is `EINVAL`, and a multipart message from a peer is dropped. A RADIO's group is not a
+    /// frame of the message: over ZMTP it travels as a frame of its own, which the DISH's
+    /// connection folds back into the message's group.
     pub fn is_single_frame(self) -> bool {
         use SocketType::*;
-        matches!(self, Server | Client | Gather | Scatter | Peer | Channel)
+        matches!(
+            self,
+            Server | Client | Gather | Scatter | Peer | Channel | Radio | Dish
+        )
     }
 
     /// Whether this type can send at all (every type but PULL, SUB, GATHER and DISH, the
@@ -171,6 +181,7 @@ impl SocketType {
             SocketType::Dish => "DISH",
             SocketType::Gather => "GATHER",
             SocketType::Scatter => "SCATTER",
+            SocketType::Dgram => "DGRAM",
             SocketType::Peer => "PEER",
             SocketType::Channel => "CHANNEL",
         }
@@ -205,6 +216,7 @@ impl SocketType {
             SocketType::Dish => 15,
             SocketType::Gather => 16,
             SocketType::Scatter => 17,
+            SocketType::Dgram => 18,
             SocketType::Peer => 19,
             SocketType::Channel => 20,
         }
@@ -212,24 +224,24 @@ impl SocketType {
 
     /// The socket type for libzmq's numeric constant.
     pub fn from_raw(raw: i32) -> Option<SocketType> {
-        if raw == SocketType::Stream.to_raw() {
-            return Some(SocketType::Stream);
-        }
-        SocketType::ALL.into_iter().find(|t| t.to_raw() == raw)
+        SocketType::ALL
+            .into_iter()
+            .chain([SocketType::Stream, SocketType::Dgram])
+            .find(|t| t.to_raw() == raw)
     }
 
     /// Parses a socket type's name, case-insensitively: every type of
-    /// [`from_name`](Self::from_name), and `STREAM`.
+    /// [`from_name`](Self::from_name), `STREAM` and `DGRAM`.
     pub fn from_any_name(name: &[u8]) -> Option<SocketType> {
-        if name.eq_ignore_ascii_case(SocketType::Stream.as_str().as_bytes()) {
-            return Some(SocketType::Stream);
-        }
-        SocketType::from_name(name)
+        [SocketType::Stream, SocketType::Dgram]
+            .into_iter()
+            .find(|t| name.eq_ignore_ascii_case(t.as_str().as_bytes()))
+            .or_else(|| SocketType::from_name(name))
     }
 
     /// Whether a peer of type `peer` may connect to a socket of this type (RFC 23's table,
     /// and libzmq's for the draft types: CLIENT-SERVER, SCATTER-GATHER, PEER-PEER,
-    /// CHANNEL-CHANNEL; never for STREAM, which speaks no ZMTP).
+    /// CHANNEL-CHANNEL; never for STREAM and DGRAM, which speak no ZMTP).
     pub fn is_compatible(self, peer: SocketType) -> bool {
         use SocketType::*;
         matches!(

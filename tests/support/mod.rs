@@ -1,9 +1,11 @@
 //! Shared test support: `mock` (a byte-exact mock ZMTP peer), `python` (pyzmq peers in a
-//! virtual environment) and small helpers around [`Socket`] that never wait forever.
+//! virtual environment), `broker` (a ROUTER/DEALER broker's workers and control socket) and
+//! small helpers around [`Socket`] that never wait forever.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod mock;
 pub mod python;
 
@@ -150,20 +152,30 @@ pub async fn wait_event(
     kind: aiozmq::EventKind,
     what: &str,
 ) -> aiozmq::MonitorEvent {
+    wait_event_of(mon, &[kind], what).await
+}
+
+/// Waits for the first event of any of `kinds` (for outcomes that depend on timing the
+/// platform decides), failing the test after [`OP_TIMEOUT`] with the events seen meanwhile.
+pub async fn wait_event_of(
+    mon: &mut aiozmq::Monitor,
+    kinds: &[aiozmq::EventKind],
+    what: &str,
+) -> aiozmq::MonitorEvent {
     let seen = std::sync::Mutex::new(Vec::new());
     let wait = async {
         loop {
             match mon.recv().await {
-                Some(ev) if ev.kind == kind => return ev,
+                Some(ev) if kinds.contains(&ev.kind) => return ev,
                 Some(ev) => seen.lock().unwrap().push(ev),
-                None => panic!("{what}: the monitor ended before {kind:?}"),
+                None => panic!("{what}: the monitor ended before {kinds:?}"),
             }
         }
     };
     match tokio::time::timeout(OP_TIMEOUT, wait).await {
         Ok(ev) => ev,
         Err(_) => panic!(
-            "{what}: no {kind:?} event within {OP_TIMEOUT:?}; saw {:?}",
+            "{what}: no {kinds:?} event within {OP_TIMEOUT:?}; saw {:?}",
             seen.lock().unwrap()
         ),
     }

@@ -69,6 +69,38 @@ impl Cli {
         }
     }
 
+    /// Starts `aiozmq ARGS...` as a socket-activated service is started: `listener` at
+    /// descriptor 3, `LISTEN_FDS=1` and `LISTEN_PID` its own id (`sh` moves the listener
+    /// from stdin to 3, sets the id and execs the tool under it). Stdin is `/dev/null`;
+    /// stdout and stderr are piped.
+    #[cfg(unix)]
+    pub fn spawn_activated<S: AsRef<str>>(args: &[S], listener: std::os::fd::OwnedFd) -> Cli {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let label = format!("aiozmq {} (activated)", args.join(" "));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\" 3<&0 0</dev/null")
+            .arg(BIN)
+            .args(&args)
+            .env_remove("LISTEN_FDS_FIRST_FD")
+            .stdin(Stdio::from(listener))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let stdout = lines(child.stdout.take().expect("piped stdout"));
+        let stderr = lines(child.stderr.take().expect("piped stderr"));
+        Cli {
+            label,
+            child,
+            stdin: None,
+            stdout,
+            stderr,
+            stderr_seen: Vec::new(),
+        }
+    }
+
     /// Starts the tool and waits for its `ready` status line; returns it with the
     /// endpoints of its `bound EP` lines.
     pub async fn start<S: AsRef<str>>(args: &[S]) -> (Cli, Vec<String>) {

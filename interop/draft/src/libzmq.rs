@@ -70,6 +70,7 @@ pub const RADIO: c_int = 14;
 pub const DISH: c_int = 15;
 pub const GATHER: c_int = 16;
 pub const SCATTER: c_int = 17;
+pub const DGRAM: c_int = 18;
 pub const PEER: c_int = 19;
 pub const CHANNEL: c_int = 20;
 

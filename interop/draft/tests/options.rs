@@ -395,69 +395,237 @@ async fn our_only_first_subscribe_xpub_reads_a_libzmq_only_first_subscribe_xsub(
 
 // ----- TOPICS_COUNT ----------------------------------------------------------------------
 
-/// TOPICS_COUNT on an XPUB counts distinct topics over all peers, and an unsubscribe of a
-/// topic's last holder lowers it: the same sequence gives the same counts on libzmq's XPUB
-/// (our SUBs) and on ours (libzmq's SUBs). They part when a subscriber goes: libzmq 4.3.5
-/// lowers the count only on an unsubscribe (its trie's pipe removal leaves the counter
-/// alone) though it reports the topics gone; ours lowers it then too.
+/// The TOPICS_COUNT an XPUB reports at each step of one sequence of subscriber events,
+/// the same for libzmq 4.3.5's XPUB (our SUBs) and ours (libzmq's SUBs). With
+/// XPUB_VERBOSER every subscribe and unsubscribe, and each topic of a subscriber that
+/// goes, reaches the application, so each step waits for its message before reading the
+/// count. libzmq lowers the count only when an unsubscribe takes a topic's last
+/// subscriber: a subscriber's topics stay counted when it disconnects, and a topic taken
+/// up again afterwards counts once more.
+const XPUB_STEPS: [(&str, &[&[u8]], i32); 11] = [
+    ("s1 subscribes a and b", &[b"\x01a", b"\x01b"], 2),
+    ("s1 subscribes a again", &[b"\x01a"], 2),
+    ("s2 subscribes a and end", &[b"\x01a", b"\x01end"], 3),
+    ("s2 unsubscribes end", &[b"\x00end"], 2),
+    ("s2 subscribes end again", &[b"\x01end"], 3),
+    ("s2 unsubscribes a, still s1's", &[b"\x00a"], 3),
+    ("s1 unsubscribes b, its last holder", &[b"\x00b"], 2),
+    ("s2 (end) disconnects", &[b"\x00end"], 2),
+    ("s1 (a) disconnects", &[b"\x00a"], 2),
+    ("s3 subscribes end, held by no one", &[b"\x01end"], 3),
+    ("s3 disconnects", &[b"\x00end"], 3),
+];
+
+/// A subscriber of the XPUB tests: ours or libzmq's.
+enum Subscriber {
+    Ours(Socket),
+    Lz(Lz),
+}
+
+impl Subscriber {
+    async fn new(ctx: &Context, libzmq_side: bool, ep: &str, topics: &[&str]) -> Subscriber {
+        if libzmq_side {
+            let s = Lz::new(ctx, libzmq::SUB);
+            for t in topics {
+                s.set_bytes(libzmq::SUBSCRIBE, t.as_bytes());
+            }
+            s.connect(ep);
+            Subscriber::Lz(s)
+        } else {
+            let s = ours(SocketType::Sub, "");
+            for t in topics {
+                s.subscribe(t.to_string()).unwrap();
+            }
+            connect(&s, ep).await;
+            Subscriber::Ours(s)
+        }
+    }
+
+    fn subscribe(&self, topic: &str, on: bool) {
+        match (self, on) {
+            (Subscriber::Ours(s), true) => s.subscribe(topic.to_string()).unwrap(),
+            (Subscriber::Ours(s), false) => s.unsubscribe(topic.to_string()).unwrap(),
+            (Subscriber::Lz(s), true) => s.set_bytes(libzmq::SUBSCRIBE, topic.as_bytes()),
+            (Subscriber::Lz(s), false) => s.set_bytes(libzmq::UNSUBSCRIBE, topic.as_bytes()),
+        }
+    }
+
+    async fn disconnect(self) {
+        match self {
+            Subscriber::Ours(s) => close(&s).await,
+            Subscriber::Lz(s) => drop(s),
+        }
+    }
+}
+
+/// Runs [`XPUB_STEPS`] against an XPUB bound at `ep`: `next` waits for the XPUB's next
+/// message, `count` reads its TOPICS_COUNT.
+async fn xpub_steps<N, C>(ctx: &Context, libzmq_subs: bool, ep: &str, next: N, count: C)
+where
+    N: AsyncFn(&str) -> Vec<Vec<u8>>,
+    C: Fn() -> i32,
+{
+    let check = async |step: usize| {
+        let (what, want, n) = XPUB_STEPS[step];
+        for w in want {
+            assert_eq!(next(what).await, vec![w.to_vec()], "{what}");
+        }
+        assert_eq!(count(), n, "TOPICS_COUNT after: {what}");
+    };
+    let s1 = Subscriber::new(ctx, libzmq_subs, ep, &["a", "b"]).await;
+    check(0).await;
+    s1.subscribe("a", true);
+    check(1).await;
+    let s2 = Subscriber::new(ctx, libzmq_subs, ep, &["a", "end"]).await;
+    check(2).await;
+    s2.subscribe("end", false);
+    check(3).await;
+    s2.subscribe("end", true);
+    check(4).await;
+    s2.subscribe("a", false);
+    check(5).await;
+    s1.subscribe("b", false);
+    check(6).await;
+    s2.disconnect().await;
+    check(7).await;
+    s1.disconnect().await;
+    check(8).await;
+    let s3 = Subscriber::new(ctx, libzmq_subs, ep, &["end"]).await;
+    check(9).await;
+    s3.disconnect().await;
+    check(10).await;
+}
+
 #[tokio::test]
-async fn xpub_topics_count_is_the_same_on_both_sides_until_a_subscriber_goes() {
+async fn xpub_topics_count_matches_libzmq_through_subscribes_unsubscribes_and_disconnects() {
     for t in TRANSPORTS {
         let ctx = Context::new();
         // libzmq's XPUB, our SUBs.
         let x = Lz::new(&ctx, libzmq::XPUB);
-        assert_eq!(x.get(libzmq::TOPICS_COUNT), 0);
+        x.set(libzmq::XPUB_VERBOSER, 1);
+        assert_eq!(x.get(libzmq::TOPICS_COUNT), 0, "{t:?}: libzmq, none yet");
         let ep = x.bind(&t.endpoint());
-        let s1 = ours(SocketType::Sub, "");
-        s1.subscribe("a").unwrap();
-        s1.subscribe("b").unwrap();
-        connect(&s1, &ep).await;
-        x.expect(&[b"\x01a"], "a").await;
-        x.expect(&[b"\x01b"], "b").await;
-        let s2 = ours(SocketType::Sub, "");
-        s2.subscribe("a").unwrap();
-        s2.subscribe("end").unwrap();
-        connect(&s2, &ep).await;
-        x.expect(&[b"\x01end"], "end (a is not new)").await;
-        assert_eq!(x.get(libzmq::TOPICS_COUNT), 3, "{t:?}: libzmq: a, b, end");
-        s2.unsubscribe("end").unwrap();
-        x.expect(&[b"\x00end"], "end unsubscribed").await;
-        assert_eq!(x.get(libzmq::TOPICS_COUNT), 2, "{t:?}: libzmq: a, b");
-        close(&s2).await;
-        close(&s1).await;
-        x.expect(&[b"\x00a"], "a gone with s1").await;
-        x.expect(&[b"\x00b"], "b gone with s1").await;
-        assert_eq!(
-            x.get(libzmq::TOPICS_COUNT),
-            2,
-            "{t:?}: libzmq keeps counting the topics of subscribers that went"
-        );
+        xpub_steps(
+            &ctx,
+            false,
+            &ep,
+            async |what: &str| x.recv(&format!("{t:?}: libzmq's XPUB: {what}")).await,
+            || x.get(libzmq::TOPICS_COUNT),
+        )
+        .await;
         drop(x);
 
         // Our XPUB, libzmq's SUBs.
         let x = ours(SocketType::XPub, "");
+        x.set_xpub_verboser(true).unwrap();
+        assert_eq!(x.topics_count().unwrap(), 0, "{t:?}: ours, none yet");
         let ep = bind(&x, &t.endpoint()).await;
-        let s1 = Lz::new(&ctx, libzmq::SUB);
-        s1.set_bytes(libzmq::SUBSCRIBE, b"a");
-        s1.set_bytes(libzmq::SUBSCRIBE, b"b");
-        s1.connect(&ep);
-        expect(&x, &[b"\x01a"], "a").await;
-        expect(&x, &[b"\x01b"], "b").await;
-        let s2 = Lz::new(&ctx, libzmq::SUB);
-        s2.set_bytes(libzmq::SUBSCRIBE, b"a");
-        s2.set_bytes(libzmq::SUBSCRIBE, b"end");
-        s2.connect(&ep);
-        expect(&x, &[b"\x01end"], "end (a is not new)").await;
-        assert_eq!(x.topics_count().unwrap(), 3, "{t:?}: ours: a, b, end");
-        s2.set_bytes(libzmq::UNSUBSCRIBE, b"end");
-        expect(&x, &[b"\x00end"], "end unsubscribed").await;
-        assert_eq!(x.topics_count().unwrap(), 2, "{t:?}: ours: a, b");
-        drop(s2);
-        drop(s1);
-        expect(&x, &[b"\x00a"], "a gone with s1").await;
-        expect(&x, &[b"\x00b"], "b gone with s1").await;
-        assert_eq!(x.topics_count().unwrap(), 0, "{t:?}: ours: none left");
+        xpub_steps(
+            &ctx,
+            true,
+            &ep,
+            async |what: &str| frames(&recv(&x, &format!("{t:?}: our XPUB: {what}")).await),
+            || x.topics_count().unwrap() as i32,
+        )
+        .await;
         close(&x).await;
+    }
+}
+
+/// A step of the XSUB test: the frame the XSUB sends, what its publisher receives, and
+/// TOPICS_COUNT after.
+type XsubStep = (&'static [u8], Option<&'static [u8]>, i32);
+
+/// TOPICS_COUNT on an XSUB counts its own subscriptions as libzmq 4.3.5's does: a
+/// repeated subscribe needs as many unsubscribes, an unsubscribe of a topic never
+/// subscribed changes nothing, and the publisher disconnecting changes nothing either.
+/// The same sends give the same counts on libzmq's XSUB (our XPUB publishing) and ours
+/// (libzmq's XPUB publishing).
+#[tokio::test]
+async fn xsub_topics_count_matches_libzmq_through_duplicates_and_a_publisher_leaving() {
+    let steps: [XsubStep; 6] = [
+        (b"\x01a", Some(b"\x01a"), 1),
+        (b"\x01a", None, 1),
+        (b"\x01b", Some(b"\x01b"), 2),
+        (b"\x00a", None, 2),
+        (b"\x00a", Some(b"\x00a"), 1),
+        (b"\x00z", None, 1),
+    ];
+    for t in TRANSPORTS {
+        let ctx = Context::new();
+        // libzmq's XSUB, our XPUB.
+        let xs = Lz::new(&ctx, libzmq::XSUB);
+        let mon = LzMonitor::new(
+            &ctx,
+            &xs,
+            &format!("xsub-{t:?}"),
+            i32::from(libzmq::EVENT_DISCONNECTED),
+        );
+        let ep = xs.bind(&t.endpoint());
+        let x = ours(SocketType::XPub, "");
+        let mut x_events = x.monitor(64);
+        connect(&x, &ep).await;
+        // libzmq attaches the connection at its next call after the handshake: the first
+        // send then goes to it (sent before the handshake, it would reach no one).
+        let shaken = async {
+            while let Some(ev) = x_events.recv().await {
+                if ev.kind == EventKind::HandshakeSucceeded {
+                    return;
+                }
+            }
+            panic!("{t:?}: the monitor ended before the handshake");
+        };
+        aiozmq_draft_interop::within("our XPUB's handshake", shaken).await;
+        for (sent, passed, n) in steps {
+            xs.send(&[sent], "libzmq XSUB").await;
+            if let Some(p) = passed {
+                expect(&x, &[p], &format!("{t:?}: our XPUB after {sent:?}")).await;
+            }
+            assert_eq!(
+                xs.get(libzmq::TOPICS_COUNT),
+                n,
+                "{t:?}: libzmq after {sent:?}"
+            );
+        }
+        close(&x).await;
+        mon.wait_for(libzmq::EVENT_DISCONNECTED, "our XPUB went")
+            .await;
+        assert_eq!(
+            xs.get(libzmq::TOPICS_COUNT),
+            1,
+            "{t:?}: libzmq, publisher gone"
+        );
+
+        // Our XSUB, libzmq's XPUB.
+        let xs = ours(SocketType::XSub, "");
+        let mut events = xs.monitor(64);
+        let ep = bind(&xs, &t.endpoint()).await;
+        let x = Lz::new(&ctx, libzmq::XPUB);
+        x.connect(&ep);
+        for (sent, passed, n) in steps {
+            send(&xs, &[sent], "our XSUB").await;
+            if let Some(p) = passed {
+                x.expect(&[p], &format!("{t:?}: libzmq's XPUB after {sent:?}"))
+                    .await;
+            }
+            assert_eq!(
+                xs.topics_count().unwrap() as i32,
+                n,
+                "{t:?}: ours after {sent:?}"
+            );
+        }
+        drop(x);
+        let gone = async {
+            while let Some(ev) = events.recv().await {
+                if ev.kind == EventKind::Disconnected {
+                    return;
+                }
+            }
+            panic!("{t:?}: the monitor ended before the publisher's disconnect");
+        };
+        aiozmq_draft_interop::within("libzmq's XPUB went", gone).await;
+        assert_eq!(xs.topics_count().unwrap(), 1, "{t:?}: ours, publisher gone");
+        close(&xs).await;
     }
 }
 
