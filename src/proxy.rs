@@ -24,7 +24,10 @@
 //! # How it runs
 //! Each direction is a loop `recv → copy to capture → send` and the control socket has a
 //! loop of its own; the three run concurrently inside the returned future (one task, no
-//! spawning, so the sockets are only borrowed). A direction waits in `send` while its
+//! spawning, so the sockets are only borrowed). After a message it waited for, a direction
+//! goes on with the messages already queued (`try_recv`, then `try_send`, one at a time
+//! and in order) until one would have to wait or 256 went in a row, then lets the rest of
+//! the task run: the connection tasks then write a whole run of messages in one system call. A direction waits in `send` while its
 //! destination is full (SNDHWM), and meanwhile does not receive: the proxy holds at most
 //! one message per direction, and backpressure reaches the senders through the source
 //! socket's RCVHWM. The other direction and the control socket are served meanwhile, so a
@@ -51,9 +54,10 @@ use tokio::sync::watch;
 
 use crate::{Error, ErrorKind, Message, Result, Socket, SocketType};
 
-/// A direction yields to the runtime after this many messages in a row, so that a busy
-/// direction cannot starve the other one, the control socket, or other tasks.
-const YIELD_EVERY: u32 = 32;
+/// A direction forwards at most this many messages in a row without waiting (see `pump`),
+/// then yields to the runtime, so that a busy direction cannot starve the other one, the
+/// control socket, or other tasks.
+const BURST: u32 = 256;
 
 /// Runs libzmq's built-in proxy (`zmq_proxy`) between `frontend` and `backend`, sending a
 /// copy of every forwarded message to `capture` if given.
@@ -93,7 +97,9 @@ pub async fn proxy(frontend: &Socket, backend: &Socket, capture: Option<&Socket>
 /// machine's native byte order (little-endian on x86-64 and AArch64) as libzmq copies its
 /// `uint64_t` counters: frontend messages received, frontend bytes received, frontend
 /// messages sent, frontend bytes sent, then the same four for the backend. The counts are
-/// the proxy's own (what it forwarded since it started) and, as in libzmq 4.3.5, a
+/// the proxy's own (what it received and sent since it started: a message waiting for room
+/// at its destination counts as received, not yet as sent, as in libzmq) and, as in
+/// libzmq 4.3.5, a
 /// "message" is a message *part*: a 3-frame message counts 3, and its bytes are the sum of
 /// its frame sizes (a ROUTER's routing-id frame included). (libzmq 4.3.4 and older counted
 /// a multipart message once.) [`ProxyStatistics::from_message`] decodes the reply.
@@ -266,7 +272,7 @@ impl ProxyStatistics {
         Ok(ProxyStatistics::from_array(v))
     }
 
-    fn record(&mut self, dir: Dir, parts: u64, bytes: u64, delivered: bool) {
+    fn record(&mut self, dir: Dir, t: &Tally) {
         let (ins, outs) = match dir {
             Dir::FrontToBack => (
                 (&mut self.frontend_messages_in, &mut self.frontend_bytes_in),
@@ -280,12 +286,10 @@ impl ProxyStatistics {
                 ),
             ),
         };
-        *ins.0 += parts;
-        *ins.1 += bytes;
-        if delivered {
-            *outs.0 += parts;
-            *outs.1 += bytes;
-        }
+        *ins.0 += t.parts_in;
+        *ins.1 += t.bytes_in;
+        *outs.0 += t.parts_out;
+        *outs.1 += t.bytes_out;
     }
 }
 
@@ -424,42 +428,122 @@ async fn until(rx: &mut watch::Receiver<Flow>, cond: impl FnMut(&Flow) -> bool) 
 }
 
 /// One direction: receive from `from`, copy to the capture socket, send to `to`.
+///
+/// A run starts with a message `recv` waited for; the messages that are ready after it
+/// are taken with `try_recv` and sent with `try_send`, one at a time and in order, for
+/// up to [`BURST`] messages. The run ends where a wait would begin (nothing ready, or no
+/// room at the destination); nothing else in this task runs during a run, so PAUSE and
+/// the other direction's turn cannot change between its messages. Waiting for room, the
+/// run ends after that message: the control loop may have run meanwhile.
 async fn pump(from: &Socket, to: &Socket, dir: Dir, ctx: &Ctx<'_>) -> Result<()> {
     let mut rx = ctx.flow.subscribe();
-    let mut burst = 0u32;
+    // REQ/REP take turns one message each: no runs.
+    let burst = if ctx.alternate { 1 } else { BURST };
     loop {
         until(&mut rx, |f| f.may_run(dir)).await;
         // `recv` is cancel-safe: when PAUSE (or the other direction's turn) comes first,
         // nothing is taken from the socket.
-        let msg = tokio::select! {
+        let mut msg = tokio::select! {
             biased;
             _ = until(&mut rx, |f| !f.may_run(dir)) => continue,
             r = from.recv() => r?,
         };
-        let (parts, bytes) = (msg.len() as u64, msg.byte_len() as u64);
-        if let Some(capture) = ctx.capture {
-            copy_to_capture(capture, &msg)?;
-        }
-        let delivered = match to.send(msg).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == ErrorKind::HostUnreachable => {
-                tracing::debug!("proxy: dropped an unroutable message: {e}");
-                false
+        let mut tally = Tally::default();
+        let mut n = 1;
+        let full_run = loop {
+            let (parts, bytes) = (msg.len() as u64, msg.byte_len() as u64);
+            tally.received(parts, bytes);
+            if let Some(capture) = ctx.capture {
+                copy_to_capture(capture, &msg)?;
             }
-            Err(e) => return Err(e),
+            let waited = match to.try_send(msg) {
+                Ok(()) => {
+                    tally.sent(parts, bytes);
+                    false
+                }
+                Err(e) if e.error.kind() == ErrorKind::Again => {
+                    // Counted before the wait, so that STATISTICS meanwhile sees them.
+                    tally.flush(dir, ctx.stats);
+                    if deliver(to, e.message).await? {
+                        tally.sent(parts, bytes);
+                    }
+                    true
+                }
+                Err(e) => {
+                    if e.error.kind() != ErrorKind::HostUnreachable {
+                        return Err(e.error);
+                    }
+                    tracing::debug!("proxy: dropped an unroutable message: {}", e.error);
+                    false
+                }
+            };
+            if waited || n == burst {
+                break !waited && n == BURST;
+            }
+            msg = match from.try_recv() {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::Again => break false,
+                Err(e) => {
+                    tally.flush(dir, ctx.stats);
+                    return Err(e);
+                }
+            };
+            n += 1;
         };
-        ctx.stats
-            .lock()
-            .unwrap()
-            .record(dir, parts, bytes, delivered);
+        tally.flush(dir, ctx.stats);
         if ctx.alternate {
             ctx.flow.send_modify(|f| f.turn = Some(dir.reverse()));
         }
-        burst += 1;
-        if burst == YIELD_EVERY {
-            burst = 0;
+        if full_run {
+            // A direction that always has a message ready still lets the other one, the
+            // control socket, other tasks and the connection tasks (which then write the
+            // whole run at once) take their turn.
             tokio::task::yield_now().await;
         }
+    }
+}
+
+/// Sends `msg` to `to`, waiting for room: `Ok(false)` when it was dropped as unroutable
+/// (`EHOSTUNREACH`, see the module documentation).
+async fn deliver(to: &Socket, msg: Message) -> Result<bool> {
+    match to.send(msg).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::HostUnreachable => {
+            tracing::debug!("proxy: dropped an unroutable message: {e}");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A direction's counts not yet added to the shared statistics (one lock per run, not per
+/// message).
+#[derive(Default)]
+struct Tally {
+    parts_in: u64,
+    bytes_in: u64,
+    parts_out: u64,
+    bytes_out: u64,
+}
+
+impl Tally {
+    fn received(&mut self, parts: u64, bytes: u64) {
+        self.parts_in += parts;
+        self.bytes_in += bytes;
+    }
+
+    fn sent(&mut self, parts: u64, bytes: u64) {
+        self.parts_out += parts;
+        self.bytes_out += bytes;
+    }
+
+    /// Adds the counts to `stats` and starts again from zero.
+    fn flush(&mut self, dir: Dir, stats: &Mutex<ProxyStatistics>) {
+        if self.parts_in == 0 && self.parts_out == 0 {
+            return;
+        }
+        stats.lock().unwrap().record(dir, self);
+        *self = Tally::default();
     }
 }
 

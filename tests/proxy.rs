@@ -2,7 +2,8 @@
 //! process: a ROUTER/DEALER broker between REQ clients and REP workers, the capture socket,
 //! steering (PAUSE, RESUME, STATISTICS, TERMINATE, unknown commands) over REP and ROUTER
 //! control sockets, REQ/REP alternation, the same socket on both sides, backpressure,
-//! cancellation, an XSUB/XPUB forwarder, the up-front checks. The `aiozmq proxy`
+//! cancellation, an XSUB/XPUB forwarder, runs of queued messages and their statistics, the
+//! up-front checks. The `aiozmq proxy`
 //! command-line tool has its tests in the CLI package (`cli/tests/cli_proxy.rs`).
 
 mod support;
@@ -589,5 +590,149 @@ async fn over_inproc() {
         let m = recv(&consumer, "recv").await;
         assert_eq!(frames(&m), vec![b"n".to_vec(), i.to_string().into_bytes()]);
     }
+    task.abort();
+}
+
+/// Message `i` of the run tests: its index, then a body whose length depends on it.
+fn numbered(i: usize) -> Message {
+    Message::from(vec![
+        Bytes::from(i.to_string()),
+        Bytes::from(vec![1u8; i % 7]),
+    ])
+}
+
+/// The byte count of `numbered(0..n)`.
+fn numbered_bytes(n: usize) -> u64 {
+    (0..n).map(|i| numbered(i).byte_len() as u64).sum()
+}
+
+/// Receives `numbered(0..n)` on `consumer`, in order.
+async fn expect_numbered(consumer: &Socket, n: usize) {
+    for i in 0..n {
+        let m = recv(consumer, &format!("message {i} of {n}")).await;
+        assert_eq!(m, numbered(i), "message {i}: order and content");
+    }
+}
+
+/// More messages than one run (256) are queued at the frontend before the proxy starts:
+/// it forwards them in runs taken with `try_recv`, in order, and counts every part and
+/// byte of them in STATISTICS.
+#[tokio::test]
+async fn queued_messages_go_in_runs_in_order_and_all_counted() {
+    let _panics = support::check_library_panics();
+    const N: usize = 900;
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    let control = socket(SocketType::Rep);
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let control_ep = bind_any(&control).await;
+    let producer = Socket::new(SocketType::Push);
+    connect(&producer, &front_ep).await;
+    for i in 0..N {
+        send(&producer, numbered(i), "numbered").await;
+    }
+    // All of them queued at the frontend (its RCVHWM is 1000) before the proxy runs.
+    let deadline = tokio::time::Instant::now() + OP_TIMEOUT;
+    loop {
+        let queued: usize = frontend
+            .counters()
+            .peer_queues
+            .iter()
+            .map(|q| q.inbound)
+            .sum();
+        if queued == N {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {queued} of {N} messages reached the frontend within {OP_TIMEOUT:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    let consumer = Socket::new(SocketType::Pull);
+    connect(&consumer, &back_ep).await;
+    let ctl = Socket::new(SocketType::Req);
+    connect(&ctl, &control_ep).await;
+    let task = spawn_proxy(&frontend, &backend, None, Some(&control));
+    expect_numbered(&consumer, N).await;
+    let s = statistics(&ctl).await;
+    let bytes = numbered_bytes(N);
+    let parts = 2 * N as u64;
+    assert_eq!(
+        s,
+        ProxyStatistics {
+            frontend_messages_in: parts,
+            frontend_bytes_in: bytes,
+            backend_messages_out: parts,
+            backend_bytes_out: bytes,
+            ..Default::default()
+        }
+    );
+    task.abort();
+}
+
+/// While the proxy waits for room at the destination (the consumer does not read), the
+/// message it holds counts as received and not yet sent, as in libzmq: STATISTICS shows
+/// one message (two parts) more in than out. Once the consumer reads, everything arrives
+/// in order and the counts meet.
+#[tokio::test]
+async fn a_message_waiting_for_room_counts_as_received_not_sent() {
+    let _panics = support::check_library_panics();
+    const N: usize = 600;
+    let frontend = socket(SocketType::Pull);
+    let backend = socket(SocketType::Push);
+    let control = socket(SocketType::Rep);
+    backend.set_sndhwm(8).unwrap();
+    let front_ep = bind_any(&frontend).await;
+    let back_ep = bind_any(&backend).await;
+    let control_ep = bind_any(&control).await;
+    let consumer = Socket::new(SocketType::Pull);
+    consumer.set_rcvhwm(8).unwrap();
+    connect(&consumer, &back_ep).await;
+    let ctl = Socket::new(SocketType::Req);
+    connect(&ctl, &control_ep).await;
+    let task = spawn_proxy(&frontend, &backend, None, Some(&control));
+    let producer = Arc::new(Socket::new(SocketType::Push));
+    connect(&producer, &front_ep).await;
+    let p = producer.clone();
+    let sender = tokio::spawn(async move {
+        for i in 0..N {
+            p.send(numbered(i)).await.expect("producer send");
+        }
+    });
+    // The proxy gets stuck with one message in hand once the consumer's queue, the TCP
+    // buffers and the backend's queue are full (600 small messages are more than that).
+    let deadline = tokio::time::Instant::now() + OP_TIMEOUT;
+    let held = loop {
+        let s = statistics(&ctl).await;
+        if s.backend_messages_out > 0 && s.frontend_messages_in == s.backend_messages_out + 2 {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never one message in hand while waiting for room within {OP_TIMEOUT:?}: {s:?}"
+        );
+    };
+    let forwarded = held.backend_messages_out as usize / 2;
+    assert!(
+        forwarded < N,
+        "the proxy forwarded everything without waiting"
+    );
+    assert_eq!(held.frontend_bytes_in, numbered_bytes(forwarded + 1));
+    assert_eq!(held.backend_bytes_out, numbered_bytes(forwarded));
+    expect_numbered(&consumer, N).await;
+    tokio::time::timeout(OP_TIMEOUT, sender)
+        .await
+        .expect("the producer finished")
+        .expect("producer task");
+    let s = statistics(&ctl).await;
+    let parts = 2 * N as u64;
+    assert_eq!(
+        (s.frontend_messages_in, s.backend_messages_out),
+        (parts, parts)
+    );
+    assert_eq!(s.frontend_bytes_in, numbered_bytes(N));
+    assert_eq!(s.backend_bytes_out, numbered_bytes(N));
     task.abort();
 }

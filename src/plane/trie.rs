@@ -281,10 +281,12 @@ impl RemoteSubs {
     pub(crate) fn add(&mut self, topic: &[u8], peer: u64) -> (bool, bool) {
         let set = self.trie.entry(topic);
         let was_empty = set.is_empty();
-        if set.contains(&peer) {
+        // Each set is kept sorted: a message matching one topic's set only takes it as it
+        // is (see `matching`).
+        let Err(pos) = set.binary_search(&peer) else {
             return (false, false);
-        }
-        set.push(peer);
+        };
+        set.insert(pos, peer);
         self.topics += was_empty as usize;
         self.counted += was_empty as usize;
         (true, was_empty)
@@ -304,10 +306,10 @@ impl RemoteSubs {
         let Some(set) = self.trie.get_mut(topic) else {
             return (false, false);
         };
-        let Some(pos) = set.iter().position(|p| *p == peer) else {
+        let Ok(pos) = set.binary_search(&peer) else {
             return (false, false);
         };
-        set.swap_remove(pos);
+        set.remove(pos);
         let now_empty = set.is_empty();
         if now_empty {
             self.topics -= 1;
@@ -350,9 +352,16 @@ impl RemoteSubs {
     /// duplicates).
     pub(crate) fn matching(&self, data: &[u8], out: &mut Vec<u64>) {
         out.clear();
-        self.trie
-            .for_each_prefix(data, |s| out.extend_from_slice(s));
-        if out.len() > 1 {
+        let mut sets = 0;
+        self.trie.for_each_prefix(data, |s| {
+            if !s.is_empty() {
+                sets += 1;
+                out.extend_from_slice(s);
+            }
+        });
+        // One set is sorted and without duplicates already (the usual case: everyone on
+        // the empty topic, or on one topic).
+        if sets > 1 {
             out.sort_unstable();
             out.dedup();
         }
@@ -476,6 +485,26 @@ mod tests {
         assert_eq!(l.count(), 2);
         l.remove(b"x");
         assert_eq!(l.count(), 1);
+    }
+
+    #[test]
+    fn one_topic_set_matches_sorted_after_adds_and_removes_in_any_order() {
+        // `matching` takes a lone set as it is: it must stay sorted and without duplicates.
+        let mut r = RemoteSubs::default();
+        for peer in [7, 3, 9, 1, 5, 3, 8] {
+            r.add(b"", peer);
+        }
+        assert_eq!(r.remove(b"", 9), (true, false));
+        assert_eq!(r.remove(b"", 4), (false, false));
+        r.add(b"", 4);
+        let mut out = Vec::new();
+        r.matching(b"anything", &mut out);
+        assert_eq!(out, vec![1, 3, 4, 5, 7, 8]);
+        // Two sets: merged, sorted, duplicates dropped.
+        r.add(b"any", 2);
+        r.add(b"any", 7);
+        r.matching(b"anything", &mut out);
+        assert_eq!(out, vec![1, 2, 3, 4, 5, 7, 8]);
     }
 
     #[test]
