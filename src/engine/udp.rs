@@ -6,7 +6,7 @@
 //! A datagram that does not parse (empty, or a group length past its end) is dropped.
 
 use crate::monitor::EventKind;
-use crate::plane::state::{Outbound, PeerId, Via};
+use crate::plane::state::{Attached, Outbound, PeerId, Via};
 use crate::plane::Shared;
 use crate::transport::raw_fd;
 use crate::transport::udp::{self, decode_datagram, encode_datagram, UdpEndpoint};
@@ -111,6 +111,16 @@ pub(crate) async fn sender(
     shared.detach(id, true, false);
 }
 
+/// The peer a bound `udp://` socket (a DISH's or a DGRAM's) stands for: one raw, accepted
+/// peer per bind, with no identity. `None` when the socket is closing.
+fn attach_bound(shared: &Shared, token: &CancellationToken, endpoint: &str) -> Option<Attached> {
+    let via = Via {
+        accepted: true,
+        ..Via::default()
+    };
+    shared.attach(None, Bytes::new(), token, endpoint, true, via)
+}
+
 /// DISH `bind` to `udp://`: delivers each datagram of `sock` as a message until unbound or
 /// closed. Under RCVHWM it stops reading (the kernel's buffer holds, then drops, what
 /// comes meanwhile).
@@ -121,11 +131,7 @@ pub(crate) async fn receiver(
     token: CancellationToken,
 ) {
     let fd = raw_fd(&sock);
-    let via = Via {
-        accepted: true,
-        ..Via::default()
-    };
-    let Some(att) = shared.attach(None, Bytes::new(), &token, &endpoint, true, via) else {
+    let Some(att) = attach_bound(&shared, &token, &endpoint) else {
         return;
     };
     let id = att.id;
@@ -195,11 +201,7 @@ pub(crate) async fn dgram(
     token: CancellationToken,
 ) {
     let fd = raw_fd(&sock);
-    let via = Via {
-        accepted: true,
-        ..Via::default()
-    };
-    let Some(att) = shared.attach(None, Bytes::new(), &token, &endpoint, true, via) else {
+    let Some(att) = attach_bound(&shared, &token, &endpoint) else {
         return;
     };
     let id = att.id;
