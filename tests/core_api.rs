@@ -492,6 +492,11 @@ async fn socket_options_by_number() {
     einval(t.setsockopt(opt::LINGER, -2));
     einval(t.setsockopt(opt::HEARTBEAT_TTL, 6_553_600));
     einval(t.setsockopt(opt::SUBSCRIBE, "topic"));
+    // USE_FD by number through the transport, as on the socket (tests/use_fd.rs): this
+    // process was not socket-activated, so no number was handed to it.
+    assert_eq!(int(opt::USE_FD), -1);
+    einval(t.setsockopt(opt::USE_FD, 3));
+    t.setsockopt(opt::USE_FD, -1).unwrap();
     assert_eq!(
         t.getsockopt(9999).unwrap_err().kind(),
         ErrorKind::InvalidInput
