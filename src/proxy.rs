@@ -25,13 +25,14 @@
 //! Each direction is a loop `recv → copy to capture → send` and the control socket has a
 //! loop of its own; the three run concurrently inside the returned future (one task, no
 //! spawning, so the sockets are only borrowed). After a message it waited for, a direction
-//! goes on with the messages already queued (`try_recv`, then `try_send`, one at a time
-//! and in order) until one would have to wait or 256 went in a row, then lets the rest of
-//! the task run: the connection tasks then write a whole run of messages in one system call. A direction waits in `send` while its
-//! destination is full (SNDHWM), and meanwhile does not receive: the proxy holds at most
-//! one message per direction, and backpressure reaches the senders through the source
-//! socket's RCVHWM. The other direction and the control socket are served meanwhile, so a
-//! slow backend does not keep replies from reaching the frontend.
+//! goes on with the messages already queued (`try_recv`, then `try_send`, one at a time and
+//! in order) until one would have to wait or 256 went in a row, then lets the rest of the
+//! task run: the connection tasks then write a whole run of messages in one system call. A
+//! direction waits in `send` while its destination is full (SNDHWM), and meanwhile does not
+//! receive: the proxy holds at most one message per direction, and backpressure reaches the
+//! senders through the source socket's RCVHWM. The other direction and the control socket
+//! are served meanwhile, so a slow backend does not keep replies from reaching the
+//! frontend.
 //!
 //! With a REQ or REP socket on either side, the two directions take turns (one message
 //! each), as those sockets' send/receive alternation requires; the first turn is the
@@ -98,11 +99,11 @@ pub async fn proxy(frontend: &Socket, backend: &Socket, capture: Option<&Socket>
 /// `uint64_t` counters: frontend messages received, frontend bytes received, frontend
 /// messages sent, frontend bytes sent, then the same four for the backend. The counts are
 /// the proxy's own (what it received and sent since it started: a message waiting for room
-/// at its destination counts as received, not yet as sent, as in libzmq) and, as in
-/// libzmq 4.3.5, a
-/// "message" is a message *part*: a 3-frame message counts 3, and its bytes are the sum of
-/// its frame sizes (a ROUTER's routing-id frame included). (libzmq 4.3.4 and older counted
-/// a multipart message once.) [`ProxyStatistics::from_message`] decodes the reply.
+/// at its destination counts as received, not yet as sent, as in libzmq) and, as in libzmq
+/// 4.3.5, a "message" is a message *part*: a 3-frame message counts 3, and its bytes are
+/// the sum of its frame sizes (a ROUTER's routing-id frame included). (libzmq 4.3.4 and
+/// older counted a multipart message once.) [`ProxyStatistics::from_message`] decodes the
+/// reply.
 ///
 /// Replies on a REP control socket: libzmq 4.3.4 and older reply to STATISTICS only, which
 /// leaves a REP socket unable to receive the next command; libzmq 4.3.5 (as bundled with
