@@ -124,7 +124,12 @@ impl State {
                     continue;
                 }
             };
-            if p.encodes(false) {
+            if self.opts.conflate {
+                // CONFLATE keeps the last message only, as on PUB (room is not checked
+                // then, so without it the queue would grow without bound).
+                p.conflate_out();
+                push_item(p, Outbound::Msg(msg.clone()), wakes);
+            } else if p.encodes(false) {
                 // The two frames a ZMTP peer gets (see `Connection::send_message`).
                 let w = wire.get_or_insert_with(|| {
                     Message::from([Bytes::copy_from_slice(msg.group()), msg[0].clone()])
@@ -190,6 +195,35 @@ mod tests {
         st.on_group(a, false, &tv);
         st.try_send(&mut Some(grouped("tv", "5")), &mut w).unwrap();
         assert!(taken(&mut st, a).is_empty());
+    }
+
+    /// CONFLATE on a RADIO keeps each member's last message only (found by the
+    /// `socket_paths` fuzz target: room is not checked under CONFLATE, and the queue grew
+    /// past SNDHWM without bound).
+    #[test]
+    fn radio_with_conflate_keeps_the_last_message_per_member() {
+        let mut st = State::new(SocketType::Radio);
+        st.opts.conflate = true;
+        st.opts.sndhwm = 4;
+        let raw = attached(&mut st, true);
+        let net = attached(&mut st, false);
+        let tv = Bytes::from_static(b"tv");
+        st.on_group(raw, true, &tv);
+        st.on_group(net, true, &tv);
+        let mut w = Wakes::default();
+        for i in 0..10 {
+            st.try_send(
+                &mut Some(grouped(
+                    "tv",
+                    ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"][i],
+                )),
+                &mut w,
+            )
+            .unwrap();
+        }
+        assert_eq!(st.peers[&net].queued(), 1);
+        assert_eq!(taken(&mut st, raw), [grouped("tv", "9")]);
+        assert_eq!(taken(&mut st, net), [grouped("tv", "9")]);
     }
 
     #[test]
