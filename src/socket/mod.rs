@@ -155,6 +155,19 @@ fn tcp_listener_endpoint(l: &std::net::TcpListener) -> Result<String> {
 
 /// `EINVAL` for a handed socket that does not listen (accepting on it would fail for
 /// ever). Checked where the system says (SO_ACCEPTCONN); elsewhere the accept fails.
+/// An adopted TCP listener (`bind_listener`, USE_FD) on tokio's reactor.
+fn tokio_tcp_listener(l: std::net::TcpListener) -> Result<Listener> {
+    l.set_nonblocking(true)?;
+    Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
+}
+
+/// An adopted Unix listener (`bind_listener`, USE_FD) on tokio's reactor.
+#[cfg(unix)]
+fn tokio_unix_listener(l: std::os::unix::net::UnixListener) -> Result<Listener> {
+    l.set_nonblocking(true)?;
+    Ok(Listener::Ipc(tokio::net::UnixListener::from_std(l)?))
+}
+
 #[cfg(unix)]
 fn check_listening(sock: &socket2::SockRef<'_>, fd: i32) -> Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -1105,14 +1118,11 @@ impl Socket {
             Endpoint::Tcp { .. } => transport::activation::take_tcp(fd).and_then(|l| {
                 check_listening(&socket2::SockRef::from(&l), fd)?;
                 let name = tcp_listener_endpoint(&l)?;
-                l.set_nonblocking(true)?;
-                Ok((Listener::Tcp(tokio::net::TcpListener::from_std(l)?), name))
+                Ok((tokio_tcp_listener(l)?, name))
             }),
             Endpoint::Ipc(path) => transport::activation::take_unix(fd).and_then(|l| {
                 check_listening(&socket2::SockRef::from(&l), fd)?;
-                l.set_nonblocking(true)?;
-                let listener = Listener::Ipc(tokio::net::UnixListener::from_std(l)?);
-                Ok((listener, format!("ipc://{path}")))
+                Ok((tokio_unix_listener(l)?, format!("ipc://{path}")))
             }),
             Endpoint::Inproc(_) | Endpoint::Udp(_) => unreachable!("bound before"),
         };
@@ -1149,8 +1159,7 @@ impl Socket {
         let (listener, resolved) = match listener.into() {
             OwnedListener::Tcp(l) => {
                 let ep = tcp_listener_endpoint(&l)?;
-                l.set_nonblocking(true)?;
-                (Listener::Tcp(tokio::net::TcpListener::from_std(l)?), ep)
+                (tokio_tcp_listener(l)?, ep)
             }
             #[cfg(unix)]
             OwnedListener::Ipc(l) => {
@@ -1161,8 +1170,7 @@ impl Socket {
                         Error::inval("an unnamed Unix socket has no endpoint to serve")
                     })?,
                 };
-                l.set_nonblocking(true)?;
-                (Listener::Ipc(tokio::net::UnixListener::from_std(l)?), ep)
+                (tokio_unix_listener(l)?, ep)
             }
         };
         self.check_transport(&Endpoint::parse(&resolved)?, true)?;
