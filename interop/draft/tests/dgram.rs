@@ -6,6 +6,7 @@
 //! DGRAM's tcp/ipc/inproc endpoints, ours refuses them.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
 
 use aiozmq::{ErrorKind, Socket, SocketType};
 use aiozmq_draft_interop::libzmq::{self, Context};
@@ -18,12 +19,42 @@ fn free_udp_port() -> u16 {
     s.local_addr().unwrap().port()
 }
 
-/// libzmq's DGRAM bound on the loopback; returns it and its address.
-fn libzmq_dgram(ctx: &Context) -> (Lz, SocketAddr) {
+/// libzmq's DGRAM bound on the loopback, ready to receive; returns it and its address.
+async fn libzmq_dgram(ctx: &Context) -> (Lz, SocketAddr) {
     let lz = Lz::new(ctx, libzmq::DGRAM);
     let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     lz.bind(&format!("udp://{addr}"));
+    until_bound(&lz, addr).await;
     (lz, addr)
+}
+
+/// How often a probe goes out until libzmq's DGRAM has one.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// libzmq opens a udp:// bind's socket in its I/O thread after `zmq_bind` returns, and a
+/// datagram sent before finds no socket and is dropped. Numbered probes from a plain
+/// socket go out until libzmq receives one; every probe sent after that one reaches it
+/// (the port was bound by then), so reading up to the last probe sent leaves its queue
+/// empty, with no waiting window.
+async fn until_bound(lz: &Lz, addr: SocketAddr) {
+    let (u, _) = plain();
+    within("libzmq's DGRAM receives a probe", async {
+        let mut sent = 0u32;
+        let mut got = loop {
+            sent += 1;
+            u.send_to(format!("probe {sent}").as_bytes(), addr).unwrap();
+            match lz.recv_within(PROBE_EVERY).await {
+                Ok(m) => break m,
+                Err(libzmq::EAGAIN) => {}
+                Err(e) => panic!("libzmq recv, probing: {e}"),
+            }
+        };
+        let last = format!("probe {sent}").into_bytes();
+        while got.get(1) != Some(&last) {
+            got = lz.recv("libzmq, the rest of the probes").await;
+        }
+    })
+    .await;
 }
 
 /// Our DGRAM bound on the loopback; returns it and its address.
@@ -64,7 +95,7 @@ async fn plain_recv(u: &UdpSocket, what: &str) -> (Vec<u8>, SocketAddr) {
 #[tokio::test]
 async fn our_dgram_and_libzmqs_exchange_datagrams_both_ways() {
     let ctx = Context::new();
-    let (lz, lz_addr) = libzmq_dgram(&ctx);
+    let (lz, lz_addr) = libzmq_dgram(&ctx).await;
     let (ours, our_addr) = our_dgram().await;
 
     // Ours to libzmq's: libzmq names the sender ip:port with its NUL.
@@ -98,7 +129,7 @@ async fn our_dgram_and_libzmqs_exchange_datagrams_both_ways() {
 #[tokio::test]
 async fn a_plain_udp_socket_sees_the_same_raw_datagram_from_both() {
     let ctx = Context::new();
-    let (lz, lz_addr) = libzmq_dgram(&ctx);
+    let (lz, lz_addr) = libzmq_dgram(&ctx).await;
     let (ours, our_addr) = our_dgram().await;
     let (u, u_addr) = plain();
     let to_u = u_addr.to_string();
