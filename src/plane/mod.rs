@@ -29,6 +29,7 @@
 //!   - `groups`: RADIO/DISH groups (joins in both directions, the RADIO's send);
 //!   - `recv`: delivery under RCVHWM and fair-queued receive;
 //!   - `direct`: the REQ/REP direct write and the message a borrowing `recv` read.
+//! - `inqueue`: a peer's inbound queue, the delivered batches kept whole.
 //! - [`options`]: libzmq's options with their defaults.
 //! - `trie`: subscription matching for PUB/XPUB (fan-out) and SUB/XSUB (local filter).
 //! - [`lease`]: the REQ/REP read side a waiting `recv` may borrow.
@@ -38,6 +39,7 @@ mod fanout;
 #[doc(hidden)]
 pub mod fuzz_ops;
 mod groups;
+mod inqueue;
 pub(crate) mod lease;
 pub mod options;
 mod peers;

@@ -27,9 +27,9 @@ impl State {
         }
     }
 
-    /// An engine delivers messages from `id` (`msgs` is left empty). Returns the room left
-    /// (0: stop reading). When the peer's queue is empty the two queues are swapped, so a
-    /// batch reaches the receiver without moving its messages.
+    /// An engine delivers messages from `id` (`msgs` is left empty, possibly replaced by
+    /// an emptied batch with room). Returns the room left (0: stop reading). Unfiltered,
+    /// a batch joins the peer's queue whole (see `InQueue`): its messages do not move.
     #[inline]
     pub(crate) fn deliver(&mut self, id: PeerId, msgs: &mut VecDeque<Message>) -> usize {
         let hwm = self.opts.rcvhwm_limit();
@@ -87,11 +87,7 @@ impl State {
         let conflate = self.opts.conflate;
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
-            if p.inbound.is_empty() {
-                std::mem::swap(&mut p.inbound, msgs);
-            } else {
-                p.inbound.append(msgs);
-            }
+            p.inbound.append(msgs);
         } else {
             let mut dropped = 0;
             for m in msgs.drain(..) {
@@ -185,17 +181,17 @@ impl State {
         if self.fq.len() == 1 {
             let id = self.fq[0];
             if let Some(p) = self.peers.get_mut(&id) {
-                let n = p.inbound.len();
-                if n <= max && !with_rid {
-                    std::mem::swap(&mut p.inbound, dst);
-                } else {
+                if with_rid || !p.inbound.swap_whole(dst, max) {
                     let rid = &p.routing_id;
-                    dst.extend(p.inbound.drain(..n.min(max)).map(|mut m| {
+                    while dst.len() < max {
+                        let Some(mut m) = p.inbound.pop_front() else {
+                            break;
+                        };
                         if with_rid {
                             m.push_front(rid.clone());
                         }
-                        m
-                    }));
+                        dst.push_back(m);
+                    }
                 }
                 if p.inbound.is_empty() {
                     p.in_fq = false;

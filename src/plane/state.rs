@@ -26,6 +26,7 @@
 //! | DISH   | not allowed; `join`/`leave`                       | fair-queue, only joined groups        |
 //! | DGRAM  | `[ip:port, body]` to its one `udp://` bind, which sends the body there | `[sender's ip:port, body]` |
 
+pub(crate) use super::inqueue::InQueue;
 use super::lease::ReadLease;
 use super::options::Options;
 use super::trie::{LocalSubs, RemoteSubs};
@@ -118,7 +119,7 @@ pub(crate) struct Peer {
     /// SERVER and PEER: the peer's `u32` routing id (never 0 there; 0 for other types).
     pub srv_id: u32,
     pub out: VecDeque<Outbound>,
-    pub inbound: VecDeque<Message>,
+    pub inbound: InQueue,
     /// The peer is listed in the fair-queue ring.
     pub in_fq: bool,
     /// An engine with a completed handshake serves this peer.
@@ -184,7 +185,7 @@ impl Peer {
             routing_id,
             srv_id: 0,
             out: VecDeque::new(),
-            inbound: VecDeque::new(),
+            inbound: InQueue::default(),
             in_fq: false,
             attached: false,
             alive: true,
