@@ -1705,13 +1705,14 @@ impl Socket {
     }
 
     fn try_recv_inner(&self) -> Result<Option<Message>> {
-        let mut wakes = Wakes::default();
         if State::batches_recv(self.socket_type) {
             // One lock of `state` per batch of messages, not per message.
             let mut batch = self.shared.recv_batch.lock().unwrap();
             if let Some(m) = batch.pop_front() {
                 return Ok(Some(m));
             }
+            // Made past the fast path: dropping even an empty one costs a call per message.
+            let mut wakes = Wakes::default();
             {
                 let mut st = self.shared.state.lock().unwrap();
                 if st.closed {
@@ -1722,6 +1723,7 @@ impl Socket {
             wakes.notify();
             return Ok(batch.pop_front());
         }
+        let mut wakes = Wakes::default();
         let r = {
             let mut st = self.shared.state.lock().unwrap();
             if st.closed {
