@@ -115,6 +115,34 @@ async fn a_plain_udp_socket_gets_the_raw_body_and_is_named_by_its_address() {
 }
 
 #[tokio::test]
+async fn datagrams_from_senders_taking_turns_each_name_their_own_sender() {
+    let _panics = support::check_library_panics();
+    let (d, d_addr) = dgram().await;
+    let (u, u_addr) = plain();
+    let (v, v_addr) = plain();
+    // Runs from one sender and alternation: each message's address frame is its sender's.
+    let order = [
+        (&u, u_addr),
+        (&u, u_addr),
+        (&v, v_addr),
+        (&u, u_addr),
+        (&v, v_addr),
+        (&v, v_addr),
+    ];
+    for (i, (sock, _)) in order.iter().enumerate() {
+        sock.send_to(format!("d{i}").as_bytes(), d_addr).unwrap();
+    }
+    for (i, (_, from)) in order.iter().enumerate() {
+        assert_eq!(
+            frames(&recv(&d, &format!("datagram {i}")).await),
+            vec![addr_frame(*from), format!("d{i}").into_bytes()],
+            "datagram {i}"
+        );
+    }
+    close(&d).await;
+}
+
+#[tokio::test]
 async fn a_message_is_exactly_address_and_body_else_einval() {
     let _panics = support::check_library_panics();
     let (d, _) = dgram().await;

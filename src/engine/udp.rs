@@ -209,6 +209,9 @@ pub(crate) async fn dgram(
     let mut msgs = VecDeque::new();
     let mut subs = Vec::new();
     let mut items = VecDeque::new();
+    // The last sender's address frame: a peer usually sends more than one datagram, and
+    // the frame is text to format (shared, not copied, by every message it names).
+    let mut last_from: Option<(std::net::SocketAddr, Bytes)> = None;
     'run: loop {
         shared.pull_items(id, &mut items, BATCH);
         let sent_any = !items.is_empty();
@@ -243,7 +246,15 @@ pub(crate) async fn dgram(
         while room > 0 && msgs.len() < room.min(BATCH) {
             match sock.try_recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let mut m = Message::from(udp::dgram_address_frame(from));
+                    let frame = match &last_from {
+                        Some((addr, frame)) if *addr == from => frame.clone(),
+                        _ => {
+                            let frame = udp::dgram_address_frame(from);
+                            last_from = Some((from, frame.clone()));
+                            frame
+                        }
+                    };
+                    let mut m = Message::from(frame);
                     m.push_back(Bytes::copy_from_slice(&buf[..n]));
                     msgs.push_back(m);
                 }
