@@ -165,8 +165,9 @@ impl State {
 
     /// Moves the next inbound messages to `dst` (empty), in exactly the order successive
     /// [`try_recv`](Self::try_recv) calls would return them now: at most RCVHWM (and at
-    /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued and no routing
-    /// id to prepend, the peer's whole queue is swapped out without moving a message.
+    /// most [`RECV_BATCH`]; one under CONFLATE). With a single peer queued, no routing id
+    /// to prepend and the peer's queue one segment (one delivered batch), that segment is
+    /// swapped out without moving a message.
     /// Only for the types of [`batches_recv`](Self::batches_recv).
     #[inline]
     pub(crate) fn take_inbound(&mut self, dst: &mut VecDeque<Message>, wakes: &mut Wakes) {
