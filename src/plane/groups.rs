@@ -116,6 +116,7 @@ impl State {
         }
         self.count_out(&msg);
         let mut wire: Option<Message> = None;
+        let conflate = self.opts.conflate;
         for &id in &targets {
             let p = match self.peers.get_mut(&id) {
                 Some(p) if peer_has_room(p, &self.opts) => p,
@@ -124,12 +125,12 @@ impl State {
                     continue;
                 }
             };
-            if self.opts.conflate {
-                // CONFLATE keeps the last message only, as on PUB (room is not checked
-                // then, so without it the queue would grow without bound).
+            // As `push_msg` does for the other types: CONFLATE keeps the last message only
+            // (room is not checked then), and a conflated message is queued as an item.
+            if conflate {
                 p.conflate_out();
-                push_item(p, Outbound::Msg(msg.clone()), wakes);
-            } else if p.encodes(false) {
+            }
+            if p.encodes(conflate) {
                 // The two frames a ZMTP peer gets (see `Connection::send_message`).
                 let w = wire.get_or_insert_with(|| {
                     Message::from([Bytes::copy_from_slice(msg.group()), msg[0].clone()])

@@ -50,7 +50,8 @@ impl InQueue {
     }
 
     /// Queues all of `batch` last, leaving it empty: a large batch becomes a segment of
-    /// its own and `batch` is replaced by the spare segment (or a new, empty one).
+    /// its own and `batch` is replaced by the spare segment (or a new one with room for a
+    /// batch as large).
     #[inline]
     pub(crate) fn append(&mut self, batch: &mut VecDeque<Message>) {
         let n = batch.len();
