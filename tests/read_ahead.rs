@@ -10,7 +10,10 @@
 //! system caps it low (`net.core.wmem_max`), the connection catches up with the peer
 //! anyway and the test shows less.
 //!
-//! Unix only: the peer is a blocking Unix-domain socket with a raised send buffer.
+//! Nor do many peers together: each peer's queue may hold its share of 16 MiB (RCVHWM
+//! aside), and its connection reads no more until the application takes some.
+//!
+//! Unix only: the peers are blocking Unix-domain sockets.
 #![cfg(unix)]
 
 mod support;
@@ -81,4 +84,96 @@ fn a_streaming_connection_steps_aside_for_the_application() {
         "the connection read {most} messages ({} MiB) ahead of the application",
         (most * SIZE as u64) >> 20
     );
+}
+
+/// Peers of `a_peers_share_of_inbound_memory_bounds_what_its_connection_reads`.
+const PEERS: usize = 4;
+/// What each of them writes: 384 messages of 64 KiB, 24 MiB.
+const PER_PEER: usize = 384;
+/// A peer's share of the inbound memory with four peers (16 MiB shared).
+const CAP: u64 = 4 << 20;
+/// Most one read brings in (the read size's ceiling).
+const READ_MAX: u64 = 4 << 20;
+
+/// With RCVHWM far out of the way, what the connections have read into the socket while
+/// the application takes nothing stays within each peer's share of 16 MiB (4 MiB each
+/// here, plus the read that crossed it): the rest waits in the kernel, and the peers'
+/// writes wait for room, as at RCVHWM. Taking the messages lets every peer finish.
+#[test]
+fn a_peers_share_of_inbound_memory_bounds_what_its_connection_reads() {
+    let _panics = support::check_library_panics();
+    let path = std::env::temp_dir().join(format!("aiozmq-inbytes-{}.ipc", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let endpoint = format!("ipc://{}", path.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pull = Socket::new(SocketType::Pull);
+    pull.set_rcvhwm(100_000).unwrap();
+    // Small kernel buffers on our side: what the peers get written is what we read.
+    pull.set_rcvbuf(64 * 1024).unwrap();
+    rt.block_on(pull.bind(&endpoint)).unwrap();
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let peers: Vec<_> = (0..PEERS)
+        .map(|_| {
+            let (path, done) = (path.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+                let _ = socket2::SockRef::from(&s).set_send_buffer_size(64 * 1024);
+                s.write_all(&mock::greeting(3, 1, "NULL", false)).unwrap();
+                s.write_all(&mock::ready_frame("PUSH", None)).unwrap();
+                let msg = mock::frame(0, &vec![3u8; SIZE]);
+                for _ in 0..PER_PEER {
+                    s.write_all(&msg).unwrap();
+                }
+                done.send(()).unwrap();
+                s
+            })
+        })
+        .collect();
+    drop(done_tx);
+
+    // Every connection reads until its queue holds its share: four shares in all.
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while pull.counters().bytes_in < PEERS as u64 * CAP {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} bytes read within 20 s",
+                pull.counters().bytes_in
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Then nothing more: no peer gets its 24 MiB written while nobody takes any.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    });
+    assert!(done_rx.try_recv().is_err(), "a peer wrote all it had");
+    let read = pull.counters().bytes_in;
+    assert!(
+        read <= PEERS as u64 * (CAP + READ_MAX + SIZE as u64),
+        "{} MiB read ahead of the application",
+        read >> 20
+    );
+
+    rt.block_on(async {
+        for _ in 0..PEERS * PER_PEER {
+            let m = tokio::time::timeout(Duration::from_secs(20), pull.recv())
+                .await
+                .expect("no message within 20 s")
+                .unwrap();
+            assert_eq!(m[0].len(), SIZE);
+        }
+    });
+    for _ in 0..PEERS {
+        done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("every peer finishes once its messages are taken");
+    }
+    for p in peers {
+        drop(p.join().unwrap());
+    }
+    rt.block_on(support::close(&pull));
+    let _ = std::fs::remove_file(&path);
 }

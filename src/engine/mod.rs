@@ -637,12 +637,16 @@ where
                     *rbuf = BytesMut::new();
                     rspare = None;
                 }
-                reserve(rbuf, &mut rspare, needed, if idle { IDLE_CHUNK } else { read_hint });
+                // No read brings in more than this peer's share of the inbound memory: with
+                // many peers, the rest waits in the kernel until the application gets to it.
+                let max = shared.read_max();
+                let hint = if idle { IDLE_CHUNK } else { read_hint.min(max) };
+                reserve(rbuf, &mut rspare, needed, hint);
                 // A small read says nothing about the stream (`adapt` leaves the size).
-                let spare = if idle { usize::MAX } else { rbuf.capacity() - rbuf.len() };
+                let spare = if idle { usize::MAX } else { (rbuf.capacity() - rbuf.len()).min(max) };
                 match lease {
                     Some(l) => std::future::poll_fn(|cx| l.poll_engine_read(cx, rd, rbuf)).await,
-                    None => rd.read_buf(rbuf).await,
+                    None => rd.read_buf(&mut bytes::BufMut::limit(&mut *rbuf, max)).await,
                 }
                 .map(|n| (n, spare))
             }, if room > 0 => {

@@ -18,6 +18,8 @@ const COPY_BELOW: usize = 32;
 pub(crate) struct InQueue {
     segs: VecDeque<VecDeque<Message>>,
     len: usize,
+    /// Bytes of the queued messages' frames.
+    bytes: usize,
     /// The last drained segment, kept (empty) for the engine's next batch.
     spare: Option<VecDeque<Message>>,
 }
@@ -29,6 +31,12 @@ impl InQueue {
         self.len
     }
 
+    /// Bytes of the queued messages' frames.
+    #[inline]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether no message is queued.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
@@ -38,6 +46,7 @@ impl InQueue {
     /// Queues one message last.
     #[inline]
     pub(crate) fn push_back(&mut self, m: Message) {
+        self.bytes += m.byte_len();
         match self.segs.back_mut() {
             Some(last) => last.push_back(m),
             None => {
@@ -51,14 +60,16 @@ impl InQueue {
 
     /// Queues all of `batch` last, leaving it empty: a large batch becomes a segment of
     /// its own and `batch` is replaced by the spare segment (or a new one with room for a
-    /// batch as large).
+    /// batch as large). `bytes`: the batch's bytes, which the caller has counted anyway.
     #[inline]
-    pub(crate) fn append(&mut self, batch: &mut VecDeque<Message>) {
+    pub(crate) fn append(&mut self, batch: &mut VecDeque<Message>, bytes: usize) {
+        debug_assert_eq!(bytes, batch.iter().map(Message::byte_len).sum::<usize>());
         let n = batch.len();
         if n == 0 {
             return;
         }
         self.len += n;
+        self.bytes += bytes;
         match self.segs.back_mut() {
             Some(last) if n < COPY_BELOW => last.append(batch),
             _ => {
@@ -76,8 +87,9 @@ impl InQueue {
         }
     }
 
-    /// Takes the oldest message.
-    #[inline]
+    /// Takes the oldest message. Always inlined: as a call, its `Option<Message>` result
+    /// was copied on the way out of every receive.
+    #[inline(always)]
     pub(crate) fn pop_front(&mut self) -> Option<Message> {
         let first = self.segs.front_mut()?;
         let m = first.pop_front();
@@ -86,6 +98,9 @@ impl InQueue {
             self.retire_front();
         }
         self.len -= 1;
+        if let Some(m) = &m {
+            self.bytes -= m.byte_len();
+        }
         m
     }
 
@@ -96,6 +111,7 @@ impl InQueue {
             self.keep_spare(seg);
         }
         self.len = 0;
+        self.bytes = 0;
     }
 
     /// When everything queued is one segment of at most `max` messages and `dst` is
@@ -109,6 +125,7 @@ impl InQueue {
         std::mem::swap(seg, dst);
         self.retire_front();
         self.len = 0;
+        self.bytes = 0;
         true
     }
 
@@ -149,6 +166,13 @@ mod tests {
         u32::from_be_bytes(m[0][..].try_into().unwrap())
     }
 
+    impl InQueue {
+        fn append_all(&mut self, batch: &mut VecDeque<Message>) {
+            let bytes = batch.iter().map(Message::byte_len).sum();
+            self.append(batch, bytes);
+        }
+    }
+
     fn batch(range: std::ops::Range<u32>) -> VecDeque<Message> {
         range.map(msg).collect()
     }
@@ -158,10 +182,10 @@ mod tests {
         let mut q = InQueue::default();
         q.push_back(msg(0));
         let mut b = batch(1..5); // small: copied into the last segment
-        q.append(&mut b);
+        q.append_all(&mut b);
         assert!(b.is_empty());
         let mut b = batch(5..105); // large: a segment of its own
-        q.append(&mut b);
+        q.append_all(&mut b);
         assert!(b.is_empty());
         q.push_back(msg(105));
         assert_eq!(q.len(), 106);
@@ -182,14 +206,14 @@ mod tests {
     fn a_drained_segment_comes_back_to_the_engine_with_its_room() {
         let mut q = InQueue::default();
         let mut b = batch(0..200);
-        q.append(&mut b);
+        q.append_all(&mut b);
         assert!(b.is_empty());
         assert!(
             b.capacity() >= 200,
             "nothing spare yet: room for a batch like it"
         );
         let mut small = batch(200..201);
-        q.append(&mut small);
+        q.append_all(&mut small);
         assert!(
             small.capacity() >= 1,
             "a small batch is copied; the engine keeps its room"
@@ -198,7 +222,7 @@ mod tests {
             q.pop_front().unwrap();
         }
         let mut b = batch(300..400);
-        q.append(&mut b);
+        q.append_all(&mut b);
         assert!(b.is_empty());
         assert!(b.capacity() >= 201, "the drained segment is handed back");
         assert_eq!(num(&q.pop_front().unwrap()), 300);
@@ -208,7 +232,7 @@ mod tests {
     fn swap_whole_takes_a_single_segment_only_within_max() {
         let mut q = InQueue::default();
         let mut b = batch(0..40);
-        q.append(&mut b);
+        q.append_all(&mut b);
         let mut dst = VecDeque::new();
         assert!(!q.swap_whole(&mut dst, 39));
         assert!(q.swap_whole(&mut dst, 40));
@@ -217,9 +241,9 @@ mod tests {
         assert!(q.pop_front().is_none());
 
         let mut b = batch(0..40);
-        q.append(&mut b);
+        q.append_all(&mut b);
         let mut b = batch(40..80);
-        q.append(&mut b);
+        q.append_all(&mut b);
         let mut dst = VecDeque::new();
         assert!(!q.swap_whole(&mut dst, 1000), "two segments");
         assert_eq!(q.len(), 80);
@@ -230,7 +254,7 @@ mod tests {
         let mut q = InQueue::default();
         for r in [0..50, 50..100, 100..150] {
             let mut b = batch(r);
-            q.append(&mut b);
+            q.append_all(&mut b);
         }
         q.clear();
         assert!(q.is_empty());
@@ -238,5 +262,33 @@ mod tests {
         q.push_back(msg(7));
         assert_eq!(q.len(), 1);
         assert_eq!(num(&q.pop_front().unwrap()), 7);
+    }
+
+    #[test]
+    fn bytes_count_every_frame_through_every_operation() {
+        let mut q = InQueue::default();
+        q.push_back(Message::from(["ab", "cde"]));
+        assert_eq!(q.bytes(), 5);
+        let mut small: VecDeque<Message> = (0..3).map(|_| Message::from("xyz")).collect();
+        q.append_all(&mut small);
+        assert_eq!(q.bytes(), 14, "a small batch, copied");
+        let mut large: VecDeque<Message> = (0..40).map(|_| Message::from("0123456789")).collect();
+        q.append_all(&mut large);
+        assert_eq!(q.bytes(), 414, "a large batch, a segment of its own");
+        assert_eq!(q.pop_front().unwrap().byte_len(), 5);
+        assert_eq!(q.bytes(), 409);
+        for _ in 0..3 {
+            q.pop_front().unwrap();
+        }
+        assert_eq!(q.bytes(), 400);
+        let mut dst = VecDeque::new();
+        assert!(q.swap_whole(&mut dst, 1000));
+        assert_eq!((q.bytes(), dst.len()), (0, 40));
+        q.push_back(Message::from("1234"));
+        let mut b: VecDeque<Message> = (0..40).map(|_| Message::from("z")).collect();
+        q.append_all(&mut b);
+        assert_eq!(q.bytes(), 44);
+        q.clear();
+        assert_eq!(q.bytes(), 0);
     }
 }

@@ -264,6 +264,13 @@ impl Shared {
         self.state.lock().unwrap().in_room(id)
     }
 
+    /// The most one read of a connection should bring in: a peer's share of what the
+    /// inbound queues may hold (see `State::in_bytes_cap`).
+    #[inline]
+    pub(crate) fn read_max(&self) -> usize {
+        self.state.lock().unwrap().in_bytes_cap()
+    }
+
     /// Subscriptions (`(subscribe, topic)`) and decoded messages from `id`, both drained;
     /// wakes receivers. Returns the room left (0: stop reading), or `room` unchanged when
     /// no message came.

@@ -2,6 +2,7 @@
 //! fair-queued, by each socket type's rule (REQ only from the peer it asked, REP
 //! remembering the envelope).
 
+use super::inqueue::InQueue;
 use super::state::*;
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
@@ -9,6 +10,37 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// What all peers' inbound queues may hold together before connections stop reading
+/// (see `State::in_bytes_cap`).
+const IN_BYTES_BUDGET: usize = 16 << 20;
+/// What each peer's inbound queue may hold whatever the number of peers.
+const IN_BYTES_FLOOR: usize = 32 << 10;
+
+/// The messages a connection may still deliver to the peer queue `q` (0: it stops
+/// reading): RCVHWM's room, none once `q` holds `cap` bytes.
+#[inline]
+fn room_in(q: &InQueue, hwm: usize, cap: usize) -> usize {
+    if q.bytes() >= cap {
+        0
+    } else {
+        hwm.saturating_sub(q.len())
+    }
+}
+
+/// Whether a connection stopped at RCVHWM or at its byte cap (that of `peers` peers)
+/// reads again: under RCVHWM, and under half the cap, so that what it reads is worth the
+/// wake-up.
+#[inline]
+fn resumes(q: &InQueue, hwm: usize, peers: usize) -> bool {
+    q.len() < hwm && q.bytes() < in_bytes_cap(peers) / 2
+}
+
+/// A peer's cap among `peers` (see `State::in_bytes_cap`).
+#[inline]
+fn in_bytes_cap(peers: usize) -> usize {
+    (IN_BYTES_BUDGET / peers.max(1)).max(IN_BYTES_FLOOR)
+}
 
 impl State {
     // ---- receive side ---------------------------------------------------------------
@@ -22,9 +54,19 @@ impl State {
                 .opts
                 .rcvhwm_limit()
                 .saturating_sub(self.xpub_pending.len()),
-            Some(p) => self.opts.rcvhwm_limit().saturating_sub(p.inbound.len()),
+            Some(p) => room_in(&p.inbound, self.opts.rcvhwm_limit(), self.in_bytes_cap()),
             None => 0,
         }
+    }
+
+    /// Bytes a peer's inbound queue may hold before its connection stops reading (the
+    /// rest waits in the kernel, and TCP's flow control holds the sender back, as RCVHWM
+    /// does). RCVHWM counts messages, so with many peers sending large messages it let the
+    /// connections read everything they were sent into memory long before the application
+    /// reached it: `IN_BYTES_BUDGET` shared by the peers, at least `IN_BYTES_FLOOR` each.
+    #[inline]
+    pub(crate) fn in_bytes_cap(&self) -> usize {
+        in_bytes_cap(self.peers.len())
     }
 
     /// An engine delivers messages from `id` (`msgs` is left empty, possibly replaced by
@@ -38,7 +80,8 @@ impl State {
             return 0;
         }
         self.counters.messages_in += msgs.len() as u64;
-        self.counters.bytes_in += msgs.iter().map(|m| m.byte_len() as u64).sum::<u64>();
+        let bytes = msgs.iter().map(Message::byte_len).sum::<usize>();
+        self.counters.bytes_in += bytes as u64;
         let st = self.socket_type;
         if st == SocketType::Radio {
             // A DISH sends no messages (libzmq's RADIO reads only joins from its pipes).
@@ -75,8 +118,11 @@ impl State {
             }
             return room;
         }
+        let mut bytes = bytes;
         if st.is_single_frame() {
+            // Multipart messages were dropped.
             self.single_frame_in(id, msgs);
+            bytes = msgs.iter().map(Message::byte_len).sum();
         }
         // A subscription to the empty topic lets everything through: no filtering (unless
         // inverted: then nothing passes).
@@ -85,9 +131,10 @@ impl State {
         let dish = st == SocketType::Dish;
         let filter = dish || (is_sub(st) && (invert || !self.local_subs.matches(&[])));
         let conflate = self.opts.conflate;
+        let cap = self.in_bytes_cap();
         let p = self.peers.get_mut(&id).expect("checked above");
         if !filter && !conflate {
-            p.inbound.append(msgs);
+            p.inbound.append(msgs, bytes);
         } else {
             let mut dropped = 0;
             for m in msgs.drain(..) {
@@ -118,7 +165,7 @@ impl State {
         if conflate {
             return usize::MAX;
         }
-        let room = hwm.saturating_sub(p.inbound.len());
+        let room = room_in(&p.inbound, hwm, cap);
         if room == 0 {
             p.in_paused = true;
         }
@@ -179,6 +226,7 @@ impl State {
             hwm.min(RECV_BATCH)
         };
         let with_rid = matches!(self.socket_type, SocketType::Router | SocketType::Stream);
+        let peers = self.peers.len();
         if self.fq.len() == 1 {
             let id = self.fq[0];
             if let Some(p) = self.peers.get_mut(&id) {
@@ -202,7 +250,7 @@ impl State {
                         return;
                     }
                 }
-                if p.in_paused && p.inbound.len() < hwm {
+                if p.in_paused && resumes(&p.inbound, hwm, peers) {
                     p.in_paused = false;
                     wakes.push(p.in_space.clone());
                 }
@@ -230,6 +278,7 @@ impl State {
         with_rid: bool,
     ) -> Option<(PeerId, Bytes, Message, Option<Arc<Notify>>)> {
         let hwm = self.opts.rcvhwm_limit();
+        let peers = self.peers.len();
         while let Some(id) = self.fq.pop_front() {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
@@ -253,7 +302,7 @@ impl State {
             } else {
                 self.fq.push_back(id);
             }
-            let wake = if p.in_paused && p.inbound.len() < hwm {
+            let wake = if p.in_paused && resumes(&p.inbound, hwm, peers) {
                 p.in_paused = false;
                 Some(p.in_space.clone())
             } else {

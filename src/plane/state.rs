@@ -1069,6 +1069,65 @@ mod tests {
     }
 
     #[test]
+    fn inbound_bytes_pause_the_engine_until_half_are_taken() {
+        let mut st = State::new(SocketType::Dealer);
+        let a = st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+        // One peer: the whole budget is its cap, far below RCVHWM's 1000 messages here.
+        let cap = st.in_bytes_cap();
+        assert_eq!(cap, 16 << 20);
+        let body = Bytes::from(vec![7u8; 1 << 20]);
+        let mut msgs: VecDeque<Message> = (0..15).map(|_| Message::from(body.clone())).collect();
+        assert_eq!(
+            st.deliver(a, &mut msgs),
+            1000 - 15,
+            "under the cap: RCVHWM's room"
+        );
+        let mut msgs = VecDeque::from([Message::from(body.clone())]);
+        assert_eq!(st.deliver(a, &mut msgs), 0, "16 MiB queued: stop reading");
+        assert!(st.peers[&a].in_paused);
+        assert_eq!(st.in_room(a), 0);
+        let mut wakes = Wakes::default();
+        for left in (8..16).rev() {
+            st.try_recv(&mut wakes).unwrap().unwrap();
+            assert_eq!(wakes.len(), 0, "{left} MiB left: still paused");
+        }
+        st.try_recv(&mut wakes).unwrap().unwrap();
+        assert_eq!(wakes.len(), 1, "7 MiB left, under half the cap: woken");
+        assert!(!st.peers[&a].in_paused);
+        assert_eq!(st.in_room(a), 1000 - 7);
+    }
+
+    #[test]
+    fn the_inbound_budget_is_shared_by_the_peers_down_to_a_floor() {
+        let mut st = State::new(SocketType::Router);
+        let a = peer(&mut st, "a");
+        assert_eq!(st.in_bytes_cap(), 16 << 20);
+        let more = |st: &mut State, n: usize| {
+            for _ in 0..n {
+                st.add_peer(Peer::new(Bytes::new(), CancellationToken::new()));
+            }
+        };
+        more(&mut st, 3);
+        assert_eq!(st.in_bytes_cap(), 4 << 20);
+        more(&mut st, 996);
+        assert_eq!(st.in_bytes_cap(), 32 << 10, "1,000 peers: the floor");
+        // 32 one-KiB messages fill a peer's share; the ROUTER's fair queue takes one
+        // message per peer in turn, so the others' shares stay where they are.
+        let body = Bytes::from(vec![1u8; 1024]);
+        let mut msgs: VecDeque<Message> = (0..31).map(|_| Message::from(body.clone())).collect();
+        assert_eq!(st.deliver(a, &mut msgs), 1000 - 31);
+        let mut msgs = VecDeque::from([Message::from(body.clone())]);
+        assert_eq!(st.deliver(a, &mut msgs), 0);
+        let mut wakes = Wakes::default();
+        for _ in 0..16 {
+            st.try_recv(&mut wakes).unwrap().unwrap();
+        }
+        assert_eq!(wakes.len(), 0, "16 KiB left: half the cap, still paused");
+        st.try_recv(&mut wakes).unwrap().unwrap();
+        assert_eq!(wakes.len(), 1);
+    }
+
+    #[test]
     fn server_routing_ids_count_up_skip_zero_and_label_single_frame_messages() {
         let mut st = State::new(SocketType::Server);
         st.next_rid = u32::MAX;
