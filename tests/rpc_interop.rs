@@ -1052,8 +1052,9 @@ async fn rpc_python_client_rust_server_under_curve() {
         "basic",
         "--connect",
         &endpoint,
-        "--curve-serverkey",
-        &server_public,
+        // One argument: a Z85 key may start with '-', which argparse would take for
+        // an option.
+        &format!("--curve-serverkey={server_public}"),
     ])
     .await;
     assert_eq!(oks, 6, "every basic check ran");
@@ -1064,8 +1065,7 @@ async fn rpc_python_client_rust_server_under_curve() {
         "basic",
         "--connect",
         &endpoint,
-        "--curve-serverkey",
-        &wrong_public,
+        &format!("--curve-serverkey={wrong_public}"),
         "--expect-refusal",
     ])
     .await;

@@ -496,6 +496,23 @@ impl Connection {
                     if self.state == State::Ready && self.message_budget == 0 {
                         return Ok(());
                     }
+                    if self.state == State::Ready
+                        && self.cipher.is_none()
+                        && self.partial.is_empty()
+                        && self.cfg.socket_type != SocketType::Dish
+                    {
+                        // One-frame messages in a row, cut off together; whatever ends
+                        // the run is the next frame below.
+                        let n = self.decoder.decode_singles(
+                            buf,
+                            self.message_budget,
+                            &mut self.messages,
+                        );
+                        self.message_budget -= n;
+                        if self.message_budget == 0 {
+                            return Ok(());
+                        }
+                    }
                     let Some(mut frame) = self.decoder.decode(buf)? else {
                         return Ok(());
                     };

@@ -85,6 +85,35 @@ pub fn frames(data: &[u8]) {
         "error depends on how the input was split"
     );
 
+    // Runs of one-frame messages cut off together (at most 1, 2, 3, ... at a time), the
+    // rest frame by frame, as a connection reads: the same frames, the same error.
+    let mut dec = FrameDecoder::new(Some(FUZZ_MAX_MSG_SIZE));
+    let mut buf = BytesMut::from(data);
+    let mut mixed = Vec::new();
+    let mut singles = std::collections::VecDeque::new();
+    let mut max = 1;
+    let mixed_res = loop {
+        dec.decode_singles(&mut buf, max, &mut singles);
+        max += 1;
+        for m in singles.drain(..) {
+            assert_eq!(m.len(), 1, "a run's message is one frame");
+            mixed.push(Frame::message(m[0].clone(), false));
+        }
+        match dec.decode(&mut buf) {
+            Ok(Some(f)) => mixed.push(f),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert_eq!(
+        whole, mixed,
+        "runs of one-frame messages decode differently"
+    );
+    assert_eq!(
+        whole_res, mixed_res,
+        "runs of one-frame messages fail differently"
+    );
+
     for f in whole {
         let mut enc = BytesMut::new();
         f.encode(&mut enc);
