@@ -24,6 +24,29 @@ use std::time::Duration;
 use support::mock;
 
 const SIZE: usize = 64 * 1024;
+
+/// A PULL bound to a fresh IPC path (returned), on a current-thread runtime, with RCVHWM
+/// far above what may be read ahead (only the connection's own rules limit it) and the
+/// given RCVBUF.
+fn pull_far_above_rcvhwm(
+    name: &str,
+    rcvbuf: Option<i32>,
+) -> (std::path::PathBuf, tokio::runtime::Runtime, Socket) {
+    let path = std::env::temp_dir().join(format!("aiozmq-{name}-{}.ipc", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pull = Socket::new(SocketType::Pull);
+    pull.set_rcvhwm(100_000).unwrap();
+    if let Some(b) = rcvbuf {
+        pull.set_rcvbuf(b).unwrap();
+    }
+    rt.block_on(pull.bind(&format!("ipc://{}", path.display())))
+        .unwrap();
+    (path, rt, pull)
+}
 const COUNT: u64 = 2000;
 /// Messages the connection may read beyond what the application has taken: the read
 /// before it steps aside (4 MiB) and the read that crossed that (up to 4 MiB), with slack.
@@ -32,17 +55,7 @@ const BOUND: u64 = 200;
 #[test]
 fn a_streaming_connection_steps_aside_for_the_application() {
     let _panics = support::check_library_panics();
-    let path = std::env::temp_dir().join(format!("aiozmq-readahead-{}.ipc", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let endpoint = format!("ipc://{}", path.display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let pull = Socket::new(SocketType::Pull);
-    // Far above what may be read ahead: only the connection's own rule limits it.
-    pull.set_rcvhwm(100_000).unwrap();
-    rt.block_on(pull.bind(&endpoint)).unwrap();
+    let (path, rt, pull) = pull_far_above_rcvhwm("readahead", None);
 
     // A PUSH peer on its own thread, writing as fast as the socket takes it.
     let peer_path = path.clone();
@@ -102,18 +115,8 @@ const READ_MAX: u64 = 4 << 20;
 #[test]
 fn a_peers_share_of_inbound_memory_bounds_what_its_connection_reads() {
     let _panics = support::check_library_panics();
-    let path = std::env::temp_dir().join(format!("aiozmq-inbytes-{}.ipc", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let endpoint = format!("ipc://{}", path.display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let pull = Socket::new(SocketType::Pull);
-    pull.set_rcvhwm(100_000).unwrap();
     // Small kernel buffers on our side: what the peers get written is what we read.
-    pull.set_rcvbuf(64 * 1024).unwrap();
-    rt.block_on(pull.bind(&endpoint)).unwrap();
+    let (path, rt, pull) = pull_far_above_rcvhwm("inbytes", Some(64 * 1024));
 
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let peers: Vec<_> = (0..PEERS)

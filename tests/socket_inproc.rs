@@ -145,6 +145,31 @@ async fn hwm_blocks_sender_without_loss() {
     assert_eq!(within(pull.recv()).await.unwrap(), Message::from("more"));
 }
 
+/// An in-process pipe holds SNDHWM + RCVHWM messages whatever their size, as libzmq's
+/// does: the share of inbound memory that stops a network connection's reads does not
+/// apply (the messages are in memory already, and the pipe copies nothing).
+#[tokio::test]
+async fn large_messages_fill_the_pipe_to_its_hwm_not_to_a_byte_share() {
+    let _panics = support::check_library_panics();
+    let ep = name("big");
+    let pull = Socket::new(SocketType::Pull);
+    pull.set_rcvhwm(40).unwrap();
+    pull.bind(&ep).await.unwrap();
+    let push = Socket::new(SocketType::Push);
+    push.set_sndhwm(1).unwrap();
+    push.connect(&ep).await.unwrap();
+    // 40 MiB in all, far over one peer's 16 MiB share; one payload shared by all.
+    let payload = Bytes::from(vec![9u8; 1 << 20]);
+    for _ in 0..40 {
+        within(push.send(Message::from(payload.clone())))
+            .await
+            .unwrap();
+    }
+    for _ in 0..40 {
+        assert_eq!(within(pull.recv()).await.unwrap()[0].len(), 1 << 20);
+    }
+}
+
 #[tokio::test]
 async fn monitor_events_and_rebind() {
     let _panics = support::check_library_panics();

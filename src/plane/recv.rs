@@ -2,7 +2,6 @@
 //! fair-queued, by each socket type's rule (REQ only from the peer it asked, REP
 //! remembering the envelope).
 
-use super::inqueue::InQueue;
 use super::state::*;
 use crate::zmtp::SocketType;
 use crate::{Error, ErrorKind, Message, Result};
@@ -17,29 +16,41 @@ const IN_BYTES_BUDGET: usize = 16 << 20;
 /// What each peer's inbound queue may hold whatever the number of peers.
 const IN_BYTES_FLOOR: usize = 32 << 10;
 
-/// The messages a connection may still deliver to the peer queue `q` (0: it stops
-/// reading): RCVHWM's room, none once `q` holds `cap` bytes.
+/// The messages `p`'s connection may still deliver (0: it stops reading): RCVHWM's room,
+/// none once its queue holds `cap` bytes (see `byte_cap`).
 #[inline]
-fn room_in(q: &InQueue, hwm: usize, cap: usize) -> usize {
-    if q.bytes() >= cap {
+fn room_in(p: &Peer, hwm: usize, cap: usize) -> usize {
+    if p.inbound.bytes() >= byte_cap(p, cap) {
         0
     } else {
-        hwm.saturating_sub(q.len())
+        hwm.saturating_sub(p.inbound.len())
     }
 }
 
-/// Whether a connection stopped at RCVHWM or at its byte cap (that of `peers` peers)
-/// reads again: under RCVHWM, and under half the cap, so that what it reads is worth the
-/// wake-up.
+/// Whether `p`'s connection, stopped at RCVHWM or at its byte cap (that of `peers`
+/// peers), reads again: under RCVHWM, and under half the cap, so that what it reads is
+/// worth the wake-up.
 #[inline]
-fn resumes(q: &InQueue, hwm: usize, peers: usize) -> bool {
-    q.len() < hwm && q.bytes() < in_bytes_cap(peers) / 2
+fn resumes(p: &Peer, hwm: usize, peers: usize) -> bool {
+    p.inbound.len() < hwm && p.inbound.bytes() < byte_cap(p, in_bytes_cap(peers)) / 2
 }
 
 /// A peer's cap among `peers` (see `State::in_bytes_cap`).
 #[inline]
 fn in_bytes_cap(peers: usize) -> usize {
     (IN_BYTES_BUDGET / peers.max(1)).max(IN_BYTES_FLOOR)
+}
+
+/// `cap`, or none for an in-process peer: its messages are in memory already (a pipe
+/// moves them, copying nothing), and libzmq's inproc pipe holds SNDHWM + RCVHWM messages
+/// whatever their size.
+#[inline]
+fn byte_cap(p: &Peer, cap: usize) -> usize {
+    if p.via.inproc {
+        usize::MAX
+    } else {
+        cap
+    }
 }
 
 impl State {
@@ -54,7 +65,7 @@ impl State {
                 .opts
                 .rcvhwm_limit()
                 .saturating_sub(self.xpub_pending.len()),
-            Some(p) => room_in(&p.inbound, self.opts.rcvhwm_limit(), self.in_bytes_cap()),
+            Some(p) => room_in(p, self.opts.rcvhwm_limit(), self.in_bytes_cap()),
             None => 0,
         }
     }
@@ -165,7 +176,7 @@ impl State {
         if conflate {
             return usize::MAX;
         }
-        let room = room_in(&p.inbound, hwm, cap);
+        let room = room_in(p, hwm, cap);
         if room == 0 {
             p.in_paused = true;
         }
@@ -250,7 +261,7 @@ impl State {
                         return;
                     }
                 }
-                if p.in_paused && resumes(&p.inbound, hwm, peers) {
+                if p.in_paused && resumes(p, hwm, peers) {
                     p.in_paused = false;
                     wakes.push(p.in_space.clone());
                 }
@@ -302,7 +313,7 @@ impl State {
             } else {
                 self.fq.push_back(id);
             }
-            let wake = if p.in_paused && resumes(&p.inbound, hwm, peers) {
+            let wake = if p.in_paused && resumes(p, hwm, peers) {
                 p.in_paused = false;
                 Some(p.in_space.clone())
             } else {

@@ -349,8 +349,8 @@ impl Socket {
         /// ZMQ_SNDHWM: most messages queued per peer for sending (0 = unlimited; default 1000).
         sndhwm: usize, set_sndhwm;
         /// ZMQ_RCVHWM: most messages queued per peer after receiving (0 = unlimited; default 1000).
-        /// A peer's connection also stops reading while its queue holds its share of 16 MiB
-        /// (at least 32 KiB), whatever RCVHWM allows.
+        /// A network peer's connection also stops reading while its queue holds its share of
+        /// 16 MiB (at least 32 KiB), whatever RCVHWM allows.
         rcvhwm: usize, set_rcvhwm;
         /// ZMQ_LINGER: how long `close` keeps flushing queued messages (default 30 s).
         linger: Duration, set_linger;
