@@ -55,6 +55,7 @@ use crate::Message;
 use bytes::Bytes;
 use state::{Attached, Outbound, PeerId, State, Via};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
@@ -78,6 +79,10 @@ pub(crate) struct Shared {
     /// Linger is over: everything stops now.
     pub terminate: CancellationToken,
     pub tracker: TaskTracker,
+    /// A peer's share of the inbound memory (`State::in_bytes_cap`) as last seen under
+    /// `state`'s lock: the most one read should bring in. Refreshed whenever a connection
+    /// takes the lock to deliver or to ask for room, so a read takes no lock of its own.
+    pub read_max: AtomicUsize,
 }
 
 impl Shared {
@@ -261,14 +266,15 @@ impl Shared {
     /// Room left in `id`'s inbound queue under RCVHWM.
     #[inline]
     pub(crate) fn in_room(&self, id: PeerId) -> usize {
-        self.state.lock().unwrap().in_room(id)
+        let st = self.state.lock().unwrap();
+        self.read_max.store(st.in_bytes_cap(), Ordering::Relaxed);
+        st.in_room(id)
     }
 
-    /// The most one read of a connection should bring in: a peer's share of what the
-    /// inbound queues may hold (see `State::in_bytes_cap`).
+    /// The most one read of a connection should bring in (see `read_max`).
     #[inline]
     pub(crate) fn read_max(&self) -> usize {
-        self.state.lock().unwrap().in_bytes_cap()
+        self.read_max.load(Ordering::Relaxed)
     }
 
     /// Subscriptions (`(subscribe, topic)`) and decoded messages from `id`, both drained;
@@ -290,6 +296,7 @@ impl Shared {
             if msgs.is_empty() {
                 room
             } else {
+                self.read_max.store(st.in_bytes_cap(), Ordering::Relaxed);
                 st.deliver(id, msgs)
             }
         };

@@ -252,6 +252,8 @@ impl Socket {
                 closing: CancellationToken::new(),
                 terminate: CancellationToken::new(),
                 tracker: TaskTracker::new(),
+                // Set by each connection's first `in_room`, before its first read.
+                read_max: std::sync::atomic::AtomicUsize::new(usize::MAX),
             }),
             socket_type,
             binds: Mutex::new(Vec::new()),
