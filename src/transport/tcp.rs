@@ -54,6 +54,16 @@ pub(crate) struct ConnOptions {
 #[cfg(unix)]
 pub(crate) const IPC_SNDBUF: usize = 1 << 20;
 
+/// TCP_NOTSENT_LOWAT of every TCP connection (Linux): the most bytes a write leaves in the
+/// kernel unsent; the rest of a batch waits in the engine's write buffer until the peer
+/// takes these. Without it a sender's whole backlog (up to the send buffer, 4 MiB) sits
+/// in the kernel, and the receiver's reads, opening the window, transmit it: on one host
+/// the receiver then spends its own time sending the sender's data. A ROUTER read by
+/// a thousand such DEALERs did so for every one of them. 32 KiB still carries many small
+/// messages per write.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const NOTSENT_LOWAT: u32 = 32 * 1024;
+
 impl ConnOptions {
     /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP connection, as libzmq does.
     pub(crate) fn apply_buffers(&self, sock: &SockRef<'_>) -> std::io::Result<()> {
@@ -101,6 +111,8 @@ impl ConnOptions {
     pub(crate) fn tune(&self, s: &TcpStream) -> std::io::Result<()> {
         s.set_nodelay(true)?;
         let sock = SockRef::from(s);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        sock.set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
         self.apply_buffers(&sock)?;
         if self.tos > 0 || self.priority > 0 {
             let v6 = s.local_addr()?.is_ipv6();
@@ -373,4 +385,32 @@ async fn connect_one(
         sock.bind(local)?;
     }
     sock.connect(addr).await
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn both_ends_of_a_tcp_connection_leave_at_most_notsent_lowat_unsent() {
+        let deadline = Duration::from_secs(10);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::time::timeout(deadline, async {
+            tokio::join!(TcpStream::connect(addr), listener.accept())
+        })
+        .await
+        .expect("connect within the deadline");
+        let (ours, (theirs, _)) = (ours.unwrap(), theirs.unwrap());
+        let before = SockRef::from(&ours).tcp_notsent_lowat().unwrap();
+        assert_ne!(
+            before, NOTSENT_LOWAT,
+            "the system default is not ours already"
+        );
+        let opts = ConnOptions::default();
+        for s in [&ours, &theirs] {
+            opts.tune(s).unwrap();
+            assert_eq!(SockRef::from(s).tcp_notsent_lowat().unwrap(), NOTSENT_LOWAT);
+        }
+    }
 }
