@@ -40,6 +40,9 @@ pub(crate) struct ConnOptions {
     pub connect_timeout: Duration,
     /// ZMQ_BUSY_POLL: SO_BUSY_POLL in microseconds (Linux); 0 or less leaves the default.
     pub busy_poll: i32,
+    /// TCP connections get [`NOTSENT_LOWAT`] (Linux): for the socket types whose `send`
+    /// waits while a peer's queue is full, never for those that drop.
+    pub notsent_lowat: bool,
 }
 
 /// SO_SNDBUF asked for on an IPC connection when ZMQ_SNDBUF is -1 (Linux doubles it, and
@@ -54,15 +57,28 @@ pub(crate) struct ConnOptions {
 #[cfg(unix)]
 pub(crate) const IPC_SNDBUF: usize = 1 << 20;
 
-/// TCP_NOTSENT_LOWAT of every TCP connection (Linux): the most bytes a write leaves in the
-/// kernel unsent; the rest of a batch waits in the engine's write buffer until the peer
-/// takes these. Without it a sender's whole backlog (up to the send buffer, 4 MiB) sits
-/// in the kernel, and the receiver's reads, opening the window, transmit it: on one host
-/// the receiver then spends its own time sending the sender's data. A ROUTER read by
-/// a thousand such DEALERs did so for every one of them. 32 KiB still carries many small
-/// messages per write.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// TCP_NOTSENT_LOWAT (Linux) of the connections of socket types whose `send` waits for
+/// room ([`ConnOptions::notsent_lowat`]): the most bytes a write leaves in the kernel
+/// unsent; the rest of a batch waits in the engine's write buffer until the peer takes
+/// these. Without it a sender's whole backlog (up to the send buffer, 4 MiB) sits in the
+/// kernel, and the receiver's reads, opening the window, transmit it: on one host the
+/// receiver then spends its own time sending the sender's data. A ROUTER read by a
+/// thousand such DEALERs did so for every one of them. 32 KiB still carries many small
+/// messages per write. A socket type that drops at HWM (PUB, ROUTER, ...) keeps the
+/// kernel's whole buffer in front of its queues, as libzmq's does: what the kernel holds
+/// is not dropped.
 pub(crate) const NOTSENT_LOWAT: u32 = 32 * 1024;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_notsent_lowat(sock: &SockRef<'_>) -> std::io::Result<()> {
+    sock.set_tcp_notsent_lowat(NOTSENT_LOWAT)
+}
+
+/// Other systems have no such option (macOS's TCP_NOTSENT_LOWAT is not in socket2).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_notsent_lowat(_: &SockRef<'_>) -> std::io::Result<()> {
+    Ok(())
+}
 
 impl ConnOptions {
     /// Applies SNDBUF and RCVBUF (those not -1) to a new TCP connection, as libzmq does.
@@ -111,8 +127,9 @@ impl ConnOptions {
     pub(crate) fn tune(&self, s: &TcpStream) -> std::io::Result<()> {
         s.set_nodelay(true)?;
         let sock = SockRef::from(s);
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        sock.set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
+        if self.notsent_lowat {
+            set_notsent_lowat(&sock)?;
+        }
         self.apply_buffers(&sock)?;
         if self.tos > 0 || self.priority > 0 {
             let v6 = s.local_addr()?.is_ipv6();
@@ -392,7 +409,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn both_ends_of_a_tcp_connection_leave_at_most_notsent_lowat_unsent() {
+    async fn a_tcp_connection_asked_for_it_leaves_at_most_notsent_lowat_unsent() {
         let deadline = Duration::from_secs(10);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -402,12 +419,21 @@ mod tests {
         .await
         .expect("connect within the deadline");
         let (ours, (theirs, _)) = (ours.unwrap(), theirs.unwrap());
-        let before = SockRef::from(&ours).tcp_notsent_lowat().unwrap();
+        let default = SockRef::from(&ours).tcp_notsent_lowat().unwrap();
         assert_ne!(
-            before, NOTSENT_LOWAT,
+            default, NOTSENT_LOWAT,
             "the system default is not ours already"
         );
-        let opts = ConnOptions::default();
+        ConnOptions::default().tune(&ours).unwrap();
+        assert_eq!(
+            SockRef::from(&ours).tcp_notsent_lowat().unwrap(),
+            default,
+            "left as it is when not asked for"
+        );
+        let opts = ConnOptions {
+            notsent_lowat: true,
+            ..ConnOptions::default()
+        };
         for s in [&ours, &theirs] {
             opts.tune(s).unwrap();
             assert_eq!(SockRef::from(s).tcp_notsent_lowat().unwrap(), NOTSENT_LOWAT);
