@@ -67,6 +67,7 @@ pub(crate) const IPC_SNDBUF: usize = 1 << 20;
 /// messages per write. A socket type that drops at HWM (PUB, ROUTER, ...) keeps the
 /// kernel's whole buffer in front of its queues, as libzmq's does: what the kernel holds
 /// is not dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) const NOTSENT_LOWAT: u32 = 32 * 1024;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
