@@ -455,71 +455,126 @@ fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// The Poly1305 one-time authenticator (RFC 8439 §2.5) of `msg` under the 32-byte
-/// one-time key `key`, with the accumulator in three limbs of 44, 44 and 42 bits.
-pub(crate) fn poly1305_tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
-    // r, clamped, split into limbs; s1/s2 fold the reduction by 2^130 - 5 (times 4 for
-    // the limb offsets) into the multiplication.
-    let t0 = le64(&key[0..8]);
-    let t1 = le64(&key[8..16]);
-    let r0 = t0 & 0xffc_0fff_ffff;
-    let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
-    let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
-    let s1 = r1 * (5 << 2);
-    let s2 = r2 * (5 << 2);
-    let (mut h0, mut h1, mut h2) = (0u64, 0u64, 0u64);
-
-    let mut block = |m: &[u8; 16], hibit: u64| {
-        let m0 = le64(&m[0..8]);
-        let m1 = le64(&m[8..16]);
-        h0 += m0 & MASK44;
-        h1 += ((m0 >> 44) | (m1 << 20)) & MASK44;
-        h2 += ((m1 >> 24) & MASK42) | hibit;
-        let d0 = h0 as u128 * r0 as u128 + h1 as u128 * s2 as u128 + h2 as u128 * s1 as u128;
-        let d1 = h0 as u128 * r1 as u128 + h1 as u128 * r0 as u128 + h2 as u128 * s2 as u128;
-        let d2 = h0 as u128 * r2 as u128 + h1 as u128 * r1 as u128 + h2 as u128 * r0 as u128;
-        let c = (d0 >> 44) as u64;
-        h0 = d0 as u64 & MASK44;
-        let d1 = d1 + c as u128;
-        let c = (d1 >> 44) as u64;
-        h1 = d1 as u64 & MASK44;
-        let d2 = d2 + c as u128;
-        let c = (d2 >> 42) as u64;
-        h2 = d2 as u64 & MASK42;
+/// Carries every limb fully (two passes): each within its 44, 44 or 42 bits.
+#[inline(always)]
+fn poly_full_carry([mut h0, mut h1, mut h2]: [u64; 3]) -> [u64; 3] {
+    for _ in 0..2 {
+        let c = h1 >> 44;
+        h1 &= MASK44;
+        h2 += c;
+        let c = h2 >> 42;
+        h2 &= MASK42;
         h0 += c * 5;
         let c = h0 >> 44;
         h0 &= MASK44;
         h1 += c;
-    };
-
-    let mut chunks = msg.chunks_exact(16);
-    for c in &mut chunks {
-        block(c.try_into().expect("16-byte chunk"), 1 << 40);
     }
-    let rest = chunks.remainder();
+    [h0, h1, h2]
+}
+
+/// A Poly1305 multiplier in limbs of 44, 44 and 42 bits, with `s1`/`s2` folding the
+/// reduction by 2^130 - 5 (times 4 for the limb offsets) into the multiplication.
+#[derive(Clone, Copy)]
+struct PolyKey {
+    r: [u64; 3],
+    s1: u64,
+    s2: u64,
+}
+
+impl PolyKey {
+    #[inline(always)]
+    fn new(r: [u64; 3]) -> Self {
+        PolyKey {
+            r,
+            s1: r[1] * (5 << 2),
+            s2: r[2] * (5 << 2),
+        }
+    }
+
+    /// `h · r`, not yet carried.
+    #[inline(always)]
+    fn mul(&self, h: [u64; 3]) -> [u128; 3] {
+        let w = |a: u64, b: u64| a as u128 * b as u128;
+        let [r0, r1, r2] = self.r;
+        [
+            w(h[0], r0) + w(h[1], self.s2) + w(h[2], self.s1),
+            w(h[0], r1) + w(h[1], r0) + w(h[2], self.s2),
+            w(h[0], r2) + w(h[1], r1) + w(h[2], r0),
+        ]
+    }
+}
+
+/// Carries a product back into limbs: the top two are exact, the lowest may exceed 44
+/// bits by a little (the next multiplication absorbs it).
+#[inline(always)]
+fn poly_carry(d: [u128; 3]) -> [u64; 3] {
+    let c = (d[0] >> 44) as u64;
+    let mut h0 = d[0] as u64 & MASK44;
+    let d1 = d[1] + c as u128;
+    let c = (d1 >> 44) as u64;
+    let mut h1 = d1 as u64 & MASK44;
+    let d2 = d[2] + c as u128;
+    let c = (d2 >> 42) as u64;
+    let h2 = d2 as u64 & MASK42;
+    h0 += c * 5;
+    let c = h0 >> 44;
+    h0 &= MASK44;
+    h1 += c;
+    [h0, h1, h2]
+}
+
+/// A 16-byte block as limbs, with `hibit` (2^128 for a full block) above it.
+#[inline(always)]
+fn poly_limbs(m: &[u8], hibit: u64) -> [u64; 3] {
+    let m0 = le64(&m[0..8]);
+    let m1 = le64(&m[8..16]);
+    [
+        m0 & MASK44,
+        ((m0 >> 44) | (m1 << 20)) & MASK44,
+        ((m1 >> 24) & MASK42) | hibit,
+    ]
+}
+
+/// The Poly1305 one-time authenticator (RFC 8439 §2.5) of `msg` under the 32-byte
+/// one-time key `key`, with the accumulator in three limbs of 44, 44 and 42 bits.
+pub(crate) fn poly1305_tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
+    // r, clamped, split into limbs.
+    let t0 = le64(&key[0..8]);
+    let t1 = le64(&key[8..16]);
+    let r = PolyKey::new([
+        t0 & 0xffc_0fff_ffff,
+        ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff,
+        (t1 >> 24) & 0x00f_ffff_fc0f,
+    ]);
+    let add = |h: [u64; 3], m: [u64; 3]| [h[0] + m[0], h[1] + m[1], h[2] + m[2]];
+    let mut h = [0u64; 3];
+
+    // Two blocks at a time: h = (h + m1)·r² + m2·r. The two products do not wait for
+    // each other, which the processor runs side by side; one carry serves both.
+    let mut pairs = msg.chunks_exact(32);
+    if pairs.len() > 0 {
+        let r2 = PolyKey::new(poly_full_carry(poly_carry(r.mul(r.r))));
+        for p in &mut pairs {
+            let a = r2.mul(add(h, poly_limbs(&p[..16], 1 << 40)));
+            let b = r.mul(poly_limbs(&p[16..], 1 << 40));
+            h = poly_carry([a[0] + b[0], a[1] + b[1], a[2] + b[2]]);
+        }
+    }
+    let mut blocks = pairs.remainder().chunks_exact(16);
+    for m in &mut blocks {
+        h = poly_carry(r.mul(add(h, poly_limbs(m, 1 << 40))));
+    }
+    let rest = blocks.remainder();
     if !rest.is_empty() {
         let mut last = [0u8; 16];
         last[..rest.len()].copy_from_slice(rest);
         last[rest.len()] = 1;
-        block(&last, 0);
+        h = poly_carry(r.mul(add(h, poly_limbs(&last, 0))));
     }
-
-    // Fully carry h (two passes), then reduce it below p = 2^130 - 5 without branching.
-    let mut c;
-    for _ in 0..2 {
-        c = h1 >> 44;
-        h1 &= MASK44;
-        h2 += c;
-        c = h2 >> 42;
-        h2 &= MASK42;
-        h0 += c * 5;
-        c = h0 >> 44;
-        h0 &= MASK44;
-        h1 += c;
-    }
-
+    let [mut h0, mut h1, mut h2] = poly_full_carry(h);
+    // Reduce h below p = 2^130 - 5 without branching.
     let mut g0 = h0 + 5;
-    c = g0 >> 44;
+    let mut c = g0 >> 44;
     g0 &= MASK44;
     let mut g1 = h1 + c;
     c = g1 >> 44;
