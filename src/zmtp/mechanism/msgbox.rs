@@ -15,7 +15,7 @@
 //! against the `salsa20` crate for every block position.
 //!
 //! Poly1305 is computed by [`poly1305_tag`], a 64-bit-limb implementation of RFC 8439
-//! §2.5 in constant-time integer arithmetic. It replaces the `poly1305` crate on this one
+//! §2.5 in constant-time integer arithmetic, two blocks at a time. It replaces the `poly1305` crate on this one
 //! path because that crate's runtime-selected AVX2 backend recomputes a table of powers
 //! of `r` at the start of every tag, which for CurveZMQ's typical 16 B–1 KiB messages cost
 //! more than the rest of the box.
@@ -504,8 +504,8 @@ impl PolyKey {
     }
 }
 
-/// Carries a product back into limbs: the top two are exact, the lowest may exceed 44
-/// bits by a little (the next multiplication absorbs it).
+/// Carries a product back into limbs: the middle one may exceed its 44 bits by a little
+/// (the next multiplication absorbs it; `poly_full_carry` ends that).
 #[inline(always)]
 fn poly_carry(d: [u128; 3]) -> [u64; 3] {
     let c = (d[0] >> 44) as u64;
