@@ -945,8 +945,9 @@ async fn rpc_rust_client_python_server_under_curve() {
             "rpc",
             "--bind",
             "tcp://127.0.0.1:0",
-            "--curve-secret",
-            &server_secret,
+            // One argument: a Z85 key may start with '-', which argparse would take for
+            // an option.
+            &format!("--curve-secret={server_secret}"),
         ],
     );
     let endpoint = py.ready().await;
