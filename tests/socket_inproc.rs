@@ -113,16 +113,22 @@ async fn pub_sub_over_inproc() {
     );
 }
 
+/// A PUSH with `sndhwm` connected to a bound PULL with `rcvhwm`.
+async fn push_pull(tag: &str, sndhwm: usize, rcvhwm: usize) -> (Socket, Socket) {
+    let ep = name(tag);
+    let pull = Socket::new(SocketType::Pull);
+    pull.set_rcvhwm(rcvhwm).unwrap();
+    pull.bind(&ep).await.unwrap();
+    let push = Socket::new(SocketType::Push);
+    push.set_sndhwm(sndhwm).unwrap();
+    push.connect(&ep).await.unwrap();
+    (push, pull)
+}
+
 #[tokio::test]
 async fn hwm_blocks_sender_without_loss() {
     let _panics = support::check_library_panics();
-    let ep = name("hwm");
-    let pull = Socket::new(SocketType::Pull);
-    pull.set_rcvhwm(5).unwrap();
-    pull.bind(&ep).await.unwrap();
-    let push = Socket::new(SocketType::Push);
-    push.set_sndhwm(5).unwrap();
-    push.connect(&ep).await.unwrap();
+    let (push, pull) = push_pull("hwm", 5, 5).await;
     // Nobody receives: at most SNDHWM + RCVHWM (+ one batch in flight) get queued.
     let mut sent = 0u32;
     while push
@@ -151,13 +157,7 @@ async fn hwm_blocks_sender_without_loss() {
 #[tokio::test]
 async fn large_messages_fill_the_pipe_to_its_hwm_not_to_a_byte_share() {
     let _panics = support::check_library_panics();
-    let ep = name("big");
-    let pull = Socket::new(SocketType::Pull);
-    pull.set_rcvhwm(40).unwrap();
-    pull.bind(&ep).await.unwrap();
-    let push = Socket::new(SocketType::Push);
-    push.set_sndhwm(1).unwrap();
-    push.connect(&ep).await.unwrap();
+    let (push, pull) = push_pull("big", 1, 40).await;
     // 40 MiB in all, far over one peer's 16 MiB share; one payload shared by all.
     let payload = Bytes::from(vec![9u8; 1 << 20]);
     for _ in 0..40 {

@@ -85,15 +85,6 @@ pub(crate) struct Shared {
     pub read_max: AtomicUsize,
 }
 
-/// Whether `send` waits (or says `EAGAIN`) while the peer a message would go to has no
-/// room, rather than dropping the message: only such a socket's TCP connections keep their
-/// backlog out of the kernel ([`NOTSENT_LOWAT`](transport::tcp::NOTSENT_LOWAT)), for
-/// nothing is lost by it.
-fn send_waits_for_room(t: zmtp::SocketType) -> bool {
-    use zmtp::SocketType::*;
-    matches!(t, Dealer | Push | Pair | Req | Client | Scatter | Channel)
-}
-
 impl Shared {
     /// The options of new connections and listeners.
     #[inline]
@@ -115,7 +106,7 @@ impl Shared {
             max_retransmit: o.tcp_maxrt,
             connect_timeout: o.connect_timeout,
             busy_poll: o.busy_poll,
-            notsent_lowat: send_waits_for_room(st.socket_type),
+            notsent_lowat: send::send_waits_for_room(st.socket_type),
         }
     }
 
@@ -440,28 +431,5 @@ impl Shared {
                 .peers
                 .get(&id)
                 .is_none_or(|p| p.queued() == 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::send_waits_for_room;
-    use crate::zmtp::SocketType::{self, *};
-
-    #[test]
-    fn only_types_whose_send_waits_for_room_keep_their_backlog_out_of_the_kernel() {
-        // By each type's send rule (see `state`): a full peer makes these wait...
-        for t in [Dealer, Push, Pair, Req, Client, Scatter, Channel] {
-            assert!(send_waits_for_room(t), "{t:?}");
-        }
-        // ...these drop the message or fail for that peer alone, or send nothing
-        // (subscriptions and joins aside), or are not TCP (DGRAM).
-        let others: [SocketType; 14] = [
-            Pub, XPub, XSub, Router, Rep, Stream, Radio, Server, Peer, Sub, Pull, Gather, Dish,
-            Dgram,
-        ];
-        for t in others {
-            assert!(!send_waits_for_room(t), "{t:?}");
-        }
     }
 }

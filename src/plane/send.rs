@@ -480,3 +480,36 @@ fn check_dgram(msg: &Message) -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether `send` waits (or says `EAGAIN`) while the peer a message would go to has no
+/// room, rather than dropping the message: only such a socket's TCP connections keep their
+/// backlog out of the kernel ([`NOTSENT_LOWAT`](crate::transport::tcp::NOTSENT_LOWAT)), for
+/// nothing is lost by it.
+pub(super) fn send_waits_for_room(t: SocketType) -> bool {
+    use SocketType::*;
+    matches!(t, Dealer | Push | Pair | Req | Client | Scatter | Channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::send_waits_for_room;
+    use crate::zmtp::SocketType::{self, *};
+
+    #[test]
+    fn only_types_whose_send_waits_for_room_keep_their_backlog_out_of_the_kernel() {
+        // By each type's send rule (see `State::writable` and `try_send`): a full peer
+        // makes these wait...
+        for t in [Dealer, Push, Pair, Req, Client, Scatter, Channel] {
+            assert!(send_waits_for_room(t), "{t:?}");
+        }
+        // ...these drop the message or fail for that peer alone, or send nothing
+        // (subscriptions and joins aside), or are not TCP (DGRAM).
+        let others: [SocketType; 14] = [
+            Pub, XPub, XSub, Router, Rep, Stream, Radio, Server, Peer, Sub, Pull, Gather, Dish,
+            Dgram,
+        ];
+        for t in others {
+            assert!(!send_waits_for_room(t), "{t:?}");
+        }
+    }
+}
