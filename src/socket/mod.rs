@@ -1764,6 +1764,19 @@ impl Socket {
     /// With [`rcvtimeo`](Self::rcvtimeo) set, waits at most that long: `EAGAIN` when it
     /// runs out (0: at once when nothing is queued).
     pub async fn recv(&self) -> Result<Message> {
+        // The receive batch's next message first, matched where it is popped: through
+        // `try_recv_inner`'s `Result<Option<_>>`, or even a helper returning the
+        // `Option`, it was copied again on the way out (see `recv_untimed` too).
+        if State::batches_recv(self.socket_type) {
+            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
+                return Ok(m);
+            }
+        }
+        self.recv_past_batch().await
+    }
+
+    /// `recv` once the receive batch is empty (or the type has none).
+    async fn recv_past_batch(&self) -> Result<Message> {
         // As `send`: the fast path first, and the timer only for a timed wait.
         let timeo = self.rcvtimeo.load(Ordering::Relaxed);
         if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
@@ -1785,6 +1798,11 @@ impl Socket {
 
     /// `recv` without RCVTIMEO (for the layers above, which keep their own timing).
     pub(crate) async fn recv_untimed(&self) -> Result<Message> {
+        if State::batches_recv(self.socket_type) {
+            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
+                return Ok(m);
+            }
+        }
         if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
             return self.recv_req_rep().await;
         }

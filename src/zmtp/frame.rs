@@ -156,6 +156,14 @@ impl FrameDecoder {
         if n == 0 {
             return 0;
         }
+        // Room for the whole run at once: growing by doubling as it filled copied the
+        // batch (a few hundred messages) several times over. An empty batch too small is
+        // replaced, not grown: growing copies its whole old buffer.
+        if out.is_empty() && out.capacity() < n {
+            *out = VecDeque::with_capacity(n.next_power_of_two());
+        } else {
+            out.reserve(n);
+        }
         let run = buf.split_to(end).freeze();
         let mut at = 0;
         for _ in 0..n {
