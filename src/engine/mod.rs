@@ -504,6 +504,16 @@ where
     // registration and drop takes the notifier's lock).
     // `kill` descends from the socket's `terminate` token, so one future covers both.
     // Closing is read from its token at each turn: `begin_close` wakes idle engines.
+    // PUB/XPUB: woken with output after being idle, the connection steps aside once
+    // before taking it, so that a publishing burst is written in fewer, larger writes.
+    // Taking each message as it came made the subscribers, once they kept up, read and
+    // wake per few messages, and the publisher's workers wake each other per write: a
+    // lossless fan-out ran at half its rate in those runs. One scheduler turn of latency
+    // on a publisher's first message after a pause.
+    let coalesce_out = matches!(
+        conn.config().socket_type,
+        SocketType::Pub | SocketType::XPub
+    );
     let killed = kill.cancelled();
     let out_ready = out_wake.notified();
     tokio::pin!(killed, out_ready);
@@ -681,7 +691,12 @@ where
                     Err(e) => return Some(e.to_string()),
                 }
             }
-            _ = &mut out_ready, if out_idle => out_ready.set(out_wake.notified()),
+            _ = &mut out_ready, if out_idle => {
+                out_ready.set(out_wake.notified());
+                if coalesce_out {
+                    tokio::task::yield_now().await;
+                }
+            }
             _ = in_space.notified(), if room == 0 => {
                 room = shared.in_room(id);
                 if room > 0 {
