@@ -500,20 +500,20 @@ where
         return Some(e.to_string());
     }
 
-    // The wake-up futures live across turns: registered once, not on every turn (each
-    // registration and drop takes the notifier's lock).
-    // `kill` descends from the socket's `terminate` token, so one future covers both.
-    // Closing is read from its token at each turn: `begin_close` wakes idle engines.
     // PUB/XPUB: woken with output after being idle, the connection steps aside once
     // before taking it, so that a publishing burst is written in fewer, larger writes.
     // Taking each message as it came made the subscribers, once they kept up, read and
-    // wake per few messages, and the publisher's workers wake each other per write: a
-    // lossless fan-out ran at half its rate in those runs. One scheduler turn of latency
-    // on a publisher's first message after a pause.
+    // wake every few messages, and the publisher's workers wake each other at every
+    // write. The cost: one scheduler turn before a publisher's first message after a
+    // pause.
     let coalesce_out = matches!(
         conn.config().socket_type,
         SocketType::Pub | SocketType::XPub
     );
+    // The wake-up futures live across turns: registered once, not on every turn (each
+    // registration and drop takes the notifier's lock).
+    // `kill` descends from the socket's `terminate` token, so one future covers both.
+    // Closing is read from its token at each turn: `begin_close` wakes idle engines.
     let killed = kill.cancelled();
     let out_ready = out_wake.notified();
     tokio::pin!(killed, out_ready);

@@ -1906,6 +1906,12 @@ impl Socket {
 
     /// Receives a message if one is queued, else `EAGAIN`.
     pub fn try_recv(&self) -> Result<Message> {
+        // As `recv`: the receive batch's next message where it is popped.
+        if State::batches_recv(self.socket_type) {
+            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
+                return Ok(m);
+            }
+        }
         let m = self
             .try_recv_inner()?
             .ok_or_else(|| Error::again("no message available"))?;
