@@ -500,16 +500,8 @@ where
         return Some(e.to_string());
     }
 
-    // PUB/XPUB: woken with output after being idle, the connection steps aside once
-    // before taking it, so that a publishing burst is written in fewer, larger writes.
-    // Taking each message as it came made the subscribers, once they kept up, read and
-    // wake every few messages, and the publisher's workers wake each other at every
-    // write. The cost: one scheduler turn before a publisher's first message after a
-    // pause.
-    let coalesce_out = matches!(
-        conn.config().socket_type,
-        SocketType::Pub | SocketType::XPub
-    );
+    // Woken with output after being idle: PUB and XPUB step aside once first.
+    let coalesce_out = crate::plane::coalesces_writes(conn.config().socket_type);
     // The wake-up futures live across turns: registered once, not on every turn (each
     // registration and drop takes the notifier's lock).
     // `kill` descends from the socket's `terminate` token, so one future covers both.

@@ -45,6 +45,7 @@ pub mod options;
 mod peers;
 mod recv;
 mod send;
+pub(crate) use send::coalesces_writes;
 pub(crate) mod state;
 mod trie;
 

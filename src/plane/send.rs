@@ -490,9 +490,20 @@ pub(super) fn send_waits_for_room(t: SocketType) -> bool {
     matches!(t, Dealer | Push | Pair | Req | Client | Scatter | Channel)
 }
 
+/// Whether a connection, woken with output after being idle, steps aside once (one turn
+/// of the runtime) before taking it: PUB and XPUB, whose one send queues a message to
+/// every subscriber's connection at once. Taking each message as it came made the
+/// subscribers, once they kept up, read and wake every few messages, and the publisher's
+/// worker threads wake each other at every write; stepping aside lets a publishing burst
+/// go out in fewer, larger writes, at the cost of one turn before the first message after
+/// a pause.
+pub(crate) fn coalesces_writes(t: SocketType) -> bool {
+    is_pub(t)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::send_waits_for_room;
+    use super::{coalesces_writes, send_waits_for_room};
     use crate::zmtp::SocketType::{self, *};
 
     #[test]
@@ -510,6 +521,20 @@ mod tests {
         ];
         for t in others {
             assert!(!send_waits_for_room(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn only_pub_and_xpub_connections_coalesce_their_writes() {
+        for t in [Pub, XPub] {
+            assert!(coalesces_writes(t), "{t:?}");
+        }
+        let others: [SocketType; 19] = [
+            Dealer, Push, Pair, Req, Client, Scatter, Channel, XSub, Router, Rep, Stream, Radio,
+            Server, Peer, Sub, Pull, Gather, Dish, Dgram,
+        ];
+        for t in others {
+            assert!(!coalesces_writes(t), "{t:?}");
         }
     }
 }

@@ -222,6 +222,21 @@ async fn timed<T>(
     }
 }
 
+/// Returns `Ok` with the receive batch's next message from the calling function, for the
+/// types that batch their receives, when one is there: the first thing `recv`,
+/// `recv_untimed` and `try_recv` do. The message is matched where it is popped: through
+/// `try_recv_inner`'s `Result<Option<_>>`, or even an inlined function returning the
+/// `Option`, it was copied again on its way out of every receive.
+macro_rules! return_if_batched {
+    ($socket:expr) => {
+        if State::batches_recv($socket.socket_type) {
+            if let Some(m) = $socket.shared.recv_batch.lock().unwrap().pop_front() {
+                return Ok(m);
+            }
+        }
+    };
+}
+
 macro_rules! option_accessors {
     ($( $(#[$doc:meta])* $field:ident : $ty:ty, $setter:ident; )*) => {
         $(
@@ -1764,14 +1779,7 @@ impl Socket {
     /// With [`rcvtimeo`](Self::rcvtimeo) set, waits at most that long: `EAGAIN` when it
     /// runs out (0: at once when nothing is queued).
     pub async fn recv(&self) -> Result<Message> {
-        // The receive batch's next message first, matched where it is popped: through
-        // `try_recv_inner`'s `Result<Option<_>>`, or even a helper returning the
-        // `Option`, it was copied again on the way out (see `recv_untimed` too).
-        if State::batches_recv(self.socket_type) {
-            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
-                return Ok(m);
-            }
-        }
+        return_if_batched!(self);
         self.recv_past_batch().await
     }
 
@@ -1798,11 +1806,7 @@ impl Socket {
 
     /// `recv` without RCVTIMEO (for the layers above, which keep their own timing).
     pub(crate) async fn recv_untimed(&self) -> Result<Message> {
-        if State::batches_recv(self.socket_type) {
-            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
-                return Ok(m);
-            }
-        }
+        return_if_batched!(self);
         if matches!(self.socket_type, SocketType::Req | SocketType::Rep) {
             return self.recv_req_rep().await;
         }
@@ -1906,12 +1910,7 @@ impl Socket {
 
     /// Receives a message if one is queued, else `EAGAIN`.
     pub fn try_recv(&self) -> Result<Message> {
-        // As `recv`: the receive batch's next message where it is popped.
-        if State::batches_recv(self.socket_type) {
-            if let Some(m) = self.shared.recv_batch.lock().unwrap().pop_front() {
-                return Ok(m);
-            }
-        }
+        return_if_batched!(self);
         let m = self
             .try_recv_inner()?
             .ok_or_else(|| Error::again("no message available"))?;

@@ -15,10 +15,10 @@
 //! against the `salsa20` crate for every block position.
 //!
 //! Poly1305 is computed by [`poly1305_tag`], a 64-bit-limb implementation of RFC 8439
-//! §2.5 in constant-time integer arithmetic, two blocks at a time. It replaces the `poly1305` crate on this one
-//! path because that crate's runtime-selected AVX2 backend recomputes a table of powers
-//! of `r` at the start of every tag, which for CurveZMQ's typical 16 B–1 KiB messages cost
-//! more than the rest of the box.
+//! §2.5 in constant-time integer arithmetic, two blocks at a time. It replaces the
+//! `poly1305` crate on this one path because that crate's runtime-selected AVX2 backend
+//! recomputes a table of powers of `r` at the start of every tag, which for CurveZMQ's
+//! typical 16 B–1 KiB messages cost more than the rest of the box.
 //!
 //! # Key agreement
 //! [`x25519`] multiplies by the clamped secret key itself (`MontgomeryPoint::mul_clamped`),
